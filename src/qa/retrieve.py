@@ -1,0 +1,116 @@
+"""Ranked passages for a question: BM25, embeddings, or both fused.
+
+A `Backend` is anything that can search chunks lexically and by vector and hand back chunks
+and documents: the on-disk index (`qa.store.Index`) is one; a Milvus collection is another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from qa.chunking import Chunk
+from qa.config import Settings
+from qa.dense import embed
+from qa.documents import Document
+
+
+class Backend(Protocol):
+    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]: ...
+    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+    def chunk(self, number: int) -> Chunk: ...
+    def title(self, source: str) -> str: ...
+    def document_by_source(self, source: str) -> Document: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk, with why it was chosen: its rank and score in each retriever."""
+    chunk: Chunk
+    title: str
+    rank: int  # 1-based, in the final ranking
+    score: float  # the fused score (or the single retriever's score)
+    bm25_rank: int | None = None
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    dense_score: float | None = None
+
+    def as_dict(self) -> dict:
+        c = self.chunk
+        return {"rank": self.rank, "score": self.score, "source": c.source, "title": self.title,
+                "start": c.start, "end": c.end, "paragraph": c.paragraph, "page": c.page,
+                "text": c.text, "bm25_rank": self.bm25_rank, "bm25_score": self.bm25_score,
+                "dense_rank": self.dense_rank, "dense_score": self.dense_score}
+
+
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
+    """RRF (Cormack et al., 2009): each ranking adds 1 / (k + rank) to an item's score."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def weighted_fusion(scored: list[list[tuple[int, float]]], weights: list[float]) -> dict[int, float]:
+    """Weighted sum of min–max normalised scores; an item absent from a ranking scores 0 there."""
+    fused: dict[int, float] = {}
+    for results, weight in zip(scored, weights):
+        if not results:
+            continue
+        scores = np.array([s for _, s in results])
+        low, span = scores.min(), scores.max() - scores.min()
+        for (item, _), score in zip(results, scores):
+            normalised = (score - low) / span if span > 0 else 1.0
+            fused[item] = fused.get(item, 0.0) + weight * float(normalised)
+    return fused
+
+
+def fuse_rankings(bm25: list[tuple[int, float]], dense: list[tuple[int, float]],
+                  settings: Settings) -> list[tuple[int, float]]:
+    """The two retrievers' (item, score) lists merged into one, best first."""
+    if settings.fusion == "rrf":
+        fused = reciprocal_rank_fusion([[i for i, _ in bm25], [i for i, _ in dense]], settings.rrf_k)
+    else:
+        fused = weighted_fusion([bm25, dense], [1 - settings.dense_weight, settings.dense_weight])
+    # Ties (common with RRF) go to the item the dense retriever ranked higher.
+    dense_rank = {item: r for r, (item, _) in enumerate(dense)}
+    return sorted(fused.items(), key=lambda pair: (-pair[1], dense_rank.get(pair[0], len(dense))))
+
+
+class Retriever:
+    """Searches one backend with one embedding model, both loaded once and reused."""
+
+    def __init__(self, backend: Backend, model, settings: Settings) -> None:
+        self.backend = backend
+        self.model = model
+        self.settings = settings
+
+    def embed_query(self, question: str) -> np.ndarray:
+        return embed(self.model, [question])[0]
+
+    def search(self, question: str, mode: str | None = None, k: int | None = None) -> list[Hit]:
+        """The best `k` chunks for `question` in `mode` (hybrid, bm25 or dense)."""
+        mode = mode or self.settings.mode
+        k = k or self.settings.k
+        depth = max(self.settings.candidates, k)
+        bm25 = self.backend.lexical_search(question, depth) if mode in ("bm25", "hybrid") else []
+        dense = (self.backend.dense_search(self.embed_query(question), depth)
+                 if mode in ("dense", "hybrid") else [])
+        if mode == "hybrid":
+            ranked = fuse_rankings(bm25, dense, self.settings)
+        else:
+            ranked = bm25 or dense
+        bm25_at = {item: (r, s) for r, (item, s) in enumerate(bm25, start=1)}
+        dense_at = {item: (r, s) for r, (item, s) in enumerate(dense, start=1)}
+        hits = []
+        for rank, (item, score) in enumerate(ranked[:k], start=1):
+            chunk = self.backend.chunk(item)
+            b_rank, b_score = bm25_at.get(item, (None, None))
+            d_rank, d_score = dense_at.get(item, (None, None))
+            hits.append(Hit(chunk=chunk, title=self.backend.title(chunk.source), rank=rank,
+                            score=score, bm25_rank=b_rank, bm25_score=b_score,
+                            dense_rank=d_rank, dense_score=d_score))
+        return hits

@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+
+from qa.documents import UnreadableFile, paragraph_spans, read_document, read_folder
+
+
+def test_shipped_sources_are_read_with_titles(tmp_path):
+    from conftest import SHIPPED_SOURCES
+
+    documents, skipped = read_folder(SHIPPED_SOURCES)
+    assert skipped == []
+    assert [d.source for d in documents] == ["000_98eda58b59ac3056.txt", "003_5763b751aeba3d4f.txt"]
+    assert documents[0].title.startswith("Why North Korea is sending troops to Russia")
+    assert documents[1].title == "North Korean Troops Join Russian Forces: What Does This Mean for the United States?"
+
+
+def test_unreadable_files_are_skipped_with_a_reason(tmp_path):
+    (tmp_path / "good.txt").write_text("A real sentence about apples.\n")
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.md").write_text("   \n\n\t\n")
+    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    documents, skipped = read_folder(tmp_path)
+    assert [d.source for d in documents] == ["good.txt"]
+    reasons = {s.path: s.reason for s in skipped}
+    assert set(reasons) == {"empty.txt", "blank.md", "binary.txt", "latin1.txt", "broken.pdf", "image.png"}
+    assert "empty" in reasons["empty.txt"] and "binary" in reasons["binary.txt"]
+    assert "UTF-8" in reasons["latin1.txt"] and "PDF" in reasons["broken.pdf"]
+    assert "unsupported" in reasons["image.png"]
+
+
+def test_markdown_title_and_crlf_line_endings(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_bytes(b"# Garden notes\r\n\r\nTomatoes need sun.\r\nWater them daily.\r\n")
+    document = read_document(path)
+    assert document.title == "Garden notes"
+    assert "\r" not in document.text
+    assert [document.text[s:e] for s, e in document.paragraphs] == [
+        "# Garden notes", "Tomatoes need sun.\nWater them daily."]
+
+
+def test_html_keeps_visible_text_only(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_text("<html><head><title>Bees &amp; honey</title><style>p{color:red}</style></head>"
+                    "<body><h1>Bees</h1><p>Bees make <b>honey</b>.</p><script>alert(1)</script>"
+                    "<p>They live in hives.</p></body></html>")
+    document = read_document(path)
+    assert document.title == "Bees & honey"
+    assert "alert" not in document.text and "color" not in document.text
+    assert [document.text[s:e] for s, e in document.paragraphs] == [
+        "Bees", "Bees make honey.", "They live in hives."]
+
+
+def test_pdf_text_keeps_page_numbers(tmp_path):
+    from matplotlib.backends.backend_pdf import PdfPages
+    import matplotlib.pyplot as plt
+
+    path = tmp_path / "report.pdf"
+    with PdfPages(path) as pdf:
+        for text in ("Quarterly report on apples.", "Pears sold twice as well as plums."):
+            figure = plt.figure()
+            figure.text(0.1, 0.5, text)
+            pdf.savefig(figure)
+            plt.close(figure)
+    document = read_document(path)
+    pears = document.text.index("Pears")
+    assert document.page_at(0) == 1 and document.page_at(pears) == 2
+
+
+def test_paragraphs_split_on_lines_when_there_are_no_blank_lines():
+    text = "Title line\nFirst paragraph here.\nSecond one."
+    assert [text[s:e] for s, e in paragraph_spans(text)] == ["Title line", "First paragraph here.", "Second one."]
+
+
+def test_unsupported_file_raises_a_clear_error(tmp_path):
+    path = tmp_path / "slides.pptx"
+    path.write_bytes(b"PK")
+    with pytest.raises(UnreadableFile, match="unsupported file type .pptx"):
+        read_document(path)

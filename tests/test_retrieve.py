@@ -1,0 +1,45 @@
+import pytest
+
+from qa.config import Settings
+from qa.retrieve import fuse_rankings, reciprocal_rank_fusion, weighted_fusion
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], k=60)
+    assert max(fused, key=fused.get) == 1
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[4] == pytest.approx(1 / 63)
+
+
+def test_weighted_fusion_normalises_each_retriever():
+    fused = weighted_fusion([[(1, 10.0), (2, 5.0), (3, 0.0)], [(3, 0.9), (2, 0.5), (1, 0.1)]], [0.5, 0.5])
+    assert fused[1] == pytest.approx(0.5) and fused[3] == pytest.approx(0.5)
+    assert fused[2] == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
+
+
+def test_fusion_ties_go_to_the_dense_favourite():
+    ranked = fuse_rankings([(7, 3.0)], [(8, 0.9)], Settings())
+    assert [item for item, _ in ranked] == [8, 7]
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+@pytest.mark.parametrize("question, source", [
+    ("How many soldiers does Russia recruit each month?", "003_5763b751aeba3d4f.txt"),
+    ("Which mercenary group nearly rebelled against Moscow?", "003_5763b751aeba3d4f.txt"),
+    ("Who is the U.S. Army's top commander in the Pacific?", "000_98eda58b59ac3056.txt"),
+    ("What did Cuba accuse Moscow of operating?", "000_98eda58b59ac3056.txt"),
+])
+def test_each_mode_finds_the_right_document(retriever, mode, question, source):
+    hits = retriever.search(question, mode=mode, k=3)
+    assert hits[0].chunk.source == source
+    assert [h.rank for h in hits] == [1, 2, 3]
+
+
+def test_hits_say_why_they_were_chosen(retriever):
+    hits = retriever.search("How many soldiers does Russia recruit each month?", mode="hybrid", k=5)
+    top = hits[0]
+    assert "25,000 to 30,000" in top.chunk.text
+    assert top.bm25_rank is not None and top.dense_rank is not None
+    assert top.dense_score > 0.3 and top.bm25_score > 0
+    document = retriever.backend.document_by_source(top.chunk.source)
+    assert document.text[top.chunk.start:top.chunk.end] == top.chunk.text
