@@ -20,29 +20,26 @@ def _settings(args) -> Settings:
 
 
 def _load(settings: Settings):
-    """The index and model, loaded once; exits with a message when the index is unusable."""
-    from qa.dense import load_model
-    from qa.retrieve import Retriever
-    from qa.store import Index, IndexUnusable
+    """The retriever over the configured index, loaded once; exits with a message when unusable."""
+    from qa import pipeline
+    from qa.store import IndexUnusable
 
     try:
-        index = Index.open(settings.index_dir, settings)
+        return pipeline.load(settings).retriever
     except IndexUnusable as error:
         sys.exit(f"qa: {error}")
-    return Retriever(index, load_model(settings.model, settings.device), settings)
 
 
 def cmd_index(args) -> int:
+    from qa import pipeline
     from qa.dense import load_model
-    from qa.store import update_index
 
     settings = _settings(args)
     sources = Path(args.sources)
     if not sources.is_dir():
         sys.exit(f"qa: no folder {sources}: put your documents in a folder and name it here")
     model = load_model(settings.model, settings.device)
-    report = update_index(sources, settings.index_dir, settings, model, rebuild=args.rebuild,
-                          progress=not args.quiet)
+    report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
     for skipped in report.skipped:
         print(f"warning: {skipped}", file=sys.stderr)
     print(f"index {settings.index_dir}: {report.summary()}")
@@ -71,6 +68,27 @@ def cmd_search(args) -> int:
         print(f"    {hit.title}")
         print("    " + c.text.replace("\n", " ")[:400])
         print()
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from qa.answer import answer_question
+
+    retriever = _load(_settings(args))
+    answer = answer_question(retriever, args.question, args.mode, args.k)
+    if args.json:
+        print(json.dumps(answer.as_dict(), ensure_ascii=False, indent=1))
+        return 2 if answer.error else 0
+    if answer.error:
+        print(f"qa: {answer.error}", file=sys.stderr)
+        return 2
+    print(answer.text)
+    if answer.citations:
+        print("\nNearest passages (not an answer):" if answer.abstained else "\nCitations:")
+    for c in answer.citations:
+        where = f"¶{c.paragraph}" + (f", page {c.page}" if c.page else "")
+        print(f"[{c.n}] {c.title} — {c.source}, {where}, chars {c.start}-{c.end}")
+        print(f"    “{c.quote}”")
     return 0
 
 
@@ -120,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rank the indexed passages for a question and show, for each, its source, "
                     "offsets and its rank and score in each retriever."))
     p.set_defaults(run=cmd_search)
+
+    p = with_retrieval(commands.add_parser(
+        "ask", help="answer a question with verbatim, cited sentences from the documents",
+        description="Quote the sentences of your documents that answer the question, each with a "
+                    "numbered citation (file, title, paragraph, page, character offsets). When "
+                    "nothing answers it, say so and show the nearest passages instead."))
+    p.set_defaults(run=cmd_ask)
     return parser
 
 

@@ -31,6 +31,8 @@ class Settings:
     hnsw_ef_search: int = 128
     # Answers: calibrated on the development set (see README, "Abstention").
     abstain_below: float = 0.35
+    answer_passages: int = 8  # passages whose sentences are scored for an answer
+    second_quote_margin: float = 0.03  # a second passage is quoted when this close to the best
     max_question_chars: int = 2_000
     index_dir: Path = field(default=Path("index"))
     sources_dir: Path = field(default=Path("sources"))

@@ -1,0 +1,43 @@
+"""The parts joined: load the backend and model once, keep the index up to date, answer.
+
+The CLI, the web app and the evaluation all start here, so they see the same retrieval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.config import Settings
+from qa.dense import load_model
+from qa.retrieve import Retriever
+from qa.store import BuildReport, Index, update_index
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    model: object
+    retriever: Retriever
+
+    def reload(self) -> None:
+        """Point the retriever at the live index after an update (readers never see half of one)."""
+        self.retriever = Retriever(open_backend(self.settings), self.model, self.settings)
+
+
+def open_backend(settings: Settings):
+    """The index that `settings` names, loaded and checked."""
+    return Index.open(settings.index_dir, settings)
+
+
+def update(settings: Settings, model, sources_dir: Path | None = None, rebuild: bool = False,
+           progress: bool = True) -> BuildReport:
+    """Bring the configured index up to date with the sources folder."""
+    return update_index(Path(sources_dir or settings.sources_dir), settings.index_dir, settings, model,
+                        rebuild=rebuild, progress=progress)
+
+
+def load(settings: Settings, model=None) -> Pipeline:
+    """Load the model (unless given) and the index, once per process."""
+    model = model or load_model(settings.model, settings.device)
+    return Pipeline(settings, model, Retriever(open_backend(settings), model, settings))
