@@ -107,3 +107,27 @@ def test_killed_build_leaves_the_previous_index_answering(sources_copy, tmp_path
     report, _ = _build(sources_copy, index_dir, model)
     assert len(report.added) == 150
     assert not list(index_dir.glob(".*.partial"))
+
+
+def test_tampered_index_file_of_the_same_size_is_caught(sources_copy, tmp_path, model):
+    index_dir = tmp_path / "index"
+    _build(sources_copy, index_dir, model)
+    live = index_dir / (index_dir / "CURRENT").read_text().strip()
+    vectors = bytearray((live / "vectors.npy").read_bytes())
+    vectors[-8:] = b"\xff" * 8
+    (live / "vectors.npy").write_bytes(bytes(vectors))
+    with pytest.raises(IndexUnusable, match="vectors.npy is damaged .*contents changed.*--rebuild"):
+        Index.open(index_dir)
+
+
+def test_a_folder_with_nothing_readable_keeps_the_previous_index(sources_copy, tmp_path, model):
+    from qa.documents import NothingToIndex
+
+    index_dir = tmp_path / "index"
+    _build(sources_copy, index_dir, model)
+    for path in sources_copy.iterdir():
+        path.unlink()
+    (sources_copy / "empty.txt").write_text("")
+    with pytest.raises(NothingToIndex, match="(?s)no readable document.*empty.txt"):
+        _build(sources_copy, index_dir, model)
+    assert len(Index.open(index_dir).documents()) == 2

@@ -23,6 +23,8 @@ SEMANTIC_WEIGHT, LEXICAL_WEIGHT, RANK_WEIGHT = 0.6, 0.35, 0.05
 # A sentence without the kind of answer asked for ("how many" and no number) keeps this share.
 WRONG_TYPE_FACTOR = 0.75
 VAGUE_DATE_FACTOR = 0.9  # "when" answered by "this summer" rather than a date
+UNTERMINATED_FACTOR = 0.7
+_TERMINATED = re.compile(r"[.!…][\"'”’)\]]*$")
 
 
 class BadQuestion(ValueError):
@@ -145,8 +147,10 @@ def score_sentences(retriever: Retriever, question: str, hits: list[Hit]) -> lis
         score = SEMANTIC_WEIGHT * float(sem) + LEXICAL_WEIGHT * lex + RANK_WEIGHT / hit.rank
         if wanted:
             score *= _type_factor(text, wanted, question)
-        if text.rstrip().endswith("?") or len(text) < 25:
-            score *= 0.5  # headings and questions rarely answer anything
+        if text.endswith("?") or len(text) < 25:
+            score *= 0.5  # questions and scraps rarely answer anything
+        elif not _TERMINATED.search(text):
+            score *= UNTERMINATED_FACTOR  # a title, heading or caption rather than a statement
         scored.append(ScoredSentence(hit, start, end, score, float(sem), lex))
     return scored
 

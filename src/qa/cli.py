@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from qa.config import FUSIONS, MODES, Settings
+from qa.config import BACKENDS, FUSIONS, MODES, Settings
 
 
 def _settings(args) -> Settings:
@@ -16,7 +16,9 @@ def _settings(args) -> Settings:
         mode=getattr(args, "mode", None), k=getattr(args, "k", None),
         fusion=getattr(args, "fusion", None), device=getattr(args, "device", None),
         chunk_chars=getattr(args, "chunk_chars", None),
-        overlap_sentences=getattr(args, "overlap", None))
+        overlap_sentences=getattr(args, "overlap", None),
+        max_file_mb=getattr(args, "max_file_mb", None),
+        backend=getattr(args, "backend", None), uri=getattr(args, "uri", None))
 
 
 def _load(settings: Settings):
@@ -38,11 +40,18 @@ def cmd_index(args) -> int:
     sources = Path(args.sources)
     if not sources.is_dir():
         sys.exit(f"qa: no folder {sources}: put your documents in a folder and name it here")
+    from qa.documents import NothingToIndex
+    from qa.store import IndexUnusable
+
     model = load_model(settings.model, settings.device)
-    report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
+    try:
+        report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
+    except (NothingToIndex, IndexUnusable) as error:
+        sys.exit(f"qa: {error}")
     for skipped in report.skipped:
         print(f"warning: {skipped}", file=sys.stderr)
-    print(f"index {settings.index_dir}: {report.summary()}")
+    where = settings.uri or settings.index_dir if settings.backend == "milvus" else settings.index_dir
+    print(f"index {where} ({settings.backend}): {report.summary()}")
     return 0
 
 
@@ -110,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     def with_index(p):
         p.add_argument("--index", metavar="DIR", help=f"index folder (default: {defaults.index_dir})")
         p.add_argument("--device", help="where to embed: auto (CUDA if present), cpu, cuda")
+        p.add_argument("--backend", choices=BACKENDS,
+                       help=f"where the index lives: local files or Milvus (default: {defaults.backend})")
+        p.add_argument("--uri", help="the Milvus to use: a path ending in .db for milvus-lite, or "
+                                     "http://host:19530 (default: milvus.db in the index folder)")
         return p
 
     p = with_index(commands.add_parser(
@@ -122,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="ignore the existing index and start over")
     p.add_argument("--chunk-chars", type=int, help=f"target chunk size in characters (default {defaults.chunk_chars})")
     p.add_argument("--overlap", type=int, help=f"sentences shared by neighbouring chunks (default {defaults.overlap_sentences})")
+    p.add_argument("--max-file-mb", type=int, help=f"skip files larger than this (default {defaults.max_file_mb})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=cmd_index)
 
@@ -145,6 +159,81 @@ def build_parser() -> argparse.ArgumentParser:
                     "numbered citation (file, title, paragraph, page, character offsets). When "
                     "nothing answers it, say so and show the nearest passages instead."))
     p.set_defaults(run=cmd_ask)
+
+    def cmd_serve(args) -> int:
+        from qa.web import serve
+
+        return serve(_settings(args).with_(sources_dir=Path(args.sources)), args.host, args.port)
+
+    p = with_index(commands.add_parser(
+        "serve", help="start the web chat (the same as `python app.py`)",
+        description="Index the sources folder (only new or changed files), then serve the chat on "
+                    "http://HOST:PORT until stopped. Nothing is shared beyond that address."))
+    p.add_argument("sources", nargs="?", default=str(defaults.sources_dir),
+                   help=f"folder of documents (default: {defaults.sources_dir})")
+    p.add_argument("--host", help="address to listen on (default: $QA_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: $QA_PORT or 7860)")
+    p.set_defaults(run=cmd_serve)
+
+    def cmd_eval(args) -> int:
+        from tqdm.auto import tqdm
+
+        from qa import evaluate
+
+        if bool(args.questions) == bool(args.beir):
+            sys.exit("qa: eval needs either a question-set file or --beir DATASET_DIR (one of them)")
+        settings, modes = _settings(args), tuple(m.strip() for m in args.modes.split(",") if m.strip())
+        bar = tqdm(desc="eval", unit="q", file=sys.stderr, delay=0.5)  # shown once answering starts
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            if args.beir:
+                report = evaluate.evaluate_beir(args.beir, settings, modes=modes, index_dir=args.index,
+                                                progress=progress, show_build=not args.json)
+            else:
+                questions = evaluate.load_question_set(args.questions)
+                report = evaluate.evaluate_question_set(_load(settings), questions, modes, args.k,
+                                                        progress=progress, name=Path(args.questions).name)
+        except ValueError as error:
+            sys.exit(f"qa: {error}")
+        finally:
+            bar.close()
+        written = report.write(args.out)
+        if args.json:
+            print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+        else:
+            print(report.table())
+            misses = report.misses()
+            print(f"\n{len(misses)} misses (not answered by the first passage, or abstained wrongly)"
+                  + (":" if misses else ""))
+            for miss in misses[:40]:
+                print(f"[{miss['mode']}] {miss['id']} {miss['question']}\n    expected: {miss['expected']}"
+                      f" — {miss['why']}\n    got: {' '.join(miss['got'].split())[:200]}")
+            if len(misses) > 40:
+                print(f"… and {len(misses) - 40} more in {written['json']}")
+        print("wrote " + ", ".join(str(path) for path in written.values()), file=sys.stderr)
+        return 0
+
+    p = with_index(commands.add_parser(
+        "eval", help="score answers on a question set, or retrieval on a BEIR dataset, by mode",
+        description="Answer every question of a JSONL question set (id, question, answers) in each "
+                    "mode and report hit@1/3/5/10, MRR@10, quote@1, abstention and speed; or, with "
+                    "--beir, index a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/test.tsv) and "
+                    "report nDCG@10, recall@100, MRR@10 and MAP. Writes report.json, metrics.csv "
+                    "and two plots to --out."))
+    p.add_argument("questions", nargs="?", help="question set, one JSON object a line")
+    p.add_argument("--beir", metavar="DATASET_DIR",
+                   help="evaluate retrieval on a BEIR dataset; its index goes to --index "
+                        "(default: DATASET_DIR/.qa-index)")
+    p.add_argument("--modes", default="bm25,dense,hybrid", help="comma-separated (default: bm25,dense,hybrid)")
+    p.add_argument("-k", type=int, default=10, help="citations per answer (default: 10)")
+    p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
+    p.add_argument("--out", default="eval-out", metavar="DIR", help="folder for report files (default: eval-out)")
+    p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
+    p.set_defaults(run=cmd_eval)
     return parser
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
-MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 20 * 1024 * 1024  # embedding 20 MB of text takes minutes on a CPU
 
 
 @dataclass(frozen=True)
@@ -51,20 +51,39 @@ class UnreadableFile(Exception):
     """A file that cannot become a document; the message says why, in a user's words."""
 
 
-def read_folder(folder: Path) -> tuple[list[Document], list[Skipped]]:
+class NothingToIndex(Exception):
+    """A sources folder without one readable document; indexes built before are kept."""
+
+
+def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES,
+                 progress: bool = False) -> tuple[list[Document], list[Skipped]]:
+    """`read_folder` for indexing: NothingToIndex, naming each skipped file, when nothing is readable."""
+    documents, skipped = read_folder(folder, max_bytes, progress)
+    if not documents:
+        reasons = "".join(f"\n  {s}" for s in skipped)
+        raise NothingToIndex(f"no readable document in {folder}: add .txt, .md, .html or .pdf "
+                             f"files there{reasons}")
+    return documents, skipped
+
+
+def read_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES,
+                progress: bool = False) -> tuple[list[Document], list[Skipped]]:
     """Every readable document under `folder` (hidden entries ignored), and the files skipped."""
+    from tqdm.auto import tqdm
+
     folder = Path(folder)
     documents, skipped = [], []
-    for path in sorted(_walk(folder)):
+    paths = sorted(_walk(folder))
+    for path in tqdm(paths, desc="reading documents", unit="file", disable=not progress):
         source = path.relative_to(folder).as_posix()
         try:
-            documents.append(read_document(path, source))
+            documents.append(read_document(path, source, max_bytes))
         except UnreadableFile as error:
             skipped.append(Skipped(source, str(error)))
     return documents, skipped
 
 
-def read_document(path: Path, source: str | None = None) -> Document:
+def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> Document:
     """Read one file; raises UnreadableFile with the reason when it cannot be used."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -72,8 +91,9 @@ def read_document(path: Path, source: str | None = None) -> Document:
         raise UnreadableFile(f"unsupported file type {suffix or '(none)'}; qa reads {', '.join(SUPPORTED)}")
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise UnreadableFile(f"larger than {MAX_FILE_BYTES // 2**20} MB")
+        if size > max_bytes:
+            raise UnreadableFile(f"{size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit "
+                                 f"(raise it with `qa index --max-file-mb`)")
         data = path.read_bytes()
     except OSError as error:
         raise UnreadableFile(f"cannot be opened ({error.strerror or error})") from error

@@ -26,15 +26,24 @@ class Pipeline:
 
 
 def open_backend(settings: Settings):
-    """The index that `settings` names, loaded and checked."""
+    """The index that `settings` names, loaded and checked: local files or Milvus."""
+    if settings.backend == "milvus":
+        from qa.milvus import MilvusIndex
+
+        return MilvusIndex.open(settings)
     return Index.open(settings.index_dir, settings)
 
 
 def update(settings: Settings, model, sources_dir: Path | None = None, rebuild: bool = False,
            progress: bool = True) -> BuildReport:
-    """Bring the configured index up to date with the sources folder."""
-    return update_index(Path(sources_dir or settings.sources_dir), settings.index_dir, settings, model,
-                        rebuild=rebuild, progress=progress)
+    """Bring the configured index (local or Milvus) up to date with the sources folder."""
+    sources_dir = Path(sources_dir or settings.sources_dir)
+    if settings.backend == "milvus":
+        from qa.milvus import update_milvus
+
+        return update_milvus(sources_dir, settings, model, rebuild=rebuild, progress=progress)
+    return update_index(sources_dir, settings.index_dir, settings, model, rebuild=rebuild,
+                        progress=progress)
 
 
 def load(settings: Settings, model=None) -> Pipeline:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,10 +37,10 @@ from tqdm.auto import tqdm
 from qa.chunking import Chunk, chunk_document
 from qa.config import Settings
 from qa.dense import DenseIndex, dimension, embed
-from qa.documents import Document, Skipped, read_folder
+from qa.documents import Document, Skipped, read_sources
 from qa.lexical import LexicalIndex, tokenize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 
 
@@ -87,6 +89,9 @@ class Index:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.manifest = _read_manifest(folder)
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexUnusable(f"the index at {folder} is in format {self.manifest.get('format_version')}, "
+                                f"this qa reads format {FORMAT_VERSION}; rebuild it with `qa index --rebuild`")
         _check_files(folder, self.manifest)
         try:
             arrays = np.load(folder / "chunks.npz")
@@ -100,6 +105,7 @@ class Index:
                                 f"rebuild it with `qa index --rebuild`") from error
         self._sources = {d["source"]: n for n, d in enumerate(self.manifest["documents"])}
         self._texts = open(folder / "documents.jsonl", "rb")
+        self._texts_lock = threading.Lock()  # seek + readline must not interleave across threads
         self.document = lru_cache(maxsize=256)(self._read_document)
 
     @classmethod
@@ -157,8 +163,10 @@ class Index:
         return self.dense.search(vector, k)
 
     def _read_document(self, number: int) -> Document:
-        self._texts.seek(int(self._offsets[number]))
-        record = json.loads(self._texts.readline())
+        with self._texts_lock:
+            self._texts.seek(int(self._offsets[number]))
+            line = self._texts.readline()
+        record = json.loads(line)
         return Document(source=record["source"], title=record["title"], text=record["text"],
                         sha256=record["sha256"],
                         paragraphs=tuple(map(tuple, record["paragraphs"])),
@@ -171,7 +179,7 @@ class Index:
 def update_index(sources_dir: Path, index_dir: Path, settings: Settings, model,
                  rebuild: bool = False, progress: bool = True) -> BuildReport:
     """Bring the index under `index_dir` up to date with the files in `sources_dir`."""
-    documents, skipped = read_folder(Path(sources_dir))
+    documents, skipped = read_sources(Path(sources_dir), settings.max_file_mb * 2**20, progress)
     report = update_index_with(documents, index_dir, settings, model, rebuild, progress)
     report.skipped = skipped
     return report
@@ -296,7 +304,7 @@ def _write_generation(index_dir: Path, documents: list[Document], chunks, vector
                        "chunks": int(counts[n]),
                        "indexed_at": old_times[d.source] if d.source in unchanged else now}
                       for n, d in enumerate(documents)],
-        "files": _file_sizes(partial),
+        "files": _file_facts(partial),
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
     _fsync_tree(partial)
@@ -368,17 +376,38 @@ def _read_manifest(folder: Path) -> dict:
                             f"rebuild it with `qa index --rebuild`") from error
 
 
-def _file_sizes(folder: Path) -> dict[str, int]:
-    return {p.relative_to(folder).as_posix(): p.stat().st_size
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+# Files up to this size are checksummed as well as measured; larger ones (vectors and the vector
+# index of big collections) only measured, so that opening a big index stays fast.
+CHECKSUM_LIMIT = 64 * 2**20
+
+
+def _file_facts(folder: Path) -> dict[str, dict]:
+    facts = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != "manifest.json":
+            size = path.stat().st_size
+            facts[path.relative_to(folder).as_posix()] = {
+                "size": size, "sha256": _sha256(path) if size <= CHECKSUM_LIMIT else None}
+    return facts
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _check_files(folder: Path, manifest: dict) -> None:
-    actual = _file_sizes(folder)
-    for name, size in manifest.get("files", {}).items():
-        if actual.get(name) != size:
-            found = "missing" if name not in actual else f"{actual[name]} bytes, expected {size}"
-            raise IndexUnusable(f"the index file {folder / name} is damaged ({found}); "
+    for name, expected in manifest.get("files", {}).items():
+        path = folder / name
+        problem = None
+        if not path.is_file():
+            problem = "missing"
+        elif path.stat().st_size != expected["size"]:
+            problem = f"{path.stat().st_size} bytes, expected {expected['size']}"
+        elif expected["sha256"] and _sha256(path) != expected["sha256"]:
+            problem = "its contents changed since it was written"
+        if problem:
+            raise IndexUnusable(f"the index file {path} is damaged ({problem}); "
                                 f"rebuild it with `qa index --rebuild`")
 
 
