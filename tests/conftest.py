@@ -1,4 +1,5 @@
-"""Shared fixtures: the real model and a real index of the shipped sources, built once per run."""
+"""Shared fixtures: the real model and a real index of the shipped sources, built once per run
+on each backend (the embedded index, and Milvus on milvus-lite)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from qa.config import Settings
 from qa.dense import load_model
+from qa.pipeline import open_backend, update
 from qa.retrieve import Retriever
 from qa.store import Index, update_index
 
@@ -29,9 +31,20 @@ def settings(tmp_path_factory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def shipped_index(model, settings) -> Index:
+def local_index(model, settings) -> Index:
+    """The embedded index, built whatever the backend: the CLI tests read it by --index."""
     update_index(SHIPPED_SOURCES, settings.index_dir, settings, model, progress=False)
     return Index.open(settings.index_dir, settings)
+
+
+@pytest.fixture(scope="session", params=["local", "milvus"])
+def shipped_index(request, model, settings, local_index):
+    """The shipped sources on each backend, so retrieval and answers are tested on both."""
+    if request.param == "local":
+        return local_index
+    on_milvus = settings.with_(backend="milvus", uri=str(settings.index_dir.parent / "milvus.db"))
+    update(on_milvus, model, SHIPPED_SOURCES, progress=False)
+    return open_backend(on_milvus)
 
 
 @pytest.fixture(scope="session")

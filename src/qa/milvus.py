@@ -1,0 +1,412 @@
+"""The index on Milvus: the same chunks, BM25 and embedding searches as `qa.store`, in two collections.
+
+    qa_chunks      one row per chunk: id, text (analysed; a BM25 Function fills `sparse` from it),
+                   source, start, end, paragraph, page, dense (unit embedding, inner product)
+    qa_documents   row 0 is the manifest (format, model, chunking); then per document one or more
+                   rows holding its source, title, sha256, chunk count and a slice of the JSON of
+                   its text with paragraph and page spans
+
+Each document version owns one contiguous run of ids: its document rows, then its chunks. An update
+deletes a changed or removed document's run and writes a new one; unchanged documents are untouched.
+
+`uri` is a path ending in ".db" for milvus-lite (embedded, one process at a time) or the address of
+a Milvus server, e.g. http://host:19530. Fusion stays in `qa.retrieve`, so answers are the same
+whichever index serves them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from qa.chunking import Chunk, chunk_document
+from qa.config import Settings
+from qa.dense import dimension, embed
+from qa.documents import Document, read_sources
+from qa.lexical import STOPWORDS
+from qa.store import BuildReport, DocumentInfo, IndexUnusable
+
+FORMAT_VERSION = 1
+CHUNKS, DOCUMENTS = "qa_chunks", "qa_documents"
+MANIFEST_ID = 0
+# A VARCHAR holds at most 65,535 bytes: 16,000 characters stay under it even at 4 bytes each.
+SLICE_CHARS = 16_000
+MAX_VARCHAR = 65_535
+INSERT_BLOCK = 1024
+# Milvus's own analyzer, set up like qa.lexical.tokenize: lower case, our stop words, Snowball
+# English stems. (milvus-lite applies the stop words but not the stemmer; see README.)
+ANALYZER = {"tokenizer": "standard",
+            "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS)},
+                       {"type": "stemmer", "language": "english"}]}
+CHUNK_FIELDS = ["text", "source", "start", "end", "paragraph", "page"]
+DOCUMENT_FIELDS = ["id", "source", "title", "sha256", "chunks", "parts", "indexed_at"]
+
+
+def milvus_uri(settings: Settings) -> str:
+    """Where the configured Milvus index lives: `settings.uri`, else milvus-lite in the index folder."""
+    return settings.uri or str(Path(settings.index_dir) / "milvus.db")
+
+
+def connect(uri: str):
+    """A client for `uri`; IndexUnusable, in words, when pymilvus is missing or Milvus is unreachable."""
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as error:
+        raise IndexUnusable("the Milvus backend needs pymilvus and milvus-lite: "
+                            "install them with `pip install -e '.[milvus]'`") from error
+    if uri.endswith(".db"):
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        # milvus-lite cannot pin a read timestamp; pymilvus says so on every document listing.
+        logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+    try:
+        return MilvusClient(uri=uri)
+    except Exception as error:  # grpc, pymilvus and milvus-lite each fail in their own way
+        raise IndexUnusable(f"cannot reach Milvus at {uri} ({type(error).__name__}: {error}); "
+                            f"start it, or name another with --uri") from error
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """Where a document lives in Milvus: ids [id, id + parts) hold it, the next `chunks` its chunks."""
+    id: int
+    parts: int
+    chunks: int
+    source: str
+    title: str
+    sha256: str
+    indexed_at: str
+
+    @property
+    def chunk_ids(self) -> range:
+        return range(self.id + self.parts, self.id + self.parts + self.chunks)
+
+    @property
+    def ids(self) -> range:
+        return range(self.id, self.id + self.parts + self.chunks)
+
+
+class MilvusIndex:
+    """A Milvus index opened for searching: the document list in memory, chunks and texts on demand."""
+
+    def __init__(self, client, uri: str, manifest: dict, catalogue: dict[str, DocumentRow],
+                 settings: Settings) -> None:
+        self.client = client
+        self.uri = uri
+        self.manifest = manifest
+        self.settings = settings
+        self._catalogue = catalogue
+        # Searches return each hit's fields; keeping them spares a round trip per chunk().
+        self._chunks: dict[int, Chunk] = {}
+        self.document_by_source = lru_cache(maxsize=256)(self._read_document)
+
+    @classmethod
+    def open(cls, settings: Settings) -> "MilvusIndex":
+        """Connect to the configured Milvus and check its index suits `settings`."""
+        uri = milvus_uri(settings)
+        client = connect(uri)
+        if not (client.has_collection(CHUNKS) and client.has_collection(DOCUMENTS)):
+            raise IndexUnusable(f"no index in Milvus at {uri}: build one with "
+                                f"`qa index SOURCES_DIR --backend milvus --uri {uri}`")
+        _load_collections(client)
+        manifest = _read_manifest(client)
+        problem = _incompatibility(manifest, settings)
+        if problem:
+            raise IndexUnusable(f"the index in Milvus at {uri} was {problem}; rebuild it with "
+                                f"`qa index --rebuild --backend milvus --uri {uri}`")
+        return cls(client, uri, manifest, _read_catalogue(client), settings)
+
+    @property
+    def size(self) -> int:
+        return sum(row.chunks for row in self._catalogue.values())
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest["model"]["name"]
+
+    def documents(self) -> list[DocumentInfo]:
+        return [DocumentInfo(r.source, r.title, r.sha256, r.chunks, r.indexed_at)
+                for r in sorted(self._catalogue.values(), key=lambda r: r.source)]
+
+    def title(self, source: str) -> str:
+        return self._catalogue[source].title
+
+    def chunk(self, number: int) -> Chunk:
+        if number not in self._chunks:
+            rows = self.client.get(CHUNKS, ids=[number], output_fields=CHUNK_FIELDS)
+            if not rows:
+                raise KeyError(f"no chunk {number} in Milvus at {self.uri}")
+            self._remember(number, rows[0])
+        return self._chunks[number]
+
+    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) of the best `k` chunks, scored by Milvus from the raw question."""
+        results = self.client.search(CHUNKS, data=[query], anns_field="sparse", limit=k,
+                                     output_fields=CHUNK_FIELDS,
+                                     search_params={"metric_type": "BM25"})
+        # milvus-lite reports BM25 as a negative distance, a server as a positive score.
+        return self._known(results[0], abs)
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity) of the `k` nearest chunks."""
+        results = self.client.search(CHUNKS, data=[np.asarray(vector, dtype=np.float32).tolist()],
+                                     anns_field="dense", limit=k, output_fields=CHUNK_FIELDS,
+                                     search_params={"metric_type": "IP",
+                                                    "params": {"ef": max(self.settings.hnsw_ef_search, k)}})
+        return self._known(results[0], float)
+
+    def hybrid_search(self, query: str, vector: np.ndarray, k: int,
+                      rrf_k: int | None = None) -> list[tuple[int, float]]:
+        """Milvus's own fusion of the two searches (its RRFRanker), for comparison with
+        `qa.retrieve.fuse_rankings`: (chunk id, RRF score), best first."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        depth = max(self.settings.candidates, k)
+        requests = [
+            AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"},
+                             limit=depth),
+            AnnSearchRequest(data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="dense",
+                             param={"metric_type": "IP",
+                                    "params": {"ef": max(self.settings.hnsw_ef_search, depth)}},
+                             limit=depth),
+        ]
+        results = self.client.hybrid_search(CHUNKS, requests, RRFRanker(rrf_k or self.settings.rrf_k),
+                                            limit=k, output_fields=CHUNK_FIELDS)
+        return self._known(results[0], float)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _known(self, hits, score) -> list[tuple[int, float]]:
+        # A chunk whose document is not (or no longer) listed is left over from an interrupted
+        # update: it is skipped, and the next update overwrites it.
+        ranked = []
+        for hit in hits:
+            fields = hit["entity"]
+            if fields["source"] in self._catalogue:
+                self._remember(int(hit["id"]), fields)
+                ranked.append((int(hit["id"]), score(hit["distance"])))
+        return ranked
+
+    def _remember(self, number: int, fields: dict) -> None:
+        if len(self._chunks) > 10_000:
+            self._chunks.clear()
+        self._chunks[number] = Chunk(source=fields["source"], start=int(fields["start"]),
+                                     end=int(fields["end"]), text=fields["text"],
+                                     paragraph=int(fields["paragraph"]), page=int(fields["page"]) or None)
+
+    def _read_document(self, source: str) -> Document:
+        row = self._catalogue[source]
+        parts = self.client.get(DOCUMENTS, ids=list(range(row.id, row.id + row.parts)),
+                                output_fields=["part", "body"])
+        body = json.loads("".join(p["body"] for p in sorted(parts, key=lambda p: p["part"])))
+        return Document(source=source, title=row.title, text=body["text"], sha256=row.sha256,
+                        paragraphs=tuple(map(tuple, body["paragraphs"])), pages=tuple(body["pages"]))
+
+
+def update_milvus(sources_dir: Path, settings: Settings, model, rebuild: bool = False,
+                  progress: bool = True) -> BuildReport:
+    """Bring the Milvus index up to date with the files in `sources_dir`."""
+    documents, skipped = read_sources(Path(sources_dir), settings.max_file_mb * 2**20, progress)
+    report = update_milvus_with(documents, settings, model, rebuild, progress)
+    report.skipped = skipped
+    return report
+
+
+def update_milvus_with(documents: list[Document], settings: Settings, model, rebuild: bool = False,
+                       progress: bool = True) -> BuildReport:
+    """Make `documents` the Milvus index's contents, embedding only what is new or changed.
+    One writer at a time: two concurrent updates of one index would hand out the same ids."""
+    began = time.perf_counter()
+    report = BuildReport()
+    client = connect(milvus_uri(settings))
+    try:
+        report.rebuilt_because = _prepare(client, settings, model, rebuild)
+        old = _read_catalogue(client)
+        new_sources = {d.source for d in documents}
+        report.removed = sorted(set(old) - new_sources)
+        fresh = []
+        for document in documents:
+            before = old.get(document.source)
+            if before and before.sha256 == document.sha256:
+                report.unchanged.append(document.source)
+            else:
+                (report.changed if before else report.added).append(document.source)
+                fresh.append(document)
+        stale = [old[s] for s in report.removed + report.changed]
+        if stale:
+            # Deleting first means an interrupted update leaves the document missing, so the
+            # next update adds it again, rather than listed with half of its chunks.
+            client.delete(DOCUMENTS, ids=[i for row in stale for i in range(row.id, row.id + row.parts)])
+            client.delete(CHUNKS, ids=[i for row in stale for i in row.chunk_ids])
+        next_id = max([MANIFEST_ID + 1, *(row.ids.stop for row in old.values())])
+        report.embedded = _write_documents(client, fresh, settings, model, next_id, progress)
+        report.chunks = sum(old[s].chunks for s in report.unchanged) + report.embedded
+        # Sealed segments get their indexes built; unsealed ones are searched row by row
+        # (on milvus-lite, BM25 over 10k unflushed chunks takes a second a query).
+        for name in (CHUNKS, DOCUMENTS):
+            client.flush(name)
+    finally:
+        client.close()
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _prepare(client, settings: Settings, model, rebuild: bool) -> str | None:
+    """Create the collections when missing, or anew when asked or built differently; says why
+    it rebuilt, or None."""
+    reason = None
+    if client.has_collection(DOCUMENTS) and client.has_collection(CHUNKS):
+        _load_collections(client)
+        if rebuild:
+            reason = "asked for with --rebuild"
+        else:
+            problem = _incompatibility(_read_manifest(client), settings)
+            reason = f"previous index {problem}" if problem else None
+        if reason is None:
+            return None
+    for name in (CHUNKS, DOCUMENTS):
+        if client.has_collection(name):
+            client.drop_collection(name)
+    _create_collections(client, dimension(model), settings)
+    manifest = {"format_version": FORMAT_VERSION, "settings": settings.index_shape(),
+                "model": {"name": settings.model, "dimension": dimension(model)}}
+    client.insert(DOCUMENTS, [_document_row(MANIFEST_ID, -1, 0, 0, "", "", "", _now(),
+                                            json.dumps(manifest))])
+    return reason
+
+
+def _create_collections(client, dim: int, settings: Settings) -> None:
+    from pymilvus import DataType, Function, FunctionType
+
+    chunks = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    chunks.add_field("id", DataType.INT64, is_primary=True)
+    chunks.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
+                     analyzer_params=ANALYZER)
+    chunks.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    for name in ("start", "end", "paragraph", "page"):
+        chunks.add_field(name, DataType.INT64)
+    chunks.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+    chunks.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    chunks.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    indexes = client.prepare_index_params()
+    indexes.add_index(field_name="dense", index_type="HNSW", metric_type="IP",
+                      params={"M": settings.hnsw_m, "efConstruction": 200})
+    # The same k1 and b as bm25s's defaults, which qa.lexical uses.
+    indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                      params={"bm25_k1": 1.5, "bm25_b": 0.75})
+    client.create_collection(CHUNKS, schema=chunks, index_params=indexes)
+
+    documents = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    documents.add_field("id", DataType.INT64, is_primary=True)
+    documents.add_field("part", DataType.INT64)
+    documents.add_field("parts", DataType.INT64)
+    documents.add_field("chunks", DataType.INT64)
+    for name in ("source", "title", "body"):
+        documents.add_field(name, DataType.VARCHAR, max_length=MAX_VARCHAR)
+    documents.add_field("sha256", DataType.VARCHAR, max_length=64)
+    documents.add_field("indexed_at", DataType.VARCHAR, max_length=64)
+    # Milvus loads only collections with an indexed vector field; this one is never searched.
+    documents.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
+    indexes = client.prepare_index_params()
+    indexes.add_index(field_name="unused", index_type="FLAT", metric_type="L2")
+    client.create_collection(DOCUMENTS, schema=documents, index_params=indexes,
+                             consistency_level="Strong")
+
+
+def _write_documents(client, documents: list[Document], settings: Settings, model, next_id: int,
+                     progress: bool) -> int:
+    """Chunk, embed and store `documents` from id `next_id` on; returns the chunks written."""
+    now = _now()
+    written = 0
+    chunks: list[tuple[int, Chunk]] = []
+    rows: list[dict] = []
+    with tqdm(desc="embedding chunks", unit="chunk", disable=not progress) as bar:
+        for number, document in enumerate(documents, start=1):
+            body = json.dumps({"text": document.text, "paragraphs": document.paragraphs,
+                               "pages": document.pages}, ensure_ascii=False)
+            parts = max(1, math.ceil(len(body) / SLICE_CHARS))
+            own = chunk_document(document, settings.chunk_chars, settings.overlap_sentences)
+            chunks.extend((next_id + parts + n, chunk) for n, chunk in enumerate(own))
+            rows.extend(_document_row(next_id + part, part, parts, len(own), document.source,
+                                      document.title, document.sha256, now,
+                                      body[part * SLICE_CHARS:(part + 1) * SLICE_CHARS])
+                        for part in range(parts))
+            next_id += parts + len(own)
+            if len(chunks) >= INSERT_BLOCK or number == len(documents):
+                written += _write_chunks(client, chunks, model, settings.batch_size, bar)
+                # A document is listed only once its chunks are stored (see update_milvus_with).
+                client.upsert(DOCUMENTS, rows)
+                chunks, rows = [], []
+    return written
+
+
+def _write_chunks(client, numbered: list[tuple[int, Chunk]], model, batch_size: int, bar) -> int:
+    for i in range(0, len(numbered), INSERT_BLOCK):
+        block = numbered[i:i + INSERT_BLOCK]
+        vectors = embed(model, [c.text for _, c in block], batch_size)
+        # Upsert, not insert: ids left by an interrupted update are overwritten, never doubled.
+        client.upsert(CHUNKS, [{"id": n, "text": c.text, "source": c.source, "start": c.start,
+                                "end": c.end, "paragraph": c.paragraph, "page": c.page or 0,
+                                "dense": v.tolist()} for (n, c), v in zip(block, vectors)])
+        bar.update(len(block))
+    return len(numbered)
+
+
+def _document_row(id_: int, part: int, parts: int, chunks: int, source: str, title: str, sha256: str,
+                  indexed_at: str, body: str) -> dict:
+    return {"id": id_, "part": part, "parts": parts, "chunks": chunks, "source": source,
+            "title": title, "sha256": sha256, "indexed_at": indexed_at, "body": body,
+            "unused": [0.0, 0.0]}
+
+
+def _load_collections(client) -> None:
+    # A collection is searchable only once loaded; milvus-lite releases them when a process ends.
+    for name in (CHUNKS, DOCUMENTS):
+        client.load_collection(name)
+
+
+def _read_manifest(client) -> dict:
+    rows = client.get(DOCUMENTS, ids=[MANIFEST_ID], output_fields=["body"])
+    if not rows:
+        raise IndexUnusable("the Milvus index has no manifest; rebuild it with "
+                            "`qa index --rebuild --backend milvus`")
+    return json.loads(rows[0]["body"])
+
+
+def _read_catalogue(client) -> dict[str, DocumentRow]:
+    """Every document's first row, by source."""
+    catalogue = {}
+    rows = client.query_iterator(DOCUMENTS, batch_size=4096, filter="part == 0",
+                                 output_fields=DOCUMENT_FIELDS)
+    while batch := rows.next():
+        for row in batch:
+            catalogue[row["source"]] = DocumentRow(
+                id=int(row["id"]), parts=int(row["parts"]), chunks=int(row["chunks"]),
+                source=row["source"], title=row["title"], sha256=row["sha256"],
+                indexed_at=row["indexed_at"])
+    rows.close()
+    return catalogue
+
+
+def _incompatibility(manifest: dict, settings: Settings) -> str | None:
+    if manifest.get("format_version") != FORMAT_VERSION:
+        return f"written in format {manifest.get('format_version')}, this qa reads {FORMAT_VERSION}"
+    if manifest["model"]["name"] != settings.model:
+        return f"built with the model {manifest['model']['name']!r}, not {settings.model!r}"
+    for key in ("chunk_chars", "overlap_sentences"):
+        if manifest["settings"].get(key) != settings.index_shape()[key]:
+            return f"built with {key}={manifest['settings'].get(key)}, not {settings.index_shape()[key]}"
+    return None
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

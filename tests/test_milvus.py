@@ -1,0 +1,137 @@
+"""The Milvus backend on milvus-lite: incremental updates, parity with the embedded index, the CLI.
+
+The retrieval and answer tests (test_retrieve.py, test_answer.py) also run on Milvus, through the
+backend-parametrised `shipped_index` fixture in conftest.py.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DEV_SET, SHIPPED_SOURCES
+from qa.answer import answer_question
+from qa.config import Settings
+from qa.milvus import SLICE_CHARS, MilvusIndex, update_milvus
+from qa.pipeline import open_backend, update
+from qa.retrieve import Retriever, reciprocal_rank_fusion
+from qa.store import IndexUnusable
+
+QUESTIONS = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
+KIWI = "The kiwi is a flightless bird that lives only in New Zealand. It lays very large eggs."
+BEES = "Honey bees dance to tell each other where the flowers are. The waggle dance points the way."
+OWLS = "Owls hunt at night. Their soft feathers let them fly without a sound."
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def hit_rates(retriever: Retriever, mode: str) -> dict[str, float]:
+    """hit@1 and hit@3 over the answerable dev questions: one of the first k cited passages
+    holds one of the question's answers (case and white space folded)."""
+    answerable = [q for q in QUESTIONS if q["answers"]]
+    ranks = []
+    for q in answerable:
+        citations = answer_question(retriever, q["question"], mode).citations
+        ranks.append(next((n for n, c in enumerate(citations, start=1)
+                           if any(_fold(a) in _fold(c.passage) for a in q["answers"])), None))
+    return {f"hit@{k}": sum(r is not None and r <= k for r in ranks) / len(ranks) for k in (1, 3)}
+
+
+@pytest.fixture(scope="module")
+def milvus_index(model, tmp_path_factory) -> MilvusIndex:
+    settings = Settings(backend="milvus", uri=str(tmp_path_factory.mktemp("parity") / "milvus.db"))
+    update(settings, model, SHIPPED_SOURCES, progress=False)
+    return open_backend(settings)
+
+
+def test_incremental_updates_touch_only_what_changed(model, tmp_path):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "kiwi.txt").write_text(KIWI)
+    (sources / "bees.txt").write_text(BEES)
+    # Longer than one VARCHAR slice, and not ASCII: stored in several rows, read back exactly.
+    long_text = "\n\n".join(f"Paragraph {n}: the café’s über-long ledger, entry {n}." for n in range(900))
+    (sources / "ledger.md").write_text(long_text)
+    settings = Settings(backend="milvus", uri=str(tmp_path / "milvus.db"), chunk_chars=300)
+
+    first = update_milvus(sources, settings, model, progress=False)
+    assert sorted(first.added) == ["bees.txt", "kiwi.txt", "ledger.md"] and first.embedded == first.chunks
+    index = MilvusIndex.open(settings)
+    assert len(long_text) > 2 * SLICE_CHARS
+    assert index.document_by_source("ledger.md").text == long_text
+    kiwi_before = {d.source: d for d in index.documents()}["kiwi.txt"]
+
+    again = update_milvus(sources, settings, model, progress=False)
+    assert again.up_to_date and again.embedded == 0 and again.chunks == first.chunks
+
+    (sources / "bees.txt").write_text(BEES.replace("Honey bees", "Bumble bees"))
+    (sources / "ledger.md").unlink()
+    (sources / "owls.txt").write_text(OWLS)
+    report = update_milvus(sources, settings, model, progress=False)
+    assert (report.added, report.changed, report.removed, report.unchanged) == \
+        (["owls.txt"], ["bees.txt"], ["ledger.md"], ["kiwi.txt"])
+    assert report.embedded == 2 and report.chunks == 3
+
+    index = MilvusIndex.open(settings)
+    documents = {d.source: d for d in index.documents()}
+    assert set(documents) == {"kiwi.txt", "bees.txt", "owls.txt"} and index.size == 3
+    assert documents["kiwi.txt"] == kiwi_before
+    retriever = Retriever(index, model, settings)
+    for mode in ("bm25", "dense"):
+        hits = retriever.search("Which bees dance?", mode=mode, k=5)
+        assert hits[0].chunk.text.startswith("Bumble bees"), mode
+        assert all(h.chunk.source != "ledger.md" for h in hits)
+    assert retriever.search("ledger entry café", mode="bm25", k=5) == []
+
+
+def test_a_differently_built_index_is_rebuilt_or_refused(model, tmp_path):
+    settings = Settings(backend="milvus", uri=str(tmp_path / "milvus.db"))
+    with pytest.raises(IndexUnusable, match="qa index"):
+        MilvusIndex.open(settings)
+    update(settings, model, SHIPPED_SOURCES, progress=False)
+    with pytest.raises(IndexUnusable, match="chunk_chars=600, not 400"):
+        MilvusIndex.open(settings.with_(chunk_chars=400))
+    report = update(settings.with_(chunk_chars=400), model, SHIPPED_SOURCES, progress=False)
+    assert "chunk_chars" in report.rebuilt_because and len(report.added) == 2
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_dev_set_hit_rates_match_the_embedded_index(local_index, milvus_index, model, mode):
+    settings = Settings()
+    local = hit_rates(Retriever(local_index, model, settings), mode)
+    milvus = hit_rates(Retriever(milvus_index, model, settings), mode)
+    print(f"{mode}: local {local}, milvus {milvus}")
+    for metric in local:
+        assert milvus[metric] == pytest.approx(local[metric], abs=0.05), metric
+
+
+def test_milvus_rrf_ranker_agrees_with_our_fusion(milvus_index, model):
+    retriever = Retriever(milvus_index, model, Settings())
+    question = "How many soldiers does Russia recruit each month?"
+    vector = retriever.embed_query(question)
+    depth = retriever.settings.candidates
+    ours = reciprocal_rank_fusion([[i for i, _ in milvus_index.lexical_search(question, depth)],
+                                   [i for i, _ in milvus_index.dense_search(vector, depth)]])
+    theirs = milvus_index.hybrid_search(question, vector, k=10)
+    assert len(theirs) == 10
+    for item, score in theirs:
+        assert score == pytest.approx(ours[item], rel=1e-5)
+    assert [s for _, s in theirs] == pytest.approx(sorted(ours.values(), reverse=True)[:10], rel=1e-5)
+
+
+def test_cli_indexes_and_answers_on_milvus(tmp_path):
+    uri = str(tmp_path / "milvus.db")
+    indexed = subprocess.run([sys.executable, "-m", "qa.cli", "index", str(SHIPPED_SOURCES), "-q",
+                              "--backend", "milvus", "--uri", uri], capture_output=True, text=True)
+    assert indexed.returncode == 0, indexed.stderr
+    assert "2 added" in indexed.stdout
+    asked = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Which mercenary group nearly rebelled?",
+                            "--backend", "milvus", "--uri", uri, "--json"],
+                           capture_output=True, text=True, check=True)
+    assert "Wagner" in json.loads(asked.stdout)["citations"][0]["quote"]
+    missing = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Anything?", "--backend", "milvus",
+                              "--uri", str(tmp_path / "none.db")], capture_output=True, text=True)
+    assert missing.returncode != 0 and "qa index" in missing.stderr and "Traceback" not in missing.stderr
