@@ -1,0 +1,622 @@
+"""How well the product answers: question sets, BEIR collections, metrics and reports.
+
+Two evaluators, each in the manner of sentence-transformers' InformationRetrievalEvaluator
+(questions in, named metrics per retrieval mode out):
+
+- `evaluate_question_set`: the project's format (see the shared eval README). Every question is
+  answered with `answer_question`; a question counts as answered at rank k when one of the first k
+  cited passages contains one of its answers, and a question without answers should abstain.
+- `evaluate_retrieval`: BEIR-style queries and graded relevance judgements (qrels). Chunk hits
+  become document rankings, scored with ranx (nDCG@10, recall@100, MRR@10, MAP).
+
+The metric functions are pure; reading files, building indexes, plots and Gradio sit at the edges.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from qa.answer import Answer, answer_question
+from qa.config import MODES, Settings
+from qa.documents import Document, document_from_text
+from qa.retrieve import Hit, Retriever
+
+DEFAULT_MODES = ("bm25", "dense", "hybrid")
+HIT_AT = (1, 3, 5, 10)
+BEIR_DEPTH = 100  # documents ranked per query: recall@100 needs a hundred
+RECALL_CURVE = (1, 3, 5, 10, 20, 50, 100)
+Progress = Callable[[int, int], None]
+
+
+# ---------------------------------------------------------------- question sets
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    answers: tuple[str, ...]  # empty: the sources do not answer it, the right response is to abstain
+    sources: tuple[str, ...] = ()
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+
+def load_question_set(path: str | Path) -> list[Question]:
+    """The questions of a JSONL question set; ValueError naming the file and line on bad input."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        raise ValueError(f"no question set at {path}: give the path of a .jsonl file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read the question set {path}: {error}") from None
+    questions, seen = [], {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name}, line {number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where}: not valid JSON ({error.msg} at column {error.colno}); "
+                             f"each line must be one JSON object") from None
+        question = _question_from_row(row, where)
+        if question.id in seen:
+            raise ValueError(f"{where}: id {question.id!r} is already used on line {seen[question.id]}")
+        seen[question.id] = number
+        questions.append(question)
+    if not questions:
+        raise ValueError(f"the question set {path} has no questions: write one JSON object a line")
+    return questions
+
+
+def _question_from_row(row, where: str) -> Question:
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: expected a JSON object with id, question and answers")
+    for name in ("id", "question"):
+        if not isinstance(row.get(name), (str, int)) or not str(row[name]).strip():
+            raise ValueError(f"{where}: {name!r} is missing or empty")
+    for name in ("answers", "sources"):
+        value = row.get(name, [] if name == "sources" else None)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            what = "an empty list means the question should be abstained on" if name == "answers" else ""
+            raise ValueError(f"{where}: {name!r} must be a list of non-empty strings"
+                             + (f" ({what})" if what else ""))
+    return Question(str(row["id"]), row["question"], tuple(row["answers"]), tuple(row.get("sources", [])))
+
+
+def fold(text: str) -> str:
+    """Text compared the way question sets say: case-insensitively, runs of white space as one."""
+    return " ".join(text.split()).casefold()
+
+
+def contains_answer(text: str, answers: tuple[str, ...] | list[str]) -> bool:
+    """Whether `text` holds any one of `answers`."""
+    folded = fold(text)
+    return any(fold(a) in folded for a in answers)
+
+
+def answer_rank(passages: list[str], answers: tuple[str, ...] | list[str]) -> int | None:
+    """1-based position of the first passage that holds an answer, or None."""
+    return next((n for n, p in enumerate(passages, start=1) if contains_answer(p, answers)), None)
+
+
+def hit_rate(ranks: list[int | None], k: int) -> float:
+    """Share of questions answered within the first k (None: not answered)."""
+    return sum(r is not None and r <= k for r in ranks) / len(ranks)
+
+
+def mean_reciprocal_rank(ranks: list[int | None], k: int) -> float:
+    """MRR@k: the mean of 1/rank, counting ranks past k (and None) as 0."""
+    return sum(1 / r for r in ranks if r is not None and r <= k) / len(ranks)
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """One question answered in one mode."""
+    question: Question
+    mode: str
+    answer: Answer
+    rank: int | None  # first cited passage holding an answer, whether or not the system abstained
+    seconds: float
+
+    @property
+    def answered_at(self) -> int | None:
+        """The rank that counts: an abstention on an answerable question is a miss."""
+        return None if self.answer.abstained else self.rank
+
+    @property
+    def quote_holds_answer(self) -> bool:
+        return bool(self.answer.quotes) and contains_answer(self.answer.quotes[0].quote, self.question.answers)
+
+    @property
+    def missed(self) -> bool:
+        """Answered by other than the first cited passage, or abstained wrongly either way."""
+        if not self.question.answerable:
+            return not self.answer.abstained
+        return self.answered_at != 1
+
+    def why(self) -> str:
+        """What went wrong, in a few words (empty when nothing did)."""
+        if not self.question.answerable:
+            return "" if self.answer.abstained else "answered, but the sources do not answer it"
+        if self.answer.error:
+            return f"question rejected: {self.answer.error}"
+        where = f"citation {self.rank}" if self.rank else f"none of the {len(self.answer.citations)} cited passages"
+        if self.answer.abstained:
+            return f"abstained; the answer was in {where}"
+        return "" if self.rank == 1 else f"answer first in {where}"
+
+    def miss(self) -> dict:
+        first = self.answer.citations[0] if self.answer.citations else None
+        return {"mode": self.mode, "id": self.question.id, "question": self.question.question,
+                "expected": " | ".join(self.question.answers) or "(abstain)", "why": self.why(),
+                "got": ("(abstained) " if self.answer.abstained else "") + (first.quote if first else ""),
+                "source": first.source if first else None}
+
+    def as_dict(self) -> dict:
+        return {"mode": self.mode, "id": self.question.id, "question": self.question.question,
+                "answers": list(self.question.answers), "sources": list(self.question.sources),
+                "abstained": self.answer.abstained, "rank": self.rank, "answered_at": self.answered_at,
+                "quote_holds_answer": self.quote_holds_answer, "missed": self.missed,
+                "why": self.why(), "seconds": round(self.seconds, 4), "answer": self.answer.as_dict()}
+
+
+def evaluate_question_set(retriever: Retriever, questions: list[Question],
+                          modes: tuple[str, ...] | list[str] = DEFAULT_MODES, k: int = 10,
+                          progress: Progress | None = None, name: str = "question set") -> "EvalReport":
+    """Answer every question in every mode with up to `k` citations, and score the answers."""
+    modes = _checked_modes(modes)
+    if not questions:
+        raise ValueError("no questions to evaluate")
+    results, done, total = [], 0, len(questions) * len(modes)
+    retriever.embed_query(questions[0].question)  # the model's first call is slow: keep it out of the timing
+    for mode in modes:
+        for question in questions:
+            began = time.perf_counter()
+            answer = answer_question(retriever, question.question, mode, k)
+            seconds = time.perf_counter() - began
+            rank = answer_rank([c.passage for c in answer.citations], question.answers) if question.answers else None
+            results.append(QuestionResult(question, mode, answer, rank, seconds))
+            done += 1
+            if progress:
+                progress(done, total)
+    metrics = {mode: question_set_metrics([r for r in results if r.mode == mode], k) for mode in modes}
+    curves = {mode: {j: hit_rate([r.answered_at for r in results if r.mode == mode and r.question.answerable], j)
+                     for j in range(1, k + 1)}
+              for mode in modes if any(q.answerable for q in questions)}
+    answerable = sum(q.answerable for q in questions)
+    about = (f"{len(questions)} questions ({answerable} answerable, {len(questions) - answerable} to abstain on), "
+             f"up to {k} citations each")
+    return EvalReport(name, "questions", k, metrics, curves, tuple(results), about)
+
+
+def question_set_metrics(results: list[QuestionResult], k: int) -> dict[str, float]:
+    """hit@n, MRR@k and quote@1 over answerable questions; abstention over all; speed.
+    A metric without questions to measure it on is left out rather than reported as 0."""
+    answerable = [r for r in results if r.question.answerable]
+    unanswerable = [r for r in results if not r.question.answerable]
+    metrics: dict[str, float] = {}
+    if answerable:
+        ranks = [r.answered_at for r in answerable]
+        for n in (n for n in HIT_AT if n <= k):
+            metrics[f"hit@{n}"] = hit_rate(ranks, n)
+        metrics[f"mrr@{k}"] = mean_reciprocal_rank(ranks, k)
+        metrics["quote@1"] = sum(r.quote_holds_answer for r in answerable) / len(answerable)
+        metrics["answered_answerable"] = sum(not r.answer.abstained for r in answerable) / len(answerable)
+    if unanswerable:
+        metrics["abstained_offtopic"] = sum(r.answer.abstained for r in unanswerable) / len(unanswerable)
+    if results:
+        right = sum(r.answer.abstained != r.question.answerable for r in results)
+        metrics["abstention_accuracy"] = right / len(results)
+        metrics["questions_per_s"] = len(results) / max(sum(r.seconds for r in results), 1e-9)
+    return metrics
+
+
+# ---------------------------------------------------------------- BEIR collections
+
+
+@dataclass(frozen=True)
+class BeirDataset:
+    name: str
+    corpus: dict[str, tuple[str, str]]  # document id -> (title, text)
+    queries: dict[str, str]  # query id -> text; only those with relevance judgements
+    qrels: dict[str, dict[str, int]]  # query id -> document id -> relevance (> 0)
+
+
+def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
+    """A BEIR folder: corpus.jsonl, queries.jsonl and qrels/<split>.tsv; ValueError on bad input."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"no BEIR dataset folder at {folder}: it should hold corpus.jsonl, "
+                         f"queries.jsonl and qrels/{split}.tsv")
+    corpus = {str(row["_id"]): (row.get("title") or "", row.get("text") or "")
+              for row in _jsonl(folder / "corpus.jsonl", ("_id", "text"))}
+    queries = {str(row["_id"]): row["text"] for row in _jsonl(folder / "queries.jsonl", ("_id", "text"))}
+    qrels = _read_qrels(folder / "qrels" / f"{split}.tsv")
+    unknown = sorted({d for judged in qrels.values() for d in judged} - corpus.keys())
+    if unknown:
+        raise ValueError(f"{folder / 'qrels' / f'{split}.tsv'} judges documents missing from "
+                         f"corpus.jsonl: {', '.join(unknown[:5])}")
+    missing = sorted(qrels.keys() - queries.keys())
+    if missing:
+        raise ValueError(f"{folder / 'qrels' / f'{split}.tsv'} judges queries missing from "
+                         f"queries.jsonl: {', '.join(missing[:5])}")
+    # As in BEIR, only the queries with at least one relevant document are evaluated.
+    return BeirDataset(folder.name, corpus, {q: queries[q] for q in qrels}, qrels)
+
+
+def _jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+    if not path.is_file():
+        raise ValueError(f"no {path.name} in {path.parent}: a BEIR dataset needs corpus.jsonl, "
+                         f"queries.jsonl and qrels/test.tsv")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
+        if not isinstance(row, dict) or any(not str(row.get(f) or "").strip() for f in required):
+            raise ValueError(f"{path}, line {number}: needs non-empty {' and '.join(required)}")
+        rows.append(row)
+    return rows
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    if not path.is_file():
+        raise ValueError(f"no relevance judgements at {path} (query-id, corpus-id, score; tab-separated)")
+    qrels: dict[str, dict[str, int]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        fields = line.split("\t")
+        if not line.strip() or (number == 1 and fields[0] == "query-id"):
+            continue
+        try:
+            query, document, score = fields[0], fields[1], int(float(fields[2]))
+        except (IndexError, ValueError):
+            raise ValueError(f"{path}, line {number}: expected query-id, corpus-id and a number "
+                             f"separated by tabs") from None
+        if score > 0:  # a zero judges a document not relevant: it adds nothing to any metric
+            qrels.setdefault(query, {})[document] = score
+    if not qrels:
+        raise ValueError(f"{path} judges no document relevant to any query")
+    return qrels
+
+
+def beir_documents(dataset: BeirDataset) -> list[Document]:
+    """Each corpus entry as a Document named by its id, the title leading the text as BEIR does."""
+    return [document_from_text(doc_id, f"{title}\n\n{text}" if title else text, title=title or None)
+            for doc_id, (title, text) in dataset.corpus.items()]
+
+
+@dataclass(frozen=True)
+class RankedDocument:
+    id: str
+    rank: int
+    hit: Hit  # the document's best chunk
+
+
+def rank_documents(hits: list[Hit], depth: int = BEIR_DEPTH) -> list[RankedDocument]:
+    """Chunk hits as a document ranking: each document at the rank of its best chunk."""
+    ranked: dict[str, RankedDocument] = {}
+    for hit in hits:
+        if hit.chunk.source not in ranked and len(ranked) < depth:
+            ranked[hit.chunk.source] = RankedDocument(hit.chunk.source, len(ranked) + 1, hit)
+    return list(ranked.values())
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """One BEIR query searched in one mode."""
+    id: str
+    text: str
+    mode: str
+    relevant: dict[str, int]
+    ranking: tuple[RankedDocument, ...]
+    seconds: float
+
+    @property
+    def rank(self) -> int | None:
+        """Rank of the first relevant document."""
+        return next((d.rank for d in self.ranking if d.id in self.relevant), None)
+
+    @property
+    def missed(self) -> bool:
+        return self.rank != 1
+
+    def why(self) -> str:
+        if self.rank == 1:
+            return ""
+        return f"first relevant document at rank {self.rank}" if self.rank else \
+            f"no relevant document in the first {len(self.ranking)}"
+
+    def miss(self) -> dict:
+        top = self.ranking[0] if self.ranking else None
+        return {"mode": self.mode, "id": self.id, "question": self.text,
+                "expected": " | ".join(self.relevant), "why": self.why(),
+                "got": top.hit.chunk.text[:300] if top else "", "source": top.id if top else None}
+
+    def as_dict(self, shown: int = 10) -> dict:
+        return {"mode": self.mode, "id": self.id, "question": self.text, "relevant": self.relevant,
+                "rank": self.rank, "missed": self.missed, "why": self.why(),
+                "seconds": round(self.seconds, 4), "ranking": [d.id for d in self.ranking],
+                "hits": [{"doc": d.id, "doc_rank": d.rank, **d.hit.as_dict()} for d in self.ranking[:shown]]}
+
+
+def retrieval_metrics(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]],
+                      metrics: tuple[str, ...] = ("ndcg@10", "recall@100", "mrr@10", "map")) -> dict[str, float]:
+    """IR metrics (ranx names) averaged over the queries of `qrels`; a query the run lacks scores 0."""
+    import numba
+    from ranx import Qrels, Run, evaluate
+
+    # Every judged query takes part, also one the run found nothing for (ranx needs a ranking).
+    run = {q: run.get(q) or {"\0none": 0.0} for q in qrels}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.NumbaTypeSafetyWarning)  # ranx's own casts, harmless
+        scores = evaluate(Qrels(qrels), Run(run), list(metrics), make_comparable=True)
+    return {name: float(scores[name]) for name in metrics}
+
+
+def evaluate_retrieval(retriever: Retriever, queries: dict[str, str], qrels: dict[str, dict[str, int]],
+                       modes: tuple[str, ...] | list[str] = DEFAULT_MODES, depth: int = BEIR_DEPTH,
+                       progress: Progress | None = None, name: str = "retrieval") -> "EvalReport":
+    """Search every judged query in every mode and score the document rankings against `qrels`."""
+    modes = _checked_modes(modes)
+    judged = [q for q in queries if q in qrels]
+    if not judged:
+        raise ValueError("no query has relevance judgements: nothing to evaluate")
+    results, done, total = [], 0, len(judged) * len(modes)
+    retriever.embed_query(queries[judged[0]])  # the model's first call is slow: keep it out of the timing
+    for mode in modes:
+        for query in judged:
+            began = time.perf_counter()
+            # Documents span several chunks: search deeper so that `depth` documents come back.
+            ranking = rank_documents(retriever.search(queries[query], mode, 2 * depth), depth)
+            results.append(QueryResult(query, queries[query], mode, qrels[query], tuple(ranking),
+                                       time.perf_counter() - began))
+            done += 1
+            if progress:
+                progress(done, total)
+    metrics, curves = {}, {}
+    for mode in modes:
+        mine = [r for r in results if r.mode == mode]
+        run = {r.id: {d.id: 1.0 / d.rank for d in r.ranking} for r in mine}
+        names = ("ndcg@10", f"recall@{depth}", "mrr@10", "map") + tuple(f"recall@{n}" for n in RECALL_CURVE)
+        scores = retrieval_metrics({q: qrels[q] for q in judged}, run, tuple(dict.fromkeys(names)))
+        metrics[mode] = {n: scores[n] for n in names[:4]}
+        metrics[mode]["queries_per_s"] = len(mine) / max(sum(r.seconds for r in mine), 1e-9)
+        curves[mode] = {n: scores[f"recall@{n}"] for n in RECALL_CURVE if n <= depth}
+    about = f"{len(judged)} queries with relevance judgements, {depth} documents ranked each"
+    return EvalReport(name, "beir", depth, metrics, curves, tuple(results), about)
+
+
+def index_beir(dataset: BeirDataset, index_dir: Path, settings: Settings, model,
+               progress: bool = True) -> Retriever:
+    """A retriever over the dataset's corpus, indexed into `index_dir` (unchanged documents kept)."""
+    from qa.store import Index, update_index_with
+
+    update_index_with(beir_documents(dataset), index_dir, settings, model, progress=progress)
+    return Retriever(Index.open(index_dir, settings), model, settings)
+
+
+def evaluate_beir(folder: str | Path, settings: Settings, model=None, modes=DEFAULT_MODES,
+                  index_dir: str | Path | None = None, progress: Progress | None = None,
+                  show_build: bool = True) -> "EvalReport":
+    """Index a BEIR dataset (into `index_dir`, default DATASET/.qa-index) and evaluate retrieval."""
+    from qa.dense import load_model
+
+    if getattr(settings, "backend", "local") != "local":
+        raise ValueError("a BEIR dataset is indexed into the embedded index only: leave out --backend")
+    dataset = load_beir(folder)
+    index_dir = Path(index_dir) if index_dir else Path(folder) / ".qa-index"
+    settings = settings.with_(index_dir=index_dir)
+    model = model or load_model(settings.model, settings.device)
+    retriever = index_beir(dataset, index_dir, settings, model, progress=show_build)
+    report = evaluate_retrieval(retriever, dataset.queries, dataset.qrels, modes, progress=progress,
+                                name=dataset.name)
+    return report.described(f"{len(dataset.corpus)} documents ({retriever.backend.size} chunks), {report.about}")
+
+
+def _checked_modes(modes) -> tuple[str, ...]:
+    modes = tuple(modes)
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise ValueError(f"unknown mode {', '.join(bad) or '(none)'}: choose from {', '.join(MODES)}")
+    return modes
+
+
+# ---------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Metrics by mode for one question set or dataset, with every question's result."""
+    name: str
+    kind: str  # "questions" (answers checked against strings) or "beir" (rankings against qrels)
+    k: int  # citations per answer, or documents ranked per query
+    metrics: dict[str, dict[str, float]]  # mode -> metric -> value
+    curves: dict[str, dict[int, float]]  # mode -> n -> hit@n (questions) or recall@n (beir)
+    results: tuple  # QuestionResult or QueryResult, mode by mode
+    about: str = ""
+
+    @property
+    def modes(self) -> list[str]:
+        return list(self.metrics)
+
+    @property
+    def metric_names(self) -> list[str]:
+        return list(dict.fromkeys(n for values in self.metrics.values() for n in values))
+
+    @property
+    def curve_name(self) -> str:
+        return "hit@k" if self.kind == "questions" else "recall@k"
+
+    def described(self, about: str) -> "EvalReport":
+        return EvalReport(self.name, self.kind, self.k, self.metrics, self.curves, self.results, about)
+
+    def rows(self) -> list[list[str]]:
+        """The table as text cells: a header, then one metric a row, modes side by side."""
+        rows = [["metric", *self.modes]]
+        for name in self.metric_names:
+            rows.append([name, *(_cell(name, self.metrics[m].get(name)) for m in self.modes)])
+        return rows
+
+    def table(self) -> str:
+        """Metrics by mode, aligned for a terminal."""
+        rows = self.rows()
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = [f"{self.name}: {self.about}" if self.about else self.name]
+        for n, row in enumerate(rows):
+            lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """Metrics by mode as a Markdown table."""
+        rows = self.rows()
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+        return "\n".join(lines)
+
+    def misses(self) -> list[dict]:
+        """Every question not answered by the first passage (or wrongly abstained on), with why."""
+        return [r.miss() for r in self.results if r.missed]
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "k": self.k, "about": self.about,
+                "modes": self.modes, "metrics": self.metrics,
+                "curves": {m: {str(n): v for n, v in c.items()} for m, c in self.curves.items()},
+                "misses": self.misses(), "results": [r.as_dict() for r in self.results]}
+
+    def csv(self) -> str:
+        """One row per mode, one column per metric."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["mode", *self.metric_names])
+        for mode in self.modes:
+            writer.writerow([mode, *(_number(self.metrics[mode].get(n)) for n in self.metric_names)])
+        return out.getvalue()
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write report.json, metrics.csv, metrics.png and hitk.png into `out_dir`."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {"json": out_dir / "report.json", "csv": out_dir / "metrics.csv",
+                 "metrics_png": out_dir / "metrics.png", "hitk_png": out_dir / "hitk.png"}
+        paths["json"].write_text(json.dumps(self.as_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        paths["csv"].write_text(self.csv(), encoding="utf-8")
+        plot_metrics(self, paths["metrics_png"])
+        plot_curves(self, paths["hitk_png"])
+        return paths
+
+
+def _cell(name: str, value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:.1f}" if name.endswith("_per_s") else f"{value:.3f}"
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def plot_metrics(report: EvalReport, path: Path) -> None:
+    """Grouped bars: each metric (speed aside), one bar per mode."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, safe in the web app's threads
+
+    names = [n for n in report.metric_names if not n.endswith("_per_s")]
+    figure = Figure(figsize=(max(6.0, 1.0 * len(names) + 2), 4.2), layout="constrained")
+    axes = figure.subplots()
+    width = 0.8 / max(len(report.modes), 1)
+    for i, mode in enumerate(report.modes):
+        offset = (i - (len(report.modes) - 1) / 2) * width
+        bars = axes.bar([j + offset for j in range(len(names))],
+                        [report.metrics[mode].get(n, 0.0) for n in names], width, label=mode)
+        axes.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    axes.set_xticks(range(len(names)), names, rotation=25, ha="right")
+    axes.set_ylim(0, 1.12)
+    axes.set_title(f"{report.name}: metrics by mode")
+    figure.legend(loc="outside lower center", ncols=len(report.modes), fontsize=8)
+    figure.savefig(path, dpi=110)
+
+
+def plot_curves(report: EvalReport, path: Path) -> None:
+    """hit@k (or recall@k) against k, one line per mode."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    axes = figure.subplots()
+    # Modes often tie: distinct markers and dashes keep every line visible where they overlap.
+    for (mode, curve), style in zip(report.curves.items(), ["o-", "s--", "^:", "d-."] * 4):
+        axes.plot(list(curve), list(curve.values()), style, label=mode, markersize=5, alpha=0.85)
+    if report.kind == "beir":
+        ks = sorted({n for curve in report.curves.values() for n in curve})
+        axes.set_xscale("log")
+        axes.set_xticks(ks, [str(n) for n in ks])
+        axes.minorticks_off()
+    axes.set_xlabel("k")
+    axes.set_ylabel(report.curve_name)
+    axes.set_ylim(0, 1.05)
+    axes.grid(alpha=0.3)
+    axes.set_title(f"{report.name}: {report.curve_name}")
+    if report.curves:  # a question set without answerable questions has no curve to draw
+        axes.legend(loc="lower right", fontsize=8)
+    figure.savefig(path, dpi=110)
+
+
+# ---------------------------------------------------------------- web
+
+
+def evaluate_tab(pipeline) -> None:
+    """The Evaluate tab's contents; call inside `with gr.Tab("Evaluate"):`."""
+    import gradio as gr
+
+    gr.Markdown("Upload a question set (JSONL: `id`, `question`, `answers`; an empty `answers` list "
+                "means the right response is to abstain) and score every retrieval mode on it.")
+    with gr.Row():
+        upload = gr.File(label="Question set (.jsonl)", file_types=[".jsonl", ".json", ".txt"], type="filepath")
+        with gr.Column():
+            modes = gr.CheckboxGroup(list(DEFAULT_MODES), value=list(DEFAULT_MODES), label="Modes")
+            k = gr.Slider(1, 20, value=10, step=1, label="Citations per answer (k)")
+            run = gr.Button("Evaluate", variant="primary")
+    table = gr.Markdown()
+    with gr.Row():
+        metrics_plot = gr.Image(label="Metrics by mode", type="filepath")
+        curve_plot = gr.Image(label="hit@k", type="filepath")
+    misses = gr.Dataframe(headers=["mode", "id", "question", "expected", "why", "got"], label="Misses",
+                          wrap=True, interactive=False)
+    files = gr.File(label="Report files (JSON, CSV)", file_count="multiple")
+
+    def evaluate(path, chosen, k, progress=gr.Progress()):
+        if not path:
+            raise gr.Error("Choose a question-set file first.")
+        if not chosen:
+            raise gr.Error("Choose at least one mode.")
+        try:
+            questions = load_question_set(path)
+        except ValueError as error:
+            raise gr.Error(str(error))
+        progress(0, desc="Evaluating")
+        report = evaluate_question_set(pipeline.retriever, questions, tuple(chosen), int(k),
+                                       progress=lambda done, total: progress(done / total, desc="Evaluating"),
+                                       name=Path(path).name)
+        written = report.write(tempfile.mkdtemp(prefix="qa-eval-"))
+        rows = [[m[c] for c in ("mode", "id", "question", "expected", "why", "got")] for m in report.misses()]
+        return (f"**{report.name}**: {report.about}\n\n{report.markdown()}", str(written["metrics_png"]),
+                str(written["hitk_png"]), rows, [str(written["json"]), str(written["csv"])])
+
+    run.click(evaluate, [upload, modes, k], [table, metrics_plot, curve_plot, misses, files])
+

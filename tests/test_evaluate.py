@@ -1,0 +1,283 @@
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from conftest import DEV_SET
+from qa.answer import Answer, Citation, Quote
+from qa.chunking import Chunk
+from qa.cli import main
+from qa.evaluate import (EvalReport, Question, QuestionResult, answer_rank, contains_answer,
+                         evaluate_question_set, hit_rate, load_beir, load_question_set,
+                         mean_reciprocal_rank, question_set_metrics, rank_documents, retrieval_metrics)
+from qa.retrieve import Hit
+
+BEIR_SAMPLE = Path(__file__).parent / "data" / "beir-sample"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- metrics on literals
+
+
+def test_answers_match_case_insensitively_with_white_space_folded():
+    assert contains_answer("Some  12,000\nNorth Korean troops", ["12,000 north korean"])
+    assert contains_answer("led by LLOYD Austin", ["Charles Flynn", "lloyd austin"])
+    assert not contains_answer("twelve thousand troops", ["12,000"])
+    assert answer_rank(["nothing here", "still nothing", "the Wagner group"], ["wagner"]) == 3
+    assert answer_rank(["nothing here"], ["wagner"]) is None
+
+
+def test_hit_rate_and_mrr_count_misses_and_ranks_past_k_as_zero():
+    ranks = [1, 3, None, 12]
+    assert hit_rate(ranks, 1) == 0.25
+    assert hit_rate(ranks, 3) == 0.5
+    assert hit_rate(ranks, 10) == 0.5
+    assert mean_reciprocal_rank(ranks, 10) == pytest.approx((1 + 1 / 3) / 4)
+    assert mean_reciprocal_rank(ranks, 20) == pytest.approx((1 + 1 / 3 + 1 / 12) / 4)
+
+
+def _citation(n: int, passage: str) -> Citation:
+    return Citation(n=n, source="doc.txt", title="Doc", paragraph=1, page=None, start=0,
+                    end=len(passage), quote=passage, passage=passage, passage_start=0,
+                    passage_end=len(passage), score=0.5)
+
+
+def _result(answers: tuple[str, ...], passages: list[str], abstained: bool) -> QuestionResult:
+    citations = tuple(_citation(n, p) for n, p in enumerate(passages, start=1))
+    quotes = () if abstained else (Quote(citations[0].quote, 1),)
+    answer = Answer("q?", abstained, quotes, citations, "hybrid")
+    rank = answer_rank(passages, answers) if answers else None
+    return QuestionResult(Question("q", "q?", answers), "hybrid", answer, rank, seconds=0.5)
+
+
+def test_question_set_metrics_score_answers_and_abstentions_separately():
+    results = [
+        _result(("Paris",), ["Paris is the capital."], abstained=False),  # rank 1, quote holds it
+        _result(("Lyon",), ["Not here.", "Lyon, by the river."], abstained=False),  # rank 2
+        _result(("Nice",), ["Nice is sunny."], abstained=True),  # found, but abstained: a miss
+        _result((), ["Something near."], abstained=True),  # off-topic, rightly abstained
+        _result((), ["Something near."], abstained=False),  # off-topic, wrongly answered
+    ]
+    m = question_set_metrics(results, k=10)
+    assert m["hit@1"] == pytest.approx(1 / 3)
+    assert m["hit@3"] == pytest.approx(2 / 3)
+    assert m["mrr@10"] == pytest.approx((1 + 1 / 2) / 3)
+    assert m["quote@1"] == pytest.approx(1 / 3)
+    assert m["answered_answerable"] == pytest.approx(2 / 3)
+    assert m["abstained_offtopic"] == 0.5
+    assert m["abstention_accuracy"] == pytest.approx(3 / 5)
+    assert m["questions_per_s"] == pytest.approx(2.0)
+    assert "hit@10" not in question_set_metrics(results, k=5)  # cannot be measured with 5 citations
+    assert [r.why() for r in results] == [
+        "", "answer first in citation 2", "abstained; the answer was in citation 1", "",
+        "answered, but the sources do not answer it"]
+
+
+def test_chunk_hits_become_a_document_ranking_at_each_documents_best_chunk():
+    def hit(source: str, rank: int) -> Hit:
+        return Hit(Chunk(source, 0, 4, "text", 1), source, rank, 1.0 / rank)
+
+    ranking = rank_documents([hit("a", 1), hit("b", 2), hit("a", 3), hit("c", 4), hit("b", 5)])
+    assert [(d.id, d.rank, d.hit.rank) for d in ranking] == [("a", 1, 1), ("b", 2, 2), ("c", 3, 4)]
+    assert [d.id for d in rank_documents([hit("a", 1), hit("b", 2), hit("c", 3)], depth=2)] == ["a", "b"]
+
+
+# ---------------------------------------------------------------- ranx against hand-computed values
+
+QRELS = {"q1": {"d1": 2, "d3": 1}, "q2": {"d5": 1}, "q3": {"d8": 1}, "q4": {"d9": 1}}
+RUN = {"q1": {"d2": 0.9, "d1": 0.8, "d3": 0.7, "d4": 0.6},  # relevant at ranks 2 (gain 2) and 3 (gain 1)
+       "q2": {"d6": 0.9, "d7": 0.8},  # relevant document not retrieved
+       "q3": {"d8": 0.5}}  # q4: nothing retrieved at all, still counts (as 0)
+
+
+def test_retrieval_metrics_match_hand_computed_values():
+    q1_ndcg = (2 / math.log2(3) + 1 / math.log2(4)) / (2 / math.log2(2) + 1 / math.log2(3))
+    q1_ap = (1 / 2 + 2 / 3) / 2
+    got = retrieval_metrics(QRELS, RUN, ("ndcg@10", "recall@100", "mrr@10", "map", "recall@2"))
+    assert got["ndcg@10"] == pytest.approx((q1_ndcg + 0 + 1 + 0) / 4)
+    assert got["mrr@10"] == pytest.approx((1 / 2 + 0 + 1 + 0) / 4)
+    assert got["map"] == pytest.approx((q1_ap + 0 + 1 + 0) / 4)
+    assert got["recall@100"] == pytest.approx((1 + 0 + 1 + 0) / 4)
+    assert got["recall@2"] == pytest.approx((1 / 2 + 0 + 1 + 0) / 4)
+    assert q1_ndcg == pytest.approx(0.669672, abs=1e-6)  # 1.761860 / 2.630930
+
+
+def test_retrieval_metrics_agree_with_ir_measures():
+    import ir_measures
+    from ir_measures import AP, RR, R, nDCG
+
+    # trec_eval leaves out queries absent from the run, so compare on the ones the run has.
+    qrels = {q: QRELS[q] for q in RUN}
+    theirs = ir_measures.calc_aggregate([nDCG @ 10, RR @ 10, AP, R @ 100], qrels, RUN)
+    ours = retrieval_metrics(qrels, RUN)
+    assert ours["ndcg@10"] == pytest.approx(theirs[nDCG @ 10])
+    assert ours["mrr@10"] == pytest.approx(theirs[RR @ 10])
+    assert ours["map"] == pytest.approx(theirs[AP])
+    assert ours["recall@100"] == pytest.approx(theirs[R @ 100])
+
+
+# ---------------------------------------------------------------- question sets, for real
+
+
+@pytest.fixture(scope="module")
+def dev_report(retriever) -> tuple[EvalReport, list]:
+    calls = []
+    questions = load_question_set(DEV_SET)
+    report = evaluate_question_set(retriever, questions, modes=("hybrid",), k=10,
+                                   progress=lambda done, total: calls.append((done, total)),
+                                   name=DEV_SET.name)
+    return report, calls
+
+
+def test_development_set_is_answered_within_three_passages_and_off_topic_abstains(dev_report):
+    report, calls = dev_report
+    hybrid = report.metrics["hybrid"]
+    assert hybrid["hit@3"] == 1.0
+    assert hybrid["hit@1"] >= 0.9
+    assert hybrid["abstained_offtopic"] == 1.0
+    assert hybrid["answered_answerable"] == 1.0
+    assert hybrid["abstention_accuracy"] == 1.0
+    assert hybrid["questions_per_s"] > 0
+    assert calls[-1] == (16, 16) and len(calls) == 16
+
+
+def test_report_shows_table_misses_and_writes_json_csv_and_plots(dev_report, tmp_path):
+    report, _ = dev_report
+    assert "hit@3" in report.table() and "hybrid" in report.table().splitlines()[1]
+    assert report.markdown().splitlines()[0] == "| metric | hybrid |"
+    for miss in report.misses():
+        assert miss["why"] and miss["mode"] == "hybrid" and miss["expected"]
+
+    paths = report.write(tmp_path / "out")
+    assert set(paths) == {"json", "csv", "metrics_png", "hitk_png"}
+    assert paths["metrics_png"].read_bytes()[:8] == PNG and paths["hitk_png"].read_bytes()[:8] == PNG
+    assert paths["csv"].read_text().splitlines()[0].startswith("mode,hit@1,hit@3,hit@5,hit@10,mrr@10")
+
+    data = json.loads(paths["json"].read_text())
+    assert data["metrics"]["hybrid"]["hit@3"] == 1.0
+    by_id = {r["id"]: r for r in data["results"]}
+    assert by_id["d15"]["abstained"] is True and by_id["d15"]["missed"] is False
+    first = by_id["d01"]["answer"]["citations"][0]
+    assert {"source", "start", "end", "quote", "passage", "passage_start", "passage_end"} <= set(first)
+    assert by_id["d01"]["rank"] == 1
+
+
+def test_cli_eval_of_a_question_set_prints_json_and_writes_files(local_index, settings, tmp_path, capsys):
+    lines = DEV_SET.read_text().splitlines()
+    questions = tmp_path / "few.jsonl"
+    questions.write_text("\n".join(lines[:2] + lines[-1:]) + "\n")
+    out = tmp_path / "out"
+    assert main(["eval", str(questions), "--index", str(settings.index_dir), "--modes", "bm25",
+                 "-k", "5", "--json", "--out", str(out)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["modes"] == ["bm25"] and data["k"] == 5
+    assert data["metrics"]["bm25"]["hit@5"] == 1.0 and "hit@10" not in data["metrics"]["bm25"]
+    assert [r["abstained"] for r in data["results"]] == [False, False, True]
+    assert sorted(p.name for p in out.iterdir()) == ["hitk.png", "metrics.csv", "metrics.png", "report.json"]
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"id": "a", "question": "Who?", "answers": ["x"]}\n{"id": "b", "question": "Why?", "answers": ["y"]\n',
+     "line 2: not valid JSON"),
+    ('{"id": "a", "answers": []}\n', "line 1: 'question' is missing"),
+    ('\n{"id": "a", "question": "Who?", "answers": "Lloyd Austin"}\n', "line 2: 'answers' must be a list"),
+    ('{"id": "a", "question": "Who?"}\n', "line 1: 'answers' must be a list"),
+    ('{"id": "a", "question": "Who?", "answers": []}\n{"id": "a", "question": "What?", "answers": []}\n',
+     "line 2: id 'a' is already used on line 1"),
+    ('["Who?", ["x"]]\n', "line 1: expected a JSON object"),
+    ("\n\n", "has no questions"),
+])
+def test_bad_question_sets_are_rejected_naming_the_line(tmp_path, content, message):
+    path = tmp_path / "set.jsonl"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")) as error:
+        load_question_set(path)
+    assert "set.jsonl" in str(error.value)
+
+
+def test_cli_reports_a_bad_question_set_or_a_missing_file_in_words(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "Who?", "answers": ["x"]}\nnot json\n')
+    with pytest.raises(SystemExit) as error:
+        main(["eval", str(bad), "--out", str(tmp_path / "out")])
+    assert str(error.value).startswith("qa: bad.jsonl, line 2: not valid JSON")
+    with pytest.raises(SystemExit) as error:
+        main(["eval", str(tmp_path / "nowhere.jsonl")])
+    assert "no question set at" in str(error.value)
+    with pytest.raises(SystemExit) as error:
+        main(["eval"])
+    assert "--beir" in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_beir_loader_checks_judgements_against_corpus_and_queries(tmp_path):
+    dataset = load_beir(BEIR_SAMPLE)
+    assert len(dataset.corpus) == 40 and len(dataset.queries) == 16
+    assert dataset.qrels["q08"] == {"tech-01": 2}  # the score-0 judgement counts for nothing
+
+    broken = tmp_path / "broken"
+    (broken / "qrels").mkdir(parents=True)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        (broken / name).write_text((BEIR_SAMPLE / name).read_text())
+    (broken / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq01\tno-such-doc\t1\n")
+    with pytest.raises(ValueError, match="missing from corpus.jsonl: no-such-doc"):
+        load_beir(broken)
+    (broken / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq01 kettle-01 1\n")
+    with pytest.raises(ValueError, match="line 2: expected query-id, corpus-id and a number"):
+        load_beir(broken)
+    with pytest.raises(ValueError, match="no BEIR dataset folder"):
+        load_beir(tmp_path / "nowhere")
+
+
+# ---------------------------------------------------------------- BEIR end to end
+
+
+def test_cli_eval_of_the_beir_sample_scores_every_mode_and_writes_files(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["eval", "--beir", str(BEIR_SAMPLE), "--index", str(tmp_path / "index"),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("beir-sample: 40 documents")
+    assert "ndcg@10" in printed and "misses" in printed
+    assert (tmp_path / "index" / "CURRENT").is_file()
+
+    data = json.loads((out / "report.json").read_text())
+    assert data["modes"] == ["bm25", "dense", "hybrid"]
+    for mode, metrics in data["metrics"].items():
+        assert metrics["recall@100"] == 1.0, mode  # 40 documents: every relevant one is ranked
+        assert 0.8 <= metrics["ndcg@10"] <= 1.0, mode
+        assert 0.8 <= metrics["map"] <= 1.0, mode
+    assert data["metrics"]["hybrid"]["ndcg@10"] >= data["metrics"]["bm25"]["ndcg@10"]
+    first = next(r for r in data["results"] if r["mode"] == "hybrid" and r["id"] == "q01")
+    assert first["ranking"][0] == "kettle-01" and first["hits"][0]["source"] == "kettle-01"
+    assert "limescale" in first["hits"][0]["text"].lower()
+    assert (out / "metrics.csv").read_text().startswith("mode,ndcg@10,recall@100,mrr@10,map,queries_per_s")
+    assert (out / "metrics.png").read_bytes()[:8] == PNG and (out / "hitk.png").read_bytes()[:8] == PNG
+
+
+# ---------------------------------------------------------------- web tab
+
+
+def test_evaluate_tab_runs_an_uploaded_question_set(retriever, settings, model, tmp_path):
+    gr = pytest.importorskip("gradio")
+    from qa.evaluate import evaluate_tab
+    from qa.pipeline import Pipeline
+
+    with gr.Blocks() as demo:
+        with gr.Tab("Evaluate"):
+            evaluate_tab(Pipeline(settings, model, retriever))
+    handler = next(f.fn for f in demo.fns.values() if f.fn.__name__ == "evaluate")
+    questions = tmp_path / "set.jsonl"
+    questions.write_text(DEV_SET.read_text().splitlines()[0] + "\n")
+    table, metrics_png, curve_png, misses, files = handler(str(questions), ["bm25"], 3,
+                                                           progress=lambda *a, **kw: None)
+    assert "| hit@1 |" in table and Path(metrics_png).is_file() and Path(curve_png).is_file()
+    assert misses == [] and len(files) == 2
+
+    questions.write_text("not json\n")
+    with pytest.raises(gr.Error, match="line 1"):
+        handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None)
