@@ -1,0 +1,28 @@
+"""Start the web chat over sources/ and index/: `python app.py` (see `python app.py --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from qa.config import Settings
+from qa.web import serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(description="The qa web chat: ask your documents, check every citation.")
+    parser.add_argument("--host", help="address to listen on (default: $QA_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: $QA_PORT or 7860)")
+    parser.add_argument("--sources", default=str(defaults.sources_dir),
+                        help=f"folder of documents (default: {defaults.sources_dir})")
+    parser.add_argument("--index", default=str(defaults.index_dir), help=f"index folder (default: {defaults.index_dir})")
+    parser.add_argument("--device", help="where to embed: auto (CUDA if present), cpu, cuda")
+    args = parser.parse_args(argv)
+    settings = defaults.with_(sources_dir=Path(args.sources), index_dir=Path(args.index), device=args.device)
+    return serve(settings, args.host, args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""The web chat: ask, read the quoted answer, check each citation against its source.
+
+All Gradio code lives here; answers come from `qa.answer`, documents and updates from
+`qa.pipeline`. Everything shown from a document or a question is escaped: it is text, never markup.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import unicodedata
+from html import escape
+from pathlib import Path, PurePosixPath
+
+import gradio as gr
+
+from qa import pipeline as qa_pipeline
+from qa.answer import Answer, answer_question
+from qa.config import MODES, Settings
+from qa.documents import SUPPORTED, UnreadableFile, read_document
+from qa.evaluate import evaluate_tab
+
+EXAMPLES = [
+    "How many North Korean troops are estimated to be in training?",
+    "Which mercenary group nearly rebelled against Moscow in 2023?",
+    "When did Russia invade Ukraine?",
+]
+MAX_K = 10
+CONTEXT_CHARS = 700  # shown on each side of a quote when checking a citation
+MAX_NAME_CHARS = 200
+CONCURRENCY = 2  # two CPU cores: more parallel questions would only slow each other down
+
+
+class BadUpload(ValueError):
+    """An uploaded file that cannot be added; the message names it and says why."""
+
+
+# --- Pure helpers: plain data in, strings out (tested with literals) ---------------------------
+
+def safe_upload_name(name: str) -> str:
+    """The file name an upload is saved under in the sources folder, or BadUpload.
+
+    Directories are stripped; absolute paths, `..`, control characters and hidden names are
+    refused; Unicode is normalised first, so look-alike dots and slashes cannot slip through."""
+    name = unicodedata.normalize("NFKC", name or "")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
+        raise BadUpload(f"{name!r}: the file name has control or invisible characters; rename it")
+    parts = name.replace("\\", "/")
+    if parts.startswith("/") or (len(parts) > 1 and parts[1] == ":"):
+        raise BadUpload(f"{name}: an absolute path is not a file name; upload the file itself")
+    if ".." in PurePosixPath(parts).parts:
+        raise BadUpload(f"{name}: a name with '..' could point outside the sources folder")
+    base = parts.rsplit("/", 1)[-1].strip()
+    if not base or base in (".", ".."):
+        raise BadUpload(f"{name!r}: the file has no name")
+    if base.startswith("."):
+        raise BadUpload(f"{base}: names starting with '.' are hidden and never indexed; rename it")
+    if len(base) > MAX_NAME_CHARS:
+        raise BadUpload(f"{base[:40]}…: the file name is longer than {MAX_NAME_CHARS} characters")
+    suffix = PurePosixPath(base).suffix.lower()
+    if suffix not in SUPPORTED:
+        raise BadUpload(f"{base}: unsupported file type {suffix or '(none)'}; qa reads {', '.join(SUPPORTED)}")
+    return base
+
+
+def where(citation: dict) -> str:
+    """Where a citation points, for a reader: file, paragraph and page."""
+    page = f", page {citation['page']}" if citation.get("page") else ""
+    return f"{citation['source']}, ¶{citation['paragraph']}{page}"
+
+
+def citation_label(citation: dict, abstained: bool) -> str:
+    nearest = " (nearest passage, not an answer)" if abstained else ""
+    return f"[{citation['n']}] {citation['title']} — {where(citation)}{nearest}"
+
+
+def question_html(question: str) -> str:
+    # One HTML block with no blank line: the chat's Markdown renderer leaves its inside alone.
+    return f'<div class="qa-question">{escape(" ".join(question.split()) or "(empty question)")}</div>'
+
+
+def answer_html(answer: dict) -> str:
+    """The chat message for an answer: quotes with [n] markers, then the numbered citations."""
+    if answer.get("error"):
+        return f'<div class="qa-error">{escape(answer["error"])}</div>'
+    parts = ['<div class="qa-answer">']
+    if answer["abstained"]:
+        parts.append(f'<p class="qa-abstain">{escape(answer["message"] or "")}</p>')
+        if answer["citations"]:
+            parts.append('<p class="qa-note">Nearest passages — <b>not an answer</b>:</p>')
+    else:
+        for quote in answer["answer"]:
+            parts.append(f'<blockquote class="qa-quote">“{_inline(quote["quote"])}” '
+                         f'<sup class="qa-marker">[{quote["citation"]}]</sup></blockquote>')
+    if answer["citations"]:
+        parts.append('<ol class="qa-citations">')
+        for c in answer["citations"]:
+            excerpt = f' — <span class="qa-excerpt">“{_inline(c["quote"])}”</span>' if answer["abstained"] else ""
+            parts.append(f'<li value="{int(c["n"])}"><b>{escape(c["title"])}</b> · '
+                         f'<code>{escape(where(c))}</code>{excerpt}</li>')
+        parts.append("</ol>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _inline(text: str) -> str:
+    # Line breaks inside a quote would end the chat's HTML block; HTML shows them as spaces anyway.
+    return escape(" ".join(text.split()))
+
+
+def context_html(text: str, start: int, end: int, around: int | None = CONTEXT_CHARS) -> str:
+    """The document around `text[start:end]` with that span highlighted; the whole document
+    when `around` is None. Every piece of the document is escaped."""
+    lo = 0 if around is None else max(0, start - around)
+    hi = len(text) if around is None else min(len(text), end + around)
+    # Start and stop at white space so that the context does not begin mid-word.
+    if lo > 0:
+        space = text.find(" ", lo, start)
+        lo = space + 1 if space != -1 else lo
+    if hi < len(text):
+        space = text.rfind(" ", end, hi)
+        hi = space if space != -1 else hi
+    return ('<div class="qa-doc">' + ("…" if lo > 0 else "") + escape(text[lo:start])
+            + f'<mark class="qa-span">{escape(text[start:end])}</mark>'
+            + escape(text[end:hi]) + ("…" if hi < len(text) else "") + "</div>")
+
+
+def source_panel(text: str | None, citation: dict, whole: bool) -> str:
+    """The citation checker: where the quote is, whether it matches, and the source around it."""
+    c = citation
+    head = (f'<div class="qa-source-head"><b>[{int(c["n"])}] {escape(c["title"])}</b><br>'
+            f'file <code>{escape(c["source"])}</code> · ¶{int(c["paragraph"])}'
+            + (f' · page {int(c["page"])}' if c.get("page") else "")
+            + f' · characters <code>{int(c["start"])}–{int(c["end"])}</code></div>')
+    if text is None:
+        return head + ('<div class="qa-error">This document is no longer in the index (it was removed '
+                       'or renamed since the answer was given); ask again.</div>')
+    if text[c["start"]:c["end"]] != c["quote"]:
+        return head + ('<div class="qa-error">This document changed since the answer was given, so the '
+                       'offsets no longer point at the quote; ask again.</div>')
+    check = ('<div class="qa-check">✓ The highlighted span is exactly the quoted text '
+             f'(characters {int(c["start"])}–{int(c["end"])} of {len(text):,}).</div>')
+    return head + check + context_html(text, c["start"], c["end"], None if whole else CONTEXT_CHARS)
+
+
+def report_html(summary: str, added: list[str], problems: list[str]) -> str:
+    """What an upload or re-scan did: a summary, the files added, and each file refused and why."""
+    items = [f'<li class="qa-added">added {escape(name)}</li>' for name in added]
+    items += [f'<li class="qa-error">✗ {escape(problem)}</li>' for problem in problems]
+    return f'<div class="qa-report"><p>{escape(summary)}</p><ul>{"".join(items)}</ul></div>'
+
+
+def documents_rows(documents) -> list[list]:
+    return [[d.title, d.source, d.chunks, d.indexed_at[:16].replace("T", " ")] for d in documents]
+
+
+# --- The edges: the index on disk, uploads, and the app -----------------------------------------
+
+def prepare(settings: Settings, model=None, progress: bool = True) -> qa_pipeline.Pipeline:
+    """Load the model once, bring the index up to date with the sources folder, and open it."""
+    from qa.dense import load_model
+
+    sources = Path(settings.sources_dir)
+    model = model or load_model(settings.model, settings.device)
+    print(f"Indexing {sources}/ into {settings.index_dir}/ (only new or changed files are embedded)…")
+    report = qa_pipeline.update(settings, model, progress=progress)
+    for skipped in report.skipped:
+        print(f"warning: {skipped}")
+    print(f"index {settings.index_dir}: {report.summary()}")
+    return qa_pipeline.load(settings, model)
+
+
+def save_upload(temp_path: str, sources_dir: Path, max_bytes: int) -> str:
+    """Check one uploaded file and copy it into the sources folder; returns the name it was saved
+    under, or raises BadUpload saying why it was refused."""
+    name = safe_upload_name(Path(temp_path).name)
+    size = Path(temp_path).stat().st_size
+    if size > max_bytes:
+        raise BadUpload(f"{name}: {size / 2**20:.1f} MB is over the upload limit of {max_bytes // 2**20} MB")
+    try:
+        read_document(Path(temp_path), name)
+    except UnreadableFile as error:
+        raise BadUpload(f"{name}: {error}") from error
+    sources_dir = Path(sources_dir).resolve()
+    target = sources_dir / name
+    if target.resolve().parent != sources_dir:  # a last check; safe_upload_name should make it moot
+        raise BadUpload(f"{name}: would be saved outside the sources folder")
+    # Copy to a hidden name, then rename: an index update never reads half a file.
+    partial = sources_dir / f".{name}.upload"
+    shutil.copyfile(temp_path, partial)
+    os.replace(partial, target)
+    return name
+
+
+def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
+    """The Gradio app over a loaded pipeline (see `launch`)."""
+    settings = pipeline.settings
+    updating = threading.Lock()
+
+    def ask(question: str, mode: str = settings.mode, k: int = settings.k) -> dict:
+        """Answer a question from the documents: verbatim quotes with numbered citations
+        (the JSON of qa.answer.Answer.as_dict). Never raises on a bad question: see "error"."""
+        if mode not in MODES:
+            problem = f"mode must be one of {', '.join(MODES)}, not {mode!r}"
+            return Answer(question or "", True, (), (), str(mode), message=problem, error=problem).as_dict()
+        k = min(max(int(k or settings.k), 1), MAX_K)
+        return answer_question(pipeline.retriever, question, mode, k).as_dict()
+
+    def document_text(source: str) -> str | None:
+        try:
+            return pipeline.retriever.backend.document_by_source(source).text
+        except KeyError:
+            return None
+
+    def show_citation(answers: list, selected: int | None, n: int | None, whole: bool) -> str:
+        if selected is None or not answers or n is None:
+            return '<div class="qa-hint">Ask a question, then pick a citation to see it in its source.</div>'
+        citations = {c["n"]: c for c in answers[selected]["citations"]}
+        if n not in citations:
+            return ""
+        citation = citations[n]
+        return source_panel(document_text(citation["source"]), citation, whole)
+
+    def citation_choices(answers: list, selected: int | None):
+        answer = answers[selected] if answers and selected is not None else None
+        if not answer or not answer["citations"]:
+            return gr.Radio(choices=[], value=None, label="Citations")
+        label = (f"Nearest passages for: {answer['question']}" if answer["abstained"]
+                 else f"Citations for: {answer['question']}")
+        return gr.Radio(choices=[(citation_label(c, answer["abstained"]), c["n"]) for c in answer["citations"]],
+                        value=answer["citations"][0]["n"], label=label)
+
+    def chat(question, history, answers, mode, k, whole):
+        answer = ask(question, mode, k)
+        history = history + [{"role": "user", "content": question_html(answer["question"] or question or "")},
+                             {"role": "assistant", "content": answer_html(answer)}]
+        answers = answers + [answer]
+        selected = len(answers) - 1
+        first = answer["citations"][0]["n"] if answer["citations"] else None
+        return ("", history, answers, selected, citation_choices(answers, selected),
+                show_citation(answers, selected, first, whole))
+
+    def pick_answer(answers, whole, evt: gr.SelectData):
+        index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        selected = min(int(index) // 2, len(answers) - 1) if answers else None
+        first = answers[selected]["citations"][0]["n"] if selected is not None and answers[selected]["citations"] else None
+        return selected, citation_choices(answers, selected), show_citation(answers, selected, first, whole)
+
+    def documents_table():
+        documents = pipeline.retriever.backend.documents()
+        return documents_rows(documents), f"**{len(documents)} documents** indexed from `{settings.sources_dir}/`."
+
+    def refresh_index(saved: list[str], refused: list[str], progress: gr.Progress) -> str:
+        with updating:
+            progress(0, desc="Updating the index")
+            report = qa_pipeline.update(settings, pipeline.model, progress=True)
+            pipeline.reload()  # questions from now on see the new index; those under way, the old
+        skipped = [f"{s.path}: {s.reason}" for s in report.skipped]
+        return report_html(f"Index updated: {report.summary()}.", saved, refused + skipped)
+
+    def add_documents(files, progress=gr.Progress(track_tqdm=True)):
+        """Save uploaded documents into the sources folder and index them."""
+        saved, refused = [], []
+        for path in files or []:
+            try:
+                saved.append(save_upload(path, settings.sources_dir, settings.max_file_mb * 2**20))
+            except BadUpload as error:
+                refused.append(str(error))
+        if not saved:
+            status = report_html("Nothing was added." if files else "No file was uploaded.", [], refused)
+            return (None, status, *documents_table())
+        return (None, refresh_index(saved, refused, progress), *documents_table())
+
+    def rescan(progress=gr.Progress(track_tqdm=True)):
+        return (refresh_index([], [], progress), *documents_table())
+
+    with gr.Blocks(title="qa — answers quoted from your documents") as demo:
+        answers = gr.State([])  # this session's answers, in order (Answer.as_dict())
+        selected = gr.State(None)  # which of them the citation panel shows
+        gr.Markdown("# qa — answers quoted from your documents\n"
+                    "Every answer is a **verbatim sentence** from your documents with a numbered citation. "
+                    "Pick a citation on the right to see the quoted span highlighted in its source.",
+                    elem_id="qa-header")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(label="Conversation", show_label=False, elem_id="qa-chat", height=520,
+                                             latex_delimiters=[], feedback_options=None, buttons=["copy"],
+                                             placeholder="Ask about the documents in the Sources tab.")
+                        with gr.Row():
+                            question = gr.Textbox(placeholder="Ask a question about your documents…",
+                                                  show_label=False, scale=5, elem_id="qa-question",
+                                                  max_length=settings.max_question_chars, autofocus=True)
+                            ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                        gr.Examples(EXAMPLES, inputs=question, label="Try one of these")
+                        with gr.Accordion("Retrieval settings", open=False):
+                            mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode",
+                                            info="hybrid: words and meaning; bm25: words only; dense: meaning only")
+                            k = gr.Slider(1, MAX_K, value=settings.k, step=1, label="Number of citations")
+                    with gr.Column(scale=2, elem_id="qa-checker"):
+                        gr.Markdown("### Check a citation\nClick an earlier answer to check its citations.")
+                        citation = gr.Radio(choices=[], label="Citations", elem_id="qa-citations")
+                        whole = gr.Checkbox(label="Show the whole document", value=False, elem_id="qa-whole")
+                        source = gr.HTML(show_citation([], None, None, False), elem_id="qa-source",
+                                         js_on_load=None)
+            with gr.Tab("Evaluate", id="evaluate"):
+                evaluate_tab(pipeline)
+            with gr.Tab("Sources", id="sources") as sources_tab:
+                count = gr.Markdown()
+                table = gr.Dataframe(headers=["Title", "File", "Chunks", "Indexed at"],
+                                     datatype=["str", "str", "number", "str"], interactive=False,
+                                     wrap=True, elem_id="qa-documents",
+                                     column_widths=["48%", "30%", "8%", "14%"])
+                with gr.Row():
+                    upload = gr.File(label=f"Add documents ({', '.join(SUPPORTED)}; up to {settings.max_file_mb} MB each)",
+                                     file_count="multiple", elem_id="qa-upload", scale=3)
+                    rescan_button = gr.Button("Re-scan the sources folder", scale=1)
+                status = gr.HTML(elem_id="qa-upload-status", js_on_load=None)
+
+        chat_inputs = [question, chatbot, answers, mode, k, whole]
+        chat_outputs = [question, chatbot, answers, selected, citation, source]
+        for trigger in (question.submit, ask_button.click):
+            trigger(chat, chat_inputs, chat_outputs, api_visibility="private", concurrency_id="answer",
+                    concurrency_limit=CONCURRENCY)
+        chatbot.select(pick_answer, [answers, whole], [selected, citation, source], api_visibility="private")
+        for trigger in (citation.change, whole.change):
+            trigger(show_citation, [answers, selected, citation, whole], source, api_visibility="private",
+                    show_progress="hidden")
+        source.change(None, js="() => document.querySelector('#qa-source mark')"
+                               "?.scrollIntoView({block: 'center', behavior: 'smooth'})")
+        upload.upload(add_documents, upload, [upload, status, table, count], api_name="add_documents",
+                      concurrency_limit=1, concurrency_id="update")
+        rescan_button.click(rescan, None, [status, table, count], api_visibility="private",
+                            concurrency_limit=1, concurrency_id="update")
+        for trigger in (demo.load, sources_tab.select):
+            trigger(documents_table, None, [table, count], api_visibility="private")
+        gr.api(ask, api_name="ask", concurrency_id="answer", concurrency_limit=CONCURRENCY)
+    return demo
+
+
+CSS = """
+#qa-header h1 { margin-bottom: 0.2em; }
+.qa-question { white-space: pre-wrap; }
+.qa-answer blockquote.qa-quote { margin: 0 0 0.6em 0; padding: 0.4em 0.8em; border-left: 4px solid var(--color-accent);
+  background: var(--background-fill-secondary); font-size: 1.02em; }
+.qa-marker { font-weight: 700; color: var(--color-accent); }
+.qa-citations { margin: 0.4em 0 0 0; padding-left: 1.6em; font-size: 0.9em; }
+.qa-citations li { margin: 0.2em 0; }
+.qa-abstain { font-weight: 600; }
+.qa-note { margin: 0.3em 0; color: var(--body-text-color-subdued); }
+.qa-error { color: var(--error-text-color, #b91c1c); font-weight: 600; }
+.qa-hint { color: var(--body-text-color-subdued); padding: 0.5em 0; }
+.qa-source-head { margin: 0.2em 0 0.4em 0; line-height: 1.5; }
+.qa-check { color: #15803d; font-size: 0.9em; margin-bottom: 0.4em; }
+.qa-doc { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 460px; overflow-y: auto;
+  border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.8em 1em;
+  background: var(--background-fill-primary); font-size: 0.95em; line-height: 1.55; }
+mark.qa-span { background: #fde047; color: #111; padding: 0.05em 0.1em; border-radius: 3px; }
+"""
+
+
+def launch(demo: gr.Blocks, host: str, port: int, block: bool = True, max_file_mb: int = 20) -> None:
+    """Serve `demo` on host:port with the queue that keeps sessions apart; never shared publicly."""
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
+    demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
+                max_file_size=f"{max_file_mb}mb", quiet=not block, footer_links=["api"],
+                theme=gr.themes.Soft(), css=CSS)
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:
+    """`python app.py` and `qa serve`: index the sources, then serve the chat until stopped."""
+    host = host or os.environ.get("QA_HOST") or "127.0.0.1"
+    try:
+        port = int(port or os.environ.get("QA_PORT") or 7860)
+    except ValueError:
+        raise SystemExit(f"qa: QA_PORT must be a port number, not {os.environ.get('QA_PORT')!r}")
+    from qa.documents import NothingToIndex
+    from qa.store import IndexUnusable
+
+    try:
+        pipeline = prepare(settings)
+    except (IndexUnusable, NothingToIndex) as error:
+        raise SystemExit(f"qa: {error}")
+    print(f"qa web chat on http://{host}:{port}")
+    launch(build_app(pipeline), host, port, max_file_mb=settings.max_file_mb)
+    return 0

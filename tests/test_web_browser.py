@@ -1,0 +1,121 @@
+"""The web chat in a real browser: ask, read the answer, check a citation; hostile text stays text.
+
+Headless Debian Chromium (/usr/bin/chromium) driven by Playwright; screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from test_web_api import start_app
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")]  # pandas 3 vs gradio
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+SCRIPT = "<script>window.__pwned=1</script>"
+IMAGE = '<img src=x onerror="window.__pwned=1">'
+HOSTILE = (f"Zorblax notes {IMAGE}\n\n"
+           f"The Zorblax festival {SCRIPT} is held every March in Quentin {IMAGE} beside the river.\n\n"
+           "Visitors bring paper lanterns ${window.__pwned=1} and *stars* to the square.\n")
+
+
+@pytest.fixture(scope="module")
+def app(model, tmp_path_factory):
+    running, demo = start_app(model, tmp_path_factory.mktemp("browser"), {"hostile.txt": HOSTILE})
+    yield running
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian chromium at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app.url)
+    page.wait_for_selector("#qa-question textarea")
+    yield page
+    page.close()
+
+
+def ask(page, question: str) -> None:
+    answers = page.locator("#qa-chat .qa-answer, #qa-chat .qa-error").count()
+    page.fill("#qa-question textarea", question)
+    page.click("#qa-ask")
+    page.wait_for_function(f"document.querySelectorAll('#qa-chat .qa-answer, #qa-chat .qa-error').length > {answers}",
+                           timeout=60_000)
+
+
+def test_ask_then_check_a_citation(page):
+    assert page.get_by_text("When did Russia invade Ukraine?").first.is_visible()  # example questions
+    ask(page, "How many North Korean troops are estimated to be in training?")
+
+    chat = page.locator("#qa-chat")
+    assert "some 12,000 North Korean troops in total are in training" in chat.inner_text()
+    assert chat.locator(".qa-marker").first.inner_text() == "[1]"
+    assert chat.locator(".qa-citations li").count() >= 2
+
+    # The first citation opens by itself: its quoted span is highlighted in the source.
+    mark = page.locator("#qa-source mark.qa-span")
+    mark.wait_for()
+    assert mark.inner_text() == ("South Korean intelligence agencies estimate that some 12,000 North Korean "
+                                 "troops in total are in training.")
+    source = page.locator("#qa-source")
+    assert "000_98eda58b59ac3056.txt" in source.inner_text()
+    assert "characters 1187–1293" in source.inner_text()
+    assert "exactly the quoted text" in source.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "web-answer.png", full_page=True)
+
+    # Another citation: another document, another span.
+    page.locator("#qa-citations label").nth(1).click()
+    page.wait_for_function("!document.querySelector('#qa-source mark').innerText.includes('12,000')")
+    assert "003_5763b751aeba3d4f.txt" in source.inner_text()
+
+    # The whole document, with the span still highlighted.
+    page.locator("#qa-whole input").check()
+    page.wait_for_function("document.querySelector('#qa-source .qa-doc').innerText"
+                           ".startsWith('North Korean Troops Join Russian Forces')")
+    assert mark.count() == 1
+    page.screenshot(path=ARTIFACTS / "web-whole-document.png", full_page=True)
+
+
+def test_hostile_document_and_question_are_shown_as_text(page):
+    ask(page, f"{IMAGE} When is the Zorblax festival held?")
+
+    chat = page.locator("#qa-chat").inner_text()
+    assert f"{IMAGE} When is the Zorblax festival held?" in chat  # the question, as typed
+    assert f"The Zorblax festival {SCRIPT} is held every March in Quentin {IMAGE} beside the river." in chat
+    mark = page.locator("#qa-source mark.qa-span")
+    mark.wait_for()
+    assert SCRIPT in mark.inner_text() and IMAGE in mark.inner_text()
+    assert "hostile.txt" in page.locator("#qa-source").inner_text()
+
+    page.locator("#qa-whole input").check()
+    page.wait_for_function("document.querySelector('#qa-source .qa-doc').innerText.includes('${window')")
+    assert "Visitors bring paper lanterns ${window.__pwned=1} and *stars* to the square." in \
+        page.locator("#qa-source").inner_text()
+    page.screenshot(path=ARTIFACTS / "web-hostile.png", full_page=True)
+
+    page.get_by_role("tab", name="Sources").click()
+    page.locator("#qa-documents").get_by_text(f"Zorblax notes {IMAGE}").first.wait_for()
+    page.screenshot(path=ARTIFACTS / "web-sources.png", full_page=True)
+
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("#qa-chat script, #qa-source script").count() == 0
