@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa.config import Settings
-from qa.dense import load_model
-from qa.pipeline import open_backend, update
+from qa.pipeline import model_for, open_backend, update
 from qa.retrieve import Retriever
 from qa.store import Index, update_index
 
@@ -22,7 +21,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def model():
-    return load_model(Settings().model, "cpu")
+    return model_for(Settings(device="cpu"))
 
 
 @pytest.fixture(scope="session")

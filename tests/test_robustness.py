@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from qa.config import Settings
 from qa.retrieve import Retriever

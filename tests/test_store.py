@@ -1,10 +1,4 @@
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -87,26 +81,7 @@ def test_damaged_index_gives_a_clear_error(sources_copy, tmp_path, model, damage
         Index.open(index_dir)
 
 
-def test_killed_build_leaves_the_previous_index_answering(sources_copy, tmp_path, model):
-    index_dir = tmp_path / "index"
-    _, settings = _build(sources_copy, index_dir, model)
-    for i in range(150):
-        (sources_copy / f"filler-{i:03d}.txt").write_text(
-            " ".join(f"Filler document {i} sentence {j} mentions gardening tools." for j in range(60)))
-    process = subprocess.Popen([sys.executable, "-m", "qa.cli", "index", str(sources_copy),
-                                "--index", str(index_dir), "--quiet"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(8)  # model loaded, embedding under way
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    index = Index.open(index_dir, settings)
-    assert len(index.documents()) == 2
-    hits = Retriever(index, model, settings).search("How many soldiers does Russia recruit each month?", k=1)
-    assert "25,000 to 30,000" in hits[0].chunk.text
-    # A rerun completes and leaves no partial generation behind.
-    report, _ = _build(sources_copy, index_dir, model)
-    assert len(report.added) == 150
-    assert not list(index_dir.glob(".*.partial"))
+# Killing a build at random moments: tests/test_robustness.py.
 
 
 def test_tampered_index_file_of_the_same_size_is_caught(sources_copy, tmp_path, model):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHIPPED_SOURCES as SOURCES
 from test_web_api import start_app
 
 pytestmark = [pytest.mark.browser,
@@ -82,15 +83,20 @@ def test_ask_then_check_a_citation(page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "web-answer.png", full_page=True)
 
-    # Another citation: another document, another span.
-    page.locator("#qa-citations label").nth(1).click()
+    # Another citation: another span, in the file its label names.
+    second = page.locator("#qa-citations label").nth(1)
+    second_file = next(name for name in ("000_98eda58b59ac3056.txt", "003_5763b751aeba3d4f.txt")
+                       if name in second.inner_text())
+    second.click()
     page.wait_for_function("!document.querySelector('#qa-source mark').innerText.includes('12,000')")
-    assert "003_5763b751aeba3d4f.txt" in source.inner_text()
+    assert f"file {second_file}" in source.inner_text()
+    assert "exactly the quoted text" in source.inner_text()
 
     # The whole document, with the span still highlighted.
     page.locator("#qa-whole input").check()
-    page.wait_for_function("document.querySelector('#qa-source .qa-doc').innerText"
-                           ".startsWith('North Korean Troops Join Russian Forces')")
+    page.wait_for_function("!document.querySelector('#qa-source .qa-doc').innerText.startsWith('…')")
+    whole_text = (SOURCES / second_file).read_text().strip()
+    assert source.locator(".qa-doc").inner_text().strip().startswith(whole_text[:40])
     assert mark.count() == 1
     page.screenshot(path=ARTIFACTS / "web-whole-document.png", full_page=True)
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from qa.config import BACKENDS, FUSIONS, MODES, Settings
+from qa.config import BACKENDS, EMBED_BACKENDS, FUSIONS, MODES, Settings
 
 
 def _settings(args) -> Settings:
@@ -15,38 +15,43 @@ def _settings(args) -> Settings:
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         mode=getattr(args, "mode", None), k=getattr(args, "k", None),
         fusion=getattr(args, "fusion", None), device=getattr(args, "device", None),
+        embed_backend=getattr(args, "embed_backend", None),
         chunk_chars=getattr(args, "chunk_chars", None),
         overlap_sentences=getattr(args, "overlap", None),
         max_file_mb=getattr(args, "max_file_mb", None),
         backend=getattr(args, "backend", None), uri=getattr(args, "uri", None))
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors whose message tells a user what to do: shown as one line, not a traceback."""
+    from qa.dense import DeviceUnavailable, ModelNotFound
+    from qa.documents import NothingToIndex
+    from qa.store import IndexUnusable
+
+    return IndexUnusable, NothingToIndex, DeviceUnavailable, ModelNotFound
+
+
 def _load(settings: Settings):
     """The retriever over the configured index, loaded once; exits with a message when unusable."""
     from qa import pipeline
-    from qa.store import IndexUnusable
 
     try:
         return pipeline.load(settings).retriever
-    except IndexUnusable as error:
+    except _user_errors() as error:
         sys.exit(f"qa: {error}")
 
 
 def cmd_index(args) -> int:
     from qa import pipeline
-    from qa.dense import load_model
 
     settings = _settings(args)
     sources = Path(args.sources)
     if not sources.is_dir():
         sys.exit(f"qa: no folder {sources}: put your documents in a folder and name it here")
-    from qa.documents import NothingToIndex
-    from qa.store import IndexUnusable
-
-    model = load_model(settings.model, settings.device)
     try:
+        model = pipeline.model_for(settings)
         report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
-    except (NothingToIndex, IndexUnusable) as error:
+    except _user_errors() as error:
         sys.exit(f"qa: {error}")
     for skipped in report.skipped:
         print(f"warning: {skipped}", file=sys.stderr)
@@ -119,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     def with_index(p):
         p.add_argument("--index", metavar="DIR", help=f"index folder (default: {defaults.index_dir})")
         p.add_argument("--device", help="where to embed: auto (CUDA if present), cpu, cuda")
+        p.add_argument("--embed-backend", choices=EMBED_BACKENDS,
+                       help=f"how to run the embedding model on a CPU (default: {defaults.embed_backend}); "
+                            "an index is built and searched with one of them")
         p.add_argument("--backend", choices=BACKENDS,
                        help=f"where the index lives: local files or Milvus (default: {defaults.backend})")
         p.add_argument("--uri", help="the Milvus to use: a path ending in .db for milvus-lite, or "

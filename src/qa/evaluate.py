@@ -415,14 +415,14 @@ def evaluate_beir(folder: str | Path, settings: Settings, model=None, modes=DEFA
                   index_dir: str | Path | None = None, progress: Progress | None = None,
                   show_build: bool = True) -> "EvalReport":
     """Index a BEIR dataset (into `index_dir`, default DATASET/.qa-index) and evaluate retrieval."""
-    from qa.dense import load_model
+    from qa.pipeline import model_for
 
     if getattr(settings, "backend", "local") != "local":
         raise ValueError("a BEIR dataset is indexed into the embedded index only: leave out --backend")
     dataset = load_beir(folder)
     index_dir = Path(index_dir) if index_dir else Path(folder) / ".qa-index"
     settings = settings.with_(index_dir=index_dir)
-    model = model or load_model(settings.model, settings.device)
+    model = model or model_for(settings)
     retriever = index_beir(dataset, index_dir, settings, model, progress=show_build)
     report = evaluate_retrieval(retriever, dataset.queries, dataset.qrels, modes, progress=progress,
                                 name=dataset.name)

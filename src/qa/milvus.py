@@ -402,7 +402,7 @@ def _incompatibility(manifest: dict, settings: Settings) -> str | None:
         return f"written in format {manifest.get('format_version')}, this qa reads {FORMAT_VERSION}"
     if manifest["model"]["name"] != settings.model:
         return f"built with the model {manifest['model']['name']!r}, not {settings.model!r}"
-    for key in ("chunk_chars", "overlap_sentences"):
+    for key in ("embed_backend", "chunk_chars", "overlap_sentences"):
         if manifest["settings"].get(key) != settings.index_shape()[key]:
             return f"built with {key}={manifest['settings'].get(key)}, not {settings.index_shape()[key]}"
     return None

@@ -46,7 +46,13 @@ def update(settings: Settings, model, sources_dir: Path | None = None, rebuild: 
                         progress=progress)
 
 
+def model_for(settings: Settings):
+    """The embedding model that `settings` name, on its device and embedding backend."""
+    return load_model(settings.model, settings.device, settings.embed_backend)
+
+
 def load(settings: Settings, model=None) -> Pipeline:
     """Load the model (unless given) and the index, once per process."""
-    model = model or load_model(settings.model, settings.device)
-    return Pipeline(settings, model, Retriever(open_backend(settings), model, settings))
+    backend = open_backend(settings)  # first: a missing index should not cost a model load
+    model = model or model_for(settings)
+    return Pipeline(settings, model, Retriever(backend, model, settings))

@@ -339,7 +339,7 @@ def _incompatibility(manifest: dict, settings: Settings) -> str | None:
         return f"built with the model {manifest['model']['name']!r}, not {settings.model!r}"
     built = manifest["settings"]
     wanted = settings.index_shape()
-    for key in ("chunk_chars", "overlap_sentences"):
+    for key in ("embed_backend", "chunk_chars", "overlap_sentences"):
         if built.get(key) != wanted[key]:
             return f"built with {key}={built.get(key)}, not {wanted[key]}"
     return None

@@ -159,10 +159,8 @@ def documents_rows(documents) -> list[list]:
 
 def prepare(settings: Settings, model=None, progress: bool = True) -> qa_pipeline.Pipeline:
     """Load the model once, bring the index up to date with the sources folder, and open it."""
-    from qa.dense import load_model
-
     sources = Path(settings.sources_dir)
-    model = model or load_model(settings.model, settings.device)
+    model = model or qa_pipeline.model_for(settings)
     print(f"Indexing {sources}/ into {settings.index_dir}/ (only new or changed files are embedded)…")
     report = qa_pipeline.update(settings, model, progress=progress)
     for skipped in report.skipped:

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from qa.config import Settings
+from qa.dense import DenseIndex, DeviceUnavailable, ModelNotFound, embed, load_model, model_path, pick_device
+
+SENTENCES = ["North Korea sent troops to Russia.", "Bees make honey in hives.",
+             "Russia recruits about 25,000 soldiers a month.", "How many soldiers does Russia recruit?"]
+
+
+@pytest.fixture(scope="module")
+def torch_model():
+    return load_model(Settings().model, "cpu", "torch")
+
+
+def test_default_model_is_bundled_and_loads_offline():
+    assert (model_path("all-MiniLM-L6-v2") / "model.safetensors").is_file()
+    with pytest.raises(ModelNotFound, match="unknown model"):
+        model_path("no-such-model")
+
+
+def test_vectors_are_unit_length_and_meaningful(torch_model):
+    vectors = embed(torch_model, SENTENCES)
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    similarity = vectors @ vectors[3]
+    assert similarity[2] == max(similarity[:3])  # the recruiting sentence answers the question
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_backends_agree_with_torch(torch_model, backend):
+    reference = embed(torch_model, SENTENCES)
+    vectors = embed(load_model(Settings().model, "cpu", backend), SENTENCES)
+    cosine = np.sum(reference * vectors, axis=1)
+    assert cosine.min() > (0.9999 if backend == "onnx" else 0.98)
+
+
+def test_asking_for_a_gpu_without_one_says_so():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert pick_device("auto") == "cpu"
+    with pytest.raises(DeviceUnavailable, match="--device cuda asks for a GPU"):
+        pick_device("cuda")
+
+
+def test_large_collections_get_an_approximate_index_with_high_recall():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = DenseIndex.build(vectors, ann_threshold=10_000)
+    approximate = DenseIndex.build(vectors, ann_threshold=1_000, ef_search=256)
+    assert exact.kind == "flat" and approximate.kind == "hnsw"
+    recall = np.mean([len({i for i, _ in exact.search(q, 10)} & {i for i, _ in approximate.search(q, 10)}) / 10
+                      for q in vectors[:100]])
+    assert recall >= 0.95
