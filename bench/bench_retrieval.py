@@ -73,7 +73,7 @@ def serve(index_dir: Path, backend: str, rounds: int) -> dict:
     settings = Settings(index_dir=index_dir, embed_backend=backend)
     model = load_model(settings.model, "cpu", backend)
     loaded = time.perf_counter()
-    index = Index.open(index_dir, settings)
+    index = Index.open(index_dir)  # queries embedded by either backend against one index
     opened = time.perf_counter()
     retriever = Retriever(index, model, settings)
     questions = synthetic.dev_questions()
