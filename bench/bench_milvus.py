@@ -19,18 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic  # noqa: E402
 
-from qa.answer import answer_question  # noqa: E402
-from qa.chunking import chunk_document  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.dense import embed, load_model  # noqa: E402
+from qa.evaluate import evaluate_question_set, load_question_set  # noqa: E402
 from qa.documents import document_from_text  # noqa: E402
 from qa.milvus import update_milvus_with  # noqa: E402
-from qa.pipeline import open_backend, update  # noqa: E402
+from qa.pipeline import model_for, open_backend, update  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.store import update_index_with  # noqa: E402
 
@@ -44,19 +41,6 @@ def parse_args(argv=None):
     parser.add_argument("--real", type=int, default=2_000, help="chunks embedded with the real model")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the dev questions")
     return parser.parse_args(argv)
-
-
-def real_vectors(model, documents, count: int) -> dict[str, np.ndarray]:
-    cache = OUT / f"real-vectors-{count}.npz"
-    if cache.exists():
-        data = np.load(cache, allow_pickle=False)
-        return dict(zip(data["texts"].tolist(), data["vectors"]))
-    texts = list(dict.fromkeys(c.text for d in documents for c in chunk_document(d)))[:count]
-    began = time.perf_counter()
-    vectors = embed(model, texts, 64, progress=True)
-    print(f"embedded {len(texts)} real chunks in {time.perf_counter() - began:.0f} s", flush=True)
-    np.savez(cache, texts=np.array(texts), vectors=vectors)
-    return dict(zip(texts, vectors))
 
 
 def settings_for(backend: str, folder: Path) -> Settings:
@@ -107,39 +91,26 @@ def query_times(backend: str, folder: Path, model, questions: list[str], rounds:
     return result
 
 
-def hit_rates(retriever: Retriever, questions: list[dict], mode: str) -> dict[str, float]:
-    """hit@k: one of the first k cited passages holds one of the answers (case, spaces folded)."""
-    def fold(text):
-        return " ".join(text.lower().split())
-
-    ranks = []
-    for q in questions:
-        citations = answer_question(retriever, q["question"], mode).citations
-        ranks.append(next((n for n, c in enumerate(citations, start=1)
-                           if any(fold(a) in fold(c.passage) for a in q["answers"])), None))
-    return {f"hit@{k}": sum(r is not None and r <= k for r in ranks) / len(ranks) for k in (1, 3)}
-
-
 def parity(model) -> dict:
-    questions = [json.loads(line) for line in synthetic.DEV_SET.read_text().splitlines() if line.strip()]
-    answerable = [q for q in questions if q["answers"]]
+    """hit@1 and hit@3 per mode on the development set, on each backend (the `qa eval` scorer)."""
+    questions = load_question_set(synthetic.DEV_SET)
     rates = {}
     for backend in ("local", "milvus"):
         folder = OUT / f"parity-{backend}"
         shutil.rmtree(folder, ignore_errors=True)
         settings = settings_for(backend, folder)
         update(settings, model, synthetic.SOURCES, progress=False)
-        retriever = Retriever(open_backend(settings), model, settings)
-        rates[backend] = {mode: hit_rates(retriever, answerable, mode) for mode in MODES}
+        metrics = evaluate_question_set(Retriever(open_backend(settings), model, settings), questions).metrics
+        rates[backend] = {mode: {k: metrics[mode][k] for k in ("hit@1", "hit@3")} for mode in MODES}
     return rates
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    model = load_model(Settings().model, "cpu")
+    model = model_for(Settings(device="cpu"))
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.chunks)
-    encoder = synthetic.PrecomputedEncoder(real_vectors(model, documents, args.real))
+    encoder = synthetic.PrecomputedEncoder(synthetic.real_vectors(model, documents, args.real, OUT))
     questions = synthetic.dev_questions()
     rows = {}
     for backend in ("local", "milvus"):

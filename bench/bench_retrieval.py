@@ -97,24 +97,6 @@ def _pct(values, q) -> float:
     return float(np.percentile(values, q))
 
 
-def real_vectors(model, count: int) -> dict[str, np.ndarray]:
-    """The shipped chunks and the first synthetic chunks, embedded with the real model (cached)."""
-    from qa.chunking import chunk_document
-    from qa.dense import embed
-
-    cache = OUT / f"real-vectors-{count}.npz"
-    if cache.exists():
-        data = np.load(cache, allow_pickle=False)
-        return dict(zip(data["texts"].tolist(), data["vectors"]))
-    documents = synthetic.shipped_documents() + synthetic.synthetic_documents(count)
-    texts = list(dict.fromkeys(c.text for d in documents for c in chunk_document(d)))[:count]
-    began = time.perf_counter()
-    vectors = embed(model, texts, 64, progress=True)
-    print(f"embedded {len(texts)} real chunks in {time.perf_counter() - began:.0f} s", flush=True)
-    np.savez(cache, texts=np.array(texts), vectors=vectors)
-    return dict(zip(texts, vectors))
-
-
 def build(size: int, real: dict, args) -> tuple[Path, dict]:
     from qa.config import Settings
     from qa.store import update_index_with
@@ -222,7 +204,8 @@ def main(argv=None) -> int:
     from qa.dense import load_model
 
     model = load_model(device="cpu")
-    real = real_vectors(model, args.real)
+    documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.real)
+    real = synthetic.real_vectors(model, documents, args.real, OUT)
     print(f"vectors: {len(real)} chunks embedded with the real model (all-MiniLM-L6-v2); the shipped "
           f"chunks keep theirs, every other chunk gets one of them plus N(0, {args.noise}²) noise per "
           f"dimension, renormalised (cosine ~0.86 to the real vector)")

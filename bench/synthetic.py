@@ -117,6 +117,28 @@ class PrecomputedEncoder:
         return vectors
 
 
+def real_vectors(model, documents: list[Document], count: int, out_dir: Path) -> dict[str, np.ndarray]:
+    """The first `count` distinct chunk texts of `documents`, embedded with the real model; cached
+    in `out_dir` under a name that follows the texts, so different corpora never share a cache."""
+    import hashlib
+    import time
+
+    from qa.chunking import chunk_document
+    from qa.dense import embed
+
+    texts = list(dict.fromkeys(c.text for d in documents for c in chunk_document(d)))[:count]
+    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:12]
+    cache = Path(out_dir) / f"real-vectors-{len(texts)}-{key}.npz"
+    if cache.exists():
+        data = np.load(cache, allow_pickle=False)
+        return dict(zip(data["texts"].tolist(), data["vectors"]))
+    began = time.perf_counter()
+    vectors = embed(model, texts, 64, progress=True)
+    print(f"embedded {len(texts)} real chunks in {time.perf_counter() - began:.0f} s", flush=True)
+    np.savez(cache, texts=np.array(texts), vectors=vectors)
+    return dict(zip(texts, vectors))
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far (VmHWM: unlike ru_maxrss, not inherited from
     the parent across fork and exec)."""

@@ -11,33 +11,23 @@ import sys
 import pytest
 
 from conftest import DEV_SET, SHIPPED_SOURCES
-from qa.answer import answer_question
 from qa.config import Settings
+from qa.evaluate import evaluate_question_set, load_question_set
 from qa.milvus import SLICE_CHARS, MilvusIndex, update_milvus
 from qa.pipeline import open_backend, update
 from qa.retrieve import Retriever, reciprocal_rank_fusion
 from qa.store import IndexUnusable
 
-QUESTIONS = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
 KIWI = "The kiwi is a flightless bird that lives only in New Zealand. It lays very large eggs."
 BEES = "Honey bees dance to tell each other where the flowers are. The waggle dance points the way."
 OWLS = "Owls hunt at night. Their soft feathers let them fly without a sound."
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.lower().split())
-
 
 def hit_rates(retriever: Retriever, mode: str) -> dict[str, float]:
-    """hit@1 and hit@3 over the answerable dev questions: one of the first k cited passages
-    holds one of the question's answers (case and white space folded)."""
-    answerable = [q for q in QUESTIONS if q["answers"]]
-    ranks = []
-    for q in answerable:
-        citations = answer_question(retriever, q["question"], mode).citations
-        ranks.append(next((n for n, c in enumerate(citations, start=1)
-                           if any(_fold(a) in _fold(c.passage) for a in q["answers"])), None))
-    return {f"hit@{k}": sum(r is not None and r <= k for r in ranks) / len(ranks) for k in (1, 3)}
+    """hit@1 and hit@3 on the development set, scored by the evaluator `qa eval` uses."""
+    metrics = evaluate_question_set(retriever, load_question_set(DEV_SET), modes=(mode,)).metrics[mode]
+    return {"hit@1": metrics["hit@1"], "hit@3": metrics["hit@3"]}
 
 
 @pytest.fixture(scope="module")
