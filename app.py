@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qa.config import Settings
+from qa.config import BACKENDS, Settings
 from qa.web import serve
 
 
@@ -19,8 +19,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"folder of documents (default: {defaults.sources_dir})")
     parser.add_argument("--index", default=str(defaults.index_dir), help=f"index folder (default: {defaults.index_dir})")
     parser.add_argument("--device", help="where to embed: auto (CUDA if present), cpu, cuda")
+    parser.add_argument("--backend", choices=BACKENDS, help=f"where the index lives (default: {defaults.backend})")
+    parser.add_argument("--uri", help="Milvus to use with --backend milvus: a .db path (milvus-lite) or http://host:19530")
     args = parser.parse_args(argv)
-    settings = defaults.with_(sources_dir=Path(args.sources), index_dir=Path(args.index), device=args.device)
+    settings = defaults.with_(sources_dir=Path(args.sources), index_dir=Path(args.index), device=args.device,
+                              backend=args.backend, uri=args.uri)
     return serve(settings, args.host, args.port)
 
 

@@ -24,6 +24,7 @@ SEMANTIC_WEIGHT, LEXICAL_WEIGHT, RANK_WEIGHT = 0.6, 0.35, 0.05
 WRONG_TYPE_FACTOR = 0.75
 VAGUE_DATE_FACTOR = 0.9  # "when" answered by "this summer" rather than a date
 UNTERMINATED_FACTOR = 0.7
+SCRAP_FACTOR = 0.5
 _TERMINATED = re.compile(r"[.!…][\"'”’)\]]*$")
 
 
@@ -148,7 +149,7 @@ def score_sentences(retriever: Retriever, question: str, hits: list[Hit]) -> lis
         if wanted:
             score *= _type_factor(text, wanted, question)
         if text.endswith("?") or len(text) < 25:
-            score *= 0.5  # questions and scraps rarely answer anything
+            score *= SCRAP_FACTOR  # questions and scraps rarely answer anything
         elif not _TERMINATED.search(text):
             score *= UNTERMINATED_FACTOR  # a title, heading or caption rather than a statement
         scored.append(ScoredSentence(hit, start, end, score, float(sem), lex))

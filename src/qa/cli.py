@@ -55,8 +55,7 @@ def cmd_index(args) -> int:
         sys.exit(f"qa: {error}")
     for skipped in report.skipped:
         print(f"warning: {skipped}", file=sys.stderr)
-    where = settings.uri or settings.index_dir if settings.backend == "milvus" else settings.index_dir
-    print(f"index {where} ({settings.backend}): {report.summary()}")
+    print(f"index {settings.index_location}: {report.summary()}")
     return 0
 
 

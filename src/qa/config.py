@@ -67,6 +67,13 @@ class Settings:
         """A copy with the given fields changed; None values leave a field as it is."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    @property
+    def index_location(self) -> str:
+        """Where the index lives: the index folder, or the Milvus URI (milvus-lite in that folder)."""
+        if self.backend == "milvus":
+            return self.uri or str(Path(self.index_dir) / "milvus.db")
+        return str(self.index_dir)
+
     def index_shape(self) -> dict:
         """The settings an index is built with: a different value means a rebuild."""
         return {"model": self.model, "embed_backend": self.embed_backend,

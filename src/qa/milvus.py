@@ -52,7 +52,7 @@ DOCUMENT_FIELDS = ["id", "source", "title", "sha256", "chunks", "parts", "indexe
 
 def milvus_uri(settings: Settings) -> str:
     """Where the configured Milvus index lives: `settings.uri`, else milvus-lite in the index folder."""
-    return settings.uri or str(Path(settings.index_dir) / "milvus.db")
+    return settings.index_location
 
 
 def connect(uri: str):

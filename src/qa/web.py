@@ -161,11 +161,11 @@ def prepare(settings: Settings, model=None, progress: bool = True) -> qa_pipelin
     """Load the model once, bring the index up to date with the sources folder, and open it."""
     sources = Path(settings.sources_dir)
     model = model or qa_pipeline.model_for(settings)
-    print(f"Indexing {sources}/ into {settings.index_dir}/ (only new or changed files are embedded)…")
+    print(f"Indexing {sources}/ into {settings.index_location} (only new or changed files are embedded)…")
     report = qa_pipeline.update(settings, model, progress=progress)
     for skipped in report.skipped:
         print(f"warning: {skipped}")
-    print(f"index {settings.index_dir}: {report.summary()}")
+    print(f"index {settings.index_location}: {report.summary()}")
     return qa_pipeline.load(settings, model)
 
 
