@@ -1,4 +1,4 @@
-"""The `qa` command: a thin layer over the library (index, search, ask, eval)."""
+"""The `qa` command: a thin layer over the library (index, search, ask, eval, serve)."""
 
 from __future__ import annotations
 
@@ -60,8 +60,9 @@ def cmd_index(args) -> int:
 
 
 def cmd_search(args) -> int:
-    retriever = _load(_settings(args))
-    question = _checked_question(args.question, retriever.settings)
+    settings = _settings(args)
+    question = _checked_question(args.question, settings)
+    retriever = _load(settings)
     hits = retriever.search(question, args.mode, args.k)
     if args.json:
         print(json.dumps({"question": question, "mode": args.mode or retriever.settings.mode,
@@ -111,7 +112,8 @@ def _checked_question(question: str, settings: Settings) -> str:
     try:
         return check_question(question, settings)
     except BadQuestion as error:
-        sys.exit(f"qa: {error}")
+        print(f"qa: {error}", file=sys.stderr)
+        sys.exit(2)  # as `qa ask` does for a question that cannot be searched
 
 
 def build_parser() -> argparse.ArgumentParser:
