@@ -55,3 +55,16 @@ def test_large_collections_get_an_approximate_index_with_high_recall():
     recall = np.mean([len({i for i, _ in exact.search(q, 10)} & {i for i, _ in approximate.search(q, 10)}) / 10
                       for q in vectors[:100]])
     assert recall >= 0.95
+
+
+def test_onnx_export_from_the_bundled_weights_works_offline(tmp_path):
+    """The first-use path, whatever the cache already holds: export, quantise, load, embed."""
+    import onnxruntime as ort
+
+    from qa.onnx_embed import exported_model
+
+    path = exported_model(model_path("all-MiniLM-L6-v2"), quantized=True, cache_dir=tmp_path)
+    assert path.name == "model-int8.onnx" and (path.parent / "model.onnx").is_file()
+    assert not list(path.parent.glob("*.partial"))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -38,6 +40,8 @@ def exported_model(model_dir: Path, quantized: bool = False, cache_dir: Path = C
     folder = Path(cache_dir) / f"{model_dir.name}-{key}"
     fp32 = folder / "model.onnx"
     if not fp32.exists():
+        print(f"qa: preparing the embedding model for ONNX Runtime in {folder} "
+              f"(first use only, about 10 s)…", file=sys.stderr, flush=True)
         _export(model_dir, fp32)
     if not quantized:
         return fp32
@@ -48,8 +52,12 @@ def exported_model(model_dir: Path, quantized: bool = False, cache_dir: Path = C
         partial = int8.with_suffix(f".{os.getpid()}.partial")
         # Per-channel int8 weights of the matrix products only: the embedding tables and layer
         # norms stay float, which keeps cosine similarity to the torch vectors at about 0.99.
-        quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"])
+        logging.disable(logging.WARNING)  # its advice to pre-process applies to image models
+        try:
+            quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul"])
+        finally:
+            logging.disable(logging.NOTSET)
         os.replace(partial, int8)
     return int8
 
