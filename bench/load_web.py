@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+from qa.evaluate import contains_answer
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = ROOT.parent / "shared" / "eval" / "seed-dev.jsonl"
 
@@ -32,10 +34,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def fold(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def check(reply: dict, question: dict) -> str | None:
@@ -49,8 +47,7 @@ def check(reply: dict, question: dict) -> str | None:
         return None if reply["abstained"] else "answered an off-topic question"
     if reply["abstained"]:
         return "abstained on an answerable question"
-    passages = [fold(c["passage"]) for c in reply["citations"][:3]]
-    if not any(fold(a) in p for a in question["answers"] for p in passages):
+    if not any(contains_answer(c["passage"], question["answers"]) for c in reply["citations"][:3]):
         return "expected answer not in the first three citations"
     return None
 

@@ -6,16 +6,9 @@ import pytest
 
 from conftest import DEV_SET
 from qa.answer import NO_ANSWER, answer_question, answer_type
+from qa.evaluate import contains_answer
 
 QUESTIONS = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
-
-
-def _fold(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def _contains_answer(text: str, answers: list[str]) -> bool:
-    return any(_fold(a) in _fold(text) for a in answers)
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +31,12 @@ def test_every_quote_is_verbatim_from_its_source(retriever, dev_answers, questio
 
 def test_development_set_quality_bar(dev_answers):
     answerable = [q for q in QUESTIONS if q["answers"]]
-    first = sum(_contains_answer(dev_answers[q["id"]].citations[0].quote, q["answers"]) for q in answerable)
+    first = sum(contains_answer(dev_answers[q["id"]].citations[0].quote, q["answers"]) for q in answerable)
     assert first / len(answerable) >= 0.9
     for q in answerable:
         answer = dev_answers[q["id"]]
         assert not answer.abstained, q["question"]
-        assert any(_contains_answer(c.passage, q["answers"]) for c in answer.citations[:3]), q["question"]
+        assert any(contains_answer(c.passage, q["answers"]) for c in answer.citations[:3]), q["question"]
 
 
 def test_off_topic_questions_abstain_and_show_nearest_passages(dev_answers):

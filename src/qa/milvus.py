@@ -127,10 +127,6 @@ class MilvusIndex:
     def size(self) -> int:
         return sum(row.chunks for row in self._catalogue.values())
 
-    @property
-    def model_name(self) -> str:
-        return self.manifest["model"]["name"]
-
     def documents(self) -> list[DocumentInfo]:
         return [DocumentInfo(r.source, r.title, r.sha256, r.chunks, r.indexed_at)
                 for r in sorted(self._catalogue.values(), key=lambda r: r.source)]

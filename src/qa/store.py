@@ -135,10 +135,6 @@ class Index:
     def size(self) -> int:
         return len(self._doc)
 
-    @property
-    def model_name(self) -> str:
-        return self.manifest["model"]["name"]
-
     def chunk(self, number: int) -> Chunk:
         document = self.document(int(self._doc[number]))
         start, end = int(self._start[number]), int(self._end[number])
