@@ -52,7 +52,7 @@ def test_index_built_with_other_settings_asks_for_a_rebuild(sources_copy, tmp_pa
     _build(sources_copy, index_dir, model)
     with pytest.raises(IndexUnusable, match="chunk_chars=600, not 300.*--rebuild"):
         Index.open(index_dir, Settings(chunk_chars=300))
-    with pytest.raises(IndexUnusable, match="model 'all-MiniLM-L6-v2'.*--rebuild"):
+    with pytest.raises(IndexUnusable, match="model='all-MiniLM-L6-v2'.*--rebuild"):
         Index.open(index_dir, Settings(model="other-model"))
     report, _ = _build(sources_copy, index_dir, model, chunk_chars=300)
     assert "chunk_chars" in report.rebuilt_because

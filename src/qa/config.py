@@ -79,5 +79,12 @@ class Settings:
         return {"model": self.model, "embed_backend": self.embed_backend,
                 "chunk_chars": self.chunk_chars, "overlap_sentences": self.overlap_sentences}
 
+    def mismatch(self, built: dict) -> str | None:
+        """How an index built with the `index_shape` `built` differs from these settings, or None."""
+        for key, wanted in self.index_shape().items():
+            if built.get(key) != wanted:
+                return f"built with {key}={built.get(key)!r}, not {wanted!r}"
+        return None
+
     def as_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}

@@ -396,12 +396,7 @@ def _read_catalogue(client) -> dict[str, DocumentRow]:
 def _incompatibility(manifest: dict, settings: Settings) -> str | None:
     if manifest.get("format_version") != FORMAT_VERSION:
         return f"written in format {manifest.get('format_version')}, this qa reads {FORMAT_VERSION}"
-    if manifest["model"]["name"] != settings.model:
-        return f"built with the model {manifest['model']['name']!r}, not {settings.model!r}"
-    for key in ("embed_backend", "chunk_chars", "overlap_sentences"):
-        if manifest["settings"].get(key) != settings.index_shape()[key]:
-            return f"built with {key}={manifest['settings'].get(key)}, not {settings.index_shape()[key]}"
-    return None
+    return settings.mismatch(manifest["settings"])
 
 
 def _now() -> str:

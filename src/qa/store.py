@@ -125,7 +125,7 @@ class Index:
                     raise
                 time.sleep(0.05)
         if settings is not None:
-            problem = _incompatibility(index.manifest, settings)
+            problem = settings.mismatch(index.manifest["settings"])
             if problem:
                 raise IndexUnusable(f"the index at {index_dir} was {problem}; "
                                     f"rebuild it with `qa index --rebuild`")
@@ -324,21 +324,8 @@ def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[Index
         index = Index.open(index_dir)
     except IndexUnusable as error:
         return None, f"previous index unusable: {error}"
-    problem = _incompatibility(index.manifest, settings)
+    problem = settings.mismatch(index.manifest["settings"])
     return (None, f"previous index {problem}") if problem else (index, None)
-
-
-def _incompatibility(manifest: dict, settings: Settings) -> str | None:
-    if manifest.get("format_version") != FORMAT_VERSION:
-        return f"written in index format {manifest.get('format_version')}, this qa reads {FORMAT_VERSION}"
-    if manifest["model"]["name"] != settings.model:
-        return f"built with the model {manifest['model']['name']!r}, not {settings.model!r}"
-    built = manifest["settings"]
-    wanted = settings.index_shape()
-    for key in ("embed_backend", "chunk_chars", "overlap_sentences"):
-        if built.get(key) != wanted[key]:
-            return f"built with {key}={built.get(key)}, not {wanted[key]}"
-    return None
 
 
 def _live_generation(index_dir: Path) -> Path | None:
