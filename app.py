@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from qa.cli import PORT_RANGE, whole_number
 from qa.config import BACKENDS, Settings
 from qa.web import serve
 
@@ -14,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = Settings()
     parser = argparse.ArgumentParser(description="The qa web chat: ask your documents, check every citation.")
     parser.add_argument("--host", help="address to listen on (default: $QA_HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (default: $QA_PORT or 7860)")
+    parser.add_argument("--port", type=whole_number(*PORT_RANGE), help="port (default: $QA_PORT or 7860)")
     parser.add_argument("--sources", default=str(defaults.sources_dir),
                         help=f"folder of documents (default: {defaults.sources_dir})")
     parser.add_argument("--index", default=str(defaults.index_dir), help=f"index folder (default: {defaults.index_dir})")

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
 from qa.config import BACKENDS, EMBED_BACKENDS, FUSIONS, MODES, Settings
+
+# Ranges of the numeric options: past them a run crashes, lies or takes hours (issue 12).
+K_RANGE = (1, 100)
+CHUNK_CHARS_RANGE = (50, 20_000)
+OVERLAP_RANGE = (0, 10)
+MAX_FILE_MB_RANGE = (1, 2_048)
+PORT_RANGE = (1, 65_535)
+
+
+def whole_number(low: int, high: int):
+    """An argparse `type` that accepts a whole number from `low` to `high`, or says why not."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use {low} to {high:,}")
+        return value
+    parse.__name__ = "number"  # argparse names the type in its messages
+    return parse
 
 
 def _settings(args) -> Settings:
@@ -142,16 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="?", default=str(defaults.sources_dir),
                    help=f"folder of documents (default: {defaults.sources_dir})")
     p.add_argument("--rebuild", action="store_true", help="ignore the existing index and start over")
-    p.add_argument("--chunk-chars", type=int, help=f"target chunk size in characters (default {defaults.chunk_chars})")
-    p.add_argument("--overlap", type=int, help=f"sentences shared by neighbouring chunks (default {defaults.overlap_sentences})")
-    p.add_argument("--max-file-mb", type=int, help=f"skip files larger than this (default {defaults.max_file_mb})")
+    p.add_argument("--chunk-chars", type=whole_number(*CHUNK_CHARS_RANGE), metavar="N",
+                   help=f"target chunk size in characters, {_range(CHUNK_CHARS_RANGE)} (default {defaults.chunk_chars})")
+    p.add_argument("--overlap", type=whole_number(*OVERLAP_RANGE), metavar="N",
+                   help=f"sentences shared by neighbouring chunks, {_range(OVERLAP_RANGE)} "
+                        f"(default {defaults.overlap_sentences})")
+    p.add_argument("--max-file-mb", type=whole_number(*MAX_FILE_MB_RANGE), metavar="N",
+                   help=f"skip files larger than this, {_range(MAX_FILE_MB_RANGE)} (default {defaults.max_file_mb})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=cmd_index)
 
     def with_retrieval(p):
         p.add_argument("question", help="the question, in quotes")
         p.add_argument("--mode", choices=MODES, help=f"retriever (default: {defaults.mode})")
-        p.add_argument("-k", type=int, help=f"passages to return (default: {defaults.k})")
+        p.add_argument("-k", type=whole_number(*K_RANGE), metavar="N",
+                       help=f"passages to return, {_range(K_RANGE)} (default: {defaults.k})")
         p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         return with_index(p)
@@ -181,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="?", default=str(defaults.sources_dir),
                    help=f"folder of documents (default: {defaults.sources_dir})")
     p.add_argument("--host", help="address to listen on (default: $QA_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default: $QA_PORT or 7860)")
+    p.add_argument("--port", type=whole_number(*PORT_RANGE), help="port (default: $QA_PORT or 7860)")
     p.set_defaults(run=cmd_serve)
 
     def cmd_eval(args) -> int:
@@ -238,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate retrieval on a BEIR dataset; its index goes to --index "
                         "(default: DATASET_DIR/.qa-index)")
     p.add_argument("--modes", default="bm25,dense,hybrid", help="comma-separated (default: bm25,dense,hybrid)")
-    p.add_argument("-k", type=int, default=10, help="citations per answer (default: 10)")
+    p.add_argument("-k", type=whole_number(*K_RANGE), default=10, metavar="N",
+                   help=f"citations per answer, {_range(K_RANGE)} (default: 10)")
     p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
     p.add_argument("--out", default="eval-out", metavar="DIR", help="folder for report files (default: eval-out)")
     p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
@@ -246,9 +275,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _range(bounds: tuple[int, int]) -> str:
+    return f"{bounds[0]} to {bounds[1]:,}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        status = args.run(args)
+        sys.stdout.flush()  # inside the try: a reader that went away (`qa ask … | head`) is not a crash
+        return status
+    except BrokenPipeError:
+        # The standard way (Python docs, "Note on SIGPIPE"): point stdout at devnull so that the
+        # interpreter's last flush cannot fail again, and exit as a process killed by SIGPIPE would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":
