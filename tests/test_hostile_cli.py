@@ -4,13 +4,14 @@ Whatever the user types, the answer is one line saying what is wrong, never a tr
 
 from __future__ import annotations
 
-import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from qa.cli import main
+from qa.store import update_index
 
 
 @pytest.mark.parametrize("argv, says", [
@@ -56,3 +57,50 @@ def test_a_reader_that_goes_away_is_not_a_crash(local_index, settings, json_flag
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141
     assert "Traceback" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err
+
+
+# ---------------------------------------------------------------- a damaged index
+
+
+def _damage(index_dir, how: str) -> None:
+    current = index_dir / "CURRENT"
+    live = index_dir / current.read_text().strip()
+    if how == "empty CURRENT":
+        current.write_text("")
+    elif how == "CURRENT names a missing generation":
+        current.write_text("gen-000099\n")
+    elif how == "no manifest":
+        (live / "manifest.json").unlink()
+    else:  # the generation folder is gone
+        shutil.rmtree(live)
+
+
+DAMAGE = ["empty CURRENT", "CURRENT names a missing generation", "no manifest", "no generation folder"]
+SAYS = {"empty CURRENT": "its CURRENT file names no generation",
+        "CURRENT names a missing generation": "CURRENT names gen-000099, which is missing",
+        "no manifest": "manifest.json is missing from gen-000001",
+        "no generation folder": "CURRENT names gen-000001, which is missing"}
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_index_is_reported_and_qa_index_rebuilds_it(sources_copy, tmp_path, model, how, capsys):
+    from qa import web
+    from qa.config import Settings
+
+    index_dir = tmp_path / "index"
+    update_index(sources_copy, index_dir, Settings(index_dir=index_dir), model, progress=False)
+    _damage(index_dir, how)
+    for command in (["ask", "When did Russia invade Ukraine?"], ["search", "Wagner"]):
+        with pytest.raises(SystemExit) as exit:
+            main([*command, "--index", str(index_dir)])
+        assert str(exit.value) == (f"qa: the index at {index_dir} is unusable: {SAYS[how]}; "
+                                   f"rebuild it with `qa index --rebuild`")
+
+    assert main(["index", str(sources_copy), "--index", str(index_dir), "-q"]) == 0  # without --rebuild
+    assert "full rebuild: previous index unusable" in capsys.readouterr().out
+    assert main(["ask", "When did Russia invade Ukraine?", "--index", str(index_dir)]) == 0
+    assert "2022" in capsys.readouterr().out
+
+    _damage(index_dir, how)  # the web app (app.py, qa serve) mends it the same way at start
+    pipeline = web.prepare(Settings(index_dir=index_dir, sources_dir=sources_copy), model, progress=False)
+    assert len(pipeline.retriever.backend.documents()) == 2

@@ -42,6 +42,7 @@ from qa.lexical import LexicalIndex, tokenize
 
 FORMAT_VERSION = 2
 CURRENT = "CURRENT"
+REBUILD_HINT = "; rebuild it with `qa index --rebuild`"
 
 
 class IndexUnusable(Exception):
@@ -119,10 +120,12 @@ class Index:
             try:
                 index = cls(folder)
                 break
-            except FileNotFoundError:
-                # A concurrent update removed this generation between reading CURRENT and opening it.
+            except FileNotFoundError as error:
+                # A concurrent update may have removed this generation between reading CURRENT and
+                # opening it: look again. Three misses in a row are damage, not a race.
                 if attempt == 2:
-                    raise
+                    raise IndexUnusable(f"the index at {index_dir} is unusable: {_what_is_missing(folder, error)}"
+                                        + REBUILD_HINT) from error
                 time.sleep(0.05)
         if settings is not None:
             problem = settings.mismatch(index.manifest["settings"])
@@ -323,17 +326,26 @@ def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[Index
     try:
         index = Index.open(index_dir)
     except IndexUnusable as error:
-        return None, f"previous index unusable: {error}"
+        return None, f"previous index unusable: {str(error).removesuffix(REBUILD_HINT)}"
     problem = settings.mismatch(index.manifest["settings"])
     return (None, f"previous index {problem}") if problem else (index, None)
 
 
 def _live_generation(index_dir: Path) -> Path | None:
+    """The folder CURRENT names (which may be damaged or gone), or None when there is no index."""
     try:
         name = (Path(index_dir) / CURRENT).read_text().strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
     return Path(index_dir) / name
+
+
+def _what_is_missing(folder: Path, error: FileNotFoundError) -> str:
+    if not folder.name.startswith("gen-"):  # CURRENT is empty (or names no generation)
+        return f"its {CURRENT} file names no generation"
+    if not folder.is_dir():
+        return f"{CURRENT} names {folder.name}, which is missing"
+    return f"{Path(error.filename or '?').name} is missing from {folder.name}"
 
 
 def _next_generation(index_dir: Path) -> str:
