@@ -4,6 +4,8 @@ Whatever the user types, the answer is one line saying what is wrong, never a tr
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import subprocess
 import sys
@@ -104,3 +106,49 @@ def test_a_damaged_index_is_reported_and_qa_index_rebuilds_it(sources_copy, tmp_
     _damage(index_dir, how)  # the web app (app.py, qa serve) mends it the same way at start
     pipeline = web.prepare(Settings(index_dir=index_dir, sources_dir=sources_copy), model, progress=False)
     assert len(pipeline.retriever.backend.documents()) == 2
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+def test_a_full_disk_during_qa_index_keeps_the_old_index_and_leaves_nothing_behind(
+        sources_copy, tmp_path, model, monkeypatch, capsys):
+    from qa.config import Settings
+    from qa.dense import DenseIndex
+
+    index_dir = tmp_path / "index"
+    update_index(sources_copy, index_dir, Settings(index_dir=index_dir), model, progress=False)
+    before = sorted(p.name for p in index_dir.iterdir())
+    (sources_copy / "bees.txt").write_text("Honeybees dance to tell hive mates where flowers are.\n")
+
+    def full_disk(self, folder):  # halfway through writing the new generation
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+
+    monkeypatch.setattr(DenseIndex, "save", full_disk)
+    with pytest.raises(SystemExit) as exit:
+        main(["index", str(sources_copy), "--index", str(index_dir), "-q"])
+    assert str(exit.value) == (f"qa: the new index could not be written to {index_dir}: the disk is full. "
+                               "Nothing was changed: the previous index still answers. Free some space "
+                               "(or fix the permissions) and run `qa index` again")
+    assert sorted(p.name for p in index_dir.iterdir()) == before  # no .gen-*.partial, no half generation
+    assert main(["ask", "When did Russia invade Ukraine?", "--index", str(index_dir)]) == 0
+    assert "2022" in capsys.readouterr().out
+
+    monkeypatch.undo()  # space freed: the same command completes
+    assert main(["index", str(sources_copy), "--index", str(index_dir), "-q"]) == 0
+    assert "1 added" in capsys.readouterr().out
+
+
+def test_faiss_reports_a_full_disk_as_oserror(monkeypatch, tmp_path):
+    import faiss
+    import numpy as np
+
+    from qa.dense import DenseIndex
+
+    def failing(index, path):
+        raise RuntimeError("Error in faiss::FileIOWriter: write error in x: 0 != 64 (No space left on device)")
+
+    monkeypatch.setattr(faiss, "write_index", failing)
+    with pytest.raises(OSError) as error:
+        DenseIndex.build(np.eye(4, dtype=np.float32), 50_000, 32, 64).save(tmp_path)
+    assert error.value.errno == errno.ENOSPC

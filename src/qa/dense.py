@@ -6,6 +6,7 @@ model hub switched off: nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -127,7 +128,13 @@ class DenseIndex:
     def save(self, folder: Path) -> None:
         import faiss
 
-        faiss.write_index(self._index, str(Path(folder) / self.FILE))
+        path = Path(folder) / self.FILE
+        try:
+            faiss.write_index(self._index, str(path))
+        except RuntimeError as error:  # faiss reports a failed write (a full disk) this way
+            full = "No space left" in str(error)
+            raise OSError(errno.ENOSPC if full else errno.EIO, "No space left on device" if full
+                          else f"cannot write {path}", str(path)) from error
 
     @classmethod
     def load(cls, folder: Path) -> "DenseIndex":

@@ -19,6 +19,7 @@ run killed at any moment leaves the previous index answering.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -47,6 +48,10 @@ REBUILD_HINT = "; rebuild it with `qa index --rebuild`"
 
 class IndexUnusable(Exception):
     """The index is missing, damaged, or built differently; the message says what to run."""
+
+
+class IndexNotWritten(IndexUnusable):
+    """An update could not be written (disk full, no permission); the previous index is untouched."""
 
 
 @dataclass(frozen=True)
@@ -268,9 +273,37 @@ def _write_generation(index_dir: Path, documents: list[Document], chunks, vector
                       settings: Settings, previous: Index | None, unchanged: set[str]) -> None:
     generation = _next_generation(index_dir)
     partial = index_dir / f".{generation}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
+    pointer = index_dir / f".{CURRENT}.tmp"
+    try:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        _write_files(partial, documents, chunks, vectors, settings, previous, unchanged)
+        _fsync_tree(partial)
+        os.rename(partial, index_dir / generation)
+        _fsync_dir(index_dir)
+        pointer.write_text(generation + "\n")
+        with open(pointer, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(pointer, index_dir / CURRENT)
+        _fsync_dir(index_dir)
+    except OSError as error:
+        # Disk full, no permission: leave nothing half-written behind; the old index stays live.
+        shutil.rmtree(partial, ignore_errors=True)
+        pointer.unlink(missing_ok=True)
+        if _live_generation(index_dir) != index_dir / generation:
+            shutil.rmtree(index_dir / generation, ignore_errors=True)
+        raise IndexNotWritten(_not_written(index_dir, error)) from error
+    _remove_old_generations(index_dir, keep={generation, previous.folder.name if previous else ""})
 
+
+def _not_written(index_dir: Path, error: OSError) -> str:
+    why = "the disk is full" if error.errno == errno.ENOSPC else f"{error.strerror or error}"
+    return (f"the new index could not be written to {index_dir}: {why}. Nothing was changed: the "
+            f"previous index still answers. Free some space (or fix the permissions) and run `qa index` again")
+
+
+def _write_files(partial: Path, documents: list[Document], chunks, vectors: np.ndarray,
+                 settings: Settings, previous: Index | None, unchanged: set[str]) -> None:
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     old_times = {d["source"]: d["indexed_at"] for d in previous.manifest["documents"]} if previous else {}
     counts = np.bincount([n for n, _ in chunks], minlength=len(documents))
@@ -306,16 +339,6 @@ def _write_generation(index_dir: Path, documents: list[Document], chunks, vector
         "files": _file_facts(partial),
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-    _fsync_tree(partial)
-    os.rename(partial, index_dir / generation)
-    _fsync_dir(index_dir)
-    pointer = index_dir / f".{CURRENT}.tmp"
-    pointer.write_text(generation + "\n")
-    with open(pointer, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(pointer, index_dir / CURRENT)
-    _fsync_dir(index_dir)
-    _remove_old_generations(index_dir, keep={generation, previous.folder.name if previous else ""})
 
 
 def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[Index | None, str | None]:
