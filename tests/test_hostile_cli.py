@@ -5,6 +5,7 @@ Whatever the user types, the answer is one line saying what is wrong, never a tr
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -152,3 +153,42 @@ def test_faiss_reports_a_full_disk_as_oserror(monkeypatch, tmp_path):
     with pytest.raises(OSError) as error:
         DenseIndex.build(np.eye(4, dtype=np.float32), 50_000, 32, 64).save(tmp_path)
     assert error.value.errno == errno.ENOSPC
+
+
+# ---------------------------------------------------------------- settings that shape an index
+
+
+def _built_with(index_dir) -> dict:
+    from qa.store import built_shape
+
+    return built_shape(index_dir)
+
+
+def test_an_index_is_read_and_updated_the_way_it_was_built(sources_copy, tmp_path, model, capsys):
+    from qa import web
+    from qa.config import Settings
+
+    index_dir = str(tmp_path / "index")
+    assert main(["index", str(sources_copy), "--index", index_dir, "-q", "--chunk-chars", "300",
+                 "--overlap", "0"]) == 0
+    capsys.readouterr()
+    assert main(["ask", "When did Russia invade Ukraine?", "--index", index_dir]) == 0
+    assert "2022" in capsys.readouterr().out
+    assert main(["search", "Wagner mercenary group", "--index", index_dir, "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits and all(h["end"] - h["start"] < 600 for h in hits)  # the small chunks, as built
+
+    assert main(["index", str(sources_copy), "--index", index_dir, "-q"]) == 0  # plain: no rebuild
+    out = capsys.readouterr().out
+    assert "0 added, 0 changed, 0 removed, 2 unchanged" in out and "rebuild" not in out
+    assert _built_with(tmp_path / "index")["chunk_chars"] == 300
+
+    pipeline = web.prepare(Settings(index_dir=tmp_path / "index", sources_dir=sources_copy), model,
+                           progress=False)  # the web app too
+    assert pipeline.settings.chunk_chars == 300 and pipeline.settings.overlap_sentences == 0
+    assert _built_with(tmp_path / "index")["chunk_chars"] == 300
+
+    # Only an explicit, different value rebuilds, and the summary says why.
+    assert main(["index", str(sources_copy), "--index", index_dir, "-q", "--chunk-chars", "600"]) == 0
+    assert "full rebuild: previous index built with chunk_chars=300, not 600" in capsys.readouterr().out
+    assert _built_with(tmp_path / "index") == {**Settings().index_shape(), "overlap_sentences": 0}

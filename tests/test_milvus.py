@@ -125,3 +125,14 @@ def test_cli_indexes_and_answers_on_milvus(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Anything?", "--backend", "milvus",
                               "--uri", str(tmp_path / "none.db")], capture_output=True, text=True)
     assert missing.returncode != 0 and "qa index" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_milvus_index_is_read_with_the_settings_it_was_built_with(model, tmp_path):
+    from qa.pipeline import index_settings, load
+
+    settings = Settings(backend="milvus", uri=str(tmp_path / "milvus.db"))
+    assert index_settings(settings) == settings and not (tmp_path / "milvus.db").exists()
+    (tmp_path / "kiwi.txt").write_text(KIWI)
+    update(settings.with_(chunk_chars=300), model, tmp_path, progress=False)
+    assert index_settings(settings).chunk_chars == 300
+    assert load(settings, model).settings.chunk_chars == 300  # not refused as "not 600"

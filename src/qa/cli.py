@@ -45,6 +45,13 @@ def _settings(args) -> Settings:
         backend=getattr(args, "backend", None), uri=getattr(args, "uri", None))
 
 
+def _given(args) -> set[str]:
+    """The settings that shape an index which the user gave on the command line: every other
+    one is read from the index itself, so an index is read and updated the way it was built."""
+    flags = {"embed_backend": "embed_backend", "chunk_chars": "chunk_chars", "overlap_sentences": "overlap"}
+    return {name for name, flag in flags.items() if getattr(args, flag, None) is not None}
+
+
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors whose message tells a user what to do: shown as one line, not a traceback."""
     from qa.dense import DeviceUnavailable, ModelNotFound
@@ -54,12 +61,12 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return IndexUnusable, NothingToIndex, DeviceUnavailable, ModelNotFound
 
 
-def _load(settings: Settings):
+def _load(settings: Settings, given=()):
     """The retriever over the configured index, loaded once; exits with a message when unusable."""
     from qa import pipeline
 
     try:
-        return pipeline.load(settings).retriever
+        return pipeline.load(settings, keep=given).retriever
     except _user_errors() as error:
         sys.exit(f"qa: {error}")
 
@@ -67,11 +74,12 @@ def _load(settings: Settings):
 def cmd_index(args) -> int:
     from qa import pipeline
 
-    settings = _settings(args)
     sources = Path(args.sources)
     if not sources.is_dir():
         sys.exit(f"qa: no folder {sources}: put your documents in a folder and name it here")
     try:
+        # Chunk size, overlap and model as the index was built, unless given: then it is rebuilt.
+        settings = pipeline.index_settings(_settings(args), keep=_given(args))
         model = pipeline.model_for(settings)
         report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
     except _user_errors() as error:
@@ -85,7 +93,7 @@ def cmd_index(args) -> int:
 def cmd_search(args) -> int:
     settings = _settings(args)
     question = _checked_question(args.question, settings)
-    retriever = _load(settings)
+    retriever = _load(settings, _given(args))
     hits = retriever.search(question, args.mode, args.k)
     if args.json:
         print(json.dumps({"question": question, "mode": args.mode or retriever.settings.mode,
@@ -111,7 +119,7 @@ def cmd_search(args) -> int:
 def cmd_ask(args) -> int:
     from qa.answer import answer_question
 
-    retriever = _load(_settings(args))
+    retriever = _load(_settings(args), _given(args))
     answer = answer_question(retriever, args.question, args.mode, args.k)
     if args.json:
         print(json.dumps(answer.as_dict(), ensure_ascii=False, indent=1))
@@ -232,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 progress=progress, show_build=not args.json)
             else:
                 questions = evaluate.load_question_set(args.questions)
-                report = evaluate.evaluate_question_set(_load(settings), questions, modes, args.k,
+                report = evaluate.evaluate_question_set(_load(settings, _given(args)), questions, modes, args.k,
                                                         progress=progress, name=Path(args.questions).name)
         except ValueError as error:
             sys.exit(f"qa: {error}")

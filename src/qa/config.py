@@ -79,6 +79,12 @@ class Settings:
         return {"model": self.model, "embed_backend": self.embed_backend,
                 "chunk_chars": self.chunk_chars, "overlap_sentences": self.overlap_sentences}
 
+    def shaped_like(self, built: dict | None, keep=()) -> "Settings":
+        """A copy with the values an index was built with (its `index_shape` `built`), except
+        the names in `keep`: an index is read, and updated, the way it was built."""
+        built = built or {}
+        return self.with_(**{k: built[k] for k in self.index_shape() if k in built and k not in keep})
+
     def mismatch(self, built: dict) -> str | None:
         """How an index built with the `index_shape` `built` differs from these settings, or None."""
         for key, wanted in self.index_shape().items():

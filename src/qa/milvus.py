@@ -364,6 +364,21 @@ def _document_row(id_: int, part: int, parts: int, chunks: int, source: str, tit
             "unused": [0.0, 0.0]}
 
 
+def built_shape(settings: Settings) -> dict | None:
+    """The settings the configured Milvus index was built with, or None when there is none."""
+    uri = milvus_uri(settings)
+    if uri.endswith(".db") and not Path(uri).exists():
+        return None  # connecting would create an empty milvus-lite file
+    client = connect(uri)
+    if not (client.has_collection(CHUNKS) and client.has_collection(DOCUMENTS)):
+        return None
+    _load_collections(client)
+    try:
+        return _read_manifest(client).get("settings")
+    except (IndexUnusable, ValueError):
+        return None
+
+
 def _load_collections(client) -> None:
     # A collection is searchable only once loaded; milvus-lite releases them when a process ends.
     for name in (CHUNKS, DOCUMENTS):

@@ -354,6 +354,16 @@ def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[Index
     return (None, f"previous index {problem}") if problem else (index, None)
 
 
+def built_shape(index_dir: Path) -> dict | None:
+    """The settings the index under `index_dir` was built with (`Settings.index_shape`), or None
+    when there is no readable index."""
+    folder = _live_generation(index_dir)
+    try:
+        return json.loads((folder / "manifest.json").read_text())["settings"] if folder else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _live_generation(index_dir: Path) -> Path | None:
     """The folder CURRENT names (which may be damaged or gone), or None when there is no index."""
     try:

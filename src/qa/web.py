@@ -160,6 +160,7 @@ def documents_rows(documents) -> list[list]:
 def prepare(settings: Settings, model=None, progress: bool = True) -> qa_pipeline.Pipeline:
     """Load the model once, bring the index up to date with the sources folder, and open it."""
     sources = Path(settings.sources_dir)
+    settings = qa_pipeline.index_settings(settings)  # chunking and model as the index was built
     model = model or qa_pipeline.model_for(settings)
     print(f"Indexing {sources}/ into {settings.index_location} (only new or changed files are embedded)…")
     report = qa_pipeline.update(settings, model, progress=progress)
