@@ -8,6 +8,7 @@ from conftest import DEV_SET
 from qa.answer import Answer, Citation, Quote
 from qa.chunking import Chunk
 from qa.cli import main
+from qa.config import Settings
 from qa.evaluate import (EvalReport, Question, QuestionResult, answer_rank, contains_answer,
                          evaluate_question_set, hit_rate, load_beir, load_question_set,
                          mean_reciprocal_rank, question_set_metrics, rank_documents, retrieval_metrics)
@@ -190,6 +191,12 @@ def test_cli_eval_of_a_question_set_prints_json_and_writes_files(local_index, se
      "line 2: id 'a' is already used on line 1"),
     ('["Who?", ["x"]]\n', "line 1: expected a JSON object"),
     ("\n\n", "has no questions"),
+    ('{"id": "a", "question": 42, "answers": []}\n', "line 1: 'question' must be a string, not a number"),
+    ('{"id": "a", "question": ["Who?"], "answers": []}\n', "line 1: 'question' must be a string, not a list"),
+    ('\n{"id": "a", "question": {"q": "Who?"}, "answers": []}\n', "line 2: 'question' must be a string, not an object"),
+    ('{"id": true, "question": "Who?", "answers": []}\n', "line 1: 'id' must be a string or a whole number, not true/false"),
+    ('{"id": 1.5, "question": "Who?", "answers": []}\n', "line 1: 'id' must be a string or a whole number, not a number"),
+    ('{"id": "a", "question": "  ", "answers": []}\n', "line 1: 'question' is missing or empty"),
 ])
 def test_bad_question_sets_are_rejected_naming_the_line(tmp_path, content, message):
     path = tmp_path / "set.jsonl"
@@ -280,4 +287,19 @@ def test_evaluate_tab_runs_an_uploaded_question_set(retriever, settings, model, 
 
     questions.write_text("not json\n")
     with pytest.raises(gr.Error, match="line 1"):
+        handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None)
+
+
+def test_evaluate_tab_refuses_a_set_over_its_size_limit(retriever, settings, model, tmp_path):
+    gr = pytest.importorskip("gradio")
+    from qa.evaluate import evaluate_tab
+    from qa.pipeline import Pipeline
+
+    assert Settings().web_eval_max_questions == 500
+    with gr.Blocks() as demo:
+        evaluate_tab(Pipeline(settings.with_(web_eval_max_questions=2), model, retriever))
+    handler = next(f.fn for f in demo.fns.values() if f.fn.__name__ == "evaluate")
+    questions = tmp_path / "big.jsonl"
+    questions.write_text("\n".join(DEV_SET.read_text().splitlines()[:3]) + "\n")
+    with pytest.raises(gr.Error, match=r"big.jsonl has 3 questions; the web app evaluates at most 2 .*qa eval big.jsonl"):
         handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None)

@@ -43,6 +43,9 @@ class Settings:
     answer_passages: int = 8  # passages whose sentences are scored for an answer
     second_quote_margin: float = 0.03  # a second passage is quoted when this close to the best
     max_question_chars: int = 2_000
+    # The web app's Evaluate tab, open to anyone who reaches the app, takes sets up to this size
+    # (at about 9 questions a second per mode, 500 questions in 3 modes is about 3 minutes).
+    web_eval_max_questions: int = 500
     index_dir: Path = field(default=Path("index"))
     sources_dir: Path = field(default=Path("sources"))
     # Where the index lives: "local" (FAISS + BM25 files in index_dir) or "milvus" (collections at

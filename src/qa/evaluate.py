@@ -84,9 +84,13 @@ def load_question_set(path: str | Path) -> list[Question]:
 def _question_from_row(row, where: str) -> Question:
     if not isinstance(row, dict):
         raise ValueError(f"{where}: expected a JSON object with id, question and answers")
-    for name in ("id", "question"):
-        if not isinstance(row.get(name), (str, int)) or not str(row[name]).strip():
+    for name, kinds in (("id", (str, int)), ("question", str)):
+        value = row.get(name)
+        if value is None or value == "" or (isinstance(value, str) and not value.strip()):
             raise ValueError(f"{where}: {name!r} is missing or empty")
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            wanted = "a string or a whole number" if name == "id" else "a string"
+            raise ValueError(f"{where}: {name!r} must be {wanted}, not {_json_kind(value)}")
     for name in ("answers", "sources"):
         value = row.get(name, [] if name == "sources" else None)
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -94,6 +98,11 @@ def _question_from_row(row, where: str) -> Question:
             raise ValueError(f"{where}: {name!r} must be a list of non-empty strings"
                              + (f" ({what})" if what else ""))
     return Question(str(row["id"]), row["question"], tuple(row["answers"]), tuple(row.get("sources", [])))
+
+
+def _json_kind(value) -> str:
+    kinds = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def fold(text: str) -> str:
@@ -585,7 +594,8 @@ def evaluate_tab(pipeline) -> None:
     import gradio as gr
 
     gr.Markdown("Upload a question set (JSONL: `id`, `question`, `answers`; an empty `answers` list "
-                "means the right response is to abstain) and score every retrieval mode on it.")
+                "means the right response is to abstain) and score every retrieval mode on it "
+                f"(up to {pipeline.settings.web_eval_max_questions:,} questions here; `qa eval` takes any number).")
     with gr.Row():
         upload = gr.File(label="Question set (.jsonl)", file_types=[".jsonl", ".json", ".txt"], type="filepath")
         with gr.Column():
@@ -609,6 +619,10 @@ def evaluate_tab(pipeline) -> None:
             questions = load_question_set(path)
         except ValueError as error:
             raise gr.Error(str(error))
+        most = pipeline.settings.web_eval_max_questions
+        if len(questions) > most:  # anyone who can reach the app can start this: keep it short
+            raise gr.Error(f"{Path(path).name} has {len(questions):,} questions; the web app evaluates at "
+                           f"most {most:,} (a few minutes). Run `qa eval {Path(path).name}` for a bigger set.")
         progress(0, desc="Evaluating")
         report = evaluate_question_set(pipeline.retriever, questions, tuple(chosen), int(k),
                                        progress=lambda done, total: progress(done / total, desc="Evaluating"),
