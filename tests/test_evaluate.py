@@ -280,14 +280,15 @@ def test_evaluate_tab_runs_an_uploaded_question_set(retriever, settings, model, 
     handler = next(f.fn for f in demo.fns.values() if f.fn.__name__ == "evaluate")
     questions = tmp_path / "set.jsonl"
     questions.write_text(DEV_SET.read_text().splitlines()[0] + "\n")
-    table, metrics_png, curve_png, misses, files = handler(str(questions), ["bm25"], 3,
-                                                           progress=lambda *a, **kw: None)
+    run = handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None)
+    table, metrics_png, curve_png, misses, files = next(run)
     assert "| hit@1 |" in table and Path(metrics_png).is_file() and Path(curve_png).is_file()
     assert misses == [] and len(files) == 2
+    assert list(run) == [] and not Path(metrics_png).parent.exists()  # removed once Gradio has the files
 
     questions.write_text("not json\n")
     with pytest.raises(gr.Error, match="line 1"):
-        handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None)
+        next(handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None))
 
 
 def test_evaluate_tab_refuses_a_set_over_its_size_limit(retriever, settings, model, tmp_path):
@@ -302,4 +303,4 @@ def test_evaluate_tab_refuses_a_set_over_its_size_limit(retriever, settings, mod
     questions = tmp_path / "big.jsonl"
     questions.write_text("\n".join(DEV_SET.read_text().splitlines()[:3]) + "\n")
     with pytest.raises(gr.Error, match=r"big.jsonl has 3 questions; the web app evaluates at most 2 .*qa eval big.jsonl"):
-        handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None)
+        next(handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None))

@@ -275,3 +275,38 @@ def test_answer_html_escapes_quotes_questions_and_marks_nearest_passages():
     assert web.question_html("<script>x</script>") == '<div class="qa-question">&lt;script&gt;x&lt;/script&gt;</div>'
     error = web.answer_html({**answered, "error": "The question is empty <here>."})
     assert error == '<div class="qa-error">The question is empty &lt;here&gt;.</div>'
+
+
+# --- Cleaning up after itself -----------------------------------------------------------------------
+
+def test_uploads_saved_or_refused_leave_nothing_in_gradios_temp_folder(client, app, tmp_path):
+    from gradio.utils import get_upload_folder
+
+    tag = tmp_path.name  # unique to this run
+    good = tmp_path / f"kept-{tag}.txt"
+    good.write_text("Kiwis are flightless birds of New Zealand.\n")
+    refused = tmp_path / f"refused-{tag}.exe"
+    refused.write_bytes(b"MZ\x90\x00")
+    _, status, _, _ = client.predict([handle_file(good), handle_file(refused)], api_name="/add_documents")
+    assert f"added kept-{tag}.txt" in status and "unsupported file type .exe" in status
+    assert not list(Path(get_upload_folder()).rglob(f"*{tag}*"))
+    (app.sources / good.name).unlink()
+
+
+def test_an_evaluation_leaves_no_folder_in_the_temp_directory(client, tmp_path, monkeypatch):
+    import tempfile
+
+    from conftest import DEV_SET
+
+    ours, real_mkdtemp = tmp_path / "tmp", tempfile.mkdtemp
+    ours.mkdir()
+
+    def mkdtemp(suffix=None, prefix=None, dir=None):  # the evaluation's folders land in `ours`
+        return real_mkdtemp(suffix, prefix, str(ours) if (prefix or "").startswith("qa-eval-") else dir)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)  # the app runs in this process
+    questions = tmp_path / "set.jsonl"
+    questions.write_text(DEV_SET.read_text().splitlines()[0] + "\n")
+    table, metrics_png, *_ = client.predict(handle_file(questions), ["bm25"], 3, api_name="/evaluate")
+    assert "hit@1" in table and Path(metrics_png).read_bytes()[:4] == b"\x89PNG"  # the client got the files
+    assert list(ours.iterdir()) == []

@@ -627,10 +627,13 @@ def evaluate_tab(pipeline) -> None:
         report = evaluate_question_set(pipeline.retriever, questions, tuple(chosen), int(k),
                                        progress=lambda done, total: progress(done / total, desc="Evaluating"),
                                        name=Path(path).name)
-        written = report.write(tempfile.mkdtemp(prefix="qa-eval-"))
         rows = [[m[c] for c in ("mode", "id", "question", "expected", "why", "got")] for m in report.misses()]
-        return (f"**{report.name}**: {report.about}\n\n{report.markdown()}", str(written["metrics_png"]),
-                str(written["hitk_png"]), rows, [str(written["json"]), str(written["csv"])])
+        with tempfile.TemporaryDirectory(prefix="qa-eval-") as folder:
+            written = report.write(folder)
+            # Yielded, not returned: Gradio copies the files into its own cache before it asks this
+            # generator for more, so the folder is removed then (or when the generator is dropped).
+            yield (f"**{report.name}**: {report.about}\n\n{report.markdown()}", str(written["metrics_png"]),
+                   str(written["hitk_png"]), rows, [str(written["json"]), str(written["csv"])])
 
     run.click(evaluate, [upload, modes, k], [table, metrics_plot, curve_plot, misses, files])
 

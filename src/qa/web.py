@@ -6,6 +6,7 @@ All Gradio code lives here; answers come from `qa.answer`, documents and updates
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -192,6 +193,15 @@ def save_upload(temp_path: str, sources_dir: Path, max_bytes: int) -> str:
     return name
 
 
+def discard_upload(temp_path: str) -> None:
+    """Remove an upload from Gradio's temp folder once it is saved or refused (a refused file
+    would otherwise stay there until the app stops), with its folder when that is left empty."""
+    path = Path(temp_path)
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: another upload shares it
+        path.parent.rmdir()
+
+
 def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
     """The Gradio app over a loaded pipeline (see `launch`)."""
     settings = pipeline.settings
@@ -266,6 +276,8 @@ def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
                 saved.append(save_upload(path, settings.sources_dir, settings.max_file_mb * 2**20))
             except BadUpload as error:
                 refused.append(str(error))
+            finally:
+                discard_upload(path)
         if not saved:
             status = report_html("Nothing was added." if files else "No file was uploaded.", [], refused)
             return (None, status, *documents_table())
