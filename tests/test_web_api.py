@@ -3,6 +3,7 @@ called with gradio_client the way another program would call it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -310,3 +311,53 @@ def test_an_evaluation_leaves_no_folder_in_the_temp_directory(client, tmp_path, 
     table, metrics_png, *_ = client.predict(handle_file(questions), ["bm25"], 3, api_name="/evaluate")
     assert "hit@1" in table and Path(metrics_png).read_bytes()[:4] == b"\x89PNG"  # the client got the files
     assert list(ours.iterdir()) == []
+
+
+# --- Any input to /ask gets the documented JSON -------------------------------------------------------
+
+ANSWER_KEYS = {"question", "abstained", "answer", "citations", "mode", "message", "error"}
+
+
+@pytest.mark.parametrize("question, mode, k, says", [
+    ("When did Russia invade Ukraine?", "hybrid", "abc", "k (the number of citations) must be a whole number from 1 to 10, not 'abc'"),
+    ("When did Russia invade Ukraine?", "hybrid", 0, "from 1 to 10, not 0"),
+    ("When did Russia invade Ukraine?", "hybrid", 11, "from 1 to 10, not 11"),
+    ("When did Russia invade Ukraine?", "hybrid", 2.5, "from 1 to 10, not 2.5"),
+    ("When did Russia invade Ukraine?", ["hybrid"], 3, "mode must be one of hybrid, bm25, dense, not ['hybrid']"),
+    (42, "hybrid", 3, "The question must be text, not a number."),
+    (["When?"], "hybrid", 3, "The question must be text, not a list."),
+    ({"q": "When?"}, "hybrid", 3, "The question must be text, not an object."),
+])
+def test_any_input_gets_the_documented_json_with_the_error(client, question, mode, k, says):
+    answer = client.predict(question, mode, k, api_name="/ask")
+    assert set(answer) == ANSWER_KEYS
+    assert answer["error"].endswith(says) and answer["abstained"] and answer["citations"] == []
+
+
+def test_mode_and_k_are_optional_over_rest_in_both_forms(app):
+    import requests
+
+    def call(route: str, body: dict) -> dict:
+        event = requests.post(f"{app.url}gradio_api/call/{route}", json=body, timeout=60).json()["event_id"]
+        stream = requests.get(f"{app.url}gradio_api/call/{route}/{event}", timeout=120).text
+        assert stream.startswith("event: complete"), stream
+        return json.loads(stream.split("data: ", 1)[1])[0]
+
+    for route, body in (("ask", {"data": ["When did Russia invade Ukraine?"]}),
+                        ("v2/ask", {"question": "When did Russia invade Ukraine?"})):
+        answer = call(route, body)
+        assert answer["error"] is None and answer["mode"] == "hybrid" and "2022" in answer["answer"][0]["quote"]
+        assert len(answer["citations"]) <= Settings().k
+    assert call("ask", {"data": []})["error"].startswith("The question is empty")
+    assert "not 'abc'" in call("v2/ask", {"question": "When?", "k": "abc"})["error"]
+
+
+def test_checked_ask_fills_defaults_and_accepts_whole_numbers():
+    settings = Settings()
+    assert web.checked_ask("Q?", None, None, settings) == ("Q?", "hybrid", 5)
+    assert web.checked_ask("Q?", "", "", settings) == ("Q?", "hybrid", 5)
+    assert web.checked_ask("Q?", "bm25", 3.0, settings) == ("Q?", "bm25", 3)
+    assert web.checked_ask(None, "dense", " 7 ", settings) == (None, "dense", 7)
+    for bad_k in (True, -1, float("nan"), float("inf"), [3], "3.5"):
+        with pytest.raises(ValueError, match="k .* must be a whole number"):
+            web.checked_ask("Q?", "hybrid", bad_k, settings)

@@ -65,6 +65,30 @@ def safe_upload_name(name: str) -> str:
     return base
 
 
+def checked_ask(question, mode, k, settings: Settings) -> tuple[str, str, int]:
+    """The /ask inputs as (question, mode, k), with None for a default; ValueError saying what is
+    wrong with any of them. (Bad questions themselves are `qa.answer`'s to explain.)"""
+    if question is not None and not isinstance(question, str):
+        raise ValueError(f"The question must be text, not {_json_kind(question)}.")
+    mode = settings.mode if mode is None or mode == "" else mode
+    if not isinstance(mode, str) or mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    k = settings.k if k is None or k == "" else k
+    number = None
+    if isinstance(k, (int, float)) and not isinstance(k, bool) and float(k).is_integer():
+        number = int(k)
+    elif isinstance(k, str) and k.strip().isdigit():
+        number = int(k)
+    if number is None or not 1 <= number <= MAX_K:
+        raise ValueError(f"k (the number of citations) must be a whole number from 1 to {MAX_K}, not {k!r}")
+    return question, mode, number
+
+
+def _json_kind(value) -> str:
+    kinds = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return kinds.get(type(value), type(value).__name__)
+
+
 def where(citation: dict) -> str:
     """Where a citation points, for a reader: file, paragraph and page."""
     page = f", page {citation['page']}" if citation.get("page") else ""
@@ -202,6 +226,20 @@ def discard_upload(temp_path: str) -> None:
         path.parent.rmdir()
 
 
+class _Blocks(gr.Blocks):
+    """gr.Blocks whose API endpoints take their optional parameters as optional in Gradio's
+    positional REST form too (POST /gradio_api/call/ask {"data": [question]}): Gradio fills in
+    defaults only for its keyword form (/gradio_api/call/v2/ask {"question": …})."""
+
+    def validate_inputs(self, block_fn, inputs: list) -> None:
+        from gradio.components.api_component import Api
+
+        missing = block_fn.inputs[len(inputs):]
+        if all(isinstance(block, Api) for block in missing):
+            inputs.extend(block.value for block in missing)  # the defaults; None for the question
+        super().validate_inputs(block_fn, inputs)
+
+
 def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
     """The Gradio app over a loaded pipeline (see `launch`)."""
     settings = pipeline.settings
@@ -209,11 +247,13 @@ def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
 
     def ask(question: str, mode: str = settings.mode, k: int = settings.k) -> dict:
         """Answer a question from the documents: verbatim quotes with numbered citations
-        (the JSON of qa.answer.Answer.as_dict). Never raises on a bad question: see "error"."""
-        if mode not in MODES:
-            problem = f"mode must be one of {', '.join(MODES)}, not {mode!r}"
-            return Answer(question or "", True, (), (), str(mode), message=problem, error=problem).as_dict()
-        k = min(max(int(k or settings.k), 1), MAX_K)
+        (the JSON of qa.answer.Answer.as_dict). Never raises on bad input: see "error"."""
+        try:
+            question, mode, k = checked_ask(question, mode, k, settings)
+        except ValueError as error:
+            text = question if isinstance(question, str) else ""
+            shown = mode if isinstance(mode, str) else settings.mode
+            return Answer(text, True, (), (), shown, message=str(error), error=str(error)).as_dict()
         return answer_question(pipeline.retriever, question, mode, k).as_dict()
 
     def document_text(source: str) -> str | None:
@@ -286,7 +326,7 @@ def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
     def rescan(progress=gr.Progress(track_tqdm=True)):
         return (refresh_index([], [], progress), *documents_table())
 
-    with gr.Blocks(title="qa — answers quoted from your documents") as demo:
+    with _Blocks(title="qa — answers quoted from your documents") as demo:
         answers = gr.State([])  # this session's answers, in order (Answer.as_dict())
         selected = gr.State(None)  # which of them the citation panel shows
         gr.Markdown("# qa — answers quoted from your documents\n"
