@@ -93,7 +93,7 @@ def test_a_damaged_index_is_reported_and_qa_index_rebuilds_it(sources_copy, tmp_
     index_dir = tmp_path / "index"
     update_index(sources_copy, index_dir, Settings(index_dir=index_dir), model, progress=False)
     _damage(index_dir, how)
-    for command in (["ask", "When did Russia invade Ukraine?"], ["search", "Wagner"]):
+    for command in (["ask", "When did Russia invade Ukraine?"], ["search", "Wagner"], ["show", "x.txt"]):
         with pytest.raises(SystemExit) as exit:
             main([*command, "--index", str(index_dir)])
         assert str(exit.value) == (f"qa: the index at {index_dir} is unusable: {SAYS[how]}; "
@@ -192,3 +192,51 @@ def test_an_index_is_read_and_updated_the_way_it_was_built(sources_copy, tmp_pat
     assert main(["index", str(sources_copy), "--index", index_dir, "-q", "--chunk-chars", "600"]) == 0
     assert "full rebuild: previous index built with chunk_chars=300, not 600" in capsys.readouterr().out
     assert _built_with(tmp_path / "index") == {**Settings().index_shape(), "overlap_sentences": 0}
+
+
+# ---------------------------------------------------------------- offsets a user can check
+
+
+def test_offsets_index_the_text_python_reads_and_qa_show_prints_it(tmp_path, capsysbinary):
+    import hashlib
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    files = {
+        "kiwi.txt": "\ufeffKiwis are flightless birds.\r\nThey live in New Zealand.\r\n\r\n"
+                    "The kiwi lays a very large egg for the size of its body.\r\n",
+        "owls.md": "# Owls 🦉\n\nOwls hunt at night.\rTheir soft feathers let them fly without a sound.\n",
+    }
+    for name, text in files.items():
+        (sources / name).write_bytes(text.encode("utf-8"))
+    (sources / "bees.html").write_text("<html><body><h1>Bees</h1><p>Honeybees dance to tell hive "
+                                       "mates where the flowers &amp; water are.</p></body></html>")
+    index = ["--index", str(tmp_path / "index")]
+    assert main(["index", str(sources), "-q", *index]) == 0
+
+    def run(*argv) -> bytes:
+        capsysbinary.readouterr()
+        assert main([*argv, *index]) == 0
+        return capsysbinary.readouterr().out
+
+    for question, source in (("How large is the egg a kiwi lays?", "kiwi.txt"),
+                             ("How do owls fly without a sound?", "owls.md"),
+                             ("Why do honeybees dance?", "bees.html")):
+        citation = json.loads(run("ask", question, "--json"))["citations"][0]
+        assert citation["source"] == source
+        shown = run("show", source).decode("utf-8")
+        assert citation["text_sha256"] == hashlib.sha256(shown.encode("utf-8")).hexdigest()
+        assert run("show", source, "--sha256").decode().strip() == citation["text_sha256"]
+        assert shown[citation["start"]:citation["end"]] == citation["quote"]
+        assert run("show", source, "--start", str(citation["start"]), "--end", str(citation["end"])
+                   ).decode("utf-8") == citation["quote"]
+        if source in files:  # plain UTF-8: the very text Python reads (BOM dropped, CR LF and CR folded)
+            with open(sources / source, encoding="utf-8-sig") as f:
+                assert shown == f.read()
+
+    with pytest.raises(SystemExit) as exit:
+        main(["show", "kiwi.txt", "--start", "10", "--end", "5000", *index])
+    assert "outside kiwi.txt, whose text has 112 characters" in str(exit.value)
+    with pytest.raises(SystemExit) as exit:
+        main(["show", "nope.txt", *index])
+    assert "no document 'nope.txt' in the index" in str(exit.value)

@@ -14,7 +14,7 @@ from qa.chunking import sentence_spans
 from qa.config import Settings
 from qa.dense import embed
 from qa.lexical import tokenize
-from qa.retrieve import Hit, Retriever
+from qa.retrieve import Hit, Retriever, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
 
@@ -46,6 +46,7 @@ class Citation:
     passage_start: int
     passage_end: int
     score: float
+    text_sha256: str = ""  # of the document's extracted text, which start/end index (`qa show`)
 
 
 @dataclass(frozen=True)
@@ -226,5 +227,5 @@ def _citation(n: int, sentence: ScoredSentence, retriever: Retriever) -> Citatio
                     paragraph=document.paragraph_at(sentence.start), page=document.page_at(sentence.start),
                     start=sentence.start, end=sentence.end, quote=quote,
                     passage=c.text, passage_start=c.start, passage_end=c.end,
-                    score=round(sentence.score, 4))
+                    score=round(sentence.score, 4), text_sha256=text_sha256(document))
 

@@ -137,6 +137,35 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    from qa import pipeline
+    from qa.retrieve import text_sha256
+
+    settings = _settings(args)
+    try:
+        backend = pipeline.open_backend(pipeline.index_settings(settings))
+    except _user_errors() as error:
+        sys.exit(f"qa: {error}")
+    try:
+        document = backend.document_by_source(args.source)
+    except KeyError:
+        sys.exit(f"qa: no document {args.source!r} in the index at {settings.index_location}: give the "
+                 f"file name a citation shows (its \"source\"), e.g. {backend.documents()[0].source}")
+    length = len(document.text)
+    start = args.start or 0
+    end = length if args.end is None else args.end
+    if not 0 <= start <= end <= length:
+        sys.exit(f"qa: --start {start} --end {end} is outside {args.source}, whose text has {length:,} "
+                 f"characters: give 0 <= start <= end <= {length:,}")
+    if args.sha256:
+        print(text_sha256(document))
+        return 0
+    # Exactly the text, no newline added, so that `qa show SOURCE | sha256sum` is its text_sha256.
+    sys.stdout.flush()
+    sys.stdout.buffer.write(document.text[start:end].encode("utf-8"))
+    return 0
+
+
 def _checked_question(question: str, settings: Settings) -> str:
     from qa.answer import BadQuestion, check_question
 
@@ -204,6 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "numbered citation (file, title, paragraph, page, character offsets). When "
                     "nothing answers it, say so and show the nearest passages instead."))
     p.set_defaults(run=cmd_ask)
+
+    p = with_index(commands.add_parser(
+        "show", help="print a document's text as qa extracted it: what citation offsets count",
+        description="Print the text qa extracted from SOURCE (a file name as citations give it), or "
+                    "the characters START to END of it: citation offsets count characters of this "
+                    "text (Python string indices). Nothing is added, not even a final newline, so "
+                    "`qa show SOURCE | sha256sum` equals the citation's text_sha256."))
+    p.add_argument("source", help="the document's file name, as a citation's \"source\" gives it")
+    p.add_argument("--start", type=whole_number(0, 10**12), metavar="N", help="first character (default 0)")
+    p.add_argument("--end", type=whole_number(0, 10**12), metavar="M",
+                   help="one past the last character (default: the end of the text)")
+    p.add_argument("--sha256", action="store_true", help="print the SHA-256 of the whole text instead")
+    p.set_defaults(run=cmd_show)
 
     def cmd_serve(args) -> int:
         from qa.web import serve

@@ -6,6 +6,7 @@ and documents: the on-disk index (`qa.store.Index`) is one; a Milvus collection 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,6 +44,22 @@ class Hit:
                 "start": c.start, "end": c.end, "paragraph": c.paragraph, "page": c.page,
                 "text": c.text, "bm25_rank": self.bm25_rank, "bm25_score": self.bm25_score,
                 "dense_rank": self.dense_rank, "dense_score": self.dense_score}
+
+
+_TEXT_HASHES: dict[str, str] = {}  # document.sha256 (of its file) -> SHA-256 of its text
+
+
+def text_sha256(document: Document) -> str:
+    """SHA-256 of a document's extracted text (UTF-8): what citation offsets index, so a reader
+    can check they have the same text (`qa show SOURCE | sha256sum`). Remembered by the file's
+    hash: a 20 MB document is hashed once, not once per citation."""
+    found = _TEXT_HASHES.get(document.sha256)
+    if found is None:
+        found = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
+        if len(_TEXT_HASHES) >= 4096:
+            _TEXT_HASHES.clear()
+        _TEXT_HASHES[document.sha256] = found
+    return found
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
