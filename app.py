@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qa.cli import PORT_RANGE, whole_number
+from qa.cli import PORT_RANGE, device, whole_number
 from qa.config import BACKENDS, Settings
 from qa.web import serve
 
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", default=str(defaults.sources_dir),
                         help=f"folder of documents (default: {defaults.sources_dir})")
     parser.add_argument("--index", default=str(defaults.index_dir), help=f"index folder (default: {defaults.index_dir})")
-    parser.add_argument("--device", help="where to embed: auto (CUDA if present), cpu, cuda")
+    parser.add_argument("--device", type=device, help="where to embed: auto (CUDA if present), cpu, cuda")
     parser.add_argument("--backend", choices=BACKENDS, help=f"where the index lives (default: {defaults.backend})")
     parser.add_argument("--uri", help="Milvus to use with --backend milvus: a .db path (milvus-lite) or http://host:19530")
     args = parser.parse_args(argv)

@@ -240,3 +240,23 @@ def test_offsets_index_the_text_python_reads_and_qa_show_prints_it(tmp_path, cap
     with pytest.raises(SystemExit) as exit:
         main(["show", "nope.txt", *index])
     assert "no document 'nope.txt' in the index" in str(exit.value)
+
+
+# ---------------------------------------------------------------- no traceback for a user's mistake
+
+
+def test_a_bad_device_or_an_unwritable_place_is_one_line(sources_copy, local_index, settings, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["ask", "Who?", "--device", "gpu0"])
+    assert "argument --device: 'gpu0' is not a device: use auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    assert main(["index", str(sources_copy), "--index", str(a_file / "index"), "-q"]) == 1
+    assert capsys.readouterr().err == f"qa: {a_file / 'index'}: Not a directory\n"
+
+    questions = tmp_path / "set.jsonl"
+    questions.write_text('{"id": "a", "question": "When did Russia invade Ukraine?", "answers": ["2022"]}\n')
+    assert main(["eval", str(questions), "--index", str(settings.index_dir), "--modes", "bm25",
+                 "--out", str(a_file / "out")]) == 1
+    assert capsys.readouterr().err.endswith(f"qa: {a_file / 'out'}: Not a directory\n")

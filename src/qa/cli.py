@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -31,6 +32,13 @@ def whole_number(low: int, high: int):
         return value
     parse.__name__ = "number"  # argparse names the type in its messages
     return parse
+
+
+def device(text: str) -> str:
+    """An argparse `type` for --device: auto, cpu, cuda or cuda:N."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device: use auto, cpu, cuda or cuda:N")
+    return text
 
 
 def _settings(args) -> Settings:
@@ -184,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_index(p):
         p.add_argument("--index", metavar="DIR", help=f"index folder (default: {defaults.index_dir})")
-        p.add_argument("--device", help="where to embed: auto (CUDA if present), cpu, cuda")
+        p.add_argument("--device", type=device, help="where to embed: auto (CUDA if present), cpu, cuda, cuda:N")
         p.add_argument("--embed-backend", choices=EMBED_BACKENDS,
                        help=f"how to run the embedding model on a CPU (default: {defaults.embed_backend}); "
                             "an index is built and searched with one of them")
@@ -343,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
+    except OSError as error:  # a folder that cannot be made or written, a full disk: say which
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"qa: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
