@@ -3,6 +3,7 @@ overwrite others or expand without limit, and encodings and markup read the wron
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import time
@@ -12,7 +13,9 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from qa.chunking import _ends_sentence, _trim, chunk_document, sentence_spans
-from qa.documents import document_from_text
+from qa.config import Settings
+from qa.documents import UnreadableFile, document_from_text, read_document, read_folder
+from qa.store import update_index
 
 
 @contextmanager
@@ -85,3 +88,162 @@ def test_sentences_end_exactly_where_they_did_before(text, data):
     start = data.draw(st.integers(0, len(text)))
     end = data.draw(st.integers(start, len(text)))
     assert sentence_spans(text, start, end) == _old_sentence_spans(text, start, end)
+
+
+# --- Reading documents right -----------------------------------------------------------------
+
+def make_pdf(path, pages: list[str], shared: bool = False, password: str | None = None):
+    """A PDF whose pages draw `pages` (PDF text operators) in Helvetica; `shared`: every page
+    draws the first page's stream, as a small file can do to expand into a huge text."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    def name(n):
+        return NameObject(n)
+
+    writer = PdfWriter()
+    font = DictionaryObject({name("/Type"): name("/Font"), name("/Subtype"): name("/Type1"),
+                             name("/BaseFont"): name("/Helvetica")})
+    streams = []
+    for content in pages:
+        page = writer.add_blank_page(612, 792)
+        if content:
+            if not (shared and streams):
+                stream = DecodedStreamObject()
+                stream.set_data(content.encode("latin-1"))
+                streams.append(writer._add_object(stream.flate_encode()))
+            page[name("/Contents")] = streams[-1]
+            page[name("/Resources")] = DictionaryObject({name("/Font"): DictionaryObject({name("/F1"): font})})
+    if password is not None:
+        writer.encrypt(user_password=password, owner_password="owner", algorithm="RC4-128")
+    writer.write(path)
+    return path
+
+
+def _drawn(text: str, times: int = 1) -> str:
+    return "BT /F1 12 Tf 72 720 Td " + f"({text}) Tj " * times + "ET"
+
+
+def test_utf16_files_with_a_byte_order_mark_are_read(tmp_path):
+    for codec, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")):
+        path = tmp_path / f"{codec}.txt"
+        path.write_bytes(bom + "Notepad wrote this.\r\nÇa marche, 東京.\r\n".encode(codec))
+        document = read_document(path)
+        assert document.text == "Notepad wrote this.\nÇa marche, 東京.\n"
+        assert document.title == "Notepad wrote this."
+
+
+def test_a_zero_byte_anywhere_means_binary(tmp_path):
+    path = tmp_path / "late.txt"
+    path.write_bytes(b"Looks like text. " * 1000 + b"\x00\x01\x02 then more text")
+    with pytest.raises(UnreadableFile, match="binary data"):
+        read_document(path)
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes(b"\xff\xfe" + "text\x00more".encode("utf-16-le"))
+    with pytest.raises(UnreadableFile, match="binary data"):
+        read_document(utf16)
+
+
+def test_markdown_front_matter_gives_the_title_and_is_not_indexed(tmp_path):
+    raw = ("---\ntitle: \"Garden: notes\"\ntags: [soil, secret-tag]\n---\n"
+           "# Heading below\n\nTomatoes need sun. Water them daily.\n")
+    path = tmp_path / "garden.md"
+    path.write_text(raw)
+    document = read_document(path)
+    assert document.title == "Garden: notes"
+    assert "secret-tag" not in document.text and "title" not in document.text
+    # The front matter is blanked, not cut: offsets still point into the file as it is.
+    assert len(document.text) == len(raw)
+    start = raw.index("Tomatoes")
+    assert document.text[start:start + 18] == "Tomatoes need sun."
+    assert all("secret" not in c.text for c in chunk_document(document))
+    assert [document.text[s:e] for s, e in document.paragraphs][0] == "# Heading below"
+
+
+def test_markdown_title_falls_back_to_the_first_heading(tmp_path):
+    (tmp_path / "a.md").write_text("---\nauthor: Ann\n---\nA note before any heading.\n\n## Real title ##\n\nBody.\n")
+    (tmp_path / "rule.md").write_text("---\nJust a paragraph between two rules.\n---\n\nMore text.\n")
+    documents = {d.source: d for d in read_folder(tmp_path)[0]}
+    assert documents["a.md"].title == "Real title"
+    assert "Ann" not in documents["a.md"].text
+    # Not YAML mappings: a horizontal rule, which stays text.
+    assert "Just a paragraph between two rules." in documents["rule.md"].text
+
+
+def test_html_line_break_inside_a_word_keeps_the_word_whole(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_text("<html><body><p>Mar<br>ianne Dubois signed the pact in 1891.</p>"
+                    "<p>First line.<br>Second line<br/>Third line<br>\nfourth line</p></body></html>")
+    document = read_document(path)
+    assert "Marianne Dubois signed the pact in 1891." in document.text
+    sentences = [document.text[s:e] for s, e in sentence_spans(document.text)]
+    assert "Marianne Dubois signed the pact in 1891." in sentences
+    assert ["First line.", "Second line", "Third line", "fourth line"] == sentences[-4:]
+
+
+def test_pdf_without_a_text_layer_needs_ocr(tmp_path):
+    path = make_pdf(tmp_path / "scan.pdf", ["", ""])
+    with pytest.raises(UnreadableFile, match=r"has no text layer \(scanned\?\); it needs OCR"):
+        read_document(path)
+
+
+def test_password_protected_pdf_is_reported_as_encrypted(tmp_path):
+    locked = make_pdf(tmp_path / "locked.pdf", [_drawn("Secret plans.")], password="secret")
+    with pytest.raises(UnreadableFile, match="is encrypted") as error:
+        read_document(locked)
+    assert "FileNotDecryptedError" not in str(error.value)
+    # Encrypted with an empty user password (only copying restricted): it opens and is read.
+    open_ = make_pdf(tmp_path / "open.pdf", [_drawn("Public plans.")], password="")
+    assert read_document(open_).text == "Public plans."
+
+
+def test_linked_folders_are_followed_once_and_loops_reported(tmp_path):
+    sources, outside = tmp_path / "sources", tmp_path / "outside"
+    (sources / "real").mkdir(parents=True)
+    outside.mkdir()
+    (sources / "real" / "a.txt").write_text("Alpha text.")
+    (outside / "b.txt").write_text("Beta text.")
+    os.symlink(outside, sources / "linked")
+    os.symlink("..", sources / "real" / "up")  # back to sources/: a loop
+    os.symlink("real", sources / "same")  # a second name for real/
+    documents, skipped = read_folder(sources)
+    assert [d.source for d in documents] == ["linked/b.txt", "real/a.txt"]
+    reasons = {s.path: s.reason for s in skipped}
+    assert set(reasons) == {"real/up", "same"}
+    assert "read already" in reasons["real/up"] and str(sources) in reasons["real/up"]
+
+
+def test_text_over_the_document_limit_is_skipped_with_the_figures(tmp_path):
+    path = tmp_path / "long.txt"
+    path.write_text("Twelve chars" * 1000)
+    with pytest.raises(UnreadableFile, match=r"extracted text is 12,000 characters, over the limit of "
+                                             r"10,000; raise it with `qa index --max-document-chars`"):
+        read_document(path, max_chars=10_000)
+    assert len(read_document(path).text) == 12_000  # under the default limit
+
+
+def test_pdf_text_over_the_limit_stops_extraction_early(tmp_path):
+    # Four pages of 4,999 characters each: the third passes 12,000, and the fourth is never read.
+    path = make_pdf(tmp_path / "long.pdf", [_drawn("Bomb text ", 500)] * 4)
+    with pytest.raises(UnreadableFile, match=r"extracted text is at least 14,997 characters, over the "
+                                             r"limit of 12,000"):
+        read_document(path, max_chars=12_000)
+    assert len(read_document(path, max_chars=20_002).text) == 4 * 4_999 + 3 * len("\n\n")
+
+
+def test_small_pdf_that_expands_to_millions_of_characters_is_refused_fast(tmp_path, model):
+    # 17 KB on disk; three pages drawing one 3.2 MB stream: 6 million characters of text, which
+    # took pypdf 53 s to extract here. Refused before extraction, from the size of the drawing.
+    (tmp_path / "sources").mkdir()
+    path = make_pdf(tmp_path / "sources" / "bomb.pdf", [_drawn("Bomb text ", 200_000)] * 3, shared=True)
+    assert path.stat().st_size < 30_000
+    (tmp_path / "sources" / "ok.txt").write_text("A normal note about pears.")
+    settings = Settings(index_dir=tmp_path / "index", max_document_chars=1_000_000)
+    began = time.perf_counter()
+    report = update_index(tmp_path / "sources", settings.index_dir, settings, model, progress=False)
+    assert time.perf_counter() - began < 20
+    assert report.added == ["ok.txt"]
+    [skipped] = report.skipped
+    assert skipped.path == "bomb.pdf"
+    assert "page 1 holds 3,200,025 bytes of drawing instructions, over the limit of 1,000,000" in skipped.reason
+    assert "--max-document-chars" in skipped.reason

@@ -19,6 +19,7 @@ def _settings(args) -> Settings:
         chunk_chars=getattr(args, "chunk_chars", None),
         overlap_sentences=getattr(args, "overlap", None),
         max_file_mb=getattr(args, "max_file_mb", None),
+        max_document_chars=getattr(args, "max_document_chars", None),
         backend=getattr(args, "backend", None), uri=getattr(args, "uri", None))
 
 
@@ -145,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-chars", type=int, help=f"target chunk size in characters (default {defaults.chunk_chars})")
     p.add_argument("--overlap", type=int, help=f"sentences shared by neighbouring chunks (default {defaults.overlap_sentences})")
     p.add_argument("--max-file-mb", type=int, help=f"skip files larger than this (default {defaults.max_file_mb})")
+    p.add_argument("--max-document-chars", type=int, metavar="N",
+                   help=f"skip documents whose text is longer than this (default {defaults.max_document_chars:,})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=cmd_index)
 
