@@ -277,14 +277,15 @@ def _pdf_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, tu
             raise UnreadableFile("is encrypted (it needs a password); save a copy without one to index it")
         page_texts, total = [], 0
         for number, page in enumerate(reader.pages, 1):
-            # Extracting is slow (seconds per million characters), so a page whose drawing
-            # instructions alone pass the limit is refused before its text is pulled out.
+            # Extracting takes seconds per million characters, and a page draws at most about one
+            # character per byte of its instructions (pages may share them: a 7 KB file drew 6
+            # million), so a page that could pass the limit is refused before it is extracted.
             contents = page.get_contents()
             drawing = len(contents.get_data()) if contents is not None else 0
-            if drawing > max_chars:
-                raise UnreadableFile(f"page {number} holds {drawing:,} bytes of drawing instructions, over the "
-                                     f"limit of {max_chars:,} characters of text; raise it with "
-                                     f"`qa index --max-document-chars` to index this file")
+            if drawing > max_chars - total:
+                raise UnreadableFile(f"page {number} holds {drawing:,} bytes of drawing instructions, enough for "
+                                     f"more text than the limit of {max_chars:,} characters ({total:,} read "
+                                     f"before it); raise it with `qa index --max-document-chars` to index this file")
             page_texts.append(_fold_newlines(page.extract_text() or "").strip())
             total += len(page_texts[-1])
             if total > max_chars:
