@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     def cmd_serve(args) -> int:
         from qa.web import serve
 
-        return serve(_settings(args).with_(sources_dir=Path(args.sources)), args.host, args.port)
+        return serve(_settings(args).with_(sources_dir=Path(args.sources)), args.host, args.port, args.read_only)
 
     p = with_index(commands.add_parser(
         "serve", help="start the web chat (the same as `python app.py`)",
@@ -183,8 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "http://HOST:PORT until stopped. Nothing is shared beyond that address."))
     p.add_argument("sources", nargs="?", default=str(defaults.sources_dir),
                    help=f"folder of documents (default: {defaults.sources_dir})")
-    p.add_argument("--host", help="address to listen on (default: $QA_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default: $QA_PORT or 7860)")
+    p.add_argument("--host", help="address to listen on (default: $QA_HOST, $GRADIO_SERVER_NAME or 127.0.0.1); "
+                                  "beyond 127.0.0.1 it needs $QA_PASSWORD (or $QA_PASSWORD_FILE) or --read-only")
+    p.add_argument("--port", type=int, help="port (default: $QA_PORT, $GRADIO_SERVER_PORT or 7860)")
+    p.add_argument("--read-only", action="store_true", help="questions only: no uploads, re-scans or evaluation")
     p.set_defaults(run=cmd_serve)
 
     def cmd_eval(args) -> int:
