@@ -14,8 +14,11 @@ from qa.web import serve
 def main(argv: list[str] | None = None) -> int:
     defaults = Settings()
     parser = argparse.ArgumentParser(description="The qa web chat: ask your documents, check every citation.")
-    parser.add_argument("--host", help="address to listen on (default: $QA_HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=whole_number(*PORT_RANGE), help="port (default: $QA_PORT or 7860)")
+    parser.add_argument("--host", help="address to listen on (default: $QA_HOST, $GRADIO_SERVER_NAME or 127.0.0.1); "
+                                       "beyond 127.0.0.1 it needs $QA_PASSWORD (or $QA_PASSWORD_FILE) or --read-only")
+    parser.add_argument("--port", type=whole_number(*PORT_RANGE),
+                        help="port (default: $QA_PORT, $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--read-only", action="store_true", help="questions only: no uploads, re-scans or evaluation")
     parser.add_argument("--sources", default=str(defaults.sources_dir),
                         help=f"folder of documents (default: {defaults.sources_dir})")
     parser.add_argument("--index", default=str(defaults.index_dir), help=f"index folder (default: {defaults.index_dir})")
@@ -25,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = defaults.with_(sources_dir=Path(args.sources), index_dir=Path(args.index), device=args.device,
                               backend=args.backend, uri=args.uri)
-    return serve(settings, args.host, args.port)
+    return serve(settings, args.host, args.port, args.read_only)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ CHUNK_CHARS_RANGE = (50, 20_000)
 OVERLAP_RANGE = (0, 10)
 MAX_FILE_MB_RANGE = (1, 2_048)
 PORT_RANGE = (1, 65_535)
+MAX_DOCUMENT_CHARS_RANGE = (1_000, 1_000_000_000)
 
 
 def whole_number(low: int, high: int):
@@ -50,6 +51,7 @@ def _settings(args) -> Settings:
         chunk_chars=getattr(args, "chunk_chars", None),
         overlap_sentences=getattr(args, "overlap", None),
         max_file_mb=getattr(args, "max_file_mb", None),
+        max_document_chars=getattr(args, "max_document_chars", None),
         backend=getattr(args, "backend", None), uri=getattr(args, "uri", None))
 
 
@@ -217,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default {defaults.overlap_sentences})")
     p.add_argument("--max-file-mb", type=whole_number(*MAX_FILE_MB_RANGE), metavar="N",
                    help=f"skip files larger than this, {_range(MAX_FILE_MB_RANGE)} (default {defaults.max_file_mb})")
+    p.add_argument("--max-document-chars", type=whole_number(*MAX_DOCUMENT_CHARS_RANGE), metavar="N",
+                   help=f"skip documents whose text is longer than this, {_range(MAX_DOCUMENT_CHARS_RANGE)} "
+                        f"(default {defaults.max_document_chars:,})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=cmd_index)
 
@@ -258,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     def cmd_serve(args) -> int:
         from qa.web import serve
 
-        return serve(_settings(args).with_(sources_dir=Path(args.sources)), args.host, args.port)
+        return serve(_settings(args).with_(sources_dir=Path(args.sources)), args.host, args.port, args.read_only)
 
     p = with_index(commands.add_parser(
         "serve", help="start the web chat (the same as `python app.py`)",
@@ -266,8 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "http://HOST:PORT until stopped. Nothing is shared beyond that address."))
     p.add_argument("sources", nargs="?", default=str(defaults.sources_dir),
                    help=f"folder of documents (default: {defaults.sources_dir})")
-    p.add_argument("--host", help="address to listen on (default: $QA_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=whole_number(*PORT_RANGE), help="port (default: $QA_PORT or 7860)")
+    p.add_argument("--host", help="address to listen on (default: $QA_HOST, $GRADIO_SERVER_NAME or 127.0.0.1); "
+                                  "beyond 127.0.0.1 it needs $QA_PASSWORD (or $QA_PASSWORD_FILE) or --read-only")
+    p.add_argument("--port", type=whole_number(*PORT_RANGE),
+                   help="port (default: $QA_PORT, $GRADIO_SERVER_PORT or 7860)")
+    p.add_argument("--read-only", action="store_true", help="questions only: no uploads, re-scans or evaluation")
     p.set_defaults(run=cmd_serve)
 
     def cmd_eval(args) -> int:

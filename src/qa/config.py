@@ -23,6 +23,8 @@ class Settings:
     batch_size: int = 64
     # Chunking: target size in characters, and whole sentences repeated between neighbours.
     max_file_mb: int = 20  # larger files are skipped with a warning
+    # Longer texts are skipped too: a small PDF can expand to tens of millions of characters.
+    max_document_chars: int = 5_000_000
     chunk_chars: int = 600
     overlap_sentences: int = 1
     # Retrieval.

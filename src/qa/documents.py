@@ -1,11 +1,13 @@
 """Reading a folder of files into `Document`s: text with paragraph (and page) spans.
 
 Offsets everywhere in qa count characters of `Document.text`, which is the file's text with
-line endings folded to "\\n" (and, for HTML and PDF, the visible text the parser extracts).
+line endings folded to "\\n" (and, for HTML and PDF, the visible text the parser extracts;
+for Markdown, with any YAML front matter blanked to spaces).
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -15,6 +17,9 @@ from pathlib import Path
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 MAX_FILE_BYTES = 20 * 1024 * 1024  # embedding 20 MB of text takes minutes on a CPU
+# A small file can still hold a huge text (a 17 KB PDF drew 49 million characters), so the text
+# itself has a limit too; 5 million characters are about 8,000 chunks, over a minute to embed.
+MAX_DOCUMENT_CHARS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,10 @@ class NothingToIndex(Exception):
     """A sources folder without one readable document; indexes built before are kept."""
 
 
-def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES,
-                 progress: bool = False) -> tuple[list[Document], list[Skipped]]:
+def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = False,
+                 max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[list[Document], list[Skipped]]:
     """`read_folder` for indexing: NothingToIndex, naming each skipped file, when nothing is readable."""
-    documents, skipped = read_folder(folder, max_bytes, progress)
+    documents, skipped = read_folder(folder, max_bytes, progress, max_chars)
     if not documents:
         reasons = "".join(f"\n  {s}" for s in skipped)
         raise NothingToIndex(f"no readable document in {folder}: add .txt, .md, .html or .pdf "
@@ -66,24 +71,26 @@ def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES,
     return documents, skipped
 
 
-def read_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES,
-                progress: bool = False) -> tuple[list[Document], list[Skipped]]:
-    """Every readable document under `folder` (hidden entries ignored), and the files skipped."""
+def read_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = False,
+                max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[list[Document], list[Skipped]]:
+    """Every readable document under `folder` (hidden entries ignored, linked folders followed
+    once), and the files and folders skipped."""
     from tqdm.auto import tqdm
 
     folder = Path(folder)
     documents, skipped = [], []
-    paths = sorted(_walk(folder))
+    paths = sorted(_walk(folder, skipped))
     for path in tqdm(paths, desc="reading documents", unit="file", disable=not progress):
         source = path.relative_to(folder).as_posix()
         try:
-            documents.append(read_document(path, source, max_bytes))
+            documents.append(read_document(path, source, max_bytes, max_chars))
         except UnreadableFile as error:
             skipped.append(Skipped(source, str(error)))
     return documents, skipped
 
 
-def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> Document:
+def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FILE_BYTES,
+                  max_chars: int = MAX_DOCUMENT_CHARS) -> Document:
     """Read one file; raises UnreadableFile with the reason when it cannot be used."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -98,13 +105,17 @@ def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FI
     except OSError as error:
         raise UnreadableFile(f"cannot be opened ({error.strerror or error})") from error
     if suffix == ".pdf":
-        text, pages, title = _pdf_text(data)
+        text, pages, title = _pdf_text(data, max_chars)
     else:
         text, pages, title = _decoded(data), (), None
         if suffix in (".html", ".htm"):
             text, title = _html_text(text)
+        elif suffix in (".md", ".markdown"):
+            text, title = _without_front_matter(text)
     if not text.strip():
         raise UnreadableFile("no text in it (empty or only white space)")
+    if len(text) > max_chars:
+        raise UnreadableFile(_too_long(len(text), max_chars))
     return Document(
         source=source or path.name,
         title=title or _first_line(text, markdown=suffix in (".md", ".markdown")),
@@ -143,23 +154,86 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _walk(folder: Path):
-    # os.walk does not follow directory symlinks, so a looping link cannot trap the scan.
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+def _walk(folder: Path, skipped: list[Skipped]):
+    # Linked folders are followed, but each folder is read once (under the first name met, real
+    # folders before links), so a link that loops back is reported instead of trapping the scan.
+    seen = {_identity(folder)}
+
+    def report(error: OSError) -> None:
+        name = Path(error.filename).relative_to(folder).as_posix()
+        skipped.append(Skipped(name, f"folder cannot be opened ({error.strerror or error})"))
+
+    for root, dirs, files in os.walk(folder, followlinks=True, onerror=report):
+        visible = sorted((d for d in dirs if not d.startswith(".")),
+                         key=lambda d: (os.path.islink(os.path.join(root, d)), d))
+        dirs[:] = []
+        for name in visible:
+            path = Path(root) / name
+            identity = _identity(path)
+            if identity in seen:
+                skipped.append(Skipped(path.relative_to(folder).as_posix(),
+                                       f"a link to the folder {os.path.realpath(path)}, which is read "
+                                       f"already; each folder is read once"))
+            else:
+                seen.add(identity)
+                dirs.append(name)
         for name in files:
             if not name.startswith("."):
                 yield Path(root) / name
 
 
+def _identity(path) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
+
+
+_UNICODE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                 (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def _decoded(data: bytes) -> str:
-    if b"\x00" in data[:8192]:
+    # UTF-16 and UTF-32 are full of zero bytes, so they are recognised by their byte order mark
+    # (Windows Notepad writes one); any other zero byte, anywhere, means the file is not text.
+    codec = next((codec for bom, codec in _UNICODE_BOMS if data.startswith(bom)), "utf-8-sig")
+    if codec == "utf-8-sig" and b"\x00" in data:
         raise UnreadableFile("binary data, not text")
     try:
-        raw = data.decode("utf-8-sig")
+        raw = data.decode(codec)
     except UnicodeDecodeError as error:
-        raise UnreadableFile(f"not valid UTF-8 text (bad byte at position {error.start})") from error
+        name = "UTF-8" if codec == "utf-8-sig" else codec.upper()
+        raise UnreadableFile(f"not valid {name} text (bad byte at position {error.start})") from error
+    if "\x00" in raw:
+        raise UnreadableFile("binary data, not text")
     return _fold_newlines(raw)
+
+
+def _too_long(chars: int, limit: int, at_least: bool = False) -> str:
+    return (f"extracted text is {'at least ' if at_least else ''}{chars:,} characters, over the limit of "
+            f"{limit:,}; raise it with `qa index --max-document-chars` to index this file")
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+
+
+def _without_front_matter(text: str) -> tuple[str, str | None]:
+    """Markdown with its YAML front matter blanked to spaces (so offsets still match the file),
+    and the front matter's title, or else the first heading's."""
+    import yaml
+
+    title, match = None, _FRONT_MATTER.match(text)
+    if match:
+        try:
+            fields = yaml.safe_load(match.group(1) or "")
+        except yaml.YAMLError:
+            fields = "not front matter"  # a horizontal rule "---" followed by text, for instance
+        if fields is None or isinstance(fields, dict):
+            value = (fields or {}).get("title")
+            title = " ".join(str(value).split())[:200] or None if value is not None else None
+            text = " " * match.end() + text[match.end():]
+    if title is None:
+        headings = (re.match(r"#{1,6}\s+(\S.*)", line.strip()) for line in text.split("\n"))
+        title = next((h.group(1).rstrip("# \t")[:200] for h in headings if h), None)
+    return text, title
 
 
 def _fold_newlines(text: str) -> str:
@@ -178,16 +252,19 @@ def _html_text(raw: str) -> tuple[str, str | None]:
     title = " ".join(soup.title.get_text().split()) or None if soup.title else None
     for hidden in soup(["script", "style", "noscript", "template", "head", "svg", "iframe"]):
         hidden.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
     for block in soup.find_all(_BLOCKS):
         block.insert_after("\n\n")
+    for br in soup.find_all("br"):
+        # A line break, except inside a word: "Mar<br>ianne" (a letter, then a lower-case letter,
+        # no white space) is one word broken for layout, and reads as "Marianne".
+        before, after = br.find_previous(string=True) or "", br.find_next(string=True) or ""
+        br.replace_with("" if before[-1:].isalpha() and after[:1].islower() else "\n")
     text = soup.get_text()
     lines = (re.sub(r"[ \t\f\v\xa0]+", " ", line).strip() for line in text.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip(), title
 
 
-def _pdf_text(data: bytes) -> tuple[str, tuple[int, ...], str | None]:
+def _pdf_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, tuple[int, ...], str | None]:
     import io
     import logging
 
@@ -196,10 +273,31 @@ def _pdf_text(data: bytes) -> tuple[str, tuple[int, ...], str | None]:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
-        page_texts = [_fold_newlines(page.extract_text() or "").strip() for page in reader.pages]
+        if reader.is_encrypted and not reader.decrypt(""):  # many PDFs are encrypted with no password
+            raise UnreadableFile("is encrypted (it needs a password); save a copy without one to index it")
+        page_texts, total = [], 0
+        for number, page in enumerate(reader.pages, 1):
+            # Extracting takes seconds per million characters, and a page draws at most about one
+            # character per byte of its instructions (pages may share them: a 7 KB file drew 6
+            # million), so a page that could pass the limit is refused before it is extracted.
+            contents = page.get_contents()
+            drawing = len(contents.get_data()) if contents is not None else 0
+            if drawing > max_chars - total:
+                raise UnreadableFile(f"page {number} holds {drawing:,} bytes of drawing instructions, enough for "
+                                     f"more text than the limit of {max_chars:,} characters ({total:,} read "
+                                     f"before it); raise it with `qa index --max-document-chars` to index this file")
+            page_texts.append(_fold_newlines(page.extract_text() or "").strip())
+            total += len(page_texts[-1])
+            if total > max_chars:
+                raise UnreadableFile(_too_long(total, max_chars, at_least=number < len(reader.pages)))
         title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+    except UnreadableFile:
+        raise
     except Exception as error:  # pypdf raises many types for broken files
         raise UnreadableFile(f"not a readable PDF ({type(error).__name__}: {error})") from error
+    if page_texts and not any(page_texts):
+        raise UnreadableFile(f"has no text layer (scanned?); it needs OCR to be read "
+                             f"({len(page_texts)} page{'s' if len(page_texts) > 1 else ''} without text)")
     starts, parts, offset = [], [], 0
     for page_text in page_texts:
         starts.append(offset)

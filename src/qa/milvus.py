@@ -210,7 +210,8 @@ class MilvusIndex:
 def update_milvus(sources_dir: Path, settings: Settings, model, rebuild: bool = False,
                   progress: bool = True) -> BuildReport:
     """Bring the Milvus index up to date with the files in `sources_dir`."""
-    documents, skipped = read_sources(Path(sources_dir), settings.max_file_mb * 2**20, progress)
+    documents, skipped = read_sources(Path(sources_dir), settings.max_file_mb * 2**20, progress,
+                                      settings.max_document_chars)
     report = update_milvus_with(documents, settings, model, rebuild, progress)
     report.skipped = skipped
     return report

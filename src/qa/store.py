@@ -183,7 +183,8 @@ class Index:
 def update_index(sources_dir: Path, index_dir: Path, settings: Settings, model,
                  rebuild: bool = False, progress: bool = True) -> BuildReport:
     """Bring the index under `index_dir` up to date with the files in `sources_dir`."""
-    documents, skipped = read_sources(Path(sources_dir), settings.max_file_mb * 2**20, progress)
+    documents, skipped = read_sources(Path(sources_dir), settings.max_file_mb * 2**20, progress,
+                                      settings.max_document_chars)
     report = update_index_with(documents, index_dir, settings, model, rebuild, progress)
     report.skipped = skipped
     return report

@@ -7,10 +7,12 @@ All Gradio code lives here; answers come from `qa.answer`, documents and updates
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shutil
 import threading
 import unicodedata
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path, PurePosixPath
 
@@ -19,7 +21,7 @@ import gradio as gr
 from qa import pipeline as qa_pipeline
 from qa.answer import Answer, answer_question
 from qa.config import MODES, Settings
-from qa.documents import SUPPORTED, UnreadableFile, read_document
+from qa.documents import SUPPORTED, NothingToIndex
 from qa.evaluate import evaluate_tab
 
 EXAMPLES = [
@@ -35,6 +37,29 @@ CONCURRENCY = 2  # two CPU cores: more parallel questions would only slow each o
 
 class BadUpload(ValueError):
     """An uploaded file that cannot be added; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may use the app: a (user, password) to log in with, and whether uploads are off."""
+    auth: tuple[str, str] | None = None
+    read_only: bool = False
+
+    def describe(self, host: str) -> str:
+        """The line printed at start, saying which mode the app runs in."""
+        limits = "read-only: asking only, no uploads, re-scans or evaluation" if self.read_only else \
+            "uploads and re-scans allowed"
+        if self.auth:
+            return f"access: password required (user {self.auth[0]!r}); {limits}"
+        who = "this computer only" if is_loopback(host) else f"anyone who can reach {host}"
+        return f"access: no password, {who}; {limits}"
+
+
+NO_ACCESS_CONTROL = (
+    "qa: the web chat would listen on {host}, beyond this computer, and anyone reaching it could "
+    "upload files and re-index. Either require a password: set QA_PASSWORD (or QA_PASSWORD_FILE, "
+    "a file holding it; the user name is QA_USER, default \"qa\"), or start it with --read-only "
+    "(questions only: no uploads or re-scans). Or listen on 127.0.0.1 only.")
 
 
 # --- Pure helpers: plain data in, strings out (tested with literals) ---------------------------
@@ -87,6 +112,52 @@ def checked_ask(question, mode, k, settings: Settings) -> tuple[str, str, int]:
 def _json_kind(value) -> str:
     kinds = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
     return kinds.get(type(value), type(value).__name__)
+
+
+def listen_address(host: str | None, port: int | str | None, environ=os.environ) -> tuple[str, int]:
+    """Host and port to serve on: the --host/--port flags, else QA_HOST/QA_PORT, else Gradio's
+    GRADIO_SERVER_NAME/GRADIO_SERVER_PORT, else 127.0.0.1:7860."""
+    host = host or environ.get("QA_HOST") or environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    named = [("--port", port)] + [(name, environ.get(name)) for name in ("QA_PORT", "GRADIO_SERVER_PORT")]
+    origin, value = next(((name, value) for name, value in named if value), ("default", 7860))
+    try:
+        number = int(value)
+    except ValueError:
+        raise SystemExit(f"qa: {origin} must be a port number, not {value!r}") from None
+    if not 0 < number < 65536:
+        raise SystemExit(f"qa: {origin} must be a port number from 1 to 65535, not {number}")
+    return host, number
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable only from this computer (a name other than localhost is not)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def access_for(host: str, read_only: bool = False, environ=os.environ) -> Access:
+    """The app's access control: a password from QA_PASSWORD or the file QA_PASSWORD_FILE (never a
+    command-line argument, which other users can read), or read-only; without either, only
+    loopback is served, else SystemExit saying what to set."""
+    password, path = environ.get("QA_PASSWORD"), environ.get("QA_PASSWORD_FILE")
+    if password and path:
+        raise SystemExit("qa: set QA_PASSWORD or QA_PASSWORD_FILE, not both")
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise SystemExit(f"qa: QA_PASSWORD_FILE {path} cannot be read ({error})") from None
+        password = lines[0] if lines else ""
+        if not password:
+            raise SystemExit(f"qa: QA_PASSWORD_FILE {path}: its first line, the password, is empty")
+    auth = (environ.get("QA_USER") or "qa", password) if password else None
+    if auth is None and not read_only and not is_loopback(host):
+        raise SystemExit(NO_ACCESS_CONTROL.format(host=host))
+    return Access(auth, read_only)
 
 
 def where(citation: dict) -> str:
@@ -196,25 +267,51 @@ def prepare(settings: Settings, model=None, progress: bool = True) -> qa_pipelin
 
 
 def save_upload(temp_path: str, sources_dir: Path, max_bytes: int) -> str:
-    """Check one uploaded file and copy it into the sources folder; returns the name it was saved
-    under, or raises BadUpload saying why it was refused."""
+    """Copy one uploaded file into the sources folder, never over another file: when its name is
+    taken it is saved as "name (2).txt", "name (3).txt"…; returns the name it was saved under, or
+    raises BadUpload saying why it was refused. Its text is read once, by the index update."""
     name = safe_upload_name(Path(temp_path).name)
     size = Path(temp_path).stat().st_size
     if size > max_bytes:
         raise BadUpload(f"{name}: {size / 2**20:.1f} MB is over the upload limit of {max_bytes // 2**20} MB")
-    try:
-        read_document(Path(temp_path), name)
-    except UnreadableFile as error:
-        raise BadUpload(f"{name}: {error}") from error
     sources_dir = Path(sources_dir).resolve()
-    target = sources_dir / name
-    if target.resolve().parent != sources_dir:  # a last check; safe_upload_name should make it moot
+    if (sources_dir / name).resolve().parent != sources_dir:  # a last check; safe_upload_name should make it moot
         raise BadUpload(f"{name}: would be saved outside the sources folder")
-    # Copy to a hidden name, then rename: an index update never reads half a file.
+    if (sources_dir / name).is_file() and _same_bytes(temp_path, sources_dir / name):
+        raise BadUpload(f"{name}: this very file is already in the sources folder; not added twice")
+    # Copy to a hidden name, then link it under the first free name: a link never replaces a file,
+    # even one created a moment ago, and an index update never reads half a file.
     partial = sources_dir / f".{name}.upload"
     shutil.copyfile(temp_path, partial)
-    os.replace(partial, target)
-    return name
+    try:
+        stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
+        for number in range(1, 1000):
+            saved = name if number == 1 else f"{stem} ({number}){suffix}"
+            try:
+                _place(partial, sources_dir / saved)
+                return saved
+            except FileExistsError:
+                continue
+        raise BadUpload(f"{name}: a thousand files of that name are already in the sources folder; rename it")
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _place(partial: Path, target: Path) -> None:
+    try:
+        os.link(partial, target)  # fails with FileExistsError rather than replace a file
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (FAT, some network shares): check, then rename
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.rename(partial, target)
+
+
+def _same_bytes(a, b) -> bool:
+    import filecmp
+
+    return filecmp.cmp(a, b, shallow=False)
 
 
 def discard_upload(temp_path: str) -> None:
@@ -240,8 +337,9 @@ class _Blocks(gr.Blocks):
         super().validate_inputs(block_fn, inputs)
 
 
-def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
-    """The Gradio app over a loaded pipeline (see `launch`)."""
+def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blocks:
+    """The Gradio app over a loaded pipeline (see `launch`); `read_only`: questions only, with no
+    uploads, re-scans or evaluation, neither in the page nor in the API."""
     settings = pipeline.settings
     updating = threading.Lock()
 
@@ -300,20 +398,36 @@ def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
         documents = pipeline.retriever.backend.documents()
         return documents_rows(documents), f"**{len(documents)} documents** indexed from `{settings.sources_dir}/`."
 
-    def refresh_index(saved: list[str], refused: list[str], progress: gr.Progress) -> str:
+    def refresh_index(saved: dict[str, str], refused: list[str], progress: gr.Progress) -> str:
+        """Update the index; `saved` maps each upload's name in the sources folder to its own name.
+        Uploads are read once, here: one that cannot be read is taken out of the folder again."""
+        def take_back(names) -> None:
+            for name in names:
+                (Path(settings.sources_dir) / name).unlink(missing_ok=True)
+
         with updating:
             progress(0, desc="Updating the index")
-            report = qa_pipeline.update(settings, pipeline.model, progress=True)
+            try:
+                report = qa_pipeline.update(settings, pipeline.model, progress=True)
+            except NothingToIndex as error:
+                take_back(saved)
+                return report_html("Nothing was added.", [], refused + [str(error)])
             pipeline.reload()  # questions from now on see the new index; those under way, the old
-        skipped = [f"{s.path}: {s.reason}" for s in report.skipped]
-        return report_html(f"Index updated: {report.summary()}.", saved, refused + skipped)
+        unreadable = {s.path: s.reason for s in report.skipped}
+        take_back(set(saved) & set(unreadable))
+        added = [name if name == wanted else f"{name} (a file named {wanted} was there already)"
+                 for name, wanted in saved.items() if name not in unreadable]
+        problems = [f"{path}: {reason}" + (" (not added)" if path in saved else "")
+                    for path, reason in unreadable.items()]
+        return report_html(f"Index updated: {report.summary()}.", added, refused + problems)
 
     def add_documents(files, progress=gr.Progress(track_tqdm=True)):
         """Save uploaded documents into the sources folder and index them."""
-        saved, refused = [], []
+        saved, refused = {}, []
         for path in files or []:
             try:
-                saved.append(save_upload(path, settings.sources_dir, settings.max_file_mb * 2**20))
+                name = save_upload(path, settings.sources_dir, settings.max_file_mb * 2**20)
+                saved[name] = safe_upload_name(Path(path).name)
             except BadUpload as error:
                 refused.append(str(error))
             finally:
@@ -324,7 +438,7 @@ def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
         return (None, refresh_index(saved, refused, progress), *documents_table())
 
     def rescan(progress=gr.Progress(track_tqdm=True)):
-        return (refresh_index([], [], progress), *documents_table())
+        return (refresh_index({}, [], progress), *documents_table())
 
     with _Blocks(title="qa — answers quoted from your documents") as demo:
         answers = gr.State([])  # this session's answers, in order (Answer.as_dict())
@@ -356,19 +470,25 @@ def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
                         whole = gr.Checkbox(label="Show the whole document", value=False, elem_id="qa-whole")
                         source = gr.HTML(show_citation([], None, None, False), elem_id="qa-source",
                                          js_on_load=None)
-            with gr.Tab("Evaluate", id="evaluate"):
-                evaluate_tab(pipeline)
+            if not read_only:  # its question-set uploads and runs would be open to anyone
+                with gr.Tab("Evaluate", id="evaluate"):
+                    evaluate_tab(pipeline)
             with gr.Tab("Sources", id="sources") as sources_tab:
                 count = gr.Markdown()
                 table = gr.Dataframe(headers=["Title", "File", "Chunks", "Indexed at"],
                                      datatype=["str", "str", "number", "str"], interactive=False,
                                      wrap=True, elem_id="qa-documents",
                                      column_widths=["48%", "30%", "8%", "14%"])
-                with gr.Row():
-                    upload = gr.File(label=f"Add documents ({', '.join(SUPPORTED)}; up to {settings.max_file_mb} MB each)",
-                                     file_count="multiple", elem_id="qa-upload", scale=3)
-                    rescan_button = gr.Button("Re-scan the sources folder", scale=1)
-                status = gr.HTML(elem_id="qa-upload-status", js_on_load=None)
+                if read_only:
+                    gr.Markdown("This app is **read-only**: documents cannot be added or re-scanned here.",
+                                elem_id="qa-read-only")
+                else:
+                    with gr.Row():
+                        upload = gr.File(label=f"Add documents ({', '.join(SUPPORTED)}; up to "
+                                               f"{settings.max_file_mb} MB each)",
+                                         file_count="multiple", elem_id="qa-upload", scale=3)
+                        rescan_button = gr.Button("Re-scan the sources folder", scale=1)
+                    status = gr.HTML(elem_id="qa-upload-status", js_on_load=None)
 
         chat_inputs = [question, chatbot, answers, mode, k, whole]
         chat_outputs = [question, chatbot, answers, selected, citation, source]
@@ -381,10 +501,11 @@ def build_app(pipeline: qa_pipeline.Pipeline) -> gr.Blocks:
                     show_progress="hidden")
         source.change(None, js="() => document.querySelector('#qa-source mark')"
                                "?.scrollIntoView({block: 'center', behavior: 'smooth'})")
-        upload.upload(add_documents, upload, [upload, status, table, count], api_name="add_documents",
-                      concurrency_limit=1, concurrency_id="update")
-        rescan_button.click(rescan, None, [status, table, count], api_visibility="private",
-                            concurrency_limit=1, concurrency_id="update")
+        if not read_only:
+            upload.upload(add_documents, upload, [upload, status, table, count], api_name="add_documents",
+                          concurrency_limit=1, concurrency_id="update")
+            rescan_button.click(rescan, None, [status, table, count], api_visibility="private",
+                                concurrency_limit=1, concurrency_id="update")
         for trigger in (demo.load, sources_tab.select):
             trigger(documents_table, None, [table, count], api_visibility="private")
         gr.api(ask, api_name="ask", concurrency_id="answer", concurrency_limit=CONCURRENCY)
@@ -412,22 +533,20 @@ mark.qa-span { background: #fde047; color: #111; padding: 0.05em 0.1em; border-r
 """
 
 
-def launch(demo: gr.Blocks, host: str, port: int, block: bool = True, max_file_mb: int = 20) -> None:
-    """Serve `demo` on host:port with the queue that keeps sessions apart; never shared publicly."""
+def launch(demo: gr.Blocks, host: str, port: int, block: bool = True, max_file_mb: int = 20,
+           auth: tuple[str, str] | None = None) -> None:
+    """Serve `demo` on host:port with the queue that keeps sessions apart; never shared publicly.
+    With `auth` (user, password), every page and API call needs a login."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
     demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
                 max_file_size=f"{max_file_mb}mb", quiet=not block, footer_links=["api"],
-                theme=gr.themes.Soft(), css=CSS)
+                theme=gr.themes.Soft(), css=CSS, auth=auth)
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None) -> int:
+def serve(settings: Settings, host: str | None = None, port: int | None = None, read_only: bool = False) -> int:
     """`python app.py` and `qa serve`: index the sources, then serve the chat until stopped."""
-    host = host or os.environ.get("QA_HOST") or "127.0.0.1"
-    try:
-        port = int(port or os.environ.get("QA_PORT") or 7860)
-    except ValueError:
-        raise SystemExit(f"qa: QA_PORT must be a port number, not {os.environ.get('QA_PORT')!r}")
-    from qa.documents import NothingToIndex
+    host, port = listen_address(host, port)
+    access = access_for(host, read_only)  # before the model loads: a refusal should be quick
     from qa.store import IndexUnusable
 
     try:
@@ -435,5 +554,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     except (IndexUnusable, NothingToIndex) as error:
         raise SystemExit(f"qa: {error}")
     print(f"qa web chat on http://{host}:{port}")
-    launch(build_app(pipeline), host, port, max_file_mb=settings.max_file_mb)
+    print(access.describe(host))
+    launch(build_app(pipeline, access.read_only), host, port, max_file_mb=settings.max_file_mb,
+           auth=access.auth)
     return 0
