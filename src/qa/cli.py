@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from qa.config import BACKENDS, EMBED_BACKENDS, FUSIONS, MODES, Settings
+from qa.errors import UserError
 
 # Ranges of the numeric options: past them a run crashes, lies or takes hours (issue 12).
 K_RANGE = (1, 100)
@@ -62,23 +63,11 @@ def _given(args) -> set[str]:
     return {name for name, flag in flags.items() if getattr(args, flag, None) is not None}
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Errors whose message tells a user what to do: shown as one line, not a traceback."""
-    from qa.dense import DeviceUnavailable, ModelNotFound
-    from qa.documents import NothingToIndex
-    from qa.store import IndexUnusable
-
-    return IndexUnusable, NothingToIndex, DeviceUnavailable, ModelNotFound
-
-
 def _load(settings: Settings, given=()):
-    """The retriever over the configured index, loaded once; exits with a message when unusable."""
+    """The retriever over the configured index, loaded once."""
     from qa import pipeline
 
-    try:
-        return pipeline.load(settings, keep=given).retriever
-    except _user_errors() as error:
-        sys.exit(f"qa: {error}")
+    return pipeline.load(settings, keep=given).retriever
 
 
 def cmd_index(args) -> int:
@@ -87,13 +76,10 @@ def cmd_index(args) -> int:
     sources = Path(args.sources)
     if not sources.is_dir():
         sys.exit(f"qa: no folder {sources}: put your documents in a folder and name it here")
-    try:
-        # Chunk size, overlap and model as the index was built, unless given: then it is rebuilt.
-        settings = pipeline.index_settings(_settings(args), keep=_given(args))
-        model = pipeline.model_for(settings)
-        report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
-    except _user_errors() as error:
-        sys.exit(f"qa: {error}")
+    # Chunk size, overlap and model as the index was built, unless given: then it is rebuilt.
+    settings = pipeline.index_settings(_settings(args), keep=_given(args))
+    model = pipeline.model_for(settings)
+    report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
     for skipped in report.skipped:
         print(f"warning: {skipped}", file=sys.stderr)
     print(f"index {settings.index_location}: {report.summary()}")
@@ -152,10 +138,7 @@ def cmd_show(args) -> int:
     from qa.retrieve import text_sha256
 
     settings = _settings(args)
-    try:
-        backend = pipeline.open_backend(pipeline.index_settings(settings))
-    except _user_errors() as error:
-        sys.exit(f"qa: {error}")
+    backend = pipeline.open_backend(pipeline.index_settings(settings))
     try:
         document = backend.document_by_source(args.source)
     except KeyError:
@@ -186,23 +169,50 @@ def _checked_question(question: str, settings: Settings) -> str:
         sys.exit(2)  # as `qa ask` does for a question that cannot be searched
 
 
+def with_index(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every command takes: where the index lives and how the model runs."""
+    defaults = Settings()
+    p.add_argument("--index", metavar="DIR", help=f"index folder (default: {defaults.index_dir})")
+    p.add_argument("--device", type=device, help="where to embed: auto (CUDA if present), cpu, cuda, cuda:N")
+    p.add_argument("--embed-backend", choices=EMBED_BACKENDS,
+                   help=f"how to run the embedding model on a CPU (default: {defaults.embed_backend}); "
+                        "an index is built and searched with one of them")
+    p.add_argument("--backend", choices=BACKENDS,
+                   help=f"where the index lives: local files or Milvus (default: {defaults.backend})")
+    p.add_argument("--uri", help="the Milvus to use: a path ending in .db for milvus-lite, or "
+                                 "http://host:19530 (default: milvus.db in the index folder)")
+    return p
+
+
+def cmd_serve(args) -> int:
+    from qa.web import serve
+
+    return serve(_settings(args).with_(sources_dir=Path(args.sources)), args.host, args.port, args.read_only)
+
+
+def serve_arguments(p: argparse.ArgumentParser, sources_option: bool = False) -> argparse.ArgumentParser:
+    """The options of `qa serve`, which `python app.py` takes too (there the sources folder is
+    `--sources DIR` rather than an argument)."""
+    defaults = Settings()
+    sources_help = f"folder of documents (default: {defaults.sources_dir})"
+    if sources_option:
+        p.add_argument("--sources", default=str(defaults.sources_dir), metavar="DIR", help=sources_help)
+    else:
+        p.add_argument("sources", nargs="?", default=str(defaults.sources_dir), help=sources_help)
+    p.add_argument("--host", help="address to listen on (default: $QA_HOST, $GRADIO_SERVER_NAME or 127.0.0.1); "
+                                  "beyond 127.0.0.1 it needs $QA_PASSWORD (or $QA_PASSWORD_FILE) or --read-only")
+    p.add_argument("--port", type=whole_number(*PORT_RANGE),
+                   help="port (default: $QA_PORT, $GRADIO_SERVER_PORT or 7860)")
+    p.add_argument("--read-only", action="store_true", help="questions only: no uploads, re-scans or evaluation")
+    p.set_defaults(run=cmd_serve)
+    return with_index(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
     parser = argparse.ArgumentParser(
         prog="qa", description="Ask questions of your own documents and get verbatim, cited passages.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def with_index(p):
-        p.add_argument("--index", metavar="DIR", help=f"index folder (default: {defaults.index_dir})")
-        p.add_argument("--device", type=device, help="where to embed: auto (CUDA if present), cpu, cuda, cuda:N")
-        p.add_argument("--embed-backend", choices=EMBED_BACKENDS,
-                       help=f"how to run the embedding model on a CPU (default: {defaults.embed_backend}); "
-                            "an index is built and searched with one of them")
-        p.add_argument("--backend", choices=BACKENDS,
-                       help=f"where the index lives: local files or Milvus (default: {defaults.backend})")
-        p.add_argument("--uri", help="the Milvus to use: a path ending in .db for milvus-lite, or "
-                                     "http://host:19530 (default: milvus.db in the index folder)")
-        return p
 
     p = with_index(commands.add_parser(
         "index", help="build or update the index of a folder of documents",
@@ -260,23 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sha256", action="store_true", help="print the SHA-256 of the whole text instead")
     p.set_defaults(run=cmd_show)
 
-    def cmd_serve(args) -> int:
-        from qa.web import serve
-
-        return serve(_settings(args).with_(sources_dir=Path(args.sources)), args.host, args.port, args.read_only)
-
-    p = with_index(commands.add_parser(
+    serve_arguments(commands.add_parser(
         "serve", help="start the web chat (the same as `python app.py`)",
         description="Index the sources folder (only new or changed files), then serve the chat on "
                     "http://HOST:PORT until stopped. Nothing is shared beyond that address."))
-    p.add_argument("sources", nargs="?", default=str(defaults.sources_dir),
-                   help=f"folder of documents (default: {defaults.sources_dir})")
-    p.add_argument("--host", help="address to listen on (default: $QA_HOST, $GRADIO_SERVER_NAME or 127.0.0.1); "
-                                  "beyond 127.0.0.1 it needs $QA_PASSWORD (or $QA_PASSWORD_FILE) or --read-only")
-    p.add_argument("--port", type=whole_number(*PORT_RANGE),
-                   help="port (default: $QA_PORT, $GRADIO_SERVER_PORT or 7860)")
-    p.add_argument("--read-only", action="store_true", help="questions only: no uploads, re-scans or evaluation")
-    p.set_defaults(run=cmd_serve)
 
     def cmd_eval(args) -> int:
         from tqdm.auto import tqdm
@@ -346,11 +343,17 @@ def _range(bounds: tuple[int, int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args) -> int:
+    """Run the parsed command; a user's mistake ends in one line naming it, never a traceback."""
     try:
         status = args.run(args)
         sys.stdout.flush()  # inside the try: a reader that went away (`qa ask … | head`) is not a crash
         return status
+    except UserError as error:
+        sys.exit(f"qa: {error}")  # status 1, the message on stderr
     except BrokenPipeError:
         # The standard way (Python docs, "Note on SIGPIPE"): point stdout at devnull so that the
         # interpreter's last flush cannot fail again, and exit as a process killed by SIGPIPE would.

