@@ -1,7 +1,7 @@
 """Indexing throughput, incremental re-indexing, and cold start, with the real model.
 
 1. Full build of a corpus of --documents synthetic documents (bench/synthetic.py text) through
-   qa.store.update_index_with, embedding every chunk: chunks/second, and the embedding's share.
+   qa.store.update, embedding every chunk: chunks/second, and the embedding's share.
 2. One document changed (a paragraph appended), then the same update again: only that
    document is chunked and embedded; the BM25 and vector indexes are rebuilt from stored vectors.
    A run with nothing changed is timed too.
@@ -56,13 +56,13 @@ def indexing(args, folder: Path) -> dict:
     from qa.config import Settings
     from qa.dense import load_model
     from qa.documents import document_from_text
-    from qa.store import update_index_with
+    from qa import store
 
     settings = Settings(index_dir=folder / "index", embed_backend=args.backend)
     model = load_model(settings.model, "cpu", args.backend)
     documents = corpus(args.documents, args.paragraphs)
     began = time.perf_counter()
-    full = update_index_with(documents, settings.index_dir, settings, model, progress=False)
+    full = store.update(settings, model, documents, progress=False)
     full_s = time.perf_counter() - began
 
     changed = documents[len(documents) // 2]
@@ -71,10 +71,10 @@ def indexing(args, folder: Path) -> dict:
                                        "crossing and the bridge that was rebuilt in the spring.",
         title=changed.title)
     began = time.perf_counter()
-    incremental = update_index_with(documents, settings.index_dir, settings, model, progress=False)
+    incremental = store.update(settings, model, documents, progress=False)
     incremental_s = time.perf_counter() - began
     began = time.perf_counter()
-    update_index_with(documents, settings.index_dir, settings, model, progress=False)
+    store.update(settings, model, documents, progress=False)
     unchanged_s = time.perf_counter() - began
     return {"backend": args.backend, "documents": len(documents), "chunks": full.chunks,
             "full_build_s": full_s, "chunks_per_s": full.chunks / full_s,

@@ -26,10 +26,8 @@ import synthetic  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.evaluate import evaluate_question_set, load_question_set  # noqa: E402
 from qa.documents import document_from_text  # noqa: E402
-from qa.milvus import update_milvus_with  # noqa: E402
-from qa.pipeline import model_for, open_backend, update  # noqa: E402
+from qa.pipeline import backend_module, model_for, open_backend, update  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
-from qa.store import update_index_with  # noqa: E402
 
 OUT = synthetic.ROOT / "bench" / "out" / "milvus"
 MODES = ("bm25", "dense", "hybrid")
@@ -52,20 +50,14 @@ def build(backend: str, documents, encoder, folder: Path) -> dict:
     folder.mkdir(parents=True)
     settings = settings_for(backend, folder)
     began = time.perf_counter()
-    if backend == "milvus":
-        report = update_milvus_with(documents, settings, encoder, progress=False)
-    else:
-        report = update_index_with(documents, settings.index_dir, settings, encoder, progress=False)
+    report = backend_module(settings).update(settings, encoder, documents, progress=False)
     seconds = time.perf_counter() - began
     # One document changed: what an everyday update costs.
     changed = list(documents)
     changed[0] = document_from_text(changed[0].source, changed[0].text + " One more sentence.",
                                     title=changed[0].title)
     began = time.perf_counter()
-    if backend == "milvus":
-        update_milvus_with(changed, settings, encoder, progress=False)
-    else:
-        update_index_with(changed, settings.index_dir, settings, encoder, progress=False)
+    backend_module(settings).update(settings, encoder, changed, progress=False)
     return {"chunks": report.chunks, "index_s": seconds, "update_one_s": time.perf_counter() - began}
 
 

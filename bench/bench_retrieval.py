@@ -99,7 +99,7 @@ def _pct(values, q) -> float:
 
 def build(size: int, real: dict, args) -> tuple[Path, dict]:
     from qa.config import Settings
-    from qa.store import update_index_with
+    from qa import store
 
     began = time.perf_counter()
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(size)
@@ -111,7 +111,7 @@ def build(size: int, real: dict, args) -> tuple[Path, dict]:
     shipped = {c.text for d in synthetic.shipped_documents() for c in chunk_document(d)}
     encoder = synthetic.PrecomputedEncoder(real, exact=shipped, noise=args.noise)
     began = time.perf_counter()
-    report = update_index_with(documents, index_dir, settings, encoder, rebuild=True, progress=False)
+    report = store.update(settings, encoder, documents, rebuild=True, progress=False)
     seconds = time.perf_counter() - began
     del documents
     gc.collect()

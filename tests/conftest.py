@@ -11,7 +11,7 @@ import pytest
 from qa.config import Settings
 from qa.pipeline import model_for, open_backend, update
 from qa.retrieve import Retriever
-from qa.store import Index, update_index
+from qa.store import Index
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SOURCES = ROOT / "sources"
@@ -32,7 +32,7 @@ def settings(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def local_index(model, settings) -> Index:
     """The embedded index, built whatever the backend: the CLI tests read it by --index."""
-    update_index(SHIPPED_SOURCES, settings.index_dir, settings, model, progress=False)
+    update(settings, model, SHIPPED_SOURCES, progress=False)
     return Index.open(settings.index_dir, settings)
 
 

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from qa.cli import main
-from qa.store import update_index
+from qa.pipeline import update
 
 
 @pytest.mark.parametrize("argv, says", [
@@ -91,7 +91,7 @@ def test_a_damaged_index_is_reported_and_qa_index_rebuilds_it(sources_copy, tmp_
     from qa.config import Settings
 
     index_dir = tmp_path / "index"
-    update_index(sources_copy, index_dir, Settings(index_dir=index_dir), model, progress=False)
+    update(Settings(index_dir=index_dir), model, sources_copy, progress=False)
     _damage(index_dir, how)
     for command in (["ask", "When did Russia invade Ukraine?"], ["search", "Wagner"], ["show", "x.txt"]):
         with pytest.raises(SystemExit) as exit:
@@ -118,7 +118,7 @@ def test_a_full_disk_during_qa_index_keeps_the_old_index_and_leaves_nothing_behi
     from qa.dense import DenseIndex
 
     index_dir = tmp_path / "index"
-    update_index(sources_copy, index_dir, Settings(index_dir=index_dir), model, progress=False)
+    update(Settings(index_dir=index_dir), model, sources_copy, progress=False)
     before = sorted(p.name for p in index_dir.iterdir())
     (sources_copy / "bees.txt").write_text("Honeybees dance to tell hive mates where flowers are.\n")
 
@@ -159,9 +159,10 @@ def test_faiss_reports_a_full_disk_as_oserror(monkeypatch, tmp_path):
 
 
 def _built_with(index_dir) -> dict:
+    from qa.config import Settings
     from qa.store import built_shape
 
-    return built_shape(index_dir)
+    return built_shape(Settings(index_dir=index_dir))
 
 
 def test_an_index_is_read_and_updated_the_way_it_was_built(sources_copy, tmp_path, model, capsys):

@@ -15,7 +15,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from qa.chunking import _ends_sentence, _trim, chunk_document, sentence_spans
 from qa.config import Settings
 from qa.documents import UnreadableFile, document_from_text, read_document, read_folder
-from qa.store import update_index
+from qa.pipeline import update
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")  # pandas 3 vs gradio
 
@@ -245,7 +245,7 @@ def test_small_pdf_that_expands_to_millions_of_characters_is_refused_fast(tmp_pa
     (tmp_path / "sources" / "ok.txt").write_text("A normal note about pears.")
     settings = Settings(index_dir=tmp_path / "index", max_document_chars=1_000_000)
     began = time.perf_counter()
-    report = update_index(tmp_path / "sources", settings.index_dir, settings, model, progress=False)
+    report = update(settings, model, tmp_path / "sources", progress=False)
     assert time.perf_counter() - began < 20
     assert report.added == ["ok.txt"]
     [skipped] = report.skipped

@@ -11,12 +11,12 @@ import sys
 import pytest
 
 from conftest import DEV_SET, SHIPPED_SOURCES
+from qa.backend import IndexUnusable
 from qa.config import Settings
 from qa.evaluate import evaluate_question_set, load_question_set
-from qa.milvus import SLICE_CHARS, MilvusIndex, update_milvus
+from qa.milvus import SLICE_CHARS, MilvusIndex
 from qa.pipeline import open_backend, update
 from qa.retrieve import Retriever, reciprocal_rank_fusion
-from qa.store import IndexUnusable
 
 KIWI = "The kiwi is a flightless bird that lives only in New Zealand. It lays very large eggs."
 BEES = "Honey bees dance to tell each other where the flowers are. The waggle dance points the way."
@@ -47,20 +47,20 @@ def test_incremental_updates_touch_only_what_changed(model, tmp_path):
     (sources / "ledger.md").write_text(long_text)
     settings = Settings(backend="milvus", uri=str(tmp_path / "milvus.db"), chunk_chars=300)
 
-    first = update_milvus(sources, settings, model, progress=False)
+    first = update(settings, model, sources, progress=False)
     assert sorted(first.added) == ["bees.txt", "kiwi.txt", "ledger.md"] and first.embedded == first.chunks
     index = MilvusIndex.open(settings)
     assert len(long_text) > 2 * SLICE_CHARS
     assert index.document_by_source("ledger.md").text == long_text
     kiwi_before = {d.source: d for d in index.documents()}["kiwi.txt"]
 
-    again = update_milvus(sources, settings, model, progress=False)
+    again = update(settings, model, sources, progress=False)
     assert again.up_to_date and again.embedded == 0 and again.chunks == first.chunks
 
     (sources / "bees.txt").write_text(BEES.replace("Honey bees", "Bumble bees"))
     (sources / "ledger.md").unlink()
     (sources / "owls.txt").write_text(OWLS)
-    report = update_milvus(sources, settings, model, progress=False)
+    report = update(settings, model, sources, progress=False)
     assert (report.added, report.changed, report.removed, report.unchanged) == \
         (["owls.txt"], ["bees.txt"], ["ledger.md"], ["kiwi.txt"])
     assert report.embedded == 2 and report.chunks == 3
@@ -136,3 +136,16 @@ def test_a_milvus_index_is_read_with_the_settings_it_was_built_with(model, tmp_p
     update(settings.with_(chunk_chars=300), model, tmp_path, progress=False)
     assert index_settings(settings).chunk_chars == 300
     assert load(settings, model).settings.chunk_chars == 300  # not refused as "not 600"
+
+
+def test_beir_evaluation_runs_on_milvus_too(model, tmp_path):
+    from conftest import ROOT
+    from qa.evaluate import evaluate_beir
+
+    settings = Settings(backend="milvus")
+    report = evaluate_beir(ROOT / "tests" / "data" / "beir-sample", settings, model, modes=("bm25", "hybrid"),
+                           index_dir=tmp_path / "index", show_build=False)
+    assert (tmp_path / "index" / "milvus.db").exists() and not (tmp_path / "index" / "CURRENT").exists()
+    assert report.metrics["hybrid"]["recall@100"] == 1.0  # 40 documents: every relevant one is ranked
+    # Milvus's BM25 ranks only chunks sharing a word with the query (milvus-lite does not stem).
+    assert all(0.7 <= metrics["ndcg@10"] <= 1.0 for metrics in report.metrics.values())

@@ -11,8 +11,9 @@ import time
 
 
 from qa.config import Settings
+from qa.pipeline import update
 from qa.retrieve import Retriever
-from qa.store import Index, update_index
+from qa.store import Index
 
 
 def _messy_folder(folder):
@@ -41,7 +42,7 @@ def _messy_folder(folder):
 def test_messy_folder_indexes_what_it_can_and_says_why_it_skipped_the_rest(tmp_path, model):
     folder = _messy_folder(tmp_path / "messy")
     settings = Settings(index_dir=tmp_path / "index")
-    report = update_index(folder, settings.index_dir, settings, model, progress=False)
+    report = update(settings, model, folder, progress=False)
     reasons = {s.path: s.reason for s in report.skipped}
     assert "empty" in reasons["empty.txt"] and "white space" in reasons["spaces.md"]
     assert "binary" in reasons["binary.txt"]
@@ -65,7 +66,7 @@ def test_messy_folder_indexes_what_it_can_and_says_why_it_skipped_the_rest(tmp_p
 def test_index_survives_twenty_kills_at_random_moments(sources_copy, tmp_path, model):
     index_dir = tmp_path / "index"
     settings = Settings(index_dir=index_dir)
-    update_index(sources_copy, index_dir, settings, model, progress=False)
+    update(settings, model, sources_copy, progress=False)
     fillers = 6
     for i in range(fillers):
         (sources_copy / f"filler-{i:02d}.txt").write_text(
@@ -99,7 +100,7 @@ def test_index_survives_twenty_kills_at_random_moments(sources_copy, tmp_path, m
         after = _index_state(index_dir, settings)
         assert after in (state, _folder_state(sources_copy))
         state = after
-    report = update_index(sources_copy, index_dir, settings, model, progress=False)
+    report = update(settings, model, sources_copy, progress=False)
     final = Index.open(index_dir, settings)
     assert len(final.documents()) == 2 + fillers
     assert not list(index_dir.glob(".*.partial"))

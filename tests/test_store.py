@@ -2,14 +2,16 @@ import os
 
 import pytest
 
+from qa.backend import IndexUnusable
 from qa.config import Settings
+from qa.pipeline import update
 from qa.retrieve import Retriever
-from qa.store import Index, IndexUnusable, update_index
+from qa.store import Index
 
 
 def _build(sources, index_dir, model, **settings):
     s = Settings(index_dir=index_dir, **settings)
-    return update_index(sources, index_dir, s, model, progress=False), s
+    return update(s, model, sources, progress=False), s
 
 
 def test_incremental_update_adds_changes_and_removes(sources_copy, tmp_path, model):

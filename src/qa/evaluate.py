@@ -413,11 +413,14 @@ def evaluate_retrieval(retriever: Retriever, queries: dict[str, str], qrels: dic
 
 def index_beir(dataset: BeirDataset, index_dir: Path, settings: Settings, model,
                progress: bool = True) -> Retriever:
-    """A retriever over the dataset's corpus, indexed into `index_dir` (unchanged documents kept)."""
-    from qa.store import Index, update_index_with
+    """A retriever over the dataset's corpus, indexed into `index_dir` (unchanged documents kept)
+    on the backend `settings` name (Milvus: `settings.uri`, else milvus-lite in `index_dir`)."""
+    from qa.pipeline import backend_module
 
-    update_index_with(beir_documents(dataset), index_dir, settings, model, progress=progress)
-    return Retriever(Index.open(index_dir, settings), model, settings)
+    settings = settings.with_(index_dir=Path(index_dir))
+    backend = backend_module(settings)
+    backend.update(settings, model, beir_documents(dataset), progress=progress)
+    return Retriever(backend.open_index(settings), model, settings)
 
 
 def evaluate_beir(folder: str | Path, settings: Settings, model=None, modes=DEFAULT_MODES,
@@ -426,8 +429,6 @@ def evaluate_beir(folder: str | Path, settings: Settings, model=None, modes=DEFA
     """Index a BEIR dataset (into `index_dir`, default DATASET/.qa-index) and evaluate retrieval."""
     from qa.pipeline import model_for
 
-    if getattr(settings, "backend", "local") != "local":
-        raise ValueError("a BEIR dataset is indexed into the embedded index only: leave out --backend")
     dataset = load_beir(folder)
     index_dir = Path(index_dir) if index_dir else Path(folder) / ".qa-index"
     settings = settings.with_(index_dir=index_dir)

@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
 from qa.chunking import Chunk, chunk_document
 from qa.config import Settings
 from qa.dense import dimension, embed
-from qa.documents import Document, read_sources
+from qa.documents import Document
 from qa.lexical import STOPWORDS
-from qa.store import BuildReport, DocumentInfo, IndexUnusable
 
 FORMAT_VERSION = 1
 CHUNKS, DOCUMENTS = "qa_chunks", "qa_documents"
@@ -207,36 +207,23 @@ class MilvusIndex:
                         paragraphs=tuple(map(tuple, body["paragraphs"])), pages=tuple(body["pages"]))
 
 
-def update_milvus(sources_dir: Path, settings: Settings, model, rebuild: bool = False,
-                  progress: bool = True) -> BuildReport:
-    """Bring the Milvus index up to date with the files in `sources_dir`."""
-    documents, skipped = read_sources(Path(sources_dir), settings.max_file_mb * 2**20, progress,
-                                      settings.max_document_chars)
-    report = update_milvus_with(documents, settings, model, rebuild, progress)
-    report.skipped = skipped
-    return report
+def open_index(settings: Settings) -> MilvusIndex:
+    """The Milvus index `settings` name (`settings.uri`, else milvus-lite in the index folder)."""
+    return MilvusIndex.open(settings)
 
 
-def update_milvus_with(documents: list[Document], settings: Settings, model, rebuild: bool = False,
-                       progress: bool = True) -> BuildReport:
+def update(settings: Settings, model, documents: list[Document], rebuild: bool = False,
+           progress: bool = True) -> BuildReport:
     """Make `documents` the Milvus index's contents, embedding only what is new or changed.
     One writer at a time: two concurrent updates of one index would hand out the same ids."""
     began = time.perf_counter()
-    report = BuildReport()
     client = connect(milvus_uri(settings))
     try:
-        report.rebuilt_because = _prepare(client, settings, model, rebuild)
+        rebuilt_because = _prepare(client, settings, model, rebuild)
         old = _read_catalogue(client)
-        new_sources = {d.source for d in documents}
-        report.removed = sorted(set(old) - new_sources)
-        fresh = []
-        for document in documents:
-            before = old.get(document.source)
-            if before and before.sha256 == document.sha256:
-                report.unchanged.append(document.source)
-            else:
-                (report.changed if before else report.added).append(document.source)
-                fresh.append(document)
+        report = diff_sources(documents, {s: row.sha256 for s, row in old.items()}, rebuilt_because)
+        unchanged = set(report.unchanged)
+        fresh = [d for d in documents if d.source not in unchanged]
         stale = [old[s] for s in report.removed + report.changed]
         if stale:
             # Deleting first means an interrupted update leaves the document missing, so the
@@ -262,11 +249,7 @@ def _prepare(client, settings: Settings, model, rebuild: bool) -> str | None:
     reason = None
     if client.has_collection(DOCUMENTS) and client.has_collection(CHUNKS):
         _load_collections(client)
-        if rebuild:
-            reason = "asked for with --rebuild"
-        else:
-            problem = _incompatibility(_read_manifest(client), settings)
-            reason = f"previous index {problem}" if problem else None
+        reason = rebuild_reason(rebuild, None if rebuild else _incompatibility(_read_manifest(client), settings))
         if reason is None:
             return None
     for name in (CHUNKS, DOCUMENTS):
@@ -340,7 +323,7 @@ def _write_documents(client, documents: list[Document], settings: Settings, mode
             next_id += parts + len(own)
             if len(chunks) >= INSERT_BLOCK or number == len(documents):
                 written += _write_chunks(client, chunks, model, settings.batch_size, bar)
-                # A document is listed only once its chunks are stored (see update_milvus_with).
+                # A document is listed only once its chunks are stored (see `update`).
                 client.upsert(DOCUMENTS, rows)
                 chunks, rows = [], []
     return written

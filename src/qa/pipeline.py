@@ -5,14 +5,21 @@ The CLI, the web app and the evaluation all start here, so they see the same ret
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
+from qa.backend import Backend, BuildReport
 from qa.config import Settings
 from qa.dense import load_model
+from qa.documents import read_sources
 from qa.retrieve import Retriever
-from qa.store import BuildReport, Index, update_index
-from qa.store import built_shape as store_shape
+
+# Where an index can live (`Settings.backend`) → the module that keeps it there. Each offers
+# open_index, update and built_shape (see qa.backend); each is imported only when used, since
+# Milvus needs the optional pymilvus.
+BACKENDS = {"local": "qa.store", "milvus": "qa.milvus"}
 
 
 @dataclass
@@ -26,22 +33,19 @@ class Pipeline:
         self.retriever = Retriever(open_backend(self.settings), self.model, self.settings)
 
 
-def open_backend(settings: Settings):
-    """The index that `settings` names, loaded and checked: local files or Milvus."""
-    if settings.backend == "milvus":
-        from qa.milvus import MilvusIndex
+def backend_module(settings: Settings) -> ModuleType:
+    """The module that keeps the index `settings` name: qa.store or qa.milvus."""
+    return importlib.import_module(BACKENDS[settings.backend])
 
-        return MilvusIndex.open(settings)
-    return Index.open(settings.index_dir, settings)
+
+def open_backend(settings: Settings) -> Backend:
+    """The index that `settings` names, loaded and checked: local files or Milvus."""
+    return backend_module(settings).open_index(settings)
 
 
 def built_shape(settings: Settings) -> dict | None:
     """The settings that shape the configured index, as it was built; None when there is none."""
-    if settings.backend == "milvus":
-        from qa.milvus import built_shape as milvus_shape
-
-        return milvus_shape(settings)
-    return store_shape(settings.index_dir)
+    return backend_module(settings).built_shape(settings)
 
 
 def index_settings(settings: Settings, keep=()) -> Settings:
@@ -54,12 +58,11 @@ def update(settings: Settings, model, sources_dir: Path | None = None, rebuild: 
            progress: bool = True) -> BuildReport:
     """Bring the configured index (local or Milvus) up to date with the sources folder."""
     sources_dir = Path(sources_dir or settings.sources_dir)
-    if settings.backend == "milvus":
-        from qa.milvus import update_milvus
-
-        return update_milvus(sources_dir, settings, model, rebuild=rebuild, progress=progress)
-    return update_index(sources_dir, settings.index_dir, settings, model, rebuild=rebuild,
-                        progress=progress)
+    documents, skipped = read_sources(sources_dir, settings.max_file_mb * 2**20, progress,
+                                      settings.max_document_chars)
+    report = backend_module(settings).update(settings, model, documents, rebuild=rebuild, progress=progress)
+    report.skipped = skipped
+    return report
 
 
 def model_for(settings: Settings):

@@ -1,29 +1,21 @@
 """Ranked passages for a question: BM25, embeddings, or both fused.
 
-A `Backend` is anything that can search chunks lexically and by vector and hand back chunks
-and documents: the on-disk index (`qa.store.Index`) is one; a Milvus collection is another.
+Retrieval searches a `qa.backend.Backend` (the on-disk index, `qa.store`, or Milvus, `qa.milvus`)
+lexically and by vector, and fuses the two rankings here, so answers are the same on either.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
+from qa.backend import Backend
 from qa.chunking import Chunk
 from qa.config import Settings
 from qa.dense import embed
 from qa.documents import Document
-
-
-class Backend(Protocol):
-    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]: ...
-    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
-    def chunk(self, number: int) -> Chunk: ...
-    def title(self, source: str) -> str: ...
-    def document_by_source(self, source: str) -> Document: ...
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -35,11 +34,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
 from qa.chunking import Chunk, chunk_document
 from qa.config import Settings
 from qa.dense import DenseIndex, dimension, embed
-from qa.documents import Document, Skipped, read_sources
-from qa.errors import UserError
+from qa.documents import Document
 from qa.lexical import LexicalIndex, tokenize
 
 FORMAT_VERSION = 2
@@ -47,47 +46,8 @@ CURRENT = "CURRENT"
 REBUILD_HINT = "; rebuild it with `qa index --rebuild`"
 
 
-class IndexUnusable(UserError):
-    """The index is missing, damaged, or built differently; the message says what to run."""
-
-
 class IndexNotWritten(IndexUnusable):
     """An update could not be written (disk full, no permission); the previous index is untouched."""
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    source: str
-    title: str
-    sha256: str
-    chunks: int
-    indexed_at: str
-
-
-@dataclass
-class BuildReport:
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    chunks: int = 0
-    embedded: int = 0
-    seconds: float = 0.0
-    rebuilt_because: str | None = None
-
-    @property
-    def up_to_date(self) -> bool:
-        return not (self.added or self.changed or self.removed or self.rebuilt_because)
-
-    def summary(self) -> str:
-        parts = [f"{len(self.added)} added", f"{len(self.changed)} changed",
-                 f"{len(self.removed)} removed", f"{len(self.unchanged)} unchanged",
-                 f"{len(self.skipped)} skipped"]
-        line = f"{', '.join(parts)}; {self.chunks} chunks, {self.embedded} embedded in {self.seconds:.1f} s"
-        if self.rebuilt_because:
-            line += f" (full rebuild: {self.rebuilt_because})"
-        return line
 
 
 class Index:
@@ -181,38 +141,26 @@ class Index:
         self._texts.close()
 
 
-def update_index(sources_dir: Path, index_dir: Path, settings: Settings, model,
-                 rebuild: bool = False, progress: bool = True) -> BuildReport:
-    """Bring the index under `index_dir` up to date with the files in `sources_dir`."""
-    documents, skipped = read_sources(Path(sources_dir), settings.max_file_mb * 2**20, progress,
-                                      settings.max_document_chars)
-    report = update_index_with(documents, index_dir, settings, model, rebuild, progress)
-    report.skipped = skipped
-    return report
+def open_index(settings: Settings) -> Index:
+    """The index in `settings.index_dir`, loaded and checked against `settings`."""
+    return Index.open(settings.index_dir, settings)
 
 
-def update_index_with(documents: list[Document], index_dir: Path, settings: Settings, model,
-                      rebuild: bool = False, progress: bool = True) -> BuildReport:
-    """Make `documents` the index's contents, embedding only what is new or changed."""
+def update(settings: Settings, model, documents: list[Document], rebuild: bool = False,
+           progress: bool = True) -> BuildReport:
+    """Make `documents` the contents of the index in `settings.index_dir`, embedding only what is
+    new or changed; the new generation replaces the live one atomically."""
     began = time.perf_counter()
-    index_dir = Path(index_dir)
+    index_dir = Path(settings.index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    report = BuildReport()
     with _locked(index_dir):
-        previous, report.rebuilt_because = _previous(index_dir, settings, rebuild)
-        old = {d["source"]: (n, d) for n, d in enumerate(previous.manifest["documents"])} if previous else {}
-        new_sources = {d.source for d in documents}
-        report.removed = sorted(set(old) - new_sources)
-
-        plan = []  # per document: (document, old document number or None)
-        for document in documents:
-            before = old.get(document.source)
-            if before and before[1]["sha256"] == document.sha256:
-                report.unchanged.append(document.source)
-                plan.append((document, before[0]))
-            else:
-                (report.changed if before else report.added).append(document.source)
-                plan.append((document, None))
+        previous, rebuilt_because = _previous(index_dir, settings, rebuild)
+        old = previous.manifest["documents"] if previous else []
+        report = diff_sources(documents, {d["source"]: d["sha256"] for d in old}, rebuilt_because)
+        old_number = {d["source"]: n for n, d in enumerate(old)}
+        unchanged = set(report.unchanged)
+        # per document: (document, its number in the previous index when unchanged, else None)
+        plan = [(d, old_number[d.source] if d.source in unchanged else None) for d in documents]
         if previous and report.up_to_date:
             report.chunks = previous.size
             report.seconds = time.perf_counter() - began
@@ -225,8 +173,7 @@ def update_index_with(documents: list[Document], index_dir: Path, settings: Sett
             vectors[fresh] = _embed_with_progress(model, texts, settings.batch_size, progress)
         report.embedded = len(fresh)
         report.chunks = len(chunks)
-        _write_generation(index_dir, documents, chunks, vectors, settings, previous,
-                          unchanged=set(report.unchanged))
+        _write_generation(index_dir, documents, chunks, vectors, settings, previous, unchanged)
         report.seconds = time.perf_counter() - began
     return report
 
@@ -347,19 +294,19 @@ def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[Index
     if _live_generation(index_dir) is None:
         return None, None
     if rebuild:
-        return None, "asked for with --rebuild"
+        return None, rebuild_reason(True, None)
     try:
         index = Index.open(index_dir)
     except IndexUnusable as error:
-        return None, f"previous index unusable: {str(error).removesuffix(REBUILD_HINT)}"
+        return None, rebuild_reason(False, f"unusable: {str(error).removesuffix(REBUILD_HINT)}")
     problem = settings.mismatch(index.manifest["settings"])
-    return (None, f"previous index {problem}") if problem else (index, None)
+    return (None, rebuild_reason(False, problem)) if problem else (index, None)
 
 
-def built_shape(index_dir: Path) -> dict | None:
-    """The settings the index under `index_dir` was built with (`Settings.index_shape`), or None
-    when there is no readable index."""
-    folder = _live_generation(index_dir)
+def built_shape(settings: Settings) -> dict | None:
+    """The settings the index in `settings.index_dir` was built with (`Settings.index_shape`), or
+    None when there is no readable index."""
+    folder = _live_generation(settings.index_dir)
     try:
         return json.loads((folder / "manifest.json").read_text())["settings"] if folder else None
     except (OSError, ValueError, KeyError, TypeError):
