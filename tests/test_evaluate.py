@@ -8,7 +8,6 @@ from conftest import DEV_SET
 from qa.answer import Answer, Citation, Quote
 from qa.chunking import Chunk
 from qa.cli import main
-from qa.config import Settings
 from qa.evaluate import (EvalReport, Question, QuestionResult, answer_rank, contains_answer,
                          evaluate_question_set, hit_rate, load_beir, load_question_set,
                          mean_reciprocal_rank, question_set_metrics, rank_documents, retrieval_metrics)
@@ -264,43 +263,3 @@ def test_cli_eval_of_the_beir_sample_scores_every_mode_and_writes_files(tmp_path
     assert "limescale" in first["hits"][0]["text"].lower()
     assert (out / "metrics.csv").read_text().startswith("mode,ndcg@10,recall@100,mrr@10,map,queries_per_s")
     assert (out / "metrics.png").read_bytes()[:8] == PNG and (out / "hitk.png").read_bytes()[:8] == PNG
-
-
-# ---------------------------------------------------------------- web tab
-
-
-def test_evaluate_tab_runs_an_uploaded_question_set(retriever, settings, model, tmp_path):
-    gr = pytest.importorskip("gradio")
-    from qa.evaluate import evaluate_tab
-    from qa.pipeline import Pipeline
-
-    with gr.Blocks() as demo:
-        with gr.Tab("Evaluate"):
-            evaluate_tab(Pipeline(settings, model, retriever))
-    handler = next(f.fn for f in demo.fns.values() if f.fn.__name__ == "evaluate")
-    questions = tmp_path / "set.jsonl"
-    questions.write_text(DEV_SET.read_text().splitlines()[0] + "\n")
-    run = handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None)
-    table, metrics_png, curve_png, misses, files = next(run)
-    assert "| hit@1 |" in table and Path(metrics_png).is_file() and Path(curve_png).is_file()
-    assert misses == [] and len(files) == 2
-    assert list(run) == [] and not Path(metrics_png).parent.exists()  # removed once Gradio has the files
-
-    questions.write_text("not json\n")
-    with pytest.raises(gr.Error, match="line 1"):
-        next(handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None))
-
-
-def test_evaluate_tab_refuses_a_set_over_its_size_limit(retriever, settings, model, tmp_path):
-    gr = pytest.importorskip("gradio")
-    from qa.evaluate import evaluate_tab
-    from qa.pipeline import Pipeline
-
-    assert Settings().web_eval_max_questions == 500
-    with gr.Blocks() as demo:
-        evaluate_tab(Pipeline(settings.with_(web_eval_max_questions=2), model, retriever))
-    handler = next(f.fn for f in demo.fns.values() if f.fn.__name__ == "evaluate")
-    questions = tmp_path / "big.jsonl"
-    questions.write_text("\n".join(DEV_SET.read_text().splitlines()[:3]) + "\n")
-    with pytest.raises(gr.Error, match=r"big.jsonl has 3 questions; the web app evaluates at most 2 .*qa eval big.jsonl"):
-        next(handler(str(questions), ["bm25"], 3, progress=lambda *a, **kw: None))

@@ -1,7 +1,8 @@
 """The web chat: ask, read the quoted answer, check each citation against its source.
 
-All Gradio code lives here; answers come from `qa.answer`, documents and updates from
-`qa.pipeline`. Everything shown from a document or a question is escaped: it is text, never markup.
+All Gradio code lives here and in `qa.web_evaluate` (the Evaluate tab); answers come from
+`qa.answer`, documents and updates from `qa.pipeline`. Everything shown from a document or a
+question is escaped: it is text, never markup.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from qa.answer import Answer, answer_question
 from qa.config import MODES, Settings
 from qa.documents import SUPPORTED, NothingToIndex
 from qa.errors import UserError
-from qa.evaluate import evaluate_tab
+from qa.web_evaluate import evaluate_tab
 
 EXAMPLES = [
     "How many North Korean troops are estimated to be in training?",
