@@ -203,7 +203,7 @@ def main(argv=None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     from qa.dense import load_model
 
-    model = load_model(device="cpu")
+    model = load_model(device="cpu", backend="torch")
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.real)
     real = synthetic.real_vectors(model, documents, args.real, OUT)
     print(f"vectors: {len(real)} chunks embedded with the real model (all-MiniLM-L6-v2); the shipped "

@@ -36,10 +36,11 @@ def test_app_hands_its_options_to_the_web_app(monkeypatch, tmp_path):
     monkeypatch.setattr(qa.web, "serve", lambda settings, host, port, read_only: seen.update(
         settings=settings, host=host, port=port, read_only=read_only) or 0)
     assert _app().main(["--sources", str(tmp_path / "docs"), "--index", str(tmp_path / "idx"), "--port", "8000",
-                        "--embed-backend", "torch", "--read-only"]) == 0
+                        "--embed-backend", "torch", "--read-only", "--max-file-mb", "64"]) == 0
     settings = seen["settings"]
     assert (settings.sources_dir, settings.index_dir) == (tmp_path / "docs", tmp_path / "idx")
     assert settings.embed_backend == "torch" and seen["port"] == 8000 and seen["read_only"]
+    assert settings.max_file_mb == 64  # uploads and the index update both take the raised limit
 
 
 def test_a_gpu_that_is_not_there_is_one_line_not_a_traceback(tmp_path):

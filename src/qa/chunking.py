@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qa.config import DEFAULTS
 from qa.documents import Document
 
 
@@ -94,7 +95,8 @@ def document_sentences(document: Document, max_chars: int) -> list[tuple[int, in
     return sentences
 
 
-def chunk_document(document: Document, chunk_chars: int = 600, overlap_sentences: int = 1) -> list[Chunk]:
+def chunk_document(document: Document, chunk_chars: int = DEFAULTS.chunk_chars,
+                   overlap_sentences: int = DEFAULTS.overlap_sentences) -> list[Chunk]:
     """Pack whole sentences into chunks of about `chunk_chars`, preferring paragraph breaks,
     and repeat the last `overlap_sentences` of a chunk at the start of the next one."""
     sentences = document_sentences(document, chunk_chars)

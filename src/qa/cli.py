@@ -204,6 +204,9 @@ def serve_arguments(p: argparse.ArgumentParser, sources_option: bool = False) ->
     p.add_argument("--port", type=whole_number(*PORT_RANGE),
                    help="port (default: $QA_PORT, $GRADIO_SERVER_PORT or 7860)")
     p.add_argument("--read-only", action="store_true", help="questions only: no uploads, re-scans or evaluation")
+    p.add_argument("--max-file-mb", type=whole_number(*MAX_FILE_MB_RANGE), metavar="N",
+                   help=f"skip files, and refuse uploads, larger than this, {_range(MAX_FILE_MB_RANGE)} "
+                        f"(default {defaults.max_file_mb})")
     p.set_defaults(run=cmd_serve)
     return with_index(p)
 

@@ -21,10 +21,13 @@ class Settings:
     # "onnx" (float32) or "torch". On a GPU the model always runs in torch.
     embed_backend: str = "onnx-int8"
     batch_size: int = 64
-    # Chunking: target size in characters, and whole sentences repeated between neighbours.
-    max_file_mb: int = 20  # larger files are skipped with a warning
-    # Longer texts are skipped too: a small PDF can expand to tens of millions of characters.
+    # Larger files are skipped with a warning (and refused as uploads): embedding 20 MB of text
+    # takes many minutes on a CPU.
+    max_file_mb: int = 20
+    # Longer texts are skipped too: a small file can still hold a huge text (a 17 KB PDF drew 49
+    # million characters); 5 million characters are about 8,000 chunks, over a minute to embed.
     max_document_chars: int = 5_000_000
+    # Chunking: target size in characters, and whole sentences repeated between neighbours.
     chunk_chars: int = 600
     overlap_sentences: int = 1
     # Retrieval.
@@ -99,3 +102,8 @@ class Settings:
 
     def as_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+# The defaults, for library functions that take a setting as a parameter: they default to these,
+# so that a value is written once, in `Settings`.
+DEFAULTS = Settings()

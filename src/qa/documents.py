@@ -15,13 +15,13 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.config import DEFAULTS
 from qa.errors import UserError
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
-MAX_FILE_BYTES = 20 * 1024 * 1024  # embedding 20 MB of text takes minutes on a CPU
-# A small file can still hold a huge text (a 17 KB PDF drew 49 million characters), so the text
-# itself has a limit too; 5 million characters are about 8,000 chunks, over a minute to embed.
-MAX_DOCUMENT_CHARS = 5_000_000
+# The limits (Settings.max_file_mb and max_document_chars: see there why).
+MAX_FILE_BYTES = DEFAULTS.max_file_mb * 2**20
+MAX_DOCUMENT_CHARS = DEFAULTS.max_document_chars
 
 
 @dataclass(frozen=True)

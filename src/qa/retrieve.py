@@ -13,7 +13,7 @@ import numpy as np
 
 from qa.backend import Backend
 from qa.chunking import Chunk
-from qa.config import Settings
+from qa.config import DEFAULTS, Settings
 from qa.dense import embed
 from qa.documents import Document
 
@@ -54,7 +54,7 @@ def text_sha256(document: Document) -> str:
     return found
 
 
-def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int = DEFAULTS.rrf_k) -> dict[int, float]:
     """RRF (Cormack et al., 2009): each ranking adds 1 / (k + rank) to an item's score."""
     fused: dict[int, float] = {}
     for ranking in rankings:

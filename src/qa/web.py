@@ -21,7 +21,7 @@ import gradio as gr
 
 from qa import pipeline as qa_pipeline
 from qa.answer import Answer, answer_question
-from qa.config import MODES, Settings
+from qa.config import DEFAULTS, MODES, Settings
 from qa.documents import SUPPORTED, NothingToIndex
 from qa.errors import UserError
 from qa.web_evaluate import evaluate_tab
@@ -535,8 +535,8 @@ mark.qa-span { background: #fde047; color: #111; padding: 0.05em 0.1em; border-r
 """
 
 
-def launch(demo: gr.Blocks, host: str, port: int, block: bool = True, max_file_mb: int = 20,
-           auth: tuple[str, str] | None = None) -> None:
+def launch(demo: gr.Blocks, host: str, port: int, block: bool = True,
+           max_file_mb: int = DEFAULTS.max_file_mb, auth: tuple[str, str] | None = None) -> None:
     """Serve `demo` on host:port with the queue that keeps sessions apart; never shared publicly.
     With `auth` (user, password), every page and API call needs a login."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
