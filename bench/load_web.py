@@ -24,10 +24,10 @@ import threading
 import time
 from pathlib import Path
 
+from qa.config import DEV_SET
 from qa.evaluate import contains_answer
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SET = ROOT.parent / "shared" / "eval" / "seed-dev.jsonl"
 
 
 def free_port() -> int:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.config import DEV_SET
 from qa.documents import Document, document_from_text, read_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "sources"
-DEV_SET = ROOT.parent / "shared" / "eval" / "seed-dev.jsonl"
 PARAGRAPHS_PER_DOCUMENT = 20
 
 

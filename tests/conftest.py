@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import Settings
+from qa.config import DEV_SET, Settings  # noqa: F401  (DEV_SET: for the tests)
 from qa.pipeline import model_for, open_backend, update
 from qa.retrieve import Retriever
 from qa.store import Index
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SOURCES = ROOT / "sources"
-DEV_SET = ROOT.parent / "shared" / "eval" / "seed-dev.jsonl"
 ARTIFACTS = ROOT / "test-artifacts"
 
 

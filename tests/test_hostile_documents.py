@@ -12,9 +12,9 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from qa.chunking import _ends_sentence, _trim, chunk_document, sentence_spans
+from qa.chunking import _ends_sentence, chunk_document, sentence_spans
 from qa.config import Settings
-from qa.documents import UnreadableFile, document_from_text, read_document, read_folder
+from qa.documents import UnreadableFile, document_from_text, read_document, read_folder, strip_span
 from qa.pipeline import update
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")  # pandas 3 vs gradio
@@ -83,7 +83,7 @@ def _old_sentence_spans(text, start, end):
         spans.append((begin, match.end()))
         begin = match.end()
     spans.append((begin, end))
-    return [span for span in (_trim(text, s, e) for s, e in spans) if span[1] > span[0]]
+    return [span for span in (strip_span(text, s, e) for s, e in spans) if span[1] > span[0]]
 
 
 @hsettings(max_examples=300, deadline=None)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from qa.config import DEFAULTS
-from qa.documents import Document
+from qa.documents import Document, strip_span
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         spans.append((begin, match.end()))
         begin = match.end()
     spans.append((begin, end))
-    return [span for span in (_trim(text, s, e) for s, e in spans) if span[1] > span[0]]
+    return [span for span in (strip_span(text, s, e) for s, e in spans) if span[1] > span[0]]
 
 
 def _ends_sentence(text: str, mark: int, after: int, limit: int) -> bool:
@@ -66,23 +66,15 @@ def _ends_sentence(text: str, mark: int, after: int, limit: int) -> bool:
                 or re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
 def _split_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
     # A "sentence" longer than a chunk (a table row, a run-on line) is cut at white space.
     pieces = []
     while end - start > limit:
         cut = text.rfind(" ", start + limit // 2, start + limit)
         cut = cut if cut > start else start + limit
-        pieces.append(_trim(text, start, cut))
+        pieces.append(strip_span(text, start, cut))
         start = cut
-    pieces.append(_trim(text, start, end))
+    pieces.append(strip_span(text, start, end))
     return [p for p in pieces if p[1] > p[0]]
 
 

@@ -144,11 +144,12 @@ def paragraph_spans(text: str) -> tuple[tuple[int, int], ...]:
         spans.append((start, match.start()))
         start = match.end()
     spans.append((start, len(text)))
-    spans = [_strip_span(text, s, e) for s, e in spans]
+    spans = [strip_span(text, s, e) for s, e in spans]
     return tuple((s, e) for s, e in spans if e > s) or ((0, len(text)),)
 
 
-def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """(start, end) moved inwards past white space at either end."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
