@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from qa.answer import Answer, answer_question
 from qa.backend import Backend, BuildReport
 from qa.config import Settings
 from qa.dense import load_model
 from qa.documents import read_sources
-from qa.retrieve import Retriever
+from qa.retrieve import Hit, Retriever
 
 # Where an index can live (`Settings.backend`) → the module that keeps it there. Each offers
 # open_index, update and built_shape (see qa.backend); each is imported only when used, since
@@ -27,6 +28,14 @@ class Pipeline:
     settings: Settings
     model: object
     retriever: Retriever
+
+    def search(self, question: str, mode: str | None = None, k: int | None = None) -> list[Hit]:
+        """The best `k` passages for `question` (see `Retriever.search`)."""
+        return self.retriever.search(question, mode, k)
+
+    def ask(self, question: str, mode: str | None = None, k: int | None = None) -> Answer:
+        """The cited answer to `question`, or an abstention (see `qa.answer.answer_question`)."""
+        return answer_question(self.retriever, question, mode, k)
 
     def reload(self) -> None:
         """Point the retriever at the live index after an update (readers never see half of one)."""
