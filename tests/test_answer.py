@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from conftest import DEV_SET
-from qa.answer import NO_ANSWER, answer_question, answer_type
+from qa.answer import NO_ANSWER, answer_question
 from qa.evaluate import contains_answer
 
 QUESTIONS = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
@@ -24,6 +24,9 @@ def test_every_quote_is_verbatim_from_its_source(retriever, dev_answers, questio
         assert text[citation.start:citation.end] == citation.quote
         assert text[citation.passage_start:citation.passage_end] == citation.passage
         assert citation.passage_start <= citation.start < citation.end <= citation.passage_end
+        # The answer words lie inside the quote, and are exactly what the offsets say.
+        assert citation.start <= citation.answer_start < citation.answer_end <= citation.end
+        assert text[citation.answer_start:citation.answer_end] == citation.answer
     for quote in answer.quotes:
         assert quote.quote == answer.citations[quote.citation - 1].quote
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
@@ -34,9 +37,10 @@ def test_development_set_quality_bar(dev_answers):
     first = sum(contains_answer(dev_answers[q["id"]].citations[0].quote, q["answers"]) for q in answerable)
     assert first / len(answerable) >= 0.9
     for q in answerable:
-        answer = dev_answers[q["id"]]
-        assert not answer.abstained, q["question"]
-        assert any(contains_answer(c.passage, q["answers"]) for c in answer.citations[:3]), q["question"]
+        assert not dev_answers[q["id"]].abstained, q["question"]
+    within_three = sum(any(contains_answer(c.passage, q["answers"]) for c in dev_answers[q["id"]].citations[:3])
+                       for q in answerable)
+    assert within_three / len(answerable) >= 0.9
 
 
 def test_off_topic_questions_abstain_and_show_nearest_passages(dev_answers):
@@ -63,13 +67,6 @@ def test_control_characters_and_other_scripts_are_answered(retriever):
     assert answer.error is None and answer.abstained
 
 
-def test_answer_types():
-    assert answer_type("How many troops?") == "number"
-    assert answer_type("When did it start?") == "date"
-    assert answer_type("Who confirmed it?") == "person"
-    assert answer_type("Why would they?") is None
-
-
 def test_cli_json_shape(shipped_index, settings):
     result = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Which mercenary group nearly rebelled?",
                              "--index", str(settings.index_dir), "--json", "-k", "3"],
@@ -79,11 +76,66 @@ def test_cli_json_shape(shipped_index, settings):
     assert data["abstained"] is False and data["mode"] == "hybrid"
     assert set(data["answer"][0]) == {"quote", "citation"}
     assert set(data["citations"][0]) >= {"n", "source", "title", "paragraph", "page", "start", "end", "quote",
-                                         "passage", "passage_start", "passage_end", "score"}
+                                         "passage", "passage_start", "passage_end", "score",
+                                         "answer_start", "answer_end"}
     assert "Wagner" in data["citations"][0]["quote"]
+    first = data["citations"][0]
+    assert first["start"] <= first["answer_start"] < first["answer_end"] <= first["end"]
+
+
+def test_cli_marks_the_answer_words(shipped_index, settings):
+    result = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Which mercenary group nearly rebelled?",
+                             "--index", str(settings.index_dir), "-k", "3"],
+                            capture_output=True, text=True, check=True)
+    answer_line = result.stdout.splitlines()[0]
+    assert answer_line.count("**") == 2 and "Wagner" in answer_line.split("**")[1]
+
+
+def test_search_rerank_orders_passages_by_the_reader(shipped_index, settings):
+    result = subprocess.run([sys.executable, "-m", "qa.cli", "search", "How many soldiers does Russia recruit each month?",
+                             "--index", str(settings.index_dir), "-k", "5", "--rerank", "--json"],
+                            capture_output=True, text=True, check=True)
+    hits = json.loads(result.stdout)["hits"]
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert "25,000 to 30,000" in hits[0]["text"]
 
 
 def test_cli_rejects_an_empty_question(shipped_index, settings):
     result = subprocess.run([sys.executable, "-m", "qa.cli", "ask", " ", "--index", str(settings.index_dir)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "empty" in result.stderr and "Traceback" not in result.stderr
+
+
+LIBRARY = """The Riverside Library
+
+The Riverside Library opened in 1921 on Market Street. It was designed by the architect Helen Marsh and paid for by a bequest from a local mill owner, Thomas Avery.
+
+The library holds about 40,000 books and a collection of old maps of the county. In 1987 a new wing for children's books was added on the north side of the building.
+"""
+
+
+@pytest.fixture(scope="module")
+def library(model, tmp_path_factory):
+    from qa import pipeline
+    from qa.config import Settings
+
+    folder = tmp_path_factory.mktemp("library")
+    (folder / "sources").mkdir()
+    (folder / "sources" / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    settings = Settings(index_dir=folder / "index", sources_dir=folder / "sources")
+    pipeline.update(settings, model, progress=False)
+    return pipeline.load(settings, model).retriever
+
+
+def test_the_reader_answers_with_the_exact_words(library):
+    answer = answer_question(library, "Who designed the Riverside Library?")
+    assert not answer.abstained and "Helen Marsh" in answer.citations[0].quote
+    first = answer.citations[0]
+    assert "Helen Marsh" in first.answer and len(first.answer) < len(first.quote)
+
+
+def test_a_near_miss_abstains(library):
+    # On topic (the library), but the document does not say how many people visit it.
+    answer = answer_question(library, "How many visitors does the Riverside Library get each year?")
+    assert answer.abstained and answer.citations, "nearest passages are shown, marked as not an answer"

@@ -10,7 +10,7 @@ from qa.chunking import Chunk
 from qa.cli import main
 from qa.evaluate import (EvalReport, Question, QuestionResult, answer_rank, contains_answer,
                          evaluate_question_set, hit_rate, load_beir, load_question_set,
-                         mean_reciprocal_rank, question_set_metrics, rank_documents, retrieval_metrics)
+                         mean_reciprocal_rank, question_set_metrics, rank_documents, retrieval_metrics, span_matches)
 from qa.retrieve import Hit
 
 BEIR_SAMPLE = Path(__file__).parent / "data" / "beir-sample"
@@ -40,7 +40,7 @@ def test_hit_rate_and_mrr_count_misses_and_ranks_past_k_as_zero():
 def _citation(n: int, passage: str) -> Citation:
     return Citation(n=n, source="doc.txt", title="Doc", paragraph=1, page=None, start=0,
                     end=len(passage), quote=passage, passage=passage, passage_start=0,
-                    passage_end=len(passage), score=0.5)
+                    passage_end=len(passage), score=0.5, answer_start=0, answer_end=len(passage))
 
 
 def _result(answers: tuple[str, ...], passages: list[str], abstained: bool) -> QuestionResult:
@@ -64,6 +64,7 @@ def test_question_set_metrics_score_answers_and_abstentions_separately():
     assert m["hit@3"] == pytest.approx(2 / 3)
     assert m["mrr@10"] == pytest.approx((1 + 1 / 2) / 3)
     assert m["quote@1"] == pytest.approx(1 / 3)
+    assert m["span@1"] == pytest.approx(1 / 3)  # "Paris is the capital.": the answer and 3 words more
     assert m["answered_answerable"] == pytest.approx(2 / 3)
     assert m["abstained_offtopic"] == 0.5
     assert m["abstention_accuracy"] == pytest.approx(3 / 5)
@@ -72,6 +73,13 @@ def test_question_set_metrics_score_answers_and_abstentions_separately():
     assert [r.why() for r in results] == [
         "", "answer first in citation 2", "abstained; the answer was in citation 1", "",
         "answered, but the sources do not answer it"]
+
+
+def test_span_at_1_wants_the_answer_and_at_most_a_few_more_words():
+    assert span_matches("25,000 to 30,000", ["25,000 to 30,000"])
+    assert span_matches("about 25,000  to 30,000 soldiers", ["25,000 to 30,000"])
+    assert not span_matches("Russia recruits about 25,000 to 30,000 soldiers a month", ["25,000 to 30,000"])
+    assert not span_matches("30,000", ["25,000 to 30,000"])
 
 
 def test_chunk_hits_become_a_document_ranking_at_each_documents_best_chunk():

@@ -1,31 +1,25 @@
 """Extractive answers: the sentences of the retrieved passages that answer a question, cited.
 
-Nothing here writes text: every quote is `document.text[start:end]` of a source document.
+Every sentence of the best passages is read by the reader (qa.reader), which scores how likely it
+answers the question and marks the words that do. Nothing here writes text: every quote is
+`document.text[start:end]` of a source document, and every answer span lies inside its quote.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+from pathlib import Path
 
 from qa.chunking import sentence_spans
 from qa.config import Settings
 from qa.dense import embed
-from qa.lexical import tokenize
+from qa.reader import MODEL_DIR, Reader, preceding_context
 from qa.retrieve import Hit, Retriever, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
-
-# How much each piece of evidence counts in a sentence's score (see `score_sentences`).
-SEMANTIC_WEIGHT, LEXICAL_WEIGHT, RANK_WEIGHT = 0.6, 0.35, 0.05
-# A sentence without the kind of answer asked for ("how many" and no number) keeps this share.
-WRONG_TYPE_FACTOR = 0.75
-VAGUE_DATE_FACTOR = 0.9  # "when" answered by "this summer" rather than a date
-UNTERMINATED_FACTOR = 0.7
-SCRAP_FACTOR = 0.5
-_TERMINATED = re.compile(r"[.!…][\"'”’)\]]*$")
 
 
 class BadQuestion(ValueError):
@@ -46,7 +40,19 @@ class Citation:
     passage_start: int
     passage_end: int
     score: float
+    answer_start: int  # the words that answer, in the document's text, inside [start, end)
+    answer_end: int
     text_sha256: str = ""  # of the document's extracted text, which start/end index (`qa show`)
+
+    @property
+    def answer(self) -> str:
+        """The words that answer: `document.text[answer_start:answer_end]`."""
+        return self.quote[self.answer_start - self.start:self.answer_end - self.start]
+
+    def marked(self, before: str = "**", after: str = "**") -> str:
+        """The quote with its answer words between `before` and `after` (for display only)."""
+        a, b = self.answer_start - self.start, self.answer_end - self.start
+        return f"{self.quote[:a]}{before}{self.quote[a:b]}{after}{self.quote[b:]}"
 
 
 @dataclass(frozen=True)
@@ -97,15 +103,16 @@ def check_question(question: str | None, settings: Settings) -> str:
 @dataclass(frozen=True)
 class ScoredSentence:
     hit: Hit
-    start: int
+    start: int  # in the document's text
     end: int
-    score: float
-    semantic: float
-    lexical: float
+    score: float  # the reader's probability that the sentence answers the question
+    answer_start: int  # the reader's answer span, in the document's text, inside [start, end)
+    answer_end: int
+    reader_score: float = 0.0  # the reader's own probability, before combination
 
 
 def answer_question(retriever: Retriever, question: str, mode: str | None = None,
-                    k: int | None = None) -> Answer:
+                    k: int | None = None, reader: Reader | None = None) -> Answer:
     """Quote the sentences that best answer `question`, or abstain; never raises on bad input."""
     settings = retriever.settings
     mode, k = mode or settings.mode, k or settings.k
@@ -114,14 +121,15 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     except BadQuestion as error:
         return Answer(question=question or "", abstained=True, quotes=(), citations=(), mode=mode,
                       message=str(error), error=str(error))
+    reader = reader or shared_reader(settings.reader_dir)
     hits = retriever.search(question, mode, max(k, settings.answer_passages))
     if not hits:
         return Answer(question, True, (), (), mode, message=NO_ANSWER)
-    sentences = score_sentences(retriever, question, hits)
-    ranked = _one_per_passage(sentences)[:k]
+    ranked = _one_per_passage(read_sentences(reader, retriever, question, hits))[:k]
     citations = tuple(_citation(n, s, retriever) for n, s in enumerate(ranked, start=1))
     best = ranked[0]
-    if best.score < settings.abstain_below:
+    evidence = best.reader_score if reader.card.get("abstain_on") == "reader" else best.score
+    if evidence < abstain_threshold(settings, reader):
         return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits))
     quotes = [Quote(citations[0].quote, 1)]
     # A second passage that scores nearly as well is quoted too: answers often span sources.
@@ -131,78 +139,50 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits))
 
 
-def score_sentences(retriever: Retriever, question: str, hits: list[Hit]) -> list[ScoredSentence]:
-    """Every sentence of the hits, scored by meaning, shared words and passage rank, and
-    discounted when it lacks the kind of answer asked for or is a heading or a question."""
-    spans = []
+def abstain_threshold(settings: Settings, reader: Reader) -> float:
+    """Settings' threshold when set, else the one calibrated with the shipped reader (on the
+    signal its card names: the combined score, or the reader's own probability)."""
+    if settings.abstain_below is not None:
+        return settings.abstain_below
+    return float(reader.card["abstain_below"])
+
+
+@lru_cache(maxsize=2)
+def shared_reader(folder: Path | None = None) -> Reader:
+    """The reader in `folder` (default: the one shipped in the package), loaded once per process."""
+    return Reader(folder or MODEL_DIR)
+
+
+def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: list[Hit]) -> list[ScoredSentence]:
+    """Every sentence of the hits, read with the words before it; a sentence that overlapping
+    passages share is read once, for the passage ranked first."""
+    seen, spans = set(), []
     for hit in hits:
         c = hit.chunk
+        document = retriever.backend.document_by_source(c.source)
         for s, e in sentence_spans(c.text):
-            spans.append((hit, c.start + s, c.start + e, c.text[s:e]))
-    texts = [text for *_, text in spans]
-    question_vector = retriever.embed_query(question)
-    semantic = embed(retriever.model, texts, retriever.settings.batch_size) @ question_vector
-    lexical = lexical_overlap(question, texts)
-    wanted = answer_type(question)
-    scored = []
-    for (hit, start, end, text), sem, lex in zip(spans, semantic, lexical):
-        score = SEMANTIC_WEIGHT * float(sem) + LEXICAL_WEIGHT * lex + RANK_WEIGHT / hit.rank
-        if wanted:
-            score *= _type_factor(text, wanted, question)
-        if text.endswith("?") or len(text) < 25:
-            score *= SCRAP_FACTOR  # questions and scraps rarely answer anything
-        elif not _TERMINATED.search(text):
-            score *= UNTERMINATED_FACTOR  # a title, heading or caption rather than a statement
-        scored.append(ScoredSentence(hit, start, end, score, float(sem), lex))
-    return scored
+            start, end = c.start + s, c.start + e
+            if (c.source, start) in seen:
+                continue
+            seen.add((c.source, start))
+            paragraph_start = document.paragraphs[document.paragraph_at(start) - 1][0]
+            spans.append((hit, start, end, c.text[s:e],
+                          preceding_context(document.text, paragraph_start, start)))
+    texts = [text for *_, text, _ in spans]
+    cosine = embed(retriever.model, texts, retriever.settings.batch_size) @ retriever.embed_query(question)
+    readings = reader.select(question, texts, [context for *_, context in spans], cosine)
+    return [ScoredSentence(hit, start, end, r.score, start + r.answer_start, start + r.answer_end,
+                           1 / (1 + math.exp(-r.logit)))
+            for (hit, start, end, _, _), r in zip(spans, readings)]
 
 
-def _word_keys(text: str) -> set[str]:
-    # Stems cut to four letters, so that "invaded" meets "invasion" (Snowball: invad / invas).
-    return {t if t[0].isdigit() else t[:4] for t in tokenize(text)}
-
-
-def lexical_overlap(question: str, sentences: list[str]) -> list[float]:
-    """Share of the question's content words (IDF-weighted over these sentences) in each sentence."""
-    wanted = _word_keys(question)
-    if not wanted:
-        return [0.0] * len(sentences)
-    token_sets = [_word_keys(s) for s in sentences]
-    count = len(sentences)
-    idf = {t: math.log(1 + count / (1 + sum(t in ts for ts in token_sets))) for t in wanted}
-    total = sum(idf.values())
-    return [sum(idf[t] for t in wanted & ts) / total for ts in token_sets]
-
-
-_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-
-
-def answer_type(question: str) -> str | None:
-    """The kind of answer a question asks for: number, date, person, or None."""
-    q = question.lower()
-    if re.match(r"\s*how (many|much|big|large|long|old|far)\b", q):
-        return "number"
-    if re.match(r"\s*(when|what year|what date)\b", q):
-        return "date"
-    if re.match(r"\s*(who|whom)\b", q):
-        return "person"
-    return None
-
-
-def _type_factor(sentence: str, wanted: str, question: str) -> float:
-    """1 when the sentence holds the kind of answer asked for, less when it does not."""
-    if wanted == "number":
-        found = re.search(r"\d|\b(million|billion|thousand|hundred|dozen|few|several)\b", sentence, re.I)
-    elif wanted == "date":
-        if re.search(rf"\b(1[89]\d\d|20\d\d)\b|\b{_MONTHS}\s+\d", sentence, re.I):
-            return 1.0
-        vague = r"\b(yesterday|today|ago|week|month|year|summer|winter|spring|autumn)\b"
-        return VAGUE_DATE_FACTOR if re.search(vague, sentence, re.I) else WRONG_TYPE_FACTOR
-    else:  # a person: a capitalised name that the question does not already give
-        asked = set(re.findall(r"[A-Z][a-z]+", question))
-        names = re.findall(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z]+", sentence)
-        found = any(set(name.replace(".", " ").split()) - asked for name in names)
-    return 1.0 if found else WRONG_TYPE_FACTOR
+def rerank(reader: Reader, retriever: Retriever, question: str, hits: list[Hit]) -> list[Hit]:
+    """The hits reordered by their best sentence's reader score (ranks renumbered, scores replaced)."""
+    best: dict[int, float] = {}
+    for sentence in read_sentences(reader, retriever, question, hits):
+        best[sentence.hit.rank] = max(best.get(sentence.hit.rank, 0.0), sentence.score)
+    ordered = sorted(hits, key=lambda h: (-best.get(h.rank, 0.0), h.rank))
+    return [replace(h, rank=n, score=round(best.get(h.rank, 0.0), 4)) for n, h in enumerate(ordered, 1)]
 
 
 def _one_per_passage(sentences: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -227,5 +207,6 @@ def _citation(n: int, sentence: ScoredSentence, retriever: Retriever) -> Citatio
                     paragraph=document.paragraph_at(sentence.start), page=document.page_at(sentence.start),
                     start=sentence.start, end=sentence.end, quote=quote,
                     passage=c.text, passage_start=c.start, passage_end=c.end,
-                    score=round(sentence.score, 4), text_sha256=text_sha256(document))
+                    score=round(sentence.score, 4), answer_start=sentence.answer_start,
+                    answer_end=sentence.answer_end, text_sha256=text_sha256(document))
 

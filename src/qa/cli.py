@@ -91,6 +91,10 @@ def cmd_search(args) -> int:
     question = _checked_question(args.question, settings)
     retriever = _load(settings, _given(args))
     hits = retriever.search(question, args.mode, args.k)
+    if args.rerank:
+        from qa.answer import rerank, shared_reader
+
+        hits = rerank(shared_reader(settings.reader_dir), retriever, question, hits)
     if args.json:
         print(json.dumps({"question": question, "mode": args.mode or retriever.settings.mode,
                           "hits": [h.as_dict() for h in hits]}, ensure_ascii=False, indent=1))
@@ -123,7 +127,10 @@ def cmd_ask(args) -> int:
     if answer.error:
         print(f"qa: {answer.error}", file=sys.stderr)
         return 2
-    print(answer.text)
+    if answer.abstained:
+        print(answer.text)
+    else:  # the words that answer are marked **like this** inside each verbatim quote
+        print(" ".join(f"“{answer.citations[q.citation - 1].marked()}” [{q.citation}]" for q in answer.quotes))
     if answer.citations:
         print("\nNearest passages (not an answer):" if answer.abstained else "\nCitations:")
     for c in answer.citations:
@@ -251,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
         "search", help="show the passages retrieved for a question",
         description="Rank the indexed passages for a question and show, for each, its source, "
                     "offsets and its rank and score in each retriever."))
+    p.add_argument("--rerank", action="store_true",
+                   help="reorder the k passages by the reader's score of their best sentence")
     p.set_defaults(run=cmd_search)
 
     p = with_retrieval(commands.add_parser(
@@ -323,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_index(commands.add_parser(
         "eval", help="score answers on a question set, or retrieval on a BEIR dataset, by mode",
         description="Answer every question of a JSONL question set (id, question, answers) in each "
-                    "mode and report hit@1/3/5/10, MRR@10, quote@1, abstention and speed; or, with "
+                    "mode and report hit@1/3/5/10, MRR@10, quote@1, span@1, abstention and speed; or, with "
                     "--beir, index a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/test.tsv) and "
                     "report nDCG@10, recall@100, MRR@10 and MAP. Writes report.json, metrics.csv "
                     "and two plots to --out."))

@@ -47,8 +47,11 @@ class Settings:
     ann_threshold: int = 50_000
     hnsw_m: int = 32
     hnsw_ef_search: int = 512
-    # Answers: calibrated on the development set (see README, "Abstention").
-    abstain_below: float = 0.35
+    # Answers: the reader (qa.reader) scores each sentence of the best `answer_passages` passages;
+    # below `abstain_below` qa abstains. None: the threshold calibrated with the reader on held-out
+    # SQuAD near misses (its reader.json; see training/train_reader.py calibrate).
+    reader_dir: Path | None = None  # None: the reader shipped in the package
+    abstain_below: float | None = None
     answer_passages: int = 8  # passages whose sentences are scored for an answer
     second_quote_margin: float = 0.03  # a second passage is quoted when this close to the best
     max_question_chars: int = 2_000

@@ -121,6 +121,16 @@ def answer_rank(passages: list[str], answers: tuple[str, ...] | list[str]) -> in
     return next((n for n, p in enumerate(passages, start=1) if contains_answer(p, answers)), None)
 
 
+SPAN_EXTRA_WORDS = 3  # how much longer than an accepted answer a shown span may be
+
+
+def span_matches(span: str, answers: tuple[str, ...] | list[str]) -> bool:
+    """Whether the shown answer words hold an accepted answer and are at most SPAN_EXTRA_WORDS
+    words longer than it."""
+    return any(fold(a) in fold(span) and len(span.split()) <= len(a.split()) + SPAN_EXTRA_WORDS
+               for a in answers)
+
+
 def hit_rate(ranks: list[int | None], k: int) -> float:
     """Share of questions answered within the first k (None: not answered)."""
     return sum(r is not None and r <= k for r in ranks) / len(ranks)
@@ -148,6 +158,13 @@ class QuestionResult:
     @property
     def quote_holds_answer(self) -> bool:
         return bool(self.answer.quotes) and contains_answer(self.answer.quotes[0].quote, self.question.answers)
+
+    @property
+    def span_holds_answer(self) -> bool:
+        """span@1: citation 1's answer words hold an accepted answer, at most a few words longer."""
+        if self.answer.abstained or not self.answer.citations:
+            return False
+        return span_matches(self.answer.citations[0].answer, self.question.answers)
 
     @property
     def missed(self) -> bool:
@@ -178,7 +195,8 @@ class QuestionResult:
         return {"mode": self.mode, "id": self.question.id, "question": self.question.question,
                 "answers": list(self.question.answers), "sources": list(self.question.sources),
                 "abstained": self.answer.abstained, "rank": self.rank, "answered_at": self.answered_at,
-                "quote_holds_answer": self.quote_holds_answer, "missed": self.missed,
+                "quote_holds_answer": self.quote_holds_answer,
+                "span_holds_answer": self.span_holds_answer, "missed": self.missed,
                 "why": self.why(), "seconds": round(self.seconds, 4), "answer": self.answer.as_dict()}
 
 
@@ -190,7 +208,8 @@ def evaluate_question_set(retriever: Retriever, questions: list[Question],
     if not questions:
         raise ValueError("no questions to evaluate")
     results, done, total = [], 0, len(questions) * len(modes)
-    retriever.embed_query(questions[0].question)  # the model's first call is slow: keep it out of the timing
+    # The models' first calls are slow: keep them out of the timing.
+    answer_question(retriever, questions[0].question, modes[0], k)
     for mode in modes:
         for question in questions:
             began = time.perf_counter()
@@ -223,6 +242,7 @@ def question_set_metrics(results: list[QuestionResult], k: int) -> dict[str, flo
             metrics[f"hit@{n}"] = hit_rate(ranks, n)
         metrics[f"mrr@{k}"] = mean_reciprocal_rank(ranks, k)
         metrics["quote@1"] = sum(r.quote_holds_answer for r in answerable) / len(answerable)
+        metrics["span@1"] = sum(r.span_holds_answer for r in answerable) / len(answerable)
         metrics["answered_answerable"] = sum(not r.answer.abstained for r in answerable) / len(answerable)
     if unanswerable:
         metrics["abstained_offtopic"] = sum(r.answer.abstained for r in unanswerable) / len(unanswerable)
@@ -340,6 +360,13 @@ class QueryResult:
     def rank(self) -> int | None:
         """Rank of the first relevant document."""
         return next((d.rank for d in self.ranking if d.id in self.relevant), None)
+
+    @property
+    def span_holds_answer(self) -> bool:
+        """span@1: citation 1's answer words hold an accepted answer, at most a few words longer."""
+        if self.answer.abstained or not self.answer.citations:
+            return False
+        return span_matches(self.answer.citations[0].answer, self.question.answers)
 
     @property
     def missed(self) -> bool:

@@ -96,9 +96,15 @@ class Retriever:
         self.backend = backend
         self.model = model
         self.settings = settings
+        self._last_query: tuple[str, np.ndarray] | None = None
 
     def embed_query(self, question: str) -> np.ndarray:
-        return embed(self.model, [question])[0]
+        """The question's vector; the last one is kept, so that retrieval and answer selection
+        embed a question once."""
+        last = self._last_query
+        if last is None or last[0] != question:
+            last = self._last_query = (question, embed(self.model, [question])[0])
+        return last[1]
 
     def search(self, question: str, mode: str | None = None, k: int | None = None) -> list[Hit]:
         """The best `k` chunks for `question` in `mode` (hybrid, bm25 or dense)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import shutil
 import threading
 import unicodedata
@@ -20,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import gradio as gr
 
 from qa import pipeline as qa_pipeline
-from qa.answer import Answer, answer_question
+from qa.answer import Answer, answer_question, shared_reader
 from qa.config import DEFAULTS, MODES, Settings
 from qa.documents import SUPPORTED, NothingToIndex
 from qa.errors import UserError
@@ -188,8 +189,9 @@ def answer_html(answer: dict) -> str:
         if answer["citations"]:
             parts.append('<p class="qa-note">Nearest passages — <b>not an answer</b>:</p>')
     else:
+        by_n = {c["n"]: c for c in answer["citations"]}
         for quote in answer["answer"]:
-            parts.append(f'<blockquote class="qa-quote">“{_inline(quote["quote"])}” '
+            parts.append(f'<blockquote class="qa-quote">“{_marked(quote["quote"], by_n.get(quote["citation"]))}” '
                          f'<sup class="qa-marker">[{quote["citation"]}]</sup></blockquote>')
     if answer["citations"]:
         parts.append('<ol class="qa-citations">')
@@ -207,9 +209,20 @@ def _inline(text: str) -> str:
     return escape(" ".join(text.split()))
 
 
-def context_html(text: str, start: int, end: int, around: int | None = CONTEXT_CHARS) -> str:
-    """The document around `text[start:end]` with that span highlighted; the whole document
-    when `around` is None. Every piece of the document is escaped."""
+def _marked(quote: str, citation: dict | None) -> str:
+    """A quote with the words that answer (its citation's answer span) in bold."""
+    if not citation or citation.get("quote") != quote or "answer_start" not in citation:
+        return _inline(quote)
+    start = citation["start"]
+    a, b = citation["answer_start"] - start, citation["answer_end"] - start
+    flat = [escape(re.sub(r"\s+", " ", part)) for part in (quote[:a], quote[a:b], quote[b:])]
+    return f'{flat[0]}<b class="qa-answer-words">{flat[1]}</b>{flat[2]}'
+
+
+def context_html(text: str, start: int, end: int, around: int | None = CONTEXT_CHARS,
+                 answer: tuple[int, int] | None = None) -> str:
+    """The document around `text[start:end]` with that span highlighted (and the `answer` span
+    inside it in bold); the whole document when `around` is None. Every piece is escaped."""
     lo = 0 if around is None else max(0, start - around)
     hi = len(text) if around is None else min(len(text), end + around)
     # Start and stop at white space so that the context does not begin mid-word.
@@ -220,8 +233,16 @@ def context_html(text: str, start: int, end: int, around: int | None = CONTEXT_C
         space = text.rfind(" ", end, hi)
         hi = space if space != -1 else hi
     return ('<div class="qa-doc">' + ("…" if lo > 0 else "") + escape(text[lo:start])
-            + f'<mark class="qa-span">{escape(text[start:end])}</mark>'
+            + f'<mark class="qa-span">{_span_html(text, start, end, answer)}</mark>'
             + escape(text[end:hi]) + ("…" if hi < len(text) else "") + "</div>")
+
+
+def _span_html(text: str, start: int, end: int, answer: tuple[int, int] | None) -> str:
+    if not answer or not start <= answer[0] <= answer[1] <= end:
+        return escape(text[start:end])
+    a, b = answer
+    return (escape(text[start:a]) + f'<b class="qa-answer-words">{escape(text[a:b])}</b>'
+            + escape(text[b:end]))
 
 
 def source_panel(text: str | None, citation: dict, whole: bool) -> str:
@@ -239,7 +260,8 @@ def source_panel(text: str | None, citation: dict, whole: bool) -> str:
                        'offsets no longer point at the quote; ask again.</div>')
     check = ('<div class="qa-check">✓ The highlighted span is exactly the quoted text '
              f'(characters {int(c["start"])}–{int(c["end"])} of {len(text):,}).</div>')
-    return head + check + context_html(text, c["start"], c["end"], None if whole else CONTEXT_CHARS)
+    answer = (c["answer_start"], c["answer_end"]) if "answer_start" in c else None
+    return head + check + context_html(text, c["start"], c["end"], None if whole else CONTEXT_CHARS, answer)
 
 
 def report_html(summary: str, added: list[str], problems: list[str]) -> str:
@@ -265,6 +287,7 @@ def prepare(settings: Settings, model=None, progress: bool = True) -> qa_pipelin
     for skipped in report.skipped:
         print(f"warning: {skipped}")
     print(f"index {settings.index_location}: {report.summary()}")
+    shared_reader(settings.reader_dir)  # loaded now, not on the first question
     return qa_pipeline.load(settings, model)
 
 
@@ -532,6 +555,7 @@ CSS = """
   border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.8em 1em;
   background: var(--background-fill-primary); font-size: 0.95em; line-height: 1.55; }
 mark.qa-span { background: #fde047; color: #111; padding: 0.05em 0.1em; border-radius: 3px; }
+mark.qa-span b.qa-answer-words { background: #f59e0b; }
 """
 
 

@@ -1,0 +1,72 @@
+"""Latency of one whole answer (retrieval + reader + citations) with the models loaded, over the
+shipped sources and the development questions, and how much of it is the reader.
+
+    .venv/bin/python bench/bench_answer.py                 # 16 dev questions × 5 rounds
+    .venv/bin/python bench/bench_answer.py --rounds 10 --threads 2
+
+Cold start (`qa ask` from process start to printed answer) is measured by
+`bench/bench_indexing.py --skip-build`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SET = ROOT.parent / "shared" / "eval" / "seed-dev.jsonl"
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
+    parser.add_argument("--questions", type=Path, default=DEV_SET, help="question set (default: the dev set)")
+    parser.add_argument("--threads", type=int, help="reader threads (default: ONNX Runtime's choice)")
+    args = parser.parse_args(argv)
+
+    from qa import pipeline
+    from qa.answer import answer_question, read_sentences
+    from qa.config import Settings
+    from qa.reader import Reader
+
+    questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        settings = Settings(index_dir=Path(tmp) / "index", sources_dir=ROOT / "sources")
+        model = pipeline.model_for(settings)
+        pipeline.update(settings, model, progress=False)
+        qa = pipeline.load(settings, model)
+        reader = Reader(threads=args.threads)
+        answer_question(qa.retriever, questions[0], reader=reader)  # first calls are slow: not timed
+        whole, reading, sentences = [], [], []
+        for _ in range(args.rounds):
+            for question in questions:
+                began = time.perf_counter()
+                answer_question(qa.retriever, question, reader=reader)
+                whole.append(time.perf_counter() - began)
+                hits = qa.retriever.search(question, k=settings.answer_passages)
+                began = time.perf_counter()
+                sentences.append(len(read_sentences(reader, qa.retriever, question, hits)))
+                reading.append(time.perf_counter() - began)
+    ms = lambda values, q: 1000 * float(np.percentile(values, q))  # noqa: E731
+    result = {"answers": len(whole), "whole_p50_ms": ms(whole, 50), "whole_p95_ms": ms(whole, 95),
+              "reader_p50_ms": ms(reading, 50), "reader_p95_ms": ms(reading, 95),
+              "sentences_read_mean": float(np.mean(sentences)), "load_average": os.getloadavg()[0]}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "answer.json").write_text(json.dumps(result, indent=1))
+    print(f"{result['answers']} answers over the shipped sources ({result['sentences_read_mean']:.0f} "
+          f"sentences read each; load average {result['load_average']:.1f})")
+    print(f"whole answer  p50 {result['whole_p50_ms']:.1f} ms  p95 {result['whole_p95_ms']:.1f} ms")
+    print(f"reader alone  p50 {result['reader_p50_ms']:.1f} ms  p95 {result['reader_p95_ms']:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The reader: a cross-encoder trained here that reads (question, sentence) and says how likely
+the sentence answers the question, and which of its words are the answer.
+
+It is all-MiniLM-L6-v2 fine-tuned on SQuAD 1.1 (`training/train_reader.py`) with two heads: a
+relevance logit from the [CLS] token and start/end logits over the sentence's tokens. It ships in
+the package as int8 ONNX with its tokenizer and runs in ONNX Runtime; nothing is downloaded.
+
+The encoding (`encode_pairs`) is shared with training, so the model sees at run time exactly the
+inputs it was trained on: [CLS] question [SEP] sentence [SEP] preceding words [SEP].
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+MODEL_DIR = Path(__file__).parent / "models" / "reader"
+MODEL_FILE = "reader-int8.onnx"
+
+QUESTION_TOKENS = 40  # questions longer than this are cut (the start carries the question word)
+CONTEXT_TOKENS = 24  # words just before the sentence: who "he" is, what "it" refers to
+MAX_TOKENS = 128
+MAX_ANSWER_TOKENS = 30
+CONTEXT_CHARS = 160  # characters before the sentence that may hold those tokens
+
+
+class ReaderUnavailable(Exception):
+    """The reader model is not installed where qa expects it."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    ids: list[int]
+    type_ids: list[int]
+    first: int  # index of the sentence's first token
+    offsets: list[tuple[int, int]]  # character span in the sentence of each sentence token
+
+
+@dataclass(frozen=True)
+class Reading:
+    score: float  # probability that the sentence answers the question
+    answer_start: int  # the answer's characters within the sentence
+    answer_end: int
+    logit: float = 0.0  # the cross-encoder's own relevance logit
+
+
+def word_overlap(question: str, sentences: list[str]) -> list[float]:
+    """Share of the question's content words (IDF-weighted over these sentences) in each sentence;
+    stems cut to four letters, so that "invaded" meets "invasion"."""
+    from qa.lexical import tokenize
+
+    keys = lambda text: {t if t[0].isdigit() else t[:4] for t in tokenize(text)}  # noqa: E731
+    wanted, sets = keys(question), [keys(s) for s in sentences]
+    if not wanted:
+        return [0.0] * len(sentences)
+    idf = {t: math.log(1 + len(sets) / (1 + sum(t in ts for ts in sets))) for t in wanted}
+    total = sum(idf.values())
+    return [sum(idf[t] for t in wanted & ts) / total for ts in sets]
+
+
+def combine(weights: dict, logit: np.ndarray, cosine: np.ndarray, overlap: np.ndarray) -> np.ndarray:
+    """The answer probability from three pieces of evidence, weighted by a logistic regression
+    fitted on held-out SQuAD questions (`train_reader.py fit-combiner`): the reader's logit, the
+    embedding model's cosine similarity, and the shared words."""
+    z = (weights["bias"] + weights["reader"] * np.asarray(logit) + weights["cosine"] * np.asarray(cosine)
+         + weights["overlap"] * np.asarray(overlap))
+    return 1 / (1 + np.exp(-z))
+
+
+def load_tokenizer(path: Path):
+    """The model's word-piece tokenizer, without the padding and truncation its file may set:
+    `encode_pairs` cuts and pads, the same way in training and at run time."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def preceding_context(text: str, paragraph_start: int, start: int) -> str:
+    """The words just before `start` in its paragraph: the context the reader sees."""
+    return text[max(paragraph_start, start - CONTEXT_CHARS):start]
+
+
+def encode_pairs(tokenizer, question: str, sentences: list[str], contexts: list[str]) -> list[Encoded]:
+    """[CLS] question [SEP] sentence [SEP] context [SEP], cut to MAX_TOKENS; the context keeps its
+    last words, the sentence its first ones."""
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    q_ids = tokenizer.encode(question, add_special_tokens=False).ids[:QUESTION_TOKENS]
+    sentence_encodings = tokenizer.encode_batch(sentences, add_special_tokens=False)
+    context_encodings = tokenizer.encode_batch(contexts, add_special_tokens=False)
+    encoded = []
+    for s, c in zip(sentence_encodings, context_encodings):
+        c_ids = c.ids[-CONTEXT_TOKENS:] if c.ids else []
+        room = MAX_TOKENS - len(q_ids) - len(c_ids) - 4
+        s_ids, offsets = s.ids[:room], [tuple(o) for o in s.offsets[:room]]
+        ids = [cls, *q_ids, sep, *s_ids, sep, *c_ids, sep]
+        type_ids = [0] * (len(q_ids) + 2) + [1] * (len(s_ids) + len(c_ids) + 2)
+        encoded.append(Encoded(ids, type_ids, len(q_ids) + 2, offsets))
+    return encoded
+
+
+def pad_batch(batch: list[Encoded]) -> dict[str, np.ndarray]:
+    """The model's inputs for a batch, padded to its longest pair."""
+    width = max(len(e.ids) for e in batch)
+    ids = np.zeros((len(batch), width), dtype=np.int64)
+    types = np.zeros_like(ids)
+    mask = np.zeros_like(ids)
+    for row, e in enumerate(batch):
+        ids[row, :len(e.ids)] = e.ids
+        types[row, :len(e.ids)] = e.type_ids
+        mask[row, :len(e.ids)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def best_span(start_logits: np.ndarray, end_logits: np.ndarray, encoded: Encoded) -> tuple[int, int]:
+    """Character span (in the sentence) of the best-scoring answer: start ≤ end, at most
+    MAX_ANSWER_TOKENS tokens, both inside the sentence."""
+    n = len(encoded.offsets)
+    if n == 0:
+        return 0, 0
+    starts = start_logits[encoded.first:encoded.first + n]
+    ends = end_logits[encoded.first:encoded.first + n]
+    pair = starts[:, None] + ends[None, :]
+    allowed = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), MAX_ANSWER_TOKENS)
+    pair = np.where(allowed, pair, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(pair)), pair.shape)
+    return encoded.offsets[i][0], encoded.offsets[j][1]
+
+
+def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span widened to whole words: word pieces ("##ing") never cut a word in the display."""
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+        end += 1
+    return start, end
+
+
+class Reader:
+    """The shipped reader, loaded once per process."""
+
+    BATCH = 32
+
+    def __init__(self, folder: Path = MODEL_DIR, threads: int | None = None) -> None:
+        folder = Path(folder)
+        if not (folder / MODEL_FILE).exists():
+            raise ReaderUnavailable(f"the reader model is missing from {folder}; reinstall qa "
+                                    f"(pip install -e .) or train one with training/train_reader.py")
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(str(folder / MODEL_FILE), options,
+                                             providers=["CPUExecutionProvider"])
+        self.tokenizer = load_tokenizer(folder / "tokenizer.json")
+        self.card = json.loads((folder / "reader.json").read_text())
+
+    def select(self, question: str, sentences: list[str], contexts: list[str], cosine) -> list[Reading]:
+        """`read`, with each score the combined answer probability (`combine`) when the model
+        card has combination weights; `cosine`: each sentence's similarity to the question."""
+        readings = self.read(question, sentences, contexts)
+        weights = self.card.get("combine")
+        if not weights or not readings:
+            return readings
+        scores = combine(weights, [r.logit for r in readings], cosine, word_overlap(question, sentences))
+        return [replace(r, score=float(p)) for r, p in zip(readings, scores)]
+
+    def read(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> list[Reading]:
+        """One `Reading` per sentence, in the order given."""
+        if not sentences:
+            return []
+        contexts = contexts if contexts is not None else [""] * len(sentences)
+        encoded = encode_pairs(self.tokenizer, question, sentences, contexts)
+        # Sorted by length, each batch pads little.
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+        readings: list[Reading | None] = [None] * len(encoded)
+        for begin in range(0, len(order), self.BATCH):
+            rows = order[begin:begin + self.BATCH]
+            relevance, starts, ends = self._session.run(None, pad_batch([encoded[i] for i in rows]))
+            for row, i in enumerate(rows):
+                span = whole_words(sentences[i], *best_span(starts[row], ends[row], encoded[i]))
+                logit = float(relevance[row])
+                readings[i] = Reading(float(1 / (1 + np.exp(-logit))), *span, logit=logit)
+        return readings

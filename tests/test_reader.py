@@ -1,0 +1,58 @@
+"""The shipped reader: loads offline from the installed package, prefers the sentence that
+answers, and marks answer words inside it."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer import shared_reader
+from qa.reader import MODEL_DIR, Reader, ReaderUnavailable, encode_pairs, whole_words
+
+PARAGRAPH = ("The Normans were the people who in the 10th and 11th centuries gave their name to "
+             "Normandy, a region in France. They were descended from Norse raiders and pirates from "
+             "Denmark, Iceland and Norway. Their identity emerged initially in the first half of the "
+             "10th century.")
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return shared_reader()
+
+
+def test_the_reader_ships_inside_the_package():
+    assert (MODEL_DIR / "reader-int8.onnx").is_file() and (MODEL_DIR / "tokenizer.json").is_file()
+    assert MODEL_DIR.parent.parent.name == "qa"
+    assert 0 < Reader().card["abstain_below"] < 1
+
+
+def test_answering_sentence_ranks_above_a_same_paragraph_distractor(reader):
+    sentences = ["They were descended from Norse raiders and pirates from Denmark, Iceland and Norway.",
+                 "Their identity emerged initially in the first half of the 10th century."]
+    contexts = ["The Normans were the people who gave their name to Normandy. ", ""]
+    answer, distractor = reader.read("From which countries did the Norse raiders come?", sentences, contexts)
+    assert answer.score > distractor.score
+    shown = sentences[0][answer.answer_start:answer.answer_end]
+    assert any(country in shown for country in ("Denmark", "Iceland", "Norway")) and len(shown) < len(sentences[0])
+
+
+def test_spans_lie_inside_their_sentence_and_keep_whole_words(reader):
+    sentences = [PARAGRAPH[:100], PARAGRAPH[100:190], "", "a", "ünïcödé — 朝鲜军队 " * 40]
+    for sentence, reading in zip(sentences, reader.read("Where is Normandy?", sentences)):
+        assert 0 <= reading.answer_start <= reading.answer_end <= len(sentence)
+        assert 0.0 <= reading.score <= 1.0
+
+
+def test_whole_words_widens_a_word_piece_span():
+    text = "the recruiting of soldiers"
+    assert whole_words(text, 7, 13) == (4, 14)  # "cruiti" → "recruiting"
+    assert whole_words(text, 0, 3) == (0, 3)
+
+
+def test_long_inputs_are_cut_to_the_model_limit(reader):
+    [encoded] = encode_pairs(reader.tokenizer, "why " * 100, ["word " * 300], ["before " * 100])
+    assert len(encoded.ids) <= 128 and encoded.ids[encoded.first - 1] == reader.tokenizer.token_to_id("[SEP]")
+
+
+def test_a_missing_model_says_how_to_get_one(tmp_path):
+    with pytest.raises(ReaderUnavailable, match="train_reader"):
+        Reader(tmp_path)

@@ -1,0 +1,40 @@
+"""The reader's training command runs end to end on a tiny slice: train a few steps, resume,
+export int8 ONNX, validate and calibrate, all offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+TRAIN_DATA = ROOT.parent / "shared" / "train"
+SCRIPT = ROOT / "training" / "train_reader.py"
+
+
+def run(*args: str) -> str:
+    result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                            env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (TRAIN_DATA / "squad-v1.1-train.json.gz").exists(), reason="needs ../shared/train")
+def test_train_resume_export_validate_calibrate(tmp_path):
+    runs, model = tmp_path / "runs", tmp_path / "reader"
+    common = ["--out", str(runs), "--model-dir", str(model), "--questions-per-step", "2", "--threads", "1"]
+    run("train", "--steps", "2", "--save-every", "1", *common)
+    assert "resuming at step 2" in run("train", "--steps", "3", "--save-every", "1", *common)
+    log = [json.loads(line) for line in (runs / "train-log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2, 3] and all(row["loss"] > 0 for row in log)
+    run("export", *common)
+    assert (model / "reader-int8.onnx").stat().st_size < 40 * 2**20
+    table = run("validate", "--limit", "4", *common)
+    assert "SQuAD held-out articles" in table and "SelQA dev" in table and "COVID-QA" in table
+    assert "chosen: abstain below" in run("calibrate", "--limit", "3", *common)
+    card = json.loads((model / "reader.json").read_text())
+    assert card["steps"] == 3 and 0 < card["abstain_below"] < 1 and "validation" in card

