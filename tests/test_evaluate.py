@@ -278,8 +278,9 @@ def test_beir_loader_checks_judgements_against_corpus_and_queries(tmp_path):
 
 def test_cli_eval_of_the_beir_sample_scores_every_mode_and_writes_files(tmp_path, capsys):
     out = tmp_path / "out"
+    runs = tmp_path / "runs"
     assert main(["eval", "--beir", str(BEIR_SAMPLE), "--index", str(tmp_path / "index"),
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--run-out", str(runs)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("beir-sample: 40 documents")
     assert "ndcg@10" in printed and "misses" in printed
@@ -297,3 +298,12 @@ def test_cli_eval_of_the_beir_sample_scores_every_mode_and_writes_files(tmp_path
     assert "limescale" in first["hits"][0]["text"].lower()
     assert (out / "metrics.csv").read_text().startswith("mode,ndcg@10,recall@100,mrr@10,map,queries_per_s")
     assert (out / "metrics.png").read_bytes()[:8] == PNG and (out / "hitk.png").read_bytes()[:8] == PNG
+    # TREC run files that another tool scores as qa did.
+    from ranx import Qrels, Run, evaluate
+
+    assert sorted(p.name for p in runs.iterdir()) == ["bm25.run", "dense.run", "hybrid.run"]
+    line = (runs / "hybrid.run").read_text().splitlines()[0].split()
+    assert line[1] == "Q0" and line[3] == "1" and line[5] == "qa-hybrid"
+    run = Run.from_file(str(runs / "hybrid.run"), kind="trec")
+    judged = {q: {d: s for d, s in docs.items()} for q, docs in load_beir(BEIR_SAMPLE).qrels.items()}
+    assert evaluate(Qrels(judged), run, "ndcg@10") == pytest.approx(data["metrics"]["hybrid"]["ndcg@10"])

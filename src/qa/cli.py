@@ -301,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
             bar.total = total
             bar.update(done - bar.n)
 
+        if args.run_out and not args.beir:
+            sys.exit("qa: --run-out writes TREC run files for --beir evaluations only")
         try:
             if args.beir:
                 report = evaluate.evaluate_beir(args.beir, settings, modes=modes, index_dir=args.index,
@@ -314,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
         finally:
             bar.close()
         written = report.write(args.out)
+        if args.run_out:
+            written |= {f"{path.stem} run": path for path in report.write_runs(args.run_out)}
         if args.json:
             print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
         else:
@@ -345,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"citations per answer, {_range(K_RANGE)} (default: 10)")
     p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
     p.add_argument("--out", default="eval-out", metavar="DIR", help="folder for report files (default: eval-out)")
+    p.add_argument("--run-out", metavar="DIR",
+                   help="with --beir: also write one TREC run file per mode (MODE.run: qid Q0 docid rank "
+                        "score tag) to DIR, to score with other tools")
     p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
     p.set_defaults(run=cmd_eval)
     return parser

@@ -590,6 +590,22 @@ class EvalReport:
             writer.writerow([mode, *(_number(self.metrics[mode].get(n)) for n in self.metric_names)])
         return out.getvalue()
 
+    def write_runs(self, out_dir: str | Path) -> list[Path]:
+        """One TREC run file per mode (`qid Q0 docid rank score tag`, tag qa-MODE), for scoring
+        with other tools; only for BEIR reports, whose results are document rankings."""
+        if self.kind != "beir":
+            raise ValueError("run files are written for BEIR evaluations (--beir) only")
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for mode in self.modes:
+            lines = [f"{r.id} Q0 {d.id} {d.rank} {1.0 / d.rank:.6f} qa-{mode}"
+                     for r in self.results if r.mode == mode for d in r.ranking]
+            path = out_dir / f"{mode}.run"
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            paths.append(path)
+        return paths
+
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write report.json, metrics.csv, metrics.png and hitk.png into `out_dir`."""
         out_dir = Path(out_dir)
