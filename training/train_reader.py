@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.chunking import sentence_spans
+from qa.evaluate import span_matches
 from qa.lexical import tokenize
 from qa.reader import (MODEL_DIR, MODEL_FILE, Reader, encode_pairs, load_tokenizer, pad_batch,
                        preceding_context)
@@ -333,10 +334,6 @@ def rank_candidates(reader: Reader, question: str, candidates: list[tuple[str, s
     return sorted(range(len(candidates)), key=lambda i: -readings[i].score), readings
 
 
-def contains(text: str, answer: str) -> bool:
-    return " ".join(answer.lower().split()) in " ".join(text.lower().split())
-
-
 def validate_squad(reader: Reader, articles, questions: list[Question]) -> dict:
     """Among the sentences of the gold paragraph and of the best other paragraph by BM25: is the
     first one the answer's, does its span hold the answer?"""
@@ -355,15 +352,10 @@ def validate_squad(reader: Reader, articles, questions: list[Question]) -> dict:
             hit += 1
             r = readings[order[0]]
             shown = top[0][r.answer_start:r.answer_end]
-            span_hit += span_ok(shown, [q.answer_text])
+            span_hit += span_matches(shown, [q.answer_text])
             span_exact += " ".join(shown.lower().split()) == " ".join(q.answer_text.lower().split())
     n = len(questions)
     return {"questions": n, "sentence@1": hit / n, "span@1": span_hit / n, "span exact": span_exact / n}
-
-
-def span_ok(shown: str, answers: list[str], extra_words: int = 3) -> bool:
-    """span@1: the shown span holds an accepted answer and is at most a few words longer."""
-    return any(contains(shown, a) and len(shown.split()) <= len(a.split()) + extra_words for a in answers)
 
 
 def validate_selqa(reader: Reader, path: Path, limit: int) -> dict:
