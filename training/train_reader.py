@@ -391,7 +391,7 @@ def validate_covid(reader: Reader, path: Path, limit: int, candidates_per_questi
         ranked = sorted(range(len(spans)), key=lambda i: -_overlap(words, context[slice(*spans[i])]))
         chosen = sorted(set(ranked[:candidates_per_question - 1]) | {gold[0]})
         candidates = [(context[s:e], preceding_context(context, 0, s)) for s, e in (spans[i] for i in chosen)]
-        order, readings = rank_candidates(reader, qa["question"], candidates)
+        order, _ = rank_candidates(reader, qa["question"], candidates)
         n += 1
         top = chosen[order[0]]
         if context[slice(*spans[top])].find(answer["text"][:40]) >= 0 or top == gold[0]:

@@ -105,7 +105,7 @@ class ScoredSentence:
     hit: Hit
     start: int  # in the document's text
     end: int
-    score: float  # the reader's probability that the sentence answers the question
+    score: float  # the combined probability that the sentence answers the question (qa.reader.combine)
     answer_start: int  # the reader's answer span, in the document's text, inside [start, end)
     answer_end: int
     reader_score: float = 0.0  # the reader's own probability, before combination
@@ -186,16 +186,13 @@ def rerank(reader: Reader, retriever: Retriever, question: str, hits: list[Hit])
 
 
 def _one_per_passage(sentences: list[ScoredSentence]) -> list[ScoredSentence]:
-    """Each passage's best sentence, best first; a sentence that overlapping passages share
-    is quoted once, and the later passage offers its next-best sentence instead."""
-    chosen, passages, spans = [], set(), set()
+    """Each passage's best sentence, best first (`read_sentences` already gave a sentence that
+    overlapping passages share to one of them only, so no quote repeats)."""
+    chosen, passages = [], set()
     for sentence in sorted(sentences, key=lambda s: -s.score):
-        passage = sentence.hit.rank
-        span = (sentence.hit.chunk.source, sentence.start)
-        if passage not in passages and span not in spans:
+        if sentence.hit.rank not in passages:
             chosen.append(sentence)
-            passages.add(passage)
-            spans.add(span)
+            passages.add(sentence.hit.rank)
     return chosen
 
 
