@@ -15,7 +15,6 @@ from pathlib import Path
 
 from qa.chunking import sentence_spans
 from qa.config import Settings
-from qa.dense import embed
 from qa.reader import MODEL_DIR, Reader, preceding_context
 from qa.retrieve import Hit, Retriever, text_sha256
 
@@ -169,7 +168,7 @@ def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: li
             spans.append((hit, start, end, c.text[s:e],
                           preceding_context(document.text, paragraph_start, start)))
     texts = [text for *_, text, _ in spans]
-    cosine = embed(retriever.model, texts, retriever.settings.batch_size) @ retriever.embed_query(question)
+    cosine = retriever.embed_sentences(texts) @ retriever.embed_query(question)
     readings = reader.select(question, texts, [context for *_, context in spans], cosine)
     return [ScoredSentence(hit, start, end, r.score, start + r.answer_start, start + r.answer_end,
                            1 / (1 + math.exp(-r.logit)))

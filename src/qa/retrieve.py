@@ -7,6 +7,8 @@ lexically and by vector, and fuses the two rankings here, so answers are the sam
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +91,10 @@ def fuse_rankings(bm25: list[tuple[int, float]], dense: list[tuple[int, float]],
     return sorted(fused.items(), key=lambda pair: (-pair[1], dense_rank.get(pair[0], len(dense))))
 
 
+# Sentence vectors kept for answer selection: 384 floats each, so about 30 MB at most.
+SENTENCE_VECTORS_KEPT = 20_000
+
+
 class Retriever:
     """Searches one backend with one embedding model, both loaded once and reused."""
 
@@ -97,6 +103,8 @@ class Retriever:
         self.model = model
         self.settings = settings
         self._last_query: tuple[str, np.ndarray] | None = None
+        self._sentences: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._sentences_lock = threading.Lock()
 
     def embed_query(self, question: str) -> np.ndarray:
         """The question's vector; the last one is kept, so that retrieval and answer selection
@@ -105,6 +113,24 @@ class Retriever:
         if last is None or last[0] != question:
             last = self._last_query = (question, embed(self.model, [question])[0])
         return last[1]
+
+    def embed_sentences(self, texts: list[str]) -> np.ndarray:
+        """The vectors of `texts` (sentences of retrieved passages), one row each. The most
+        recent are kept: in one collection the same passages come back question after question,
+        and embedding their sentences again would cost more than reading them."""
+        with self._sentences_lock:
+            known = {t: self._sentences[t] for t in texts if t in self._sentences}
+            for t in known:
+                self._sentences.move_to_end(t)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = dict(zip(missing, embed(self.model, missing, self.settings.batch_size)))
+            with self._sentences_lock:
+                self._sentences.update(fresh)
+                while len(self._sentences) > SENTENCE_VECTORS_KEPT:
+                    self._sentences.popitem(last=False)
+            known.update(fresh)
+        return np.stack([known[t] for t in texts]) if texts else embed(self.model, [])
 
     def search(self, question: str, mode: str | None = None, k: int | None = None) -> list[Hit]:
         """The best `k` chunks for `question` in `mode` (hybrid, bm25 or dense)."""

@@ -1,0 +1,72 @@
+"""A question set in qa's own format from SQuAD articles the reader never trained on, to measure
+whole answers (retrieval + reader + citations) on text nobody here tuned to.
+
+    .venv/bin/python bench/squad_set.py bench/out/squad            # 20 held-out articles
+    .venv/bin/qa index bench/out/squad/sources --index bench/out/squad/index
+    .venv/bin/qa eval bench/out/squad/questions.jsonl --index bench/out/squad/index --modes hybrid
+
+Writes DIR/sources/NNN.txt (the article's title, then its paragraphs separated by blank lines)
+and DIR/questions.jsonl (id, question, answers, sources). The articles are the reader's held-out
+articles (`training/train_reader.py`'s split, same seed); the questions skip the first 1,000 of
+its shuffled held-out pool, which `validate` and `calibrate` read, so none of them fitted anything.
+The data is read from ../shared/train/ and written only under DIR (never commit it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SQUAD = ROOT.parent / "shared" / "train" / "squad-v1.1-train.json.gz"
+USED_BY_TRAINING_SCRIPT = 1000  # validate (500) and calibrate (400) read the pool's first questions
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path, help="folder to write sources/ and questions.jsonl to")
+    parser.add_argument("--articles", type=int, default=20, help="held-out articles to use (default 20)")
+    parser.add_argument("--questions", type=int, default=300, help="questions at most (default 300)")
+    parser.add_argument("--squad", type=Path, default=SQUAD, help=f"SQuAD 1.1 train (default {SQUAD})")
+    args = parser.parse_args(argv)
+    if not args.squad.exists():
+        parser.error(f"no SQuAD file at {args.squad}; put ../shared beside the project or pass --squad")
+
+    sys.path.insert(0, str(ROOT / "training"))
+    import train_reader
+
+    _, held, pool = train_reader.held_out(argparse.Namespace(data=args.squad.parent, seed=train_reader.SEED))
+    used = {(q.article, q.text) for q in pool[:USED_BY_TRAINING_SCRIPT]}
+    data = json.load(gzip.open(args.squad, "rt", encoding="utf-8"))["data"]
+    chosen = sorted(held)[-args.articles:]
+
+    sources = args.out / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for a in chosen:
+        article = data[a]
+        name = f"{a:03d}.txt"
+        title = article["title"].replace("_", " ")
+        text = "\n\n".join([title] + [p["context"].strip() for p in article["paragraphs"]])
+        (sources / name).write_text(text + "\n", encoding="utf-8")
+        for paragraph in article["paragraphs"]:
+            for q in paragraph["qas"]:
+                if (a, q["question"]) not in used:
+                    answers = sorted({answer["text"].strip() for answer in q["answers"]})
+                    rows.append({"id": q["id"], "question": q["question"].strip(), "answers": answers,
+                                 "sources": [name]})
+    random.Random(train_reader.SEED).shuffle(rows)
+    rows = rows[:args.questions]
+    with open(args.out / "questions.jsonl", "w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"{len(chosen)} held-out articles in {sources}, {len(rows)} questions in {args.out / 'questions.jsonl'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
