@@ -89,7 +89,10 @@ def to_markdown(answers, exported_at: str | None = None) -> str:
     lines += [when + "Every quote is verbatim from the source named in its footnote; the JSON export "
                      "lets `qa verify` check them again.", ""]
     for i, answer in enumerate(answers, start=1):
-        label = (lambda n, i=i: f"{i}.{n}") if several else str
+        # Footnote labels are global to a Markdown file: in a conversation, answer.citation.
+        def label(n: int, i: int = i) -> str:
+            return f"{i}.{n}" if several else str(n)
+
         lines += [f"## {_md(answer.get('question') or '(empty question)')}", ""]
         citations = answer.get("citations") or []
         if answer.get("error"):
@@ -140,13 +143,13 @@ def _marked_md(c: dict) -> str:
     if "answer_start" not in c or not c["start"] <= c["answer_start"] < c["answer_end"] <= c["end"]:
         return _md(quote)
     a, b = c["answer_start"] - c["start"], c["answer_end"] - c["start"]
-    before, words, after = quote[:a], quote[a:b].strip(), quote[b:]
-    if not words:
+    before, words, after = quote[:a], quote[a:b], quote[b:]
+    if not words.strip():
         return _md(quote)
-    # Bold must hug its words, and the white space around them stays where the quote had it.
-    space_before = " " if before[-1:].isspace() or quote[a:b][:1].isspace() else ""
-    space_after = " " if after[:1].isspace() or quote[a:b][-1:].isspace() else ""
-    return f"{_md(before)}{space_before}**{_md(words)}**{space_after}{_md(after)}".strip()
+    # `**` must hug its words (Markdown ignores "** words **"), so the spaces around them go outside.
+    gap_before = " " if before.strip() and (before[-1].isspace() or words[0].isspace()) else ""
+    gap_after = " " if after.strip() and (after[0].isspace() or words[-1].isspace()) else ""
+    return f"{_md(before)}{gap_before}**{_md(words)}**{gap_after}{_md(after)}"
 
 
 def _code(text: str) -> str:
