@@ -243,3 +243,8 @@ def test_cli_help_documents_verify_and_its_exit_status(capsys):
     with pytest.raises(SystemExit):
         main(["ask", "--help"])
     assert "--format {text,markdown,json}" in capsys.readouterr().out
+
+
+def test_cli_ask_refuses_json_with_another_format(capsys):
+    assert main(["ask", QUESTION, "--json", "--format", "markdown"]) == 2
+    assert "--json is --format json; give --json or --format markdown, not both" in capsys.readouterr().err
