@@ -1,4 +1,4 @@
-"""The `qa` command: a thin layer over the library (index, search, ask, eval, serve)."""
+"""The `qa` command: a thin layer over the library (index, search, ask, show, verify, eval, serve)."""
 
 from __future__ import annotations
 
@@ -119,10 +119,20 @@ def cmd_search(args) -> int:
 def cmd_ask(args) -> int:
     from qa.answer import answer_question
 
+    if args.json and args.format not in (None, "json"):
+        print(f"qa ask: error: --json is --format json; give --json or --format {args.format}, not both",
+              file=sys.stderr)
+        return 2
+    output = "json" if args.json else args.format or "text"
     retriever = _load(_settings(args), _given(args))
     answer = answer_question(retriever, args.question, args.mode, args.k)
-    if args.json:
+    if output == "json":
         print(json.dumps(answer.as_dict(), ensure_ascii=False, indent=1))
+        return 2 if answer.error else 0
+    if output == "markdown":
+        from qa.export import to_markdown
+
+        print(to_markdown([answer]), end="")
         return 2 if answer.error else 0
     if answer.error:
         print(f"qa: {answer.error}", file=sys.stderr)
@@ -164,6 +174,39 @@ def cmd_show(args) -> int:
     sys.stdout.flush()
     sys.stdout.buffer.write(document.text[start:end].encode("utf-8"))
     return 0
+
+
+def cmd_verify(args) -> int:
+    from qa.export import ExportError, verify
+
+    path = Path(args.export)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return _refuse(f"no file {path}: give the JSON a qa export or `qa ask --json` wrote")
+    except IsADirectoryError:
+        return _refuse(f"{path} is a folder: give the JSON file a qa export or `qa ask --json` wrote")
+    except UnicodeDecodeError:
+        return _refuse(f"{path} is not UTF-8 text, so not a qa export")
+    except json.JSONDecodeError as error:
+        return _refuse(f"{path} is not JSON ({error.msg} at line {error.lineno}, column {error.colno})")
+    sources = Path(args.sources) if args.sources else Settings().sources_dir
+    if not sources.is_dir():
+        return _refuse(f"no folder {sources}: give the folder of the quoted documents with --sources DIR")
+    try:
+        checks = verify(data, sources)
+    except ExportError as error:
+        return _refuse(f"{path}: {error}")
+    for check in checks:
+        print(check.line())
+    counts = {status: sum(c.status == status for c in checks) for status in ("exact", "moved", "gone", "missing")}
+    print(f"{len(checks)} quotes: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    return 0 if all(c.exact for c in checks) else 1
+
+
+def _refuse(message: str) -> int:
+    print(f"qa: {message}", file=sys.stderr)
+    return 2
 
 
 def _checked_question(question: str, settings: Settings) -> str:
@@ -267,7 +310,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Quote the sentences of your documents that answer the question, each with a "
                     "numbered citation (file, title, paragraph, page, character offsets). When "
                     "nothing answers it, say so and show the nearest passages instead."))
+    p.add_argument("--format", choices=("text", "markdown", "json"),
+                   help="text (default); markdown: the question as a heading, each quote with a "
+                        "footnote giving file, title, paragraph, page and offsets; json: one JSON "
+                        "object (the same as --json), which `qa verify` can check later")
     p.set_defaults(run=cmd_ask)
+
+    p = commands.add_parser(
+        "verify", help="check that the quotes of an exported answer are still in their sources",
+        description="Read the sources again and report each quote of EXPORT.json (a conversation "
+                    "exported from the web chat, or the output of `qa ask --json`) as exact (still at "
+                    "its offsets), moved (found elsewhere in the same document: the new offsets), gone "
+                    "(no longer in the document) or missing (the source file is not there or cannot be "
+                    "read). Exit status: 0 when every quote is exact, 1 when any moved, is gone or "
+                    "missing, 2 when EXPORT.json is not a qa export.")
+    p.add_argument("export", metavar="EXPORT.json", help="the JSON export or `qa ask --json` output")
+    p.add_argument("--sources", metavar="DIR",
+                   help=f"the folder the quoted files are in (default: {defaults.sources_dir})")
+    p.set_defaults(run=cmd_verify)
 
     p = with_index(commands.add_parser(
         "show", help="print a document's text as qa extracted it: what citation offsets count",

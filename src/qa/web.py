@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from html import escape
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +28,7 @@ from qa.answer import Answer, answer_question, shared_reader
 from qa.config import DEFAULTS, MODES, Settings
 from qa.documents import SUPPORTED, NothingToIndex
 from qa.errors import UserError
+from qa.export import to_json, to_markdown
 from qa.web_evaluate import evaluate_tab
 
 EXAMPLES = [
@@ -35,6 +39,7 @@ EXAMPLES = [
 MAX_K = 10
 CONTEXT_CHARS = 700  # shown on each side of a quote when checking a citation
 MAX_NAME_CHARS = 200
+SHORT_QUOTE_CHARS = 200  # of each further citation's quote shown in the chat; the rest expands
 CONCURRENCY = 2  # two CPU cores: more parallel questions would only slow each other down
 
 
@@ -194,14 +199,29 @@ def answer_html(answer: dict) -> str:
             parts.append(f'<blockquote class="qa-quote">“{_marked(quote["quote"], by_n.get(quote["citation"]))}” '
                          f'<sup class="qa-marker">[{quote["citation"]}]</sup></blockquote>')
     if answer["citations"]:
+        # The right answer is often citation 2 or 3: each citation not quoted above shows its quote.
+        quoted = set() if answer["abstained"] else {q["citation"] for q in answer["answer"]}
         parts.append('<ol class="qa-citations">')
         for c in answer["citations"]:
-            excerpt = f' — <span class="qa-excerpt">“{_inline(c["quote"])}”</span>' if answer["abstained"] else ""
+            excerpt = "" if c["n"] in quoted else f" — {citation_quote_html(c)}"
             parts.append(f'<li value="{int(c["n"])}"><b>{escape(c["title"])}</b> · '
                          f'<code>{escape(where(c))}</code>{excerpt}</li>')
         parts.append("</ol>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def citation_quote_html(citation: dict) -> str:
+    """A citation's quote for the chat, its answer words in bold: whole when short, else its first
+    ~SHORT_QUOTE_CHARS characters, with the whole quote in an expandable <details>."""
+    quote = citation["quote"]
+    flat = " ".join(quote.split())
+    if len(flat) <= SHORT_QUOTE_CHARS:
+        return f'<span class="qa-excerpt">“{_marked(quote, citation)}”</span>'
+    cut = flat.rfind(" ", 0, SHORT_QUOTE_CHARS)  # end at a word
+    short = flat[:cut if cut > SHORT_QUOTE_CHARS // 2 else SHORT_QUOTE_CHARS]
+    return (f'<details class="qa-excerpt"><summary><span class="qa-short">“{escape(short)} …”</span></summary>'
+            f'“{_marked(quote, citation)}”</details>')
 
 
 def _inline(text: str) -> str:
@@ -339,6 +359,15 @@ def _same_bytes(a, b) -> bool:
     return filecmp.cmp(a, b, shallow=False)
 
 
+def write_exports(answers: list[dict], folder: Path, now: datetime) -> tuple[Path, Path]:
+    """The conversation as qa-conversation-TIME.md and .json in `folder` (qa.export's formats)."""
+    stamp, when = now.strftime("%Y%m%d-%H%M%S"), now.isoformat(timespec="seconds")
+    markdown, data = folder / f"qa-conversation-{stamp}.md", folder / f"qa-conversation-{stamp}.json"
+    markdown.write_text(to_markdown(answers, exported_at=when), encoding="utf-8")
+    data.write_text(json.dumps(to_json(answers, exported_at=when), ensure_ascii=False, indent=1), encoding="utf-8")
+    return markdown, data
+
+
 def discard_upload(temp_path: str) -> None:
     """Remove an upload from Gradio's temp folder once it is saved or refused (a refused file
     would otherwise stay there until the app stops), with its folder when that is left empty."""
@@ -419,6 +448,17 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
         first = answers[selected]["citations"][0]["n"] if selected is not None and answers[selected]["citations"] else None
         return selected, citation_choices(answers, selected), show_citation(answers, selected, first, whole)
 
+    def export_conversation(answers):
+        if not answers:
+            yield gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
+            return
+        with tempfile.TemporaryDirectory(prefix="qa-export-") as folder:
+            markdown, data = write_exports(answers, Path(folder), datetime.now(timezone.utc))
+            # Yielded, not returned: Gradio copies the files into its cache before asking for
+            # more, and the folder goes then (as the Evaluate tab's reports do).
+            yield (gr.DownloadButton(value=str(markdown), interactive=True),
+                   gr.DownloadButton(value=str(data), interactive=True))
+
     def documents_table():
         documents = pipeline.retriever.backend.documents()
         return documents_rows(documents), f"**{len(documents)} documents** indexed from `{settings.sources_dir}/`."
@@ -485,6 +525,11 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
                                                   max_length=settings.max_question_chars, autofocus=True)
                             ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
                         gr.Examples(EXAMPLES, inputs=question, label="Try one of these")
+                        with gr.Row(elem_id="qa-export"):
+                            export_markdown = gr.DownloadButton("Export Markdown", size="sm", interactive=False,
+                                                                elem_id="qa-export-md")
+                            export_json = gr.DownloadButton("Export JSON (qa verify)", size="sm",
+                                                            interactive=False, elem_id="qa-export-json")
                         with gr.Accordion("Retrieval settings", open=False):
                             mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode",
                                             info="hybrid: words and meaning; bm25: words only; dense: meaning only")
@@ -520,6 +565,8 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
         for trigger in (question.submit, ask_button.click):
             trigger(chat, chat_inputs, chat_outputs, api_visibility="private", concurrency_id="answer",
                     concurrency_limit=CONCURRENCY)
+        answers.change(export_conversation, answers, [export_markdown, export_json], api_visibility="private",
+                       show_progress="hidden")
         chatbot.select(pick_answer, [answers, whole], [selected, citation, source], api_visibility="private")
         for trigger in (citation.change, whole.change):
             trigger(show_citation, [answers, selected, citation, whole], source, api_visibility="private",
@@ -546,6 +593,9 @@ CSS = """
 .qa-citations { margin: 0.4em 0 0 0; padding-left: 1.6em; font-size: 0.9em; }
 .qa-citations li { margin: 0.2em 0; }
 .qa-abstain { font-weight: 600; }
+.qa-excerpt summary { cursor: pointer; }
+details.qa-excerpt[open] > summary .qa-short { display: none; }
+details.qa-excerpt[open] > summary::after { content: "show less"; font-size: 0.85em; color: var(--body-text-color-subdued); }
 .qa-note { margin: 0.3em 0; color: var(--body-text-color-subdued); }
 .qa-error { color: var(--error-text-color, #b91c1c); font-weight: 600; }
 .qa-hint { color: var(--body-text-color-subdued); padding: 0.5em 0; }
