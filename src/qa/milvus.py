@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ class MilvusUnavailable(UserError):
 def connect(uri: str):
     """A client for `uri`; IndexUnusable, in words, when pymilvus is missing, MilvusUnavailable
     when Milvus is unreachable."""
+    # gRPC's C core prints its own log lines to stderr (milvus-lite's server answers pymilvus's
+    # keep-alive pings with "too_many_pings"), unless told otherwise before it is imported;
+    # failures reach the user through `failures_in_words` instead.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         from pymilvus import MilvusClient
     except ImportError as error:
