@@ -142,6 +142,10 @@ def parity(model, targets: dict[str, Target]) -> dict:
     return rates
 
 
+def figure(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+
+
 def measure(args, targets: dict[str, Target]) -> None:
     model = model_for(Settings(device="cpu"))
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.chunks)
@@ -156,7 +160,7 @@ def measure(args, targets: dict[str, Target]) -> None:
 
     print(f"\n{'':24}" + "".join(f" {name:>22}" for name in targets))
     for metric in rows["local (FAISS + bm25s)"]:
-        print(f"{metric:24}" + "".join(f" {rows[name][metric]:>22.4g}" for name in targets))
+        print(f"{metric:24}" + "".join(f" {figure(rows[name][metric]):>22}" for name in targets))
 
     rates = parity(model, targets)
     print(f"\nDevelopment set ({synthetic.DEV_SET.name}), answerable questions, hit@1 / hit@3:")
