@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEV_SET, SHIPPED_SOURCES
+from qa.backend import IndexUnusable
 from qa.config import Settings
 from qa.evaluate import evaluate_question_set, load_question_set
 from qa.milvus import MilvusUnavailable
@@ -159,6 +160,25 @@ def test_readers_keep_answering_while_qa_index_writes(server, model, sources_cop
     assert time.monotonic() - began < 10
 
 
+def test_a_reader_skips_documents_changed_after_it_opened(server, model, tmp_path):
+    (tmp_path / "owls.txt").write_text(OWLS)
+    (tmp_path / "bees.txt").write_text("Honey bees dance to show the way to flowers.")
+    settings = Settings(backend="milvus", uri=server.uri)
+    update(settings, model, tmp_path, progress=False)
+    reader = open_backend(settings)
+    (tmp_path / "owls.txt").write_text(OWLS.replace("four voles", "five shrews"))
+    assert update(settings, model, tmp_path, progress=False).changed == ["owls.txt"]
+
+    # The version the reader listed is gone and the new one is not listed: no owl passage at all,
+    # rather than a passage whose document text no longer matches it.
+    assert [reader.chunk(i).source for i, _ in reader.lexical_search("barn owl voles shrews", 5)] == []
+    with pytest.raises(IndexUnusable, match="owls.txt changed in Milvus"):
+        reader.document_by_source("owls.txt")
+    assert reader.document_by_source("bees.txt").text.startswith("Honey bees")
+    fresh = Retriever(open_backend(settings), model, settings)
+    assert "five shrews" in fresh.search("What does a barn owl eat?", "hybrid", 1)[0].chunk.text
+
+
 def test_a_stopped_server_is_an_error_not_a_hang(server, model, monkeypatch):
     settings = Settings(backend="milvus", uri=server.uri)
     update(settings, model, SHIPPED_SOURCES, progress=False)
@@ -181,7 +201,8 @@ def test_cli_over_a_server_and_without_one(retriever, shared_server, tmp_path):
     assert asked.stderr == ""  # no pymilvus warnings either
 
     closed = f"http://127.0.0.1:{free_port()}"
-    for command in (["ask", WAGNER], ["index", str(SHIPPED_SOURCES), "-q"], ["search", WAGNER]):
+    for command in (["ask", WAGNER], ["index", str(SHIPPED_SOURCES), "-q"], ["search", WAGNER],
+                    ["serve", str(SHIPPED_SOURCES), "--port", str(free_port())]):
         result = qa_cli(*command, "--backend", "milvus", "--uri", closed, timeout=60)
         assert result.returncode == 1, command
         assert result.stderr.strip().splitlines() == \
