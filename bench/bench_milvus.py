@@ -1,7 +1,10 @@
-"""Milvus (on milvus-lite) beside the embedded index: index and query times at 10k chunks, and
-answer parity on the development set.
+"""Milvus beside the embedded index: index and query times at 10k chunks, and answer parity on the
+development set, for milvus-lite's file mode and, when asked, a Milvus server.
 
-    .venv/bin/python bench/bench_milvus.py [--chunks 10000] [--rounds 3]
+    .venv/bin/python bench/bench_milvus.py [--chunks 10000] [--rounds 3] [--server | --uri URI]
+
+--server starts milvus-lite's own gRPC server (`python -m milvus_lite server`) in bench/out/ for
+the run; --uri measures a Milvus you run (its qa collections are dropped and rewritten).
 
 Both backends index the same synthetic documents (bench/synthetic.py) with the same vectors
 source: `--real` chunks embedded for real once (cached in bench/out/), the rest real vectors plus
@@ -13,10 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -38,19 +45,57 @@ def parse_args(argv=None):
     parser.add_argument("--chunks", type=int, default=10_000, help="synthetic chunks to index")
     parser.add_argument("--real", type=int, default=2_000, help="chunks embedded with the real model")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the dev questions")
+    server = parser.add_mutually_exclusive_group()
+    server.add_argument("--server", action="store_true",
+                        help="also measure milvus-lite's gRPC server, started for the run")
+    server.add_argument("--uri", help="also measure the Milvus server at URI (its qa collections are rewritten)")
     return parser.parse_args(argv)
 
 
-def settings_for(backend: str, folder: Path) -> Settings:
-    return Settings(index_dir=folder / "index", backend=backend, uri=str(folder / "milvus.db"))
+# A target is where an index lives: (backend, Milvus URI or None for milvus-lite in its folder).
+Target = tuple[str, "str | None"]
 
 
-def build(backend: str, documents, encoder, folder: Path) -> dict:
+def settings_for(target: Target, folder: Path) -> Settings:
+    backend, uri = target
+    return Settings(index_dir=folder / "index", backend=backend, uri=uri or str(folder / "milvus.db"))
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+@contextmanager
+def milvus_lite_server(folder: Path):
+    """milvus-lite's gRPC server on a free port in `folder`, for the duration; yields its URI."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    settings = settings_for(backend, folder)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "data"),
+                                "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait()
+
+
+def build(target: Target, documents, encoder, folder: Path) -> dict:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    settings = settings_for(target, folder)
     began = time.perf_counter()
-    report = backend_module(settings).update(settings, encoder, documents, progress=False)
+    # rebuild: a server keeps what an earlier run left in it.
+    report = backend_module(settings).update(settings, encoder, documents, rebuild=True, progress=False)
     seconds = time.perf_counter() - began
     # One document changed: what an everyday update costs.
     changed = list(documents)
@@ -61,8 +106,8 @@ def build(backend: str, documents, encoder, folder: Path) -> dict:
     return {"chunks": report.chunks, "index_s": seconds, "update_one_s": time.perf_counter() - began}
 
 
-def query_times(backend: str, folder: Path, model, questions: list[str], rounds: int) -> dict:
-    settings = settings_for(backend, folder)
+def query_times(target: Target, folder: Path, model, questions: list[str], rounds: int) -> dict:
+    settings = settings_for(target, folder)
     began = time.perf_counter()
     index = open_backend(settings)
     opened = time.perf_counter() - began
@@ -83,46 +128,58 @@ def query_times(backend: str, folder: Path, model, questions: list[str], rounds:
     return result
 
 
-def parity(model) -> dict:
-    """hit@1 and hit@3 per mode on the development set, on each backend (the `qa eval` scorer)."""
+def parity(model, targets: dict[str, Target]) -> dict:
+    """hit@1 and hit@3 per mode on the development set, on each target (the `qa eval` scorer)."""
     questions = load_question_set(synthetic.DEV_SET)
     rates = {}
-    for backend in ("local", "milvus"):
-        folder = OUT / f"parity-{backend}"
+    for name, target in targets.items():
+        folder = OUT / f"parity-{slug(name)}"
         shutil.rmtree(folder, ignore_errors=True)
-        settings = settings_for(backend, folder)
-        update(settings, model, synthetic.SOURCES, progress=False)
+        settings = settings_for(target, folder)
+        update(settings, model, synthetic.SOURCES, rebuild=True, progress=False)
         metrics = evaluate_question_set(Retriever(open_backend(settings), model, settings), questions).metrics
-        rates[backend] = {mode: {k: metrics[mode][k] for k in ("hit@1", "hit@3")} for mode in MODES}
+        rates[name] = {mode: {k: metrics[mode][k] for k in ("hit@1", "hit@3")} for mode in MODES}
     return rates
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    OUT.mkdir(parents=True, exist_ok=True)
+def figure(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+
+
+def measure(args, targets: dict[str, Target]) -> None:
     model = model_for(Settings(device="cpu"))
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.chunks)
     encoder = synthetic.PrecomputedEncoder(synthetic.real_vectors(model, documents, args.real, OUT))
     questions = synthetic.dev_questions()
     rows = {}
-    for backend in ("local", "milvus"):
-        folder = OUT / f"index-{backend}"
-        rows[backend] = build(backend, documents, encoder, folder)
-        rows[backend].update(query_times(backend, folder, model, questions, args.rounds))
-        print(f"{backend}: {json.dumps(rows[backend])}", flush=True)
+    for name, target in targets.items():
+        folder = OUT / f"index-{slug(name)}"
+        rows[name] = build(target, documents, encoder, folder)
+        rows[name].update(query_times(target, folder, model, questions, args.rounds))
+        print(f"{name}: {json.dumps(rows[name])}", flush=True)
 
-    names = list(rows["local"])
-    print(f"\n{'':24} {'local (FAISS + bm25s)':>22} {'milvus-lite':>14}")
-    for name in names:
-        print(f"{name:24} {rows['local'][name]:>22.4g} {rows['milvus'][name]:>14.4g}")
+    print(f"\n{'':24}" + "".join(f" {name:>22}" for name in targets))
+    for metric in rows["local (FAISS + bm25s)"]:
+        print(f"{metric:24}" + "".join(f" {figure(rows[name][metric]):>22}" for name in targets))
 
-    rates = parity(model)
-    print(f"\nDevelopment set ({synthetic.DEV_SET.name}), answerable questions:")
-    print(f"{'mode':8} {'local hit@1':>12} {'milvus hit@1':>13} {'local hit@3':>12} {'milvus hit@3':>13}")
+    rates = parity(model, targets)
+    print(f"\nDevelopment set ({synthetic.DEV_SET.name}), answerable questions, hit@1 / hit@3:")
+    print(f"{'mode':8}" + "".join(f" {name:>22}" for name in rates))
     for mode in MODES:
-        local, milvus = rates["local"][mode], rates["milvus"][mode]
-        print(f"{mode:8} {local['hit@1']:>12.3f} {milvus['hit@1']:>13.3f} "
-              f"{local['hit@3']:>12.3f} {milvus['hit@3']:>13.3f}")
+        print(f"{mode:8}" + "".join(f" {r[mode]['hit@1']:>14.3f} / {r[mode]['hit@3']:.3f}" for r in rates.values()))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    targets: dict[str, Target] = {"local (FAISS + bm25s)": ("local", None), "milvus-lite (file)": ("milvus", None)}
+    if args.uri:
+        measure(args, {**targets, f"milvus at {args.uri}": ("milvus", args.uri)})
+    elif args.server:
+        with milvus_lite_server(OUT / "server") as uri:
+            measure(args, {**targets, "milvus-lite server": ("milvus", uri)})
+    else:
+        measure(args, targets)
     return 0
 
 

@@ -10,8 +10,10 @@ Each document version owns one contiguous run of ids: its document rows, then it
 deletes a changed or removed document's run and writes a new one; unchanged documents are untouched.
 
 `uri` is a path ending in ".db" for milvus-lite (embedded, one process at a time) or the address of
-a Milvus server, e.g. http://host:19530. Fusion stays in `qa.retrieve`, so answers are the same
-whichever index serves them.
+a Milvus server, e.g. http://host:19530, which any number of readers and one writer share. Every call
+to a server has a time limit, and a failed call ends in `MilvusUnavailable`, one line naming the
+server, rather than a hang or pymilvus's traceback. Fusion stays in `qa.retrieve`, so answers are
+the same whichever index serves them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +36,7 @@ from qa.chunking import Chunk, chunk_document
 from qa.config import Settings
 from qa.dense import dimension, embed
 from qa.documents import Document
+from qa.errors import UserError
 from qa.lexical import STOPWORDS
 
 FORMAT_VERSION = 1
@@ -46,6 +51,12 @@ INSERT_BLOCK = 1024
 ANALYZER = {"tokenizer": "standard",
             "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS)},
                        {"type": "stemmer", "language": "english"}]}
+# Seconds one call may take before qa gives up: a stopped server must end in an error, not a hang.
+# Searches and reads are quick; writing a block of chunks (the server runs the BM25 function on
+# them), loading a collection and flushing take longer on a large collection.
+CONNECT_TIMEOUT_S = 10
+READ_TIMEOUT_S = 30
+WRITE_TIMEOUT_S = 300
 CHUNK_FIELDS = ["text", "source", "start", "end", "paragraph", "page"]
 DOCUMENT_FIELDS = ["id", "source", "title", "sha256", "chunks", "parts", "indexed_at"]
 
@@ -55,8 +66,17 @@ def milvus_uri(settings: Settings) -> str:
     return settings.index_location
 
 
+class MilvusUnavailable(UserError):
+    """Milvus could not be reached, stopped answering, or refused a call; the message names it."""
+
+
 def connect(uri: str):
-    """A client for `uri`; IndexUnusable, in words, when pymilvus is missing or Milvus is unreachable."""
+    """A client for `uri`; IndexUnusable, in words, when pymilvus is missing, MilvusUnavailable
+    when Milvus is unreachable."""
+    # gRPC's C core prints its own log lines to stderr (milvus-lite's server answers pymilvus's
+    # keep-alive pings with "too_many_pings"), unless told otherwise before it is imported;
+    # failures reach the user through `failures_in_words` instead.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         from pymilvus import MilvusClient
     except ImportError as error:
@@ -64,13 +84,41 @@ def connect(uri: str):
                             "install them with `pip install -e '.[milvus]'`") from error
     if uri.endswith(".db"):
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        # milvus-lite cannot pin a read timestamp; pymilvus says so on every document listing.
-        logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+    # pymilvus logs every failed call, traceback included, through its own stderr handler, and
+    # warns on each document listing that milvus-lite cannot pin a read timestamp; qa says what
+    # went wrong in one line instead (`failures_in_words`).
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    with failures_in_words(uri):
+        try:
+            return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT_S)
+        except (ValueError, OSError) as error:  # a malformed address, an unopenable milvus-lite path
+            raise MilvusUnavailable(f"cannot open Milvus at {uri}: {error}") from error
+
+
+@contextmanager
+def failures_in_words(uri: str):
+    """Turn a failed call to Milvus at `uri` into MilvusUnavailable: one line saying what to check."""
+    from grpc import RpcError, StatusCode
+    from pymilvus.exceptions import MilvusException
+
     try:
-        return MilvusClient(uri=uri)
-    except Exception as error:  # grpc, pymilvus and milvus-lite each fail in their own way
-        raise IndexUnusable(f"cannot reach Milvus at {uri} ({type(error).__name__}: {error}); "
-                            f"start it, or name another with --uri") from error
+        yield
+    except RpcError as error:  # what pymilvus does not retry: a deadline passed, access refused
+        if error.code() == StatusCode.DEADLINE_EXCEEDED:
+            raise MilvusUnavailable(f"Milvus at {uri} did not answer in time: is it running, "
+                                    f"and reachable from here?") from error
+        raise MilvusUnavailable(f"Milvus at {uri} refused the call: {error.details()}") from error
+    except MilvusException as error:
+        if _unreachable(error):
+            raise MilvusUnavailable(f"cannot reach Milvus at {uri}: is it running? Start it, "
+                                    f"or name another with --uri") from error
+        raise MilvusUnavailable(f"Milvus at {uri} failed: {error.message}") from error
+
+
+def _unreachable(error) -> bool:
+    # pymilvus reports a refused or lost connection as code 2, "Fail connecting to server …", or
+    # as the gRPC status UNAVAILABLE once its retries run out.
+    return error.code == 2 or "UNAVAILABLE" in str(error.message) or "connect" in str(error.message).lower()
 
 
 @dataclass(frozen=True)
@@ -112,16 +160,17 @@ class MilvusIndex:
         """Connect to the configured Milvus and check its index suits `settings`."""
         uri = milvus_uri(settings)
         client = connect(uri)
-        if not (client.has_collection(CHUNKS) and client.has_collection(DOCUMENTS)):
-            raise IndexUnusable(f"no index in Milvus at {uri}: build one with "
-                                f"`qa index SOURCES_DIR --backend milvus --uri {uri}`")
-        _load_collections(client)
-        manifest = _read_manifest(client)
-        problem = _incompatibility(manifest, settings)
-        if problem:
-            raise IndexUnusable(f"the index in Milvus at {uri} was {problem}; rebuild it with "
-                                f"`qa index --rebuild --backend milvus --uri {uri}`")
-        return cls(client, uri, manifest, _read_catalogue(client), settings)
+        with failures_in_words(uri):
+            if not _has_index(client):
+                raise IndexUnusable(f"no index in Milvus at {uri}: build one with "
+                                    f"`qa index SOURCES_DIR --backend milvus --uri {uri}`")
+            _load_collections(client)
+            manifest = _read_manifest(client)
+            problem = _incompatibility(manifest, settings)
+            if problem:
+                raise IndexUnusable(f"the index in Milvus at {uri} was {problem}; rebuild it with "
+                                    f"`qa index --rebuild --backend milvus --uri {uri}`")
+            return cls(client, uri, manifest, _read_catalogue(client), settings)
 
     @property
     def size(self) -> int:
@@ -136,7 +185,9 @@ class MilvusIndex:
 
     def chunk(self, number: int) -> Chunk:
         if number not in self._chunks:
-            rows = self.client.get(CHUNKS, ids=[number], output_fields=CHUNK_FIELDS)
+            with failures_in_words(self.uri):
+                rows = self.client.get(CHUNKS, ids=[number], output_fields=CHUNK_FIELDS,
+                                       timeout=READ_TIMEOUT_S)
             if not rows:
                 raise KeyError(f"no chunk {number} in Milvus at {self.uri}")
             self._remember(number, rows[0])
@@ -144,18 +195,20 @@ class MilvusIndex:
 
     def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) of the best `k` chunks, scored by Milvus from the raw question."""
-        results = self.client.search(CHUNKS, data=[query], anns_field="sparse", limit=k,
-                                     output_fields=CHUNK_FIELDS,
-                                     search_params={"metric_type": "BM25"})
+        with failures_in_words(self.uri):
+            results = self.client.search(CHUNKS, data=[query], anns_field="sparse", limit=k,
+                                         output_fields=CHUNK_FIELDS, timeout=READ_TIMEOUT_S,
+                                         search_params={"metric_type": "BM25"})
         # milvus-lite reports BM25 as a negative distance, a server as a positive score.
         return self._known(results[0], abs)
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity) of the `k` nearest chunks."""
-        results = self.client.search(CHUNKS, data=[np.asarray(vector, dtype=np.float32).tolist()],
-                                     anns_field="dense", limit=k, output_fields=CHUNK_FIELDS,
-                                     search_params={"metric_type": "IP",
-                                                    "params": {"ef": max(self.settings.hnsw_ef_search, k)}})
+        with failures_in_words(self.uri):
+            results = self.client.search(
+                CHUNKS, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="dense",
+                limit=k, output_fields=CHUNK_FIELDS, timeout=READ_TIMEOUT_S,
+                search_params={"metric_type": "IP", "params": {"ef": max(self.settings.hnsw_ef_search, k)}})
         return self._known(results[0], float)
 
     def hybrid_search(self, query: str, vector: np.ndarray, k: int,
@@ -173,20 +226,23 @@ class MilvusIndex:
                                     "params": {"ef": max(self.settings.hnsw_ef_search, depth)}},
                              limit=depth),
         ]
-        results = self.client.hybrid_search(CHUNKS, requests, RRFRanker(rrf_k or self.settings.rrf_k),
-                                            limit=k, output_fields=CHUNK_FIELDS)
+        with failures_in_words(self.uri):
+            results = self.client.hybrid_search(CHUNKS, requests, RRFRanker(rrf_k or self.settings.rrf_k),
+                                                limit=k, output_fields=CHUNK_FIELDS, timeout=READ_TIMEOUT_S)
         return self._known(results[0], float)
 
     def close(self) -> None:
         self.client.close()
 
     def _known(self, hits, score) -> list[tuple[int, float]]:
-        # A chunk whose document is not (or no longer) listed is left over from an interrupted
-        # update: it is skipped, and the next update overwrites it.
+        # Only chunks of the document versions listed when this index was opened count. Others are
+        # left over from an interrupted update (the next one overwrites them) or were written by a
+        # `qa index` running beside this reader since: those are seen after a reload.
         ranked = []
         for hit in hits:
             fields = hit["entity"]
-            if fields["source"] in self._catalogue:
+            row = self._catalogue.get(fields["source"])
+            if row is not None and int(hit["id"]) in row.chunk_ids:
                 self._remember(int(hit["id"]), fields)
                 ranked.append((int(hit["id"]), score(hit["distance"])))
         return ranked
@@ -200,8 +256,12 @@ class MilvusIndex:
 
     def _read_document(self, source: str) -> Document:
         row = self._catalogue[source]
-        parts = self.client.get(DOCUMENTS, ids=list(range(row.id, row.id + row.parts)),
-                                output_fields=["part", "body"])
+        with failures_in_words(self.uri):
+            parts = self.client.get(DOCUMENTS, ids=list(range(row.id, row.id + row.parts)),
+                                    output_fields=["part", "body"], timeout=READ_TIMEOUT_S)
+        if len(parts) != row.parts:
+            raise IndexUnusable(f"{source} changed in Milvus at {self.uri} after qa opened the index "
+                                f"(a `qa index` ran): ask again once it has been reloaded")
         body = json.loads("".join(p["body"] for p in sorted(parts, key=lambda p: p["part"])))
         return Document(source=source, title=row.title, text=body["text"], sha256=row.sha256,
                         paragraphs=tuple(map(tuple, body["paragraphs"])), pages=tuple(body["pages"]))
@@ -217,8 +277,10 @@ def update(settings: Settings, model, documents: list[Document], rebuild: bool =
     """Make `documents` the Milvus index's contents, embedding only what is new or changed.
     One writer at a time: two concurrent updates of one index would hand out the same ids."""
     began = time.perf_counter()
-    client = connect(milvus_uri(settings))
-    try:
+    uri = milvus_uri(settings)
+    client = connect(uri)
+    # A write cut off by a lost server leaves what `_known` skips and the next update overwrites.
+    with failures_in_words(uri), closing(client):
         rebuilt_because = _prepare(client, settings, model, rebuild)
         old = _read_catalogue(client)
         report = diff_sources(documents, {s: row.sha256 for s, row in old.items()}, rebuilt_because)
@@ -228,17 +290,16 @@ def update(settings: Settings, model, documents: list[Document], rebuild: bool =
         if stale:
             # Deleting first means an interrupted update leaves the document missing, so the
             # next update adds it again, rather than listed with half of its chunks.
-            client.delete(DOCUMENTS, ids=[i for row in stale for i in range(row.id, row.id + row.parts)])
-            client.delete(CHUNKS, ids=[i for row in stale for i in row.chunk_ids])
+            client.delete(DOCUMENTS, ids=[i for row in stale for i in range(row.id, row.id + row.parts)],
+                          timeout=WRITE_TIMEOUT_S)
+            client.delete(CHUNKS, ids=[i for row in stale for i in row.chunk_ids], timeout=WRITE_TIMEOUT_S)
         next_id = max([MANIFEST_ID + 1, *(row.ids.stop for row in old.values())])
         report.embedded = _write_documents(client, fresh, settings, model, next_id, progress)
         report.chunks = sum(old[s].chunks for s in report.unchanged) + report.embedded
         # Sealed segments get their indexes built; unsealed ones are searched row by row
         # (on milvus-lite, BM25 over 10k unflushed chunks takes a second a query).
         for name in (CHUNKS, DOCUMENTS):
-            client.flush(name)
-    finally:
-        client.close()
+            client.flush(name, timeout=WRITE_TIMEOUT_S)
     report.seconds = time.perf_counter() - began
     return report
 
@@ -247,19 +308,19 @@ def _prepare(client, settings: Settings, model, rebuild: bool) -> str | None:
     """Create the collections when missing, or anew when asked or built differently; says why
     it rebuilt, or None."""
     reason = None
-    if client.has_collection(DOCUMENTS) and client.has_collection(CHUNKS):
+    if _has_index(client):
         _load_collections(client)
         reason = rebuild_reason(rebuild, None if rebuild else _incompatibility(_read_manifest(client), settings))
         if reason is None:
             return None
     for name in (CHUNKS, DOCUMENTS):
-        if client.has_collection(name):
-            client.drop_collection(name)
+        if client.has_collection(name, timeout=READ_TIMEOUT_S):
+            client.drop_collection(name, timeout=WRITE_TIMEOUT_S)
     _create_collections(client, dimension(model), settings)
     manifest = {"format_version": FORMAT_VERSION, "settings": settings.index_shape(),
                 "model": {"name": settings.model, "dimension": dimension(model)}}
     client.insert(DOCUMENTS, [_document_row(MANIFEST_ID, -1, 0, 0, "", "", "", _now(),
-                                            json.dumps(manifest))])
+                                            json.dumps(manifest))], timeout=WRITE_TIMEOUT_S)
     return reason
 
 
@@ -283,7 +344,7 @@ def _create_collections(client, dim: int, settings: Settings) -> None:
     # The same k1 and b as bm25s's defaults, which qa.lexical uses.
     indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                       params={"bm25_k1": 1.5, "bm25_b": 0.75})
-    client.create_collection(CHUNKS, schema=chunks, index_params=indexes)
+    client.create_collection(CHUNKS, schema=chunks, index_params=indexes, timeout=WRITE_TIMEOUT_S)
 
     documents = client.create_schema(auto_id=False, enable_dynamic_field=False)
     documents.add_field("id", DataType.INT64, is_primary=True)
@@ -299,7 +360,7 @@ def _create_collections(client, dim: int, settings: Settings) -> None:
     indexes = client.prepare_index_params()
     indexes.add_index(field_name="unused", index_type="FLAT", metric_type="L2")
     client.create_collection(DOCUMENTS, schema=documents, index_params=indexes,
-                             consistency_level="Strong")
+                             consistency_level="Strong", timeout=WRITE_TIMEOUT_S)
 
 
 def _write_documents(client, documents: list[Document], settings: Settings, model, next_id: int,
@@ -324,7 +385,7 @@ def _write_documents(client, documents: list[Document], settings: Settings, mode
             if len(chunks) >= INSERT_BLOCK or number == len(documents):
                 written += _write_chunks(client, chunks, model, settings.batch_size, bar)
                 # A document is listed only once its chunks are stored (see `update`).
-                client.upsert(DOCUMENTS, rows)
+                client.upsert(DOCUMENTS, rows, timeout=WRITE_TIMEOUT_S)
                 chunks, rows = [], []
     return written
 
@@ -336,7 +397,8 @@ def _write_chunks(client, numbered: list[tuple[int, Chunk]], model, batch_size: 
         # Upsert, not insert: ids left by an interrupted update are overwritten, never doubled.
         client.upsert(CHUNKS, [{"id": n, "text": c.text, "source": c.source, "start": c.start,
                                 "end": c.end, "paragraph": c.paragraph, "page": c.page or 0,
-                                "dense": v.tolist()} for (n, c), v in zip(block, vectors)])
+                                "dense": v.tolist()} for (n, c), v in zip(block, vectors)],
+                      timeout=WRITE_TIMEOUT_S)
         bar.update(len(block))
     return len(numbered)
 
@@ -354,23 +416,28 @@ def built_shape(settings: Settings) -> dict | None:
     if uri.endswith(".db") and not Path(uri).exists():
         return None  # connecting would create an empty milvus-lite file
     client = connect(uri)
-    if not (client.has_collection(CHUNKS) and client.has_collection(DOCUMENTS)):
-        return None
-    _load_collections(client)
-    try:
-        return _read_manifest(client).get("settings")
-    except (IndexUnusable, ValueError):
-        return None
+    with failures_in_words(uri):
+        if not _has_index(client):
+            return None
+        _load_collections(client)
+        try:
+            return _read_manifest(client).get("settings")
+        except (IndexUnusable, ValueError):
+            return None
+
+
+def _has_index(client) -> bool:
+    return all(client.has_collection(name, timeout=READ_TIMEOUT_S) for name in (CHUNKS, DOCUMENTS))
 
 
 def _load_collections(client) -> None:
     # A collection is searchable only once loaded; milvus-lite releases them when a process ends.
     for name in (CHUNKS, DOCUMENTS):
-        client.load_collection(name)
+        client.load_collection(name, timeout=WRITE_TIMEOUT_S)
 
 
 def _read_manifest(client) -> dict:
-    rows = client.get(DOCUMENTS, ids=[MANIFEST_ID], output_fields=["body"])
+    rows = client.get(DOCUMENTS, ids=[MANIFEST_ID], output_fields=["body"], timeout=READ_TIMEOUT_S)
     if not rows:
         raise IndexUnusable("the Milvus index has no manifest; rebuild it with "
                             "`qa index --rebuild --backend milvus`")
@@ -381,7 +448,7 @@ def _read_catalogue(client) -> dict[str, DocumentRow]:
     """Every document's first row, by source."""
     catalogue = {}
     rows = client.query_iterator(DOCUMENTS, batch_size=4096, filter="part == 0",
-                                 output_fields=DOCUMENT_FIELDS)
+                                 output_fields=DOCUMENT_FIELDS, timeout=READ_TIMEOUT_S)
     while batch := rows.next():
         for row in batch:
             catalogue[row["source"]] = DocumentRow(
