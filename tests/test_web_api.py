@@ -136,6 +136,19 @@ def test_bad_mode_gets_a_clear_message(client):
     assert "mode must be one of hybrid, bm25, dense" in answer["error"]
 
 
+def test_an_index_that_goes_away_is_reported_and_the_app_keeps_answering(client, app, monkeypatch):
+    from qa.milvus import MilvusUnavailable
+
+    def gone(*args, **kwargs):
+        raise MilvusUnavailable("cannot reach Milvus at http://127.0.0.1:9: is it running?")
+
+    monkeypatch.setattr(app.pipeline.retriever, "search", gone)
+    answer = client.predict("Who led the Wagner group?", "hybrid", 3, api_name="/ask")
+    assert answer["abstained"] and "cannot reach Milvus" in answer["error"]
+    monkeypatch.undo()
+    assert not client.predict("Who led the Wagner group?", "hybrid", 3, api_name="/ask")["abstained"]
+
+
 def test_twenty_concurrent_clients_each_get_their_own_answer(app):
     def ask(item):
         n, (question, expected) = item

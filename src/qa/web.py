@@ -406,7 +406,10 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
             text = question if isinstance(question, str) else ""
             shown = mode if isinstance(mode, str) else settings.mode
             return Answer(text, True, (), (), shown, message=str(error), error=str(error)).as_dict()
-        return answer_question(pipeline.retriever, question, mode, k).as_dict()
+        try:
+            return answer_question(pipeline.retriever, question, mode, k).as_dict()
+        except UserError as error:  # the index went away (a Milvus server stopped): say so, keep serving
+            return Answer(question, True, (), (), mode, message=str(error), error=str(error)).as_dict()
 
     def document_text(source: str) -> str | None:
         try:
