@@ -34,6 +34,9 @@ class Settings:
     # Chunking: target size in characters, and whole sentences repeated between neighbours.
     chunk_chars: int = 600
     overlap_sentences: int = 1
+    # Embed and BM25-index each chunk after a line naming its document's title and nearest heading
+    # (qa.chunking.indexed_text); quotes and offsets are unchanged. See README, "Chunk context".
+    chunk_context: bool = True
     # Retrieval.
     mode: str = "hybrid"
     k: int = 5
@@ -92,7 +95,8 @@ class Settings:
     def index_shape(self) -> dict:
         """The settings an index is built with: a different value means a rebuild."""
         return {"model": self.model, "embed_backend": self.embed_backend,
-                "chunk_chars": self.chunk_chars, "overlap_sentences": self.overlap_sentences}
+                "chunk_chars": self.chunk_chars, "overlap_sentences": self.overlap_sentences,
+                "chunk_context": self.chunk_context}
 
     def shaped_like(self, built: dict | None, keep=()) -> "Settings":
         """A copy with the values an index was built with (its `index_shape` `built`), except
@@ -103,8 +107,10 @@ class Settings:
     def mismatch(self, built: dict) -> str | None:
         """How an index built with the `index_shape` `built` differs from these settings, or None."""
         for key, wanted in self.index_shape().items():
-            if built.get(key) != wanted:
-                return f"built with {key}={built.get(key)!r}, not {wanted!r}"
+            if key not in built:
+                return f"built by an older qa, without the {key} setting"
+            if built[key] != wanted:
+                return f"built with {key}={built[key]!r}, not {wanted!r}"
         return None
 
     def as_dict(self) -> dict:
