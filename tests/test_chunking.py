@@ -70,3 +70,74 @@ def test_offsets_exact_and_complete_for_any_text(text, size, overlap):
         return
     document = document_from_text("any.txt", text)
     _check(document, chunk_document(document, size, overlap))
+
+
+def test_indexed_text_names_title_and_heading_without_touching_the_chunk():
+    from dataclasses import replace
+
+    from qa.chunking import Chunk, indexed_text
+
+    text = "Troops in Russia\n\nThey arrived in October.\n\nHow many?\n\nAbout 12,000 soldiers."
+    document = replace(document_from_text("a.txt", text, title="Troops in Russia"),
+                       headings=((0, 16), (text.index("How"), text.index("How") + 9)))
+
+    def chunk(words: str) -> Chunk:
+        start = text.index(words)
+        return Chunk("a.txt", start, start + len(words), words, document.paragraph_at(start))
+
+    opening, arrived, how, about = (chunk(w) for w in ("Troops in Russia\n\nThey arrived in October.",
+                                                       "They arrived in October.", "How many?",
+                                                       "About 12,000 soldiers."))
+    # A chunk that starts with its title is left as it is; a heading equal to the title is named once.
+    assert indexed_text(document, opening) == opening.text
+    assert indexed_text(document, arrived) == "Troops in Russia\nThey arrived in October."
+    assert indexed_text(document, how) == "Troops in Russia\nHow many?"
+    assert indexed_text(document, about) == "Troops in Russia — How many?\nAbout 12,000 soldiers."
+    assert indexed_text(document, about, context=False) == about.text
+    assert indexed_text(replace(document, headings=()), about) == "Troops in Russia\nAbout 12,000 soldiers."
+    assert indexed_text(replace(document, title=""), about) == "How many?\nAbout 12,000 soldiers."
+
+
+def test_a_markdown_chunk_opening_with_its_heading_is_under_that_heading(tmp_path):
+    from qa.chunking import Chunk, indexed_text
+    from qa.documents import read_document
+
+    path = tmp_path / "notes.md"
+    path.write_text("# Field notes\n\nThe first part is long enough to fill a chunk of its own here.\n\n"
+                    "## Numbers\n\nAbout 12,000 soldiers arrived.\n", encoding="utf-8")
+    document = read_document(path)
+    start = document.text.index("## Numbers")
+    numbers = Chunk("notes.md", start, len(document.text) - 1, document.text[start:-1], 3)
+    assert numbers.text == "## Numbers\n\nAbout 12,000 soldiers arrived."
+    # Under "Numbers", which it opens with, not under "Field notes", the heading before it.
+    assert indexed_text(document, numbers) == "Field notes\n## Numbers\n\nAbout 12,000 soldiers arrived."
+    start = document.text.index("About")
+    about = Chunk("notes.md", start, start + 30, document.text[start:start + 30], 4)
+    assert about.text == "About 12,000 soldiers arrived."
+    assert indexed_text(document, about) == "Field notes — Numbers\nAbout 12,000 soldiers arrived."
+
+
+def test_chunk_context_leaves_quotes_and_offsets_exact_on_the_dev_set(retriever):
+    """Answers over an index built with chunk context (the default) quote the documents exactly,
+    on both backends; the chunks are the ones chunk_document makes, whatever is embedded."""
+    import json
+
+    from conftest import DEV_SET
+    from qa.answer import answer_question
+    from qa.chunking import indexed_text
+
+    assert retriever.settings.chunk_context
+    backend = retriever.backend
+    questions = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
+    cited = 0
+    for question in questions:
+        answer = answer_question(retriever, question["question"], "hybrid", 3)
+        for hit in answer.hits:
+            document = backend.document_by_source(hit.chunk.source)
+            assert document.text[hit.chunk.start:hit.chunk.end] == hit.chunk.text
+            assert indexed_text(document, hit.chunk).endswith(hit.chunk.text)
+        for c in answer.citations:
+            text = backend.document_by_source(c.source).text
+            assert text[c.start:c.end] == c.quote and text[c.passage_start:c.passage_end] == c.passage
+            cited += 1
+    assert cited >= 2 * len(questions)
