@@ -75,7 +75,10 @@ def test_offsets_exact_and_complete_for_any_text(text, size, overlap):
 def test_indexed_text_names_title_and_heading_without_touching_the_chunk():
     from dataclasses import replace
 
-    from qa.chunking import Chunk, indexed_text
+    from qa.chunking import Chunk, indexed_text as indexed
+
+    def indexed_text(document, chunk, context=True):
+        return indexed(document, chunk, context)
 
     text = "Troops in Russia\n\nThey arrived in October.\n\nHow many?\n\nAbout 12,000 soldiers."
     document = replace(document_from_text("a.txt", text, title="Troops in Russia"),
@@ -110,34 +113,49 @@ def test_a_markdown_chunk_opening_with_its_heading_is_under_that_heading(tmp_pat
     numbers = Chunk("notes.md", start, len(document.text) - 1, document.text[start:-1], 3)
     assert numbers.text == "## Numbers\n\nAbout 12,000 soldiers arrived."
     # Under "Numbers", which it opens with, not under "Field notes", the heading before it.
-    assert indexed_text(document, numbers) == "Field notes\n## Numbers\n\nAbout 12,000 soldiers arrived."
+    assert indexed_text(document, numbers, context=True) == "Field notes\n## Numbers\n\nAbout 12,000 soldiers arrived."
     start = document.text.index("About")
     about = Chunk("notes.md", start, start + 30, document.text[start:start + 30], 4)
     assert about.text == "About 12,000 soldiers arrived."
-    assert indexed_text(document, about) == "Field notes — Numbers\nAbout 12,000 soldiers arrived."
+    assert indexed_text(document, about) == about.text  # context is off by default
+    assert indexed_text(document, about, context=True) == "Field notes — Numbers\nAbout 12,000 soldiers arrived."
 
 
-def test_chunk_context_leaves_quotes_and_offsets_exact_on_the_dev_set(retriever):
-    """Answers over an index built with chunk context (the default) quote the documents exactly,
-    on both backends; the chunks are the ones chunk_document makes, whatever is embedded."""
+def test_chunk_context_leaves_quotes_and_offsets_exact_on_the_dev_set(model, tmp_path):
+    """An index built with chunk context has the very chunks of one built without, and its
+    answers to the development questions quote the documents exactly."""
     import json
 
-    from conftest import DEV_SET
+    from conftest import DEV_SET, SHIPPED_SOURCES
     from qa.answer import answer_question
     from qa.chunking import indexed_text
+    from qa.config import Settings
+    from qa.pipeline import update
+    from qa.retrieve import Retriever
+    from qa.store import Index
 
-    assert retriever.settings.chunk_context
-    backend = retriever.backend
+    indexes = {}
+    for context in (False, True):
+        settings = Settings(index_dir=tmp_path / str(context), chunk_context=context)
+        update(settings, model, SHIPPED_SOURCES, progress=False)
+        indexes[context] = Index.open(settings.index_dir, settings)
+    with_context = indexes[True]
+    chunks = [with_context.chunk(n) for n in range(with_context.size)]
+    assert chunks == [indexes[False].chunk(n) for n in range(indexes[False].size)]
+    for chunk in chunks:
+        document = with_context.document_by_source(chunk.source)
+        assert document.text[chunk.start:chunk.end] == chunk.text
+        assert indexed_text(document, chunk, context=True).endswith("\n" + chunk.text) \
+            or chunk.text.startswith(document.title)
+
+    retriever = Retriever(with_context, model, Settings(chunk_context=True))
     questions = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
     cited = 0
     for question in questions:
         answer = answer_question(retriever, question["question"], "hybrid", 3)
-        for hit in answer.hits:
-            document = backend.document_by_source(hit.chunk.source)
-            assert document.text[hit.chunk.start:hit.chunk.end] == hit.chunk.text
-            assert indexed_text(document, hit.chunk).endswith(hit.chunk.text)
         for c in answer.citations:
-            text = backend.document_by_source(c.source).text
+            text = with_context.document_by_source(c.source).text
             assert text[c.start:c.end] == c.quote and text[c.passage_start:c.passage_end] == c.passage
+            assert text[c.answer_start:c.answer_end] == c.answer
             cited += 1
     assert cited >= 2 * len(questions)

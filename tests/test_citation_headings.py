@@ -54,7 +54,7 @@ def write_sources(folder: Path) -> Path:
 def indexed(tmp_path_factory, model):
     root = tmp_path_factory.mktemp("headings")
     sources = write_sources(root / "sources")
-    settings = Settings(index_dir=root / "index")
+    settings = Settings(index_dir=root / "index", chunk_context=True)  # headings in what is indexed, too
     report = update(settings, model, sources, progress=False)
     assert not report.skipped and len(report.added) == 3
     return settings, Retriever(open_backend(settings), model, settings), sources
@@ -110,25 +110,26 @@ def test_milvus_keeps_the_headings(indexed, model):
         backend.close()
 
 
-def test_an_index_built_before_chunk_context_is_rebuilt_with_a_clear_message(tmp_path, model, capsys):
+def test_chunk_context_is_recorded_and_an_older_index_still_opens(tmp_path, model, capsys):
     sources = write_sources(tmp_path / "sources")
     index_dir = tmp_path / "index"
-    assert main(["index", str(sources), "--index", str(index_dir), "-q", "--no-chunk-context"]) == 0
+    assert main(["index", str(sources), "--index", str(index_dir), "-q"]) == 0
     capsys.readouterr()
     manifest_path = Index.open(index_dir).folder / "manifest.json"
     assert json.loads(manifest_path.read_text())["settings"]["chunk_context"] is False
-    # Unchanged sources, no flag: the index is read and updated as it was built.
-    assert main(["index", str(sources), "--index", str(index_dir), "-q"]) == 0
-    out = capsys.readouterr().out
-    assert "3 unchanged" in out and "rebuild" not in out
-    # What an older qa wrote: no chunk_context in the manifest.
+    # What an older qa wrote: no chunk_context in the manifest. It was built without context, and
+    # is read and updated as such.
     manifest = json.loads(manifest_path.read_text())
     del manifest["settings"]["chunk_context"]
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(SystemExit, match="built by an older qa, without the chunk_context setting; "
-                                         "rebuild it with `qa index --rebuild`"):
-        main(["ask", "Who runs the ferry?", "--index", str(index_dir)])
+    assert main(["ask", "How many carp did the survey count?", "--index", str(index_dir), "-k", "1"]) == 0
+    assert "Which fish live in the pond?" in capsys.readouterr().out
     assert main(["index", str(sources), "--index", str(index_dir), "-q"]) == 0
-    assert ("full rebuild: previous index built by an older qa, without the chunk_context setting"
-            in capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert "3 unchanged" in out and "rebuild" not in out
+    # Asking for context rebuilds, says why, and is kept by the next plain update.
+    assert main(["index", str(sources), "--index", str(index_dir), "-q", "--chunk-context"]) == 0
+    assert "full rebuild: previous index built with chunk_context=False, not True" in capsys.readouterr().out
+    assert main(["index", str(sources), "--index", str(index_dir), "-q"]) == 0
+    assert "3 unchanged" in capsys.readouterr().out
     assert Index.open(index_dir).manifest["settings"]["chunk_context"] is True
