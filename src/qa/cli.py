@@ -241,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default {defaults.overlap_sentences})")
     p.add_argument("--chunk-context", action=argparse.BooleanOptionalAction, default=None,
                    help="embed and BM25-index each chunk with its document's title and nearest heading "
-                        "before it (default: on); quotes and offsets are the same either way")
+                        f"before it (default: {'on' if defaults.chunk_context else 'off'}); quotes and "
+                        "offsets are the same either way")
     p.add_argument("--max-file-mb", type=whole_number(*MAX_FILE_MB_RANGE), metavar="N",
                    help=f"skip files larger than this, {_range(MAX_FILE_MB_RANGE)} (default {defaults.max_file_mb})")
     p.add_argument("--max-document-chars", type=whole_number(*MAX_DOCUMENT_CHARS_RANGE), metavar="N",
