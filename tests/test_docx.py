@@ -127,3 +127,13 @@ def test_web_upload_accepts_docx(tmp_path):
     assert web.safe_upload_name("Report.DOCX") == "Report.DOCX"
     assert web.save_upload(str(report), sources, max_bytes=2**20) == "report.docx"
     assert read_document(sources / "report.docx").title == "Quenby lantern report"
+
+
+def test_a_merged_cell_is_read_once(tmp_path):
+    word = WordDocument()
+    table = word.add_table(rows=2, cols=3)
+    table.cell(0, 0).merge(table.cell(0, 2)).text = "Visitors by year"
+    for col, text in enumerate(("2022", "2023", "2024")):
+        table.cell(1, col).text = text
+    word.save(tmp_path / "merged.docx")
+    assert read_document(tmp_path / "merged.docx").text == "Visitors by year\n2022 | 2023 | 2024"

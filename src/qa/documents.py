@@ -371,10 +371,10 @@ def _docx_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, s
 
 def _cells(row) -> list[str]:
     # A merged cell is listed once for each grid column it spans; it is read once.
-    cells, seen = [], set()
+    cells, seen = [], {}
     for cell in row.cells:
         if id(cell._tc) not in seen:
-            seen.add(id(cell._tc))
+            seen[id(cell._tc)] = cell._tc  # kept, so that no other element takes its id
             cells.append(" ".join(cell.text.split()))
     return cells
 
