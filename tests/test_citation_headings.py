@@ -133,3 +133,28 @@ def test_chunk_context_is_recorded_and_an_older_index_still_opens(tmp_path, mode
     assert main(["index", str(sources), "--index", str(index_dir), "-q"]) == 0
     assert "3 unchanged" in capsys.readouterr().out
     assert Index.open(index_dir).manifest["settings"]["chunk_context"] is True
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
+def test_the_web_app_takes_a_word_upload_and_labels_its_citations(model, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from test_web_api import start_app
+
+    write_sources(tmp_path / "uploads")
+    broken = tmp_path / "uploads" / "broken.docx"
+    broken.write_bytes(b"PK\x03\x04 cut short")
+    app, demo = start_app(model, tmp_path / "app")
+    try:
+        client = Client(app.url, verbose=False)
+        _, status, _, _ = client.predict([handle_file(tmp_path / "uploads" / "survey.docx"), handle_file(broken)],
+                                         api_name="/add_documents")
+        assert "added survey.docx" in status
+        assert "broken.docx: not a readable Word document (BadZipFile" in status and "(not added)" in status
+        assert not (app.sources / "broken.docx").exists()
+        answer = client.predict("How many carp did the survey count?", "hybrid", 2, api_name="/ask")
+        first = answer["citations"][0]
+        assert (first["source"], first["heading"]) == ("survey.docx", "Which fish live in the pond?")
+        assert web.citation_label(first, answer["abstained"]).endswith("survey.docx, ¶4 · Which fish live in the pond?")
+    finally:
+        demo.close()
