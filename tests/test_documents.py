@@ -117,3 +117,19 @@ def test_html_headings_are_h1_to_h3(tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_text("# Not Markdown\n\nA text file has no headings.\n")
     assert read_document(plain).headings == ()
+
+
+def test_heading_markup_that_could_take_long_is_read_quickly(tmp_path):
+    import time
+
+    markdown = tmp_path / "spaces.md"
+    markdown.write_text("# a" + " " * 200_000 + "b\n\n## C# ##\n\n### ###\n", encoding="utf-8")
+    html = tmp_path / "headings.html"
+    html.write_text("<div>" + "x<h2>inline before</h2>" * 3_000 + "</div><h2>Last</h2><p>End.</p>",
+                    encoding="utf-8")
+    began = time.perf_counter()
+    document = read_document(markdown)
+    page = read_document(html)
+    assert time.perf_counter() - began < 5
+    assert [document.text[s:e] for s, e in document.headings] == ["a" + " " * 200_000 + "b", "C#"]
+    assert page.text.endswith("Last\n\nEnd.")

@@ -259,7 +259,7 @@ def _without_front_matter(text: str) -> tuple[str, str | None]:
     return text, title
 
 
-_ATX_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+_ATX_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+([^\n]*)", re.MULTILINE)
 _FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
 
 
@@ -269,8 +269,16 @@ def markdown_headings(text: str) -> tuple[tuple[int, int], ...]:
     spans = []
     for match in _ATX_HEADING.finditer(text):
         # A "# comment" inside a fenced code block is code, not a heading.
-        if sum(1 for f in fences if f < match.start()) % 2 == 0 and match.end(1) > match.start(1):
-            spans.append((match.start(1), match.end(1)))
+        if bisect_right(fences, match.start()) % 2:
+            continue
+        # Closing #'s ("## Title ##") are not part of the title; trimmed here, not by the regex,
+        # whose backtracking over a long run of spaces would take quadratic time.
+        words = match.group(1).rstrip(" \t")
+        closed = words.rstrip("#")
+        if closed != words and (not closed or closed[-1] in " \t"):
+            words = closed.rstrip(" \t")
+        if words:
+            spans.append((match.start(1), match.start(1) + len(words)))
     return tuple(spans)
 
 
@@ -278,6 +286,7 @@ def _fold_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+HTML_HEADING_MISSES = 20
 _BLOCKS = ["p", "div", "section", "article", "header", "footer", "aside", "main", "nav",
            "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "blockquote", "pre", "table",
            "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "form"]
@@ -301,13 +310,19 @@ def _html_text(raw: str) -> tuple[str, str | None, tuple[tuple[int, int], ...]]:
     text = _visible_lines(soup.get_text())
     # Each heading is a block of its own, so its text, folded the same way, is a run of whole lines
     # of the page's text; found in order, each after the one before.
-    spans, cursor = [], 0
+    # One that is not (inline text just before it shares its line) costs a search to the end, so
+    # after HTML_HEADING_MISSES of them the rest are left out: reading stays linear in the page.
+    spans, cursor, misses = [], 0, 0
     for heading in headings:
         words = _visible_lines(heading.get_text())
         found = re.compile(rf"^{re.escape(words)}$", re.MULTILINE).search(text, cursor) if words else None
         if found:
             spans.append(found.span())
             cursor = found.end()
+        elif words:
+            misses += 1
+            if misses > HTML_HEADING_MISSES:
+                break
     return text, title, tuple(spans)
 
 
@@ -337,7 +352,7 @@ def _docx_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, s
                                  f"text limit of {max_chars:,} characters needs (a zip bomb?); raise it "
                                  f"with `qa index --max-document-chars` to index this file")
         word = WordDocument(io.BytesIO(data))
-        blocks, headings, total = [], [], 0
+        blocks, total = [], 0
         for block in word.iter_inner_content():
             if isinstance(block, Table):
                 text = "\n".join(" | ".join(_cells(row)) for row in block.rows)
@@ -365,7 +380,7 @@ def _docx_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, s
             spans.append((offset, offset + len(text)))
         parts.append(text)
         offset += len(text) + 2
-    title = title or next((parts[i] for i, (_, h) in enumerate(blocks) if h), None)
+    title = title or next((text for text, heading in blocks if heading), None)
     return "\n\n".join(parts), " ".join(title.split())[:200] if title else None, tuple(spans)
 
 
