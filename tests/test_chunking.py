@@ -70,3 +70,92 @@ def test_offsets_exact_and_complete_for_any_text(text, size, overlap):
         return
     document = document_from_text("any.txt", text)
     _check(document, chunk_document(document, size, overlap))
+
+
+def test_indexed_text_names_title_and_heading_without_touching_the_chunk():
+    from dataclasses import replace
+
+    from qa.chunking import Chunk, indexed_text as indexed
+
+    def indexed_text(document, chunk, context=True):
+        return indexed(document, chunk, context)
+
+    text = "Troops in Russia\n\nThey arrived in October.\n\nHow many?\n\nAbout 12,000 soldiers."
+    document = replace(document_from_text("a.txt", text, title="Troops in Russia"),
+                       headings=((0, 16), (text.index("How"), text.index("How") + 9)))
+
+    def chunk(words: str) -> Chunk:
+        start = text.index(words)
+        return Chunk("a.txt", start, start + len(words), words, document.paragraph_at(start))
+
+    opening, arrived, how, about = (chunk(w) for w in ("Troops in Russia\n\nThey arrived in October.",
+                                                       "They arrived in October.", "How many?",
+                                                       "About 12,000 soldiers."))
+    # A chunk that starts with its title is left as it is; a heading equal to the title is named once.
+    assert indexed_text(document, opening) == opening.text
+    assert indexed_text(document, arrived) == "Troops in Russia\nThey arrived in October."
+    assert indexed_text(document, how) == "Troops in Russia\nHow many?"
+    assert indexed_text(document, about) == "Troops in Russia — How many?\nAbout 12,000 soldiers."
+    assert indexed_text(document, about, context=False) == about.text
+    assert indexed_text(replace(document, headings=()), about) == "Troops in Russia\nAbout 12,000 soldiers."
+    assert indexed_text(replace(document, title=""), about) == "How many?\nAbout 12,000 soldiers."
+
+
+def test_a_markdown_chunk_opening_with_its_heading_is_under_that_heading(tmp_path):
+    from qa.chunking import Chunk, indexed_text
+    from qa.documents import read_document
+
+    path = tmp_path / "notes.md"
+    path.write_text("# Field notes\n\nThe first part is long enough to fill a chunk of its own here.\n\n"
+                    "## Numbers\n\nAbout 12,000 soldiers arrived.\n", encoding="utf-8")
+    document = read_document(path)
+    start = document.text.index("## Numbers")
+    numbers = Chunk("notes.md", start, len(document.text) - 1, document.text[start:-1], 3)
+    assert numbers.text == "## Numbers\n\nAbout 12,000 soldiers arrived."
+    # Under "Numbers", which it opens with, not under "Field notes", the heading before it.
+    assert indexed_text(document, numbers, context=True) == "Field notes\n## Numbers\n\nAbout 12,000 soldiers arrived."
+    start = document.text.index("About")
+    about = Chunk("notes.md", start, start + 30, document.text[start:start + 30], 4)
+    assert about.text == "About 12,000 soldiers arrived."
+    assert indexed_text(document, about) == about.text  # context is off by default
+    assert indexed_text(document, about, context=True) == "Field notes — Numbers\nAbout 12,000 soldiers arrived."
+
+
+def test_chunk_context_leaves_quotes_and_offsets_exact_on_the_dev_set(model, tmp_path):
+    """An index built with chunk context has the very chunks of one built without, and its
+    answers to the development questions quote the documents exactly."""
+    import json
+
+    from conftest import DEV_SET, SHIPPED_SOURCES
+    from qa.answer import answer_question
+    from qa.chunking import indexed_text
+    from qa.config import Settings
+    from qa.pipeline import update
+    from qa.retrieve import Retriever
+    from qa.store import Index
+
+    indexes = {}
+    for context in (False, True):
+        settings = Settings(index_dir=tmp_path / str(context), chunk_context=context)
+        update(settings, model, SHIPPED_SOURCES, progress=False)
+        indexes[context] = Index.open(settings.index_dir, settings)
+    with_context = indexes[True]
+    chunks = [with_context.chunk(n) for n in range(with_context.size)]
+    assert chunks == [indexes[False].chunk(n) for n in range(indexes[False].size)]
+    for chunk in chunks:
+        document = with_context.document_by_source(chunk.source)
+        assert document.text[chunk.start:chunk.end] == chunk.text
+        assert indexed_text(document, chunk, context=True).endswith("\n" + chunk.text) \
+            or chunk.text.startswith(document.title)
+
+    retriever = Retriever(with_context, model, Settings(chunk_context=True))
+    questions = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
+    cited = 0
+    for question in questions:
+        answer = answer_question(retriever, question["question"], "hybrid", 3)
+        for c in answer.citations:
+            text = with_context.document_by_source(c.source).text
+            assert text[c.start:c.end] == c.quote and text[c.passage_start:c.passage_end] == c.passage
+            assert text[c.answer_start:c.answer_end] == c.answer
+            cited += 1
+    assert cited >= 2 * len(questions)

@@ -79,3 +79,57 @@ def test_unsupported_file_raises_a_clear_error(tmp_path):
     path.write_bytes(b"PK")
     with pytest.raises(UnreadableFile, match="unsupported file type .pptx"):
         read_document(path)
+
+
+def test_markdown_headings_are_the_text_after_the_hashes(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("---\ntitle: Field notes\n---\n# Troops\n\nThey arrived in October.\n\n"
+                    "## What difference could North Korean forces make? ##\n\nLittle, at first.\n\n"
+                    "```python\n# not a heading: code\n```\n\n#hashtag is not a heading either\n\n"
+                    "   ### Indented a little  \n\nStill a heading.\n", encoding="utf-8")
+    document = read_document(path)
+    assert document.title == "Field notes"
+    # The text keeps what the file says (the #'s included); the spans hold the heading words only.
+    assert [document.text[s:e] for s, e in document.headings] == [
+        "Troops", "What difference could North Korean forces make?", "Indented a little"]
+    assert document.heading_at(0) == ""
+    assert document.heading_at(document.text.index("arrived")) == "Troops"
+    assert document.heading_at(document.text.index("Little")) == "What difference could North Korean forces make?"
+    assert document.heading_at(document.text.index("hashtag")) == "What difference could North Korean forces make?"
+    assert document.heading_at(len(document.text) - 1) == "Indented a little"
+
+
+def test_html_headings_are_h1_to_h3(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_text("<html><head><title>The page</title></head><body><h1>  Troops\n in  Russia</h1>"
+                    "<p>Troops in Russia is also a phrase in this paragraph.</p><h2>What <em>difference</em> "
+                    "could they make?</h2><p>Little.</p><h4>Small print</h4><p>Fine.</p>"
+                    "<template><h2>Hidden</h2></template><h3>Sources</h3><p>Reuters.</p></body></html>",
+                    encoding="utf-8")
+    document = read_document(path)
+    # The page's own line break inside <h1> stays in the text; labels fold it.
+    assert [document.text[s:e] for s, e in document.headings] == [
+        "Troops\nin Russia", "What difference could they make?", "Sources"]
+    assert document.heading_at(document.text.index("is also a phrase")) == "Troops in Russia"
+    assert document.heading_at(document.text.index("Fine.")) == "What difference could they make?"
+    assert document.heading_at(document.text.index("Reuters")) == "Sources"
+    assert read_document(tmp_path / "page.html").headings == document.headings
+    plain = tmp_path / "plain.txt"
+    plain.write_text("# Not Markdown\n\nA text file has no headings.\n")
+    assert read_document(plain).headings == ()
+
+
+def test_heading_markup_that_could_take_long_is_read_quickly(tmp_path):
+    import time
+
+    markdown = tmp_path / "spaces.md"
+    markdown.write_text("# a" + " " * 200_000 + "b\n\n## C# ##\n\n### ###\n", encoding="utf-8")
+    html = tmp_path / "headings.html"
+    html.write_text("<div>" + "x<h2>inline before</h2>" * 3_000 + "</div><h2>Last</h2><p>End.</p>",
+                    encoding="utf-8")
+    began = time.perf_counter()
+    document = read_document(markdown)
+    page = read_document(html)
+    assert time.perf_counter() - began < 5
+    assert [document.text[s:e] for s, e in document.headings] == ["a" + " " * 200_000 + "b", "C#"]
+    assert page.text.endswith("Last\n\nEnd.")

@@ -42,6 +42,7 @@ class Citation:
     answer_start: int  # the words that answer, in the document's text, inside [start, end)
     answer_end: int
     text_sha256: str = ""  # of the document's extracted text, which start/end index (`qa show`)
+    heading: str = ""  # the nearest heading at or before the quote, when the document has headings
 
     @property
     def answer(self) -> str:
@@ -204,5 +205,6 @@ def _citation(n: int, sentence: ScoredSentence, retriever: Retriever) -> Citatio
                     start=sentence.start, end=sentence.end, quote=quote,
                     passage=c.text, passage_start=c.start, passage_end=c.end,
                     score=round(sentence.score, 4), answer_start=sentence.answer_start,
-                    answer_end=sentence.answer_end, text_sha256=text_sha256(document))
+                    answer_end=sentence.answer_end, text_sha256=text_sha256(document),
+                    heading=document.heading_at(sentence.start))
 

@@ -114,3 +114,19 @@ def chunk_document(document: Document, chunk_chars: int = DEFAULTS.chunk_chars,
                          or sentences[j][1] - sentences[i][0] > chunk_chars):
             i += 1
     return chunks
+
+
+def indexed_text(document: Document, chunk: Chunk, context: bool = DEFAULTS.chunk_context) -> str:
+    """What is embedded and BM25-indexed for `chunk`: its text after a line "title — heading"
+    naming its document and nearest heading (each left out when absent or already at the chunk's
+    start). A chunk alone may not say what it is about: only the first one holds the title.
+    Quotes and offsets come from `chunk.text`, never from this."""
+    if not context:
+        return chunk.text
+    # A Markdown chunk that opens with a "#" line is under that heading, not the one before it.
+    opening = chunk.text.lstrip("#").lstrip()
+    heading = document.heading_at(chunk.start + len(chunk.text) - len(opening))
+    # At most 200 characters of each: a long heading would push the chunk out of the model's window.
+    names = [name for name in dict.fromkeys(" ".join(n.split())[:200] for n in (document.title, heading))
+             if name and not opening.startswith(name)]
+    return f"{' — '.join(names)}\n{chunk.text}" if names else chunk.text

@@ -51,6 +51,7 @@ def _settings(args) -> Settings:
         embed_backend=getattr(args, "embed_backend", None),
         chunk_chars=getattr(args, "chunk_chars", None),
         overlap_sentences=getattr(args, "overlap", None),
+        chunk_context=getattr(args, "chunk_context", None),
         max_file_mb=getattr(args, "max_file_mb", None),
         max_document_chars=getattr(args, "max_document_chars", None),
         backend=getattr(args, "backend", None), uri=getattr(args, "uri", None))
@@ -59,7 +60,8 @@ def _settings(args) -> Settings:
 def _given(args) -> set[str]:
     """The settings that shape an index which the user gave on the command line: every other
     one is read from the index itself, so an index is read and updated the way it was built."""
-    flags = {"embed_backend": "embed_backend", "chunk_chars": "chunk_chars", "overlap_sentences": "overlap"}
+    flags = {"embed_backend": "embed_backend", "chunk_chars": "chunk_chars", "overlap_sentences": "overlap",
+             "chunk_context": "chunk_context"}
     return {name for name, flag in flags.items() if getattr(args, flag, None) is not None}
 
 
@@ -144,7 +146,7 @@ def cmd_ask(args) -> int:
     if answer.citations:
         print("\nNearest passages (not an answer):" if answer.abstained else "\nCitations:")
     for c in answer.citations:
-        where = f"¶{c.paragraph}" + (f", page {c.page}" if c.page else "")
+        where = f"¶{c.paragraph}" + (f", page {c.page}" if c.page else "") + (f" · {c.heading}" if c.heading else "")
         print(f"[{c.n}] {c.title} — {c.source}, {where}, chars {c.start}-{c.end}")
         print(f"    “{c.quote}”")
     return 0
@@ -269,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_index(commands.add_parser(
         "index", help="build or update the index of a folder of documents",
-        description="Read .txt, .md, .html and .pdf files, chunk them and build the BM25 and "
+        description="Read .txt, .md, .html, .pdf and .docx files, chunk them and build the BM25 and "
                     "embedding indexes. Only new or changed documents are embedded again; the "
                     "previous index stays usable until the new one is complete."))
     p.add_argument("sources", nargs="?", default=str(defaults.sources_dir),
@@ -280,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=whole_number(*OVERLAP_RANGE), metavar="N",
                    help=f"sentences shared by neighbouring chunks, {_range(OVERLAP_RANGE)} "
                         f"(default {defaults.overlap_sentences})")
+    p.add_argument("--chunk-context", action=argparse.BooleanOptionalAction, default=None,
+                   help="embed and BM25-index each chunk with its document's title and nearest heading "
+                        f"before it (default: {'on' if defaults.chunk_context else 'off'}); quotes and "
+                        "offsets are the same either way")
     p.add_argument("--max-file-mb", type=whole_number(*MAX_FILE_MB_RANGE), metavar="N",
                    help=f"skip files larger than this, {_range(MAX_FILE_MB_RANGE)} (default {defaults.max_file_mb})")
     p.add_argument("--max-document-chars", type=whole_number(*MAX_DOCUMENT_CHARS_RANGE), metavar="N",

@@ -1,7 +1,7 @@
 """Reading a folder of files into `Document`s: text with paragraph (and page) spans.
 
 Offsets everywhere in qa count characters of `Document.text`, which is the file's text with
-line endings folded to "\\n" (and, for HTML and PDF, the visible text the parser extracts;
+line endings folded to "\\n" (and, for HTML, PDF and Word, the visible text the parser extracts;
 for Markdown, with any YAML front matter blanked to spaces).
 """
 
@@ -18,10 +18,14 @@ from pathlib import Path
 from qa.config import DEFAULTS
 from qa.errors import UserError
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 # The limits (Settings.max_file_mb and max_document_chars: see there why).
 MAX_FILE_BYTES = DEFAULTS.max_file_mb * 2**20
 MAX_DOCUMENT_CHARS = DEFAULTS.max_document_chars
+# A .docx is a zip of XML (and images), all unpacked into memory when opened: its parts may
+# together take this many bytes per character of the text limit (Word's XML runs 5-20 bytes a
+# character), 100 MB by default; a zip bomb declares far more and is refused before it is unpacked.
+DOCX_UNPACKED_BYTES_PER_CHAR = 20
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class Document:
     sha256: str  # of the file's bytes: what incremental indexing compares
     paragraphs: tuple[tuple[int, int], ...]  # (start, end) of each paragraph, in order
     pages: tuple[int, ...] = ()  # start offset of each page (PDF only)
+    # (start, end) of each heading's text, in order: Markdown "#" lines, HTML h1-h3, Word heading styles
+    headings: tuple[tuple[int, int], ...] = ()
 
     def paragraph_at(self, offset: int) -> int:
         """1-based number of the paragraph that holds `offset`."""
@@ -43,6 +49,15 @@ class Document:
         if not self.pages:
             return None
         return max(1, bisect_right(self.pages, offset))
+
+    def heading_at(self, offset: int) -> str:
+        """The text of the nearest heading that starts at or before `offset`, its white space
+        folded to single spaces (for labels); "" when none does."""
+        number = bisect_right([start for start, _ in self.headings], offset)
+        if not number:
+            return ""
+        start, end = self.headings[number - 1]
+        return " ".join(self.text[start:end].split())
 
 
 @dataclass(frozen=True)
@@ -68,7 +83,7 @@ def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool =
     documents, skipped = read_folder(folder, max_bytes, progress, max_chars)
     if not documents:
         reasons = "".join(f"\n  {s}" for s in skipped)
-        raise NothingToIndex(f"no readable document in {folder}: add .txt, .md, .html or .pdf "
+        raise NothingToIndex(f"no readable document in {folder}: add .txt, .md, .html, .pdf or .docx "
                              f"files there{reasons}")
     return documents, skipped
 
@@ -106,14 +121,18 @@ def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FI
         data = path.read_bytes()
     except OSError as error:
         raise UnreadableFile(f"cannot be opened ({error.strerror or error})") from error
+    pages, headings = (), ()
     if suffix == ".pdf":
         text, pages, title = _pdf_text(data, max_chars)
+    elif suffix == ".docx":
+        text, title, headings = _docx_text(data, max_chars)
     else:
-        text, pages, title = _decoded(data), (), None
+        text, title = _decoded(data), None
         if suffix in (".html", ".htm"):
-            text, title = _html_text(text)
+            text, title, headings = _html_text(text)
         elif suffix in (".md", ".markdown"):
             text, title = _without_front_matter(text)
+            headings = markdown_headings(text)
     if not text.strip():
         raise UnreadableFile("no text in it (empty or only white space)")
     if len(text) > max_chars:
@@ -125,6 +144,7 @@ def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FI
         sha256=hashlib.sha256(data).hexdigest(),
         paragraphs=paragraph_spans(text),
         pages=pages,
+        headings=headings,
     )
 
 
@@ -239,22 +259,47 @@ def _without_front_matter(text: str) -> tuple[str, str | None]:
     return text, title
 
 
+_ATX_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+([^\n]*)", re.MULTILINE)
+_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
+
+
+def markdown_headings(text: str) -> tuple[tuple[int, int], ...]:
+    """(start, end) of the text of each "#" heading line (without its #'s), outside code fences."""
+    fences = [m.start() for m in _FENCE.finditer(text)]
+    spans = []
+    for match in _ATX_HEADING.finditer(text):
+        # A "# comment" inside a fenced code block is code, not a heading.
+        if bisect_right(fences, match.start()) % 2:
+            continue
+        # Closing #'s ("## Title ##") are not part of the title; trimmed here, not by the regex,
+        # whose backtracking over a long run of spaces would take quadratic time.
+        words = match.group(1).rstrip(" \t")
+        closed = words.rstrip("#")
+        if closed != words and (not closed or closed[-1] in " \t"):
+            words = closed.rstrip(" \t")
+        if words:
+            spans.append((match.start(1), match.start(1) + len(words)))
+    return tuple(spans)
+
+
 def _fold_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+HTML_HEADING_MISSES = 20
 _BLOCKS = ["p", "div", "section", "article", "header", "footer", "aside", "main", "nav",
            "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "blockquote", "pre", "table",
            "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "form"]
 
 
-def _html_text(raw: str) -> tuple[str, str | None]:
+def _html_text(raw: str) -> tuple[str, str | None, tuple[tuple[int, int], ...]]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(raw, "html.parser")
     title = " ".join(soup.title.get_text().split()) or None if soup.title else None
     for hidden in soup(["script", "style", "noscript", "template", "head", "svg", "iframe"]):
         hidden.decompose()
+    headings = soup.find_all(["h1", "h2", "h3"])
     for block in soup.find_all(_BLOCKS):
         block.insert_after("\n\n")
     for br in soup.find_all("br"):
@@ -262,9 +307,91 @@ def _html_text(raw: str) -> tuple[str, str | None]:
         # no white space) is one word broken for layout, and reads as "Marianne".
         before, after = br.find_previous(string=True) or "", br.find_next(string=True) or ""
         br.replace_with("" if before[-1:].isalpha() and after[:1].islower() else "\n")
-    text = soup.get_text()
+    text = _visible_lines(soup.get_text())
+    # Each heading is a block of its own, so its text, folded the same way, is a run of whole lines
+    # of the page's text; found in order, each after the one before.
+    # One that is not (inline text just before it shares its line) costs a search to the end, so
+    # after HTML_HEADING_MISSES of them the rest are left out: reading stays linear in the page.
+    spans, cursor, misses = [], 0, 0
+    for heading in headings:
+        words = _visible_lines(heading.get_text())
+        found = re.compile(rf"^{re.escape(words)}$", re.MULTILINE).search(text, cursor) if words else None
+        if found:
+            spans.append(found.span())
+            cursor = found.end()
+        elif words:
+            misses += 1
+            if misses > HTML_HEADING_MISSES:
+                break
+    return text, title, tuple(spans)
+
+
+def _visible_lines(text: str) -> str:
     lines = (re.sub(r"[ \t\f\v\xa0]+", " ", line).strip() for line in text.split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip(), title
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _docx_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, str | None, tuple[tuple[int, int], ...]]:
+    """A Word document's paragraphs and tables in order (a table row per line, cells split by
+    " | "), paragraphs separated by blank lines, its title, and the spans of its headings."""
+    import io
+    import zipfile
+
+    from docx import Document as WordDocument
+    from docx.table import Table
+
+    if data.startswith(b"\xd0\xcf\x11\xe0"):  # an OLE compound file: what Word writes when encrypting
+        raise UnreadableFile("is encrypted (password-protected), or an old-format Word file saved as "
+                             ".docx; save an unprotected .docx copy to index it")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # Reading stops at each part's declared size, so the declared sizes bound the unpacking.
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > DOCX_UNPACKED_BYTES_PER_CHAR * max_chars:
+            raise UnreadableFile(f"unpacks to {unpacked:,} bytes, more than a Word document within the "
+                                 f"text limit of {max_chars:,} characters needs (a zip bomb?); raise it "
+                                 f"with `qa index --max-document-chars` to index this file")
+        word = WordDocument(io.BytesIO(data))
+        blocks, total = [], 0
+        for block in word.iter_inner_content():
+            if isinstance(block, Table):
+                text = "\n".join(" | ".join(_cells(row)) for row in block.rows)
+                heading = False
+            else:
+                text = block.text
+                style = block.style.name if block.style is not None else ""
+                heading = style.startswith("Heading") or style == "Title"
+            # A paragraph's own line breaks stay, but never as a blank line: that would split it in two.
+            text = re.sub(r"\n\s*\n", "\n", _fold_newlines(text).replace("\t", " ")).strip()
+            if not text:
+                continue
+            blocks.append((text, heading))
+            total += len(text) + 2
+            if total > max_chars:
+                raise UnreadableFile(_too_long(total, max_chars, at_least=True))
+        title = (word.core_properties.title or "").strip() or None
+    except UnreadableFile:
+        raise
+    except Exception as error:  # zipfile, lxml and python-docx raise many types for broken files
+        raise UnreadableFile(f"not a readable Word document ({type(error).__name__}: {error})") from error
+    parts, spans, offset = [], [], 0
+    for text, heading in blocks:
+        if heading:
+            spans.append((offset, offset + len(text)))
+        parts.append(text)
+        offset += len(text) + 2
+    title = title or next((text for text, heading in blocks if heading), None)
+    return "\n\n".join(parts), " ".join(title.split())[:200] if title else None, tuple(spans)
+
+
+def _cells(row) -> list[str]:
+    # A merged cell is listed once for each grid column it spans; it is read once.
+    cells, seen = [], {}
+    for cell in row.cells:
+        if id(cell._tc) not in seen:
+            seen[id(cell._tc)] = cell._tc  # kept, so that no other element takes its id
+            cells.append(" ".join(cell.text.split()))
+    return cells
 
 
 def _pdf_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, tuple[int, ...], str | None]:

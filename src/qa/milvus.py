@@ -1,10 +1,11 @@
 """The index on Milvus: the same chunks, BM25 and embedding searches as `qa.store`, in two collections.
 
-    qa_chunks      one row per chunk: id, text (analysed; a BM25 Function fills `sparse` from it),
+    qa_chunks      one row per chunk: id, text, indexed (the text with its title and heading,
+                   qa.chunking.indexed_text: analysed, and a BM25 Function fills `sparse` from it),
                    source, start, end, paragraph, page, dense (unit embedding, inner product)
     qa_documents   row 0 is the manifest (format, model, chunking); then per document one or more
                    rows holding its source, title, sha256, chunk count and a slice of the JSON of
-                   its text with paragraph and page spans
+                   its text with paragraph, page and heading spans
 
 Each document version owns one contiguous run of ids: its document rows, then its chunks. An update
 deletes a changed or removed document's run and writes a new one; unchanged documents are untouched.
@@ -32,14 +33,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
-from qa.chunking import Chunk, chunk_document
+from qa.chunking import Chunk, chunk_document, indexed_text
 from qa.config import Settings
 from qa.dense import dimension, embed
 from qa.documents import Document
 from qa.errors import UserError
 from qa.lexical import STOPWORDS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 reads the `indexed` field (chunk context), not `text`
 CHUNKS, DOCUMENTS = "qa_chunks", "qa_documents"
 MANIFEST_ID = 0
 # A VARCHAR holds at most 65,535 bytes: 16,000 characters stay under it even at 4 bytes each.
@@ -264,7 +265,8 @@ class MilvusIndex:
                                 f"(a `qa index` ran): ask again once it has been reloaded")
         body = json.loads("".join(p["body"] for p in sorted(parts, key=lambda p: p["part"])))
         return Document(source=source, title=row.title, text=body["text"], sha256=row.sha256,
-                        paragraphs=tuple(map(tuple, body["paragraphs"])), pages=tuple(body["pages"]))
+                        paragraphs=tuple(map(tuple, body["paragraphs"])), pages=tuple(body["pages"]),
+                        headings=tuple(map(tuple, body.get("headings", ()))))
 
 
 def open_index(settings: Settings) -> MilvusIndex:
@@ -329,7 +331,8 @@ def _create_collections(client, dim: int, settings: Settings) -> None:
 
     chunks = client.create_schema(auto_id=False, enable_dynamic_field=False)
     chunks.add_field("id", DataType.INT64, is_primary=True)
-    chunks.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
+    chunks.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    chunks.add_field("indexed", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
                      analyzer_params=ANALYZER)
     chunks.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR)
     for name in ("start", "end", "paragraph", "page"):
@@ -337,7 +340,7 @@ def _create_collections(client, dim: int, settings: Settings) -> None:
     chunks.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
     chunks.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     chunks.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
-                                 input_field_names=["text"], output_field_names=["sparse"]))
+                                 input_field_names=["indexed"], output_field_names=["sparse"]))
     indexes = client.prepare_index_params()
     indexes.add_index(field_name="dense", index_type="HNSW", metric_type="IP",
                       params={"M": settings.hnsw_m, "efConstruction": 200})
@@ -368,15 +371,16 @@ def _write_documents(client, documents: list[Document], settings: Settings, mode
     """Chunk, embed and store `documents` from id `next_id` on; returns the chunks written."""
     now = _now()
     written = 0
-    chunks: list[tuple[int, Chunk]] = []
+    chunks: list[tuple[int, Chunk, str]] = []  # (id, chunk, its indexed_text)
     rows: list[dict] = []
     with tqdm(desc="embedding chunks", unit="chunk", disable=not progress) as bar:
         for number, document in enumerate(documents, start=1):
             body = json.dumps({"text": document.text, "paragraphs": document.paragraphs,
-                               "pages": document.pages}, ensure_ascii=False)
+                               "pages": document.pages, "headings": document.headings}, ensure_ascii=False)
             parts = max(1, math.ceil(len(body) / SLICE_CHARS))
             own = chunk_document(document, settings.chunk_chars, settings.overlap_sentences)
-            chunks.extend((next_id + parts + n, chunk) for n, chunk in enumerate(own))
+            chunks.extend((next_id + parts + n, chunk, indexed_text(document, chunk, settings.chunk_context))
+                          for n, chunk in enumerate(own))
             rows.extend(_document_row(next_id + part, part, parts, len(own), document.source,
                                       document.title, document.sha256, now,
                                       body[part * SLICE_CHARS:(part + 1) * SLICE_CHARS])
@@ -390,14 +394,15 @@ def _write_documents(client, documents: list[Document], settings: Settings, mode
     return written
 
 
-def _write_chunks(client, numbered: list[tuple[int, Chunk]], model, batch_size: int, bar) -> int:
+def _write_chunks(client, numbered: list[tuple[int, Chunk, str]], model, batch_size: int, bar) -> int:
     for i in range(0, len(numbered), INSERT_BLOCK):
         block = numbered[i:i + INSERT_BLOCK]
-        vectors = embed(model, [c.text for _, c in block], batch_size)
+        vectors = embed(model, [indexed for *_, indexed in block], batch_size)
         # Upsert, not insert: ids left by an interrupted update are overwritten, never doubled.
-        client.upsert(CHUNKS, [{"id": n, "text": c.text, "source": c.source, "start": c.start,
-                                "end": c.end, "paragraph": c.paragraph, "page": c.page or 0,
-                                "dense": v.tolist()} for (n, c), v in zip(block, vectors)],
+        client.upsert(CHUNKS, [{"id": n, "text": c.text, "indexed": indexed,
+                                "source": c.source, "start": c.start, "end": c.end,
+                                "paragraph": c.paragraph, "page": c.page or 0,
+                                "dense": v.tolist()} for (n, c, indexed), v in zip(block, vectors)],
                       timeout=WRITE_TIMEOUT_S)
         bar.update(len(block))
     return len(numbered)

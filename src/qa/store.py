@@ -5,7 +5,7 @@ Layout of an index folder:
     CURRENT              name of the live generation (replaced atomically)
     gen-000007/          one complete, immutable generation
         manifest.json    settings, model, library versions, documents and their hashes, file sizes
-        documents.jsonl  one document a line (text, paragraph and page spans)
+        documents.jsonl  one document a line (text, paragraph, page and heading spans)
         documents.offsets.npy   byte offset of each line, for reading one document alone
         chunks.npz       per chunk: document number, start, end, paragraph, page
         vectors.npy      unit embeddings, one row per chunk (reused by incremental updates)
@@ -35,7 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
-from qa.chunking import Chunk, chunk_document
+from qa.chunking import Chunk, chunk_document, indexed_text
 from qa.config import Settings
 from qa.dense import DenseIndex, dimension, embed
 from qa.documents import Document
@@ -135,7 +135,8 @@ class Index:
         return Document(source=record["source"], title=record["title"], text=record["text"],
                         sha256=record["sha256"],
                         paragraphs=tuple(map(tuple, record["paragraphs"])),
-                        pages=tuple(record["pages"]))
+                        pages=tuple(record["pages"]),
+                        headings=tuple(map(tuple, record.get("headings", ()))))
 
     def close(self) -> None:
         self._texts.close()
@@ -169,7 +170,7 @@ def update(settings: Settings, model, documents: list[Document], rebuild: bool =
         dim = dimension(model)
         chunks, vectors, fresh = _assemble(plan, previous, settings, dim)
         if fresh:
-            texts = [chunks[i][1].text for i in fresh]
+            texts = [indexed_text(documents[chunks[i][0]], chunks[i][1], settings.chunk_context) for i in fresh]
             vectors[fresh] = _embed_with_progress(model, texts, settings.batch_size, progress)
         report.embedded = len(fresh)
         report.chunks = len(chunks)
@@ -261,7 +262,8 @@ def _write_files(partial: Path, documents: list[Document], chunks, vectors: np.n
         for document in documents:
             offsets.append(out.tell())
             record = {"source": document.source, "title": document.title, "sha256": document.sha256,
-                      "text": document.text, "paragraphs": document.paragraphs, "pages": document.pages}
+                      "text": document.text, "paragraphs": document.paragraphs, "pages": document.pages,
+                      "headings": document.headings}
             out.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
     np.save(partial / "documents.offsets.npy", np.array(offsets, dtype=np.int64))
     np.savez(partial / "chunks.npz",
@@ -272,7 +274,8 @@ def _write_files(partial: Path, documents: list[Document], chunks, vectors: np.n
              page=np.array([c.page or 0 for _, c in chunks], dtype=np.int32))
     np.save(partial / "vectors.npy", vectors)
     DenseIndex.build(vectors, settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_search).save(partial)
-    LexicalIndex.build([tokenize(c.text) for _, c in chunks]).save(partial / "bm25")
+    LexicalIndex.build([tokenize(indexed_text(documents[n], c, settings.chunk_context))
+                        for n, c in chunks]).save(partial / "bm25")
 
     manifest = {
         "format_version": FORMAT_VERSION,

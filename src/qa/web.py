@@ -169,9 +169,10 @@ def access_for(host: str, read_only: bool = False, environ=os.environ) -> Access
 
 
 def where(citation: dict) -> str:
-    """Where a citation points, for a reader: file, paragraph and page."""
+    """Where a citation points, for a reader: file, paragraph, page and section heading."""
     page = f", page {citation['page']}" if citation.get("page") else ""
-    return f"{citation['source']}, ¶{citation['paragraph']}{page}"
+    heading = f" · {citation['heading']}" if citation.get("heading") else ""
+    return f"{citation['source']}, ¶{citation['paragraph']}{page}{heading}"
 
 
 def citation_label(citation: dict, abstained: bool) -> str:
