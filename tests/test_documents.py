@@ -133,3 +133,15 @@ def test_heading_markup_that_could_take_long_is_read_quickly(tmp_path):
     assert time.perf_counter() - began < 5
     assert [document.text[s:e] for s, e in document.headings] == ["a" + " " * 200_000 + "b", "C#"]
     assert page.text.endswith("Last\n\nEnd.")
+
+
+def test_is_heading_is_true_for_a_heading_and_nothing_more(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("# Who pays for the lanterns?\n\nThe mill society pays for the lanterns.\n")
+    document = read_document(path)
+    heading = document.text.index("# Who")
+    body = document.text.index("The mill")
+    assert document.is_heading(heading, heading + len("# Who pays for the lanterns?"))
+    assert document.is_heading(heading + 2, heading + len("# Who pays for the lanterns?"))
+    assert not document.is_heading(body, body + len("The mill society pays for the lanterns."))
+    assert not document.is_heading(heading, body + 8)  # a heading and more

@@ -126,6 +126,8 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     if not hits:
         return Answer(question, True, (), (), mode, message=NO_ANSWER)
     ranked = _one_per_passage(read_sentences(reader, retriever, question, hits))[:k]
+    if not ranked:  # the passages were headings only
+        return Answer(question, True, (), (), mode, message=NO_ANSWER, hits=tuple(hits))
     citations = tuple(_citation(n, s, retriever) for n, s in enumerate(ranked, start=1))
     best = ranked[0]
     evidence = best.reader_score if reader.card.get("abstain_on") == "reader" else best.score
@@ -162,7 +164,8 @@ def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: li
         document = retriever.backend.document_by_source(c.source)
         for s, e in sentence_spans(c.text):
             start, end = c.start + s, c.start + e
-            if (c.source, start) in seen:
+            # A heading names a section and often echoes the question: it is never the answer.
+            if (c.source, start) in seen or document.is_heading(start, end):
                 continue
             seen.add((c.source, start))
             paragraph_start = document.paragraphs[document.paragraph_at(start) - 1][0]

@@ -50,6 +50,15 @@ class Document:
             return None
         return max(1, bisect_right(self.pages, offset))
 
+    def is_heading(self, start: int, end: int) -> bool:
+        """Whether text[start:end] is a heading and nothing more (a Markdown heading's #'s aside)."""
+        number = bisect_right([s for s, _ in self.headings], end - 1)
+        if not number:
+            return False
+        s, e = self.headings[number - 1]
+        outside = self.text[start:s] + self.text[e:end] if s < end and e > start else "x"
+        return not any(ch.isalnum() for ch in outside)
+
     def heading_at(self, offset: int) -> str:
         """The text of the nearest heading that starts at or before `offset`, its white space
         folded to single spaces (for labels); "" when none does."""
