@@ -303,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 
         if args.run_out and not args.beir:
             sys.exit("qa: --run-out writes TREC run files for --beir evaluations only")
+        if args.without_context and args.beir:
+            sys.exit("qa: --without-context is for question sets (their 'follows' field), not --beir")
         try:
             if args.beir:
                 report = evaluate.evaluate_beir(args.beir, settings, modes=modes, index_dir=args.index,
@@ -310,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
             else:
                 questions = evaluate.load_question_set(args.questions)
                 report = evaluate.evaluate_question_set(_load(settings, _given(args)), questions, modes, args.k,
-                                                        progress=progress, name=Path(args.questions).name)
+                                                        progress=progress, name=Path(args.questions).name,
+                                                        follow_ups=not args.without_context)
         except ValueError as error:
             sys.exit(f"qa: {error}")
         finally:
@@ -352,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-out", metavar="DIR",
                    help="with --beir: also write one TREC run file per mode (MODE.run: qid Q0 docid rank "
                         "score tag) to DIR, to score with other tools")
+    p.add_argument("--without-context", action="store_true",
+                   help="ask every question alone, ignoring 'follows' (to measure what a follow-up "
+                        "gains from the question before it)")
     p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
     p.set_defaults(run=cmd_eval)
     return parser
