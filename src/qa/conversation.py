@@ -36,7 +36,8 @@ MAX_CARRIED = 12
 # Question fillers that are not stop words but name no subject of their own.
 FILLERS = frozenset("many much else also kind sort".split())
 
-_WORD = re.compile(r"\d+(?:[.,]\d+)*|\w+")
+# Words as written: numbers whole ("12,000"), hyphenated words whole ("Young-joon", "Secretary-General").
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:-\w+)*")
 
 
 def content_words(text: str) -> list[str]:

@@ -75,6 +75,8 @@ def load_question_set(path: str | Path) -> list[Question]:
         question = _question_from_row(row, where)
         if question.id in seen:
             raise ValueError(f"{where}: id {question.id!r} is already used on line {seen[question.id]}")
+        if question.follows == question.id:
+            raise ValueError(f"{where}: question {question.id!r} follows itself; 'follows' names an earlier question")
         if question.follows is not None and seen.get(question.follows) is None:
             later = next((n for n, text in enumerate(lines[number:], start=number + 1)
                           if _line_id(text) == question.follows), None)
