@@ -28,6 +28,7 @@ from typing import Callable
 from qa.answer import Answer, answer_question
 from qa.config import MODES, Settings
 from qa.documents import Document, document_from_text
+from qa.pipeline import READER_SEES, answer_after
 from qa.retrieve import Hit, Retriever
 
 DEFAULT_MODES = ("bm25", "dense", "hybrid")
@@ -230,8 +231,6 @@ def evaluate_question_set(retriever: Retriever, questions: list[Question],
     """Answer every question in every mode with up to `k` citations, and score the answers.
     A question that `follows` another is asked after that one's answer (in the same mode), as in a
     chat; `follow_ups=False` asks every question alone. `reader_sees`: see qa.pipeline.READER_SEES."""
-    from qa.pipeline import READER_SEES, answer_after
-
     modes = _checked_modes(modes)
     if not questions:
         raise ValueError("no questions to evaluate")
