@@ -3,6 +3,8 @@ pipeline on the shipped sources (real model, real index)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from qa.conversation import MAX_CARRIED, is_follow_up, query_after, search_query
@@ -108,3 +110,23 @@ def test_a_bad_follow_up_gets_the_usual_message_and_no_search(pipeline):
     answer = pipeline.ask("  ", previous=first)
     assert answer.error == "The question is empty: type a question about your documents."
     assert answer.searched_for is None and answer.citations == ()
+
+
+def test_cli_ask_after_a_previous_question_says_what_it_searched_for(local_index, settings, capsys):
+    from qa.cli import main
+
+    index = ["--index", str(settings.index_dir), "-k", "2"]
+    assert main(["ask", "How many of them are in training?", "--after", TROOPS, *index]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("“South Korean intelligence agencies estimate that some **12,000** North Korean troops")
+    assert "(searched for: How many of them are in training? North Korean Russia Russian)" in out
+
+    assert main(["ask", "What is his role?", "--after", "Who called having North Korean troops on the ground "
+                 "very concerning?", "--json", *index]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["question"] == "What is his role?" and "Charles Flynn" in data["searched_for"]
+    assert "top commander in the Pacific" in data["answer"][0]["quote"]
+
+    assert main(["ask", "What is his role?", "--json", *index]) == 0  # alone: nobody to match, nothing carried
+    data = json.loads(capsys.readouterr().out)
+    assert data["abstained"] and "searched_for" not in data

@@ -118,9 +118,12 @@ def cmd_search(args) -> int:
 
 def cmd_ask(args) -> int:
     from qa.answer import answer_question
+    from qa.pipeline import answer_after
 
     retriever = _load(_settings(args), _given(args))
-    answer = answer_question(retriever, args.question, args.mode, args.k)
+    # --after: the question asked before, whose answer is the context of a follow-up (not printed)
+    previous = answer_question(retriever, args.after, args.mode, args.k) if args.after else None
+    answer = answer_after(retriever, args.question, previous, args.mode, args.k)
     if args.json:
         print(json.dumps(answer.as_dict(), ensure_ascii=False, indent=1))
         return 2 if answer.error else 0
@@ -131,6 +134,8 @@ def cmd_ask(args) -> int:
         print(answer.text)
     else:  # the words that answer are marked **like this** inside each verbatim quote
         print(" ".join(f"“{answer.citations[q.citation - 1].marked()}” [{q.citation}]" for q in answer.quotes))
+    if answer.searched_for:
+        print(f"(searched for: {answer.searched_for})")
     if answer.citations:
         print("\nNearest passages (not an answer):" if answer.abstained else "\nCitations:")
     for c in answer.citations:
@@ -267,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Quote the sentences of your documents that answer the question, each with a "
                     "numbered citation (file, title, paragraph, page, character offsets). When "
                     "nothing answers it, say so and show the nearest passages instead."))
+    p.add_argument("--after", metavar="PREVIOUS_QUESTION",
+                   help="the question asked before: a follow-up (\"Who led it?\") is searched with "
+                        "the names of that question and its answer")
     p.set_defaults(run=cmd_ask)
 
     p = with_index(commands.add_parser(
