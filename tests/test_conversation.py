@@ -130,3 +130,11 @@ def test_cli_ask_after_a_previous_question_says_what_it_searched_for(local_index
     assert main(["ask", "What is his role?", "--json", *index]) == 0  # alone: nobody to match, nothing carried
     data = json.loads(capsys.readouterr().out)
     assert data["abstained"] and "searched_for" not in data
+
+
+def test_a_follow_up_near_the_length_limit_is_still_answered(pipeline):
+    first = pipeline.ask("Which mercenary group came close to rebelling against Moscow?")
+    question = "Who led it? " + "Tell me please. " * 123  # 1,980 characters: the carried names pass 2,000
+    answer = pipeline.ask(question, previous=first)
+    assert answer.error is None and len(answer.searched_for) > 2000
+    assert answer.question == " ".join(question.split())

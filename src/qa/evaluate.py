@@ -217,7 +217,8 @@ class QuestionResult:
 
     def as_dict(self) -> dict:
         return {"mode": self.mode, "id": self.question.id, "question": self.question.question,
-                "follows": self.question.follows, "answers": list(self.question.answers), "sources": list(self.question.sources),
+                "follows": self.question.follows, "answers": list(self.question.answers),
+                "sources": list(self.question.sources),
                 "abstained": self.answer.abstained, "rank": self.rank, "answered_at": self.answered_at,
                 "quote_holds_answer": self.quote_holds_answer,
                 "span_holds_answer": self.span_holds_answer, "missed": self.missed,

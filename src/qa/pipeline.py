@@ -61,7 +61,8 @@ def answer_after(retriever: Retriever, question: str, previous: Answer | dict | 
     query = query_after(question, previous)
     if reader_sees == "expanded" and query != question:
         answer = answer_question(retriever, query, mode, k)
-        return replace(answer, question=" ".join(question.split()), searched_for=query)
+        if not answer.error:  # else the carried words made it too long: read the question as asked
+            return replace(answer, question=" ".join(question.split()), searched_for=query)
     return answer_question(retriever, question, mode, k, search_query=query)
 
 
