@@ -228,6 +228,92 @@ def test_cli_reports_a_bad_question_set_or_a_missing_file_in_words(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+# ---------------------------------------------------------------- follow-up questions
+
+FOLLOW_UPS = Path(__file__).parent / "data" / "follow-up-questions.jsonl"
+
+
+def _pairs(tmp_path, *ids: str) -> Path:
+    """A question set of the follow-up set's lines with these ids, in the set's order."""
+    rows = [line for line in FOLLOW_UPS.read_text().splitlines() if json.loads(line)["id"] in ids]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_the_follow_up_set_names_earlier_questions():
+    questions = load_question_set(FOLLOW_UPS)
+    by_id = {q.id: q for q in questions}
+    follow_ups = [q for q in questions if q.follows]
+    assert len(questions) == 32 and len(follow_ups) == 16
+    assert by_id["c02f"].follows == "c02" and by_id["c02"].follows is None
+    assert all(questions.index(by_id[q.follows]) < questions.index(q) for q in follow_ups)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"id": "a", "question": "Who?", "answers": ["x"], "follows": "b"}\n{"id": "b", "question": "Why?", "answers": []}\n',
+     "line 1: 'follows' names 'b', which comes later (line 2); a follow-up must come after the question it follows"),
+    ('{"id": "a", "question": "Who?", "answers": ["x"]}\n{"id": "b", "question": "Why?", "answers": [], "follows": "z"}\n',
+     "line 2: 'follows' names 'z', which is not the id of any question in the set"),
+    ('{"id": "a", "question": "Who?", "answers": ["x"], "follows": "a"}\n', "line 1: question 'a' follows itself"),
+    ('{"id": "a", "question": "Who?", "answers": ["x"], "follows": ["a"]}\n',
+     "line 1: 'follows' must be the id of an earlier question, not a list"),
+])
+def test_a_follows_that_names_no_earlier_question_is_rejected_naming_the_line(tmp_path, content, message):
+    path = tmp_path / "set.jsonl"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_question_set(path)
+
+
+def test_follow_ups_are_asked_after_their_question_in_each_mode(retriever, tmp_path):
+    questions = load_question_set(_pairs(tmp_path, "c13", "c13f", "c02", "c02f"))
+    report = evaluate_question_set(retriever, questions, ["hybrid"], k=3)
+    by_id = {r.question.id: r for r in report.results}
+    assert "searched_for" not in by_id["c13"].answer.as_dict()
+    assert "Charles Flynn" in by_id["c13f"].answer.searched_for  # the name from the question before
+    assert by_id["c13f"].answered_at == 1 and by_id["c02f"].answered_at == 1
+    assert report.metrics["hybrid"]["follow_up_hit@1"] == 1.0
+    assert by_id["c13f"].as_dict()["follows"] == "c13"
+
+    alone = evaluate_question_set(retriever, questions, ["hybrid"], k=3, follow_ups=False)
+    by_id = {r.question.id: r for r in alone.results}
+    assert by_id["c13f"].answer.abstained and by_id["c13f"].answer.searched_for is None  # "his" is nobody
+    assert alone.metrics["hybrid"]["follow_up_hit@1"] == 0.5
+
+
+def test_the_library_refuses_a_follow_up_before_its_question(retriever):
+    questions = [Question("b", "Who led it?", ("Prigozhin",), follows="a"),
+                 Question("a", "Which mercenary group nearly rebelled?", ("Wagner",))]
+    with pytest.raises(ValueError, match="question 'b' follows 'a', which is not an earlier question"):
+        evaluate_question_set(retriever, questions, ["bm25"])
+
+
+def test_cli_eval_asks_follow_ups_in_context_unless_told_not_to(local_index, settings, tmp_path, capsys):
+    pairs = _pairs(tmp_path, "c13", "c13f")
+    common = ["eval", str(pairs), "--index", str(settings.index_dir), "--modes", "hybrid", "-k", "3",
+              "--json", "--out", str(tmp_path / "out")]
+    assert main(common) == 0
+    results = {r["id"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert results["c13f"]["follows"] == "c13" and results["c13f"]["rank"] == 1
+    assert results["c13f"]["answer"]["searched_for"].startswith("What is his role? ")
+    assert "top commander in the Pacific" in results["c13f"]["answer"]["answer"][0]["quote"]
+
+    assert main(common + ["--without-context"]) == 0
+    results = {r["id"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert results["c13f"]["answer"]["abstained"] and "searched_for" not in results["c13f"]["answer"]
+
+
+def test_cli_eval_names_a_follows_that_comes_later(tmp_path):
+    path = tmp_path / "later.jsonl"
+    path.write_text('{"id": "f", "question": "Who led it?", "answers": ["Prigozhin"], "follows": "q"}\n'
+                    '{"id": "q", "question": "Which group rebelled?", "answers": ["Wagner"]}\n')
+    with pytest.raises(SystemExit) as error:
+        main(["eval", str(path), "--out", str(tmp_path / "out")])
+    assert str(error.value) == ("qa: later.jsonl, line 1: 'follows' names 'q', which comes later (line 2); "
+                                "a follow-up must come after the question it follows")
+
+
 def test_beir_loader_reads_real_collections_as_trec_eval_would(tmp_path):
     """Empty documents skipped and counted, judgements of absent documents kept (unretrievable),
     judgements without queries ignored, integer ids, optional and differently spelled headers."""

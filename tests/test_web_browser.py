@@ -101,6 +101,29 @@ def test_ask_then_check_a_citation(page):
     page.screenshot(path=ARTIFACTS / "web-whole-document.png", full_page=True)
 
 
+def test_a_follow_up_is_searched_with_the_conversation_and_says_what_was_searched(page):
+    ask(page, "How many North Korean troops arrived in Russia's far east?")
+    chat = page.locator("#qa-chat")
+    assert "Some 3,000 North Korean troops arrived" in chat.inner_text()
+    assert chat.locator(".qa-searched-for").count() == 0  # a question that stands alone is searched as asked
+
+    ask(page, "How many of them are in training?")
+    searched = chat.locator(".qa-searched-for")
+    searched.wait_for()
+    assert searched.count() == 1 and searched.is_visible()
+    assert searched.inner_text() == "searched for: How many of them are in training? North Korean Russia Russian"
+    last = chat.locator(".qa-answer").last
+    assert last.locator(".qa-quote").first.inner_text().startswith(
+        "“South Korean intelligence agencies estimate that some 12,000 North Korean troops in total are in training.”")
+    # The citation panel checks the follow-up's quote in its source, as for any answer.
+    mark = page.locator("#qa-source mark.qa-span")
+    page.wait_for_function("document.querySelector('#qa-source mark')?.innerText.includes('12,000')")
+    assert "000_98eda58b59ac3056.txt" in page.locator("#qa-source").inner_text()
+    assert mark.inner_text().startswith("South Korean intelligence agencies estimate")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "web-follow-up.png", full_page=True)
+
+
 def test_hostile_document_and_question_are_shown_as_text(page):
     ask(page, f"{IMAGE} When is the Zorblax festival held?")
 

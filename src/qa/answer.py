@@ -71,6 +71,7 @@ class Answer:
     message: str | None = None  # why there is no answer
     error: str | None = None  # what is wrong with the question, when it cannot be searched
     hits: tuple[Hit, ...] = ()
+    searched_for: str | None = None  # what retrieval was given, when not the question (a follow-up)
 
     @property
     def text(self) -> str:
@@ -80,10 +81,13 @@ class Answer:
         return " ".join(f"“{q.quote}” [{q.citation}]" for q in self.quotes)
 
     def as_dict(self) -> dict:
-        return {"question": self.question, "abstained": self.abstained,
-                "answer": [{"quote": q.quote, "citation": q.citation} for q in self.quotes],
-                "citations": [asdict(c) for c in self.citations], "mode": self.mode,
-                "message": self.message, "error": self.error}
+        shown = {"question": self.question, "abstained": self.abstained,
+                 "answer": [{"quote": q.quote, "citation": q.citation} for q in self.quotes],
+                 "citations": [asdict(c) for c in self.citations], "mode": self.mode,
+                 "message": self.message, "error": self.error}
+        if self.searched_for:  # only for a follow-up whose search carried words of the one before
+            shown["searched_for"] = self.searched_for
+        return shown
 
 
 def check_question(question: str | None, settings: Settings) -> str:
@@ -112,8 +116,10 @@ class ScoredSentence:
 
 
 def answer_question(retriever: Retriever, question: str, mode: str | None = None,
-                    k: int | None = None, reader: Reader | None = None) -> Answer:
-    """Quote the sentences that best answer `question`, or abstain; never raises on bad input."""
+                    k: int | None = None, reader: Reader | None = None,
+                    search_query: str | None = None) -> Answer:
+    """Quote the sentences that best answer `question`, or abstain; never raises on bad input.
+    `search_query`, when given, is what retrieval searches for instead (see qa.conversation)."""
     settings = retriever.settings
     mode, k = mode or settings.mode, k or settings.k
     try:
@@ -122,9 +128,11 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         return Answer(question=question or "", abstained=True, quotes=(), citations=(), mode=mode,
                       message=str(error), error=str(error))
     reader = reader or shared_reader(settings.reader_dir)
-    hits = retriever.search(question, mode, max(k, settings.answer_passages))
+    query = " ".join(search_query.split()) if search_query else question
+    searched_for = query if query != question else None
+    hits = retriever.search(query, mode, max(k, settings.answer_passages))
     if not hits:
-        return Answer(question, True, (), (), mode, message=NO_ANSWER)
+        return Answer(question, True, (), (), mode, message=NO_ANSWER, searched_for=searched_for)
     ranked = _one_per_passage(read_sentences(reader, retriever, question, hits))[:k]
     if not ranked:  # the passages were headings only
         return Answer(question, True, (), (), mode, message=NO_ANSWER, hits=tuple(hits))
@@ -132,13 +140,14 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     best = ranked[0]
     evidence = best.reader_score if reader.card.get("abstain_on") == "reader" else best.score
     if evidence < abstain_threshold(settings, reader):
-        return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits))
+        return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits),
+                      searched_for=searched_for)
     quotes = [Quote(citations[0].quote, 1)]
     # A second passage that scores nearly as well is quoted too: answers often span sources.
     for n, sentence in enumerate(ranked[1:3], start=2):
         if sentence.score >= best.score - settings.second_quote_margin:
             quotes.append(Quote(citations[n - 1].quote, n))
-    return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits))
+    return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits), searched_for=searched_for)
 
 
 def abstain_threshold(settings: Settings, reader: Reader) -> float:

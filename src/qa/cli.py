@@ -120,6 +120,7 @@ def cmd_search(args) -> int:
 
 def cmd_ask(args) -> int:
     from qa.answer import answer_question
+    from qa.pipeline import answer_after
 
     if args.json and args.format not in (None, "json"):
         print(f"qa ask: error: --json is --format json; give --json or --format {args.format}, not both",
@@ -127,7 +128,9 @@ def cmd_ask(args) -> int:
         return 2
     output = "json" if args.json else args.format or "text"
     retriever = _load(_settings(args), _given(args))
-    answer = answer_question(retriever, args.question, args.mode, args.k)
+    # --after: the question asked before, whose answer is the context of a follow-up (not printed)
+    previous = answer_question(retriever, args.after, args.mode, args.k) if args.after else None
+    answer = answer_after(retriever, args.question, previous, args.mode, args.k)
     if output == "json":
         print(json.dumps(answer.as_dict(), ensure_ascii=False, indent=1))
         return 2 if answer.error else 0
@@ -143,6 +146,8 @@ def cmd_ask(args) -> int:
         print(answer.text)
     else:  # the words that answer are marked **like this** inside each verbatim quote
         print(" ".join(f"“{answer.citations[q.citation - 1].marked()}” [{q.citation}]" for q in answer.quotes))
+    if answer.searched_for:
+        print(f"(searched for: {answer.searched_for})")
     if answer.citations:
         print("\nNearest passages (not an answer):" if answer.abstained else "\nCitations:")
     for c in answer.citations:
@@ -320,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text (default); markdown: the question as a heading, each quote with a "
                         "footnote giving file, title, paragraph, page and offsets; json: one JSON "
                         "object (the same as --json), which `qa verify` can check later")
+    p.add_argument("--after", metavar="PREVIOUS_QUESTION",
+                   help="the question asked before: a follow-up (\"Who led it?\") is searched with "
+                        "the names of that question and its answer")
     p.set_defaults(run=cmd_ask)
 
     p = commands.add_parser(
@@ -369,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
 
         if args.run_out and not args.beir:
             sys.exit("qa: --run-out writes TREC run files for --beir evaluations only")
+        if args.without_context and args.beir:
+            sys.exit("qa: --without-context is for question sets (their 'follows' field), not --beir")
         try:
             if args.beir:
                 report = evaluate.evaluate_beir(args.beir, settings, modes=modes, index_dir=args.index,
@@ -376,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
             else:
                 questions = evaluate.load_question_set(args.questions)
                 report = evaluate.evaluate_question_set(_load(settings, _given(args)), questions, modes, args.k,
-                                                        progress=progress, name=Path(args.questions).name)
+                                                        progress=progress, name=Path(args.questions).name,
+                                                        follow_ups=not args.without_context)
         except ValueError as error:
             sys.exit(f"qa: {error}")
         finally:
@@ -418,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-out", metavar="DIR",
                    help="with --beir: also write one TREC run file per mode (MODE.run: qid Q0 docid rank "
                         "score tag) to DIR, to score with other tools")
+    p.add_argument("--without-context", action="store_true",
+                   help="ask every question alone, ignoring 'follows' (to measure what a follow-up "
+                        "gains from the question before it)")
     p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
     p.set_defaults(run=cmd_eval)
     return parser

@@ -28,6 +28,7 @@ from typing import Callable
 from qa.answer import Answer, answer_question
 from qa.config import MODES, Settings
 from qa.documents import Document, document_from_text
+from qa.pipeline import READER_SEES, answer_after
 from qa.retrieve import Hit, Retriever
 
 DEFAULT_MODES = ("bm25", "dense", "hybrid")
@@ -46,6 +47,7 @@ class Question:
     question: str
     answers: tuple[str, ...]  # empty: the sources do not answer it, the right response is to abstain
     sources: tuple[str, ...] = ()
+    follows: str | None = None  # the id of the earlier question this one follows up (its context)
 
     @property
     def answerable(self) -> bool:
@@ -74,11 +76,28 @@ def load_question_set(path: str | Path) -> list[Question]:
         question = _question_from_row(row, where)
         if question.id in seen:
             raise ValueError(f"{where}: id {question.id!r} is already used on line {seen[question.id]}")
+        if question.follows == question.id:
+            raise ValueError(f"{where}: question {question.id!r} follows itself; 'follows' names an earlier question")
+        if question.follows is not None and seen.get(question.follows) is None:
+            later = next((n for n, text in enumerate(lines[number:], start=number + 1)
+                          if _line_id(text) == question.follows), None)
+            raise ValueError(f"{where}: 'follows' names {question.follows!r}, which "
+                             + (f"comes later (line {later}); a follow-up must come after the question it follows"
+                                if later else "is not the id of any question in the set"))
         seen[question.id] = number
         questions.append(question)
     if not questions:
         raise ValueError(f"the question set {path} has no questions: write one JSON object a line")
     return questions
+
+
+def _line_id(line: str) -> str | None:
+    """The id on a question-set line, if it has one (to name a later question in a message)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return str(row["id"]) if isinstance(row, dict) and isinstance(row.get("id"), (str, int)) else None
 
 
 def _question_from_row(row, where: str) -> Question:
@@ -97,7 +116,12 @@ def _question_from_row(row, where: str) -> Question:
             what = "an empty list means the question should be abstained on" if name == "answers" else ""
             raise ValueError(f"{where}: {name!r} must be a list of non-empty strings"
                              + (f" ({what})" if what else ""))
-    return Question(str(row["id"]), row["question"], tuple(row["answers"]), tuple(row.get("sources", [])))
+    follows = row.get("follows")
+    if follows is not None and (not isinstance(follows, (str, int)) or isinstance(follows, bool)
+                                or not str(follows).strip()):
+        raise ValueError(f"{where}: 'follows' must be the id of an earlier question, not {_json_kind(follows)}")
+    return Question(str(row["id"]), row["question"], tuple(row["answers"]), tuple(row.get("sources", [])),
+                    None if follows is None else str(follows))
 
 
 def _json_kind(value) -> str:
@@ -193,7 +217,8 @@ class QuestionResult:
 
     def as_dict(self) -> dict:
         return {"mode": self.mode, "id": self.question.id, "question": self.question.question,
-                "answers": list(self.question.answers), "sources": list(self.question.sources),
+                "follows": self.question.follows, "answers": list(self.question.answers),
+                "sources": list(self.question.sources),
                 "abstained": self.answer.abstained, "rank": self.rank, "answered_at": self.answered_at,
                 "quote_holds_answer": self.quote_holds_answer,
                 "span_holds_answer": self.span_holds_answer, "missed": self.missed,
@@ -202,19 +227,31 @@ class QuestionResult:
 
 def evaluate_question_set(retriever: Retriever, questions: list[Question],
                           modes: tuple[str, ...] | list[str] = DEFAULT_MODES, k: int = 10,
-                          progress: Progress | None = None, name: str = "question set") -> "EvalReport":
-    """Answer every question in every mode with up to `k` citations, and score the answers."""
+                          progress: Progress | None = None, name: str = "question set",
+                          follow_ups: bool = True, reader_sees: str | None = None) -> "EvalReport":
+    """Answer every question in every mode with up to `k` citations, and score the answers.
+    A question that `follows` another is asked after that one's answer (in the same mode), as in a
+    chat; `follow_ups=False` asks every question alone. `reader_sees`: see qa.pipeline.READER_SEES."""
     modes = _checked_modes(modes)
     if not questions:
         raise ValueError("no questions to evaluate")
+    asked = set()
+    for question in questions:
+        if question.follows is not None and question.follows not in asked:
+            raise ValueError(f"question {question.id!r} follows {question.follows!r}, which is not an "
+                             f"earlier question of the set")
+        asked.add(question.id)
     results, done, total = [], 0, len(questions) * len(modes)
     # The models' first calls are slow: keep them out of the timing.
     answer_question(retriever, questions[0].question, modes[0], k)
     for mode in modes:
+        answers: dict[str, Answer] = {}
         for question in questions:
+            previous = answers[question.follows] if follow_ups and question.follows is not None else None
             began = time.perf_counter()
-            answer = answer_question(retriever, question.question, mode, k)
+            answer = answer_after(retriever, question.question, previous, mode, k, reader_sees or READER_SEES)
             seconds = time.perf_counter() - began
+            answers[question.id] = answer
             rank = answer_rank([c.passage for c in answer.citations], question.answers) if question.answers else None
             results.append(QuestionResult(question, mode, answer, rank, seconds))
             done += 1
@@ -244,6 +281,10 @@ def question_set_metrics(results: list[QuestionResult], k: int) -> dict[str, flo
         metrics["quote@1"] = sum(r.quote_holds_answer for r in answerable) / len(answerable)
         metrics["span@1"] = sum(r.span_holds_answer for r in answerable) / len(answerable)
         metrics["answered_answerable"] = sum(not r.answer.abstained for r in answerable) / len(answerable)
+        follow_ups = [r.answered_at for r in answerable if r.question.follows is not None]
+        if follow_ups:  # the questions that lean on the one before: what conversation context is for
+            for n in (n for n in (1, 3) if n <= k):
+                metrics[f"follow_up_hit@{n}"] = hit_rate(follow_ups, n)
     if unanswerable:
         metrics["abstained_offtopic"] = sum(r.answer.abstained for r in unanswerable) / len(unanswerable)
     if results:

@@ -225,6 +225,13 @@ def citation_quote_html(citation: dict) -> str:
             f'“{_marked(quote, citation)}”</details>')
 
 
+def searched_for_html(answer: dict) -> str:
+    """The line under a follow-up's answer that says what was searched for (nothing otherwise)."""
+    if not answer.get("searched_for"):
+        return ""
+    return f'<div class="qa-searched-for">searched for: {_inline(answer["searched_for"])}</div>'
+
+
 def _inline(text: str) -> str:
     # Line breaks inside a quote would end the chat's HTML block; HTML shows them as spaces anyway.
     return escape(" ".join(text.split()))
@@ -412,6 +419,18 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
         except UserError as error:  # the index went away (a Milvus server stopped): say so, keep serving
             return Answer(question, True, (), (), mode, message=str(error), error=str(error)).as_dict()
 
+    def ask_after(question, mode, k, previous: dict | None) -> dict:
+        """`ask` in a conversation: a follow-up of `previous` (this session's last answer) is
+        searched with its context (qa.conversation). The REST `ask` stays stateless."""
+        try:
+            question, mode, k = checked_ask(question, mode, k, settings)
+        except ValueError:
+            return ask(question, mode, k)  # its message for the same mistake
+        try:
+            return qa_pipeline.answer_after(pipeline.retriever, question, previous, mode, k).as_dict()
+        except UserError as error:  # as in `ask`
+            return Answer(question, True, (), (), mode, message=str(error), error=str(error)).as_dict()
+
     def document_text(source: str) -> str | None:
         try:
             return pipeline.retriever.backend.document_by_source(source).text
@@ -437,9 +456,9 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
                         value=answer["citations"][0]["n"], label=label)
 
     def chat(question, history, answers, mode, k, whole):
-        answer = ask(question, mode, k)
+        answer = ask_after(question, mode, k, answers[-1] if answers else None)
         history = history + [{"role": "user", "content": question_html(answer["question"] or question or "")},
-                             {"role": "assistant", "content": answer_html(answer)}]
+                             {"role": "assistant", "content": answer_html(answer) + searched_for_html(answer)}]
         answers = answers + [answer]
         selected = len(answers) - 1
         first = answer["citations"][0]["n"] if answer["citations"] else None
@@ -602,6 +621,7 @@ details.qa-excerpt[open] > summary .qa-short { display: none; }
 details.qa-excerpt[open] > summary::after { content: "show less"; font-size: 0.85em; color: var(--body-text-color-subdued); }
 .qa-note { margin: 0.3em 0; color: var(--body-text-color-subdued); }
 .qa-error { color: var(--error-text-color, #b91c1c); font-weight: 600; }
+.qa-searched-for { color: var(--body-text-color-subdued); font-size: 0.85em; margin-top: 0.3em; }
 .qa-hint { color: var(--body-text-color-subdued); padding: 0.5em 0; }
 .qa-source-head { margin: 0.2em 0 0.4em 0; line-height: 1.5; }
 .qa-check { color: #15803d; font-size: 0.9em; margin-bottom: 0.4em; }

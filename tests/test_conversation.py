@@ -1,0 +1,140 @@
+"""Follow-up questions: the rules of qa.conversation on literals, then a conversation through the
+pipeline on the shipped sources (real model, real index)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa.conversation import MAX_CARRIED, is_follow_up, query_after, search_query
+from qa.pipeline import load
+
+TROOPS = "How many North Korean troops arrived in Russia's far east?"
+ARRIVED = ("Some 3,000 North Korean troops arrived in Russia’s far east earlier this month courtesy of "
+           "Russian naval transport ships, according to U.S. officials.")
+
+
+@pytest.mark.parametrize("question", [
+    "How many of them are in training?",           # a pronoun
+    "What did he call the development?",
+    "Who ratified it?",
+    "What about Central Asian republics?",         # "what about …"
+    "And how many are in training?",               # "and …"
+    "how about China",
+    "Why?",                                        # too short to search on alone
+    "In which year?",
+])
+def test_questions_that_lean_on_the_one_before_are_follow_ups(question):
+    assert is_follow_up(question)
+
+
+@pytest.mark.parametrize("question", [
+    TROOPS,
+    "Who confirmed that North Korea is sending troops to military training areas in Russia?",  # "that" joins
+    "Which mercenary group nearly rebelled against Moscow in 2023?",
+])
+def test_questions_that_stand_alone_are_not(question):
+    assert not is_follow_up(question)
+
+
+def test_a_follow_up_carries_the_names_of_the_question_and_answer_before_it_as_written():
+    query = search_query("How many of them are in training?", TROOPS, ARRIVED)
+    # The question first, unchanged; then names, not stems ("Korean", not "korean"), each once.
+    assert query == "How many of them are in training? North Korean Russia Russian"
+
+
+def test_words_the_follow_up_already_has_are_not_carried_again():
+    query = search_query("What about the russian ships?", TROOPS, ARRIVED)
+    assert query == "What about the russian ships? North Korean Russia"  # "Russian" is there already
+
+
+def test_without_names_the_previous_questions_content_words_are_carried():
+    assert (search_query("Who led it?", "which mercenary group came close to rebelling?", None)
+            == "Who led it? mercenary group came close rebelling")
+
+
+def test_a_question_that_stands_alone_or_has_no_previous_one_is_searched_as_asked():
+    assert search_query(TROOPS, "Who is Ra Mason?", "Ra Mason is a professor.") == TROOPS
+    assert search_query("Who ratified it?", None, None) == "Who ratified it?"
+    assert search_query("   ", TROOPS, ARRIVED) == "   "  # nothing to search: the answer step says so
+    assert search_query("?!", TROOPS, ARRIVED) == "?!"
+
+
+def test_at_most_a_dozen_words_are_carried():
+    many = " ".join(f"Name{n}" for n in range(40))
+    query = search_query("Who are they?", many, None)
+    assert query.split()[3:] == [f"Name{n}" for n in range(MAX_CARRIED)]
+
+
+def test_the_previous_answer_as_json_gives_its_search_and_first_quote():
+    previous = {"question": "And how many are in training?", "searched_for": "And how many are in training? Kim",
+                "answer": [{"quote": "Ahn Young-joon took the photo.", "citation": 1}], "error": None}
+    # A chain of follow-ups keeps its subject: the previous *search* is carried, not only its question.
+    assert query_after("Who is he?", previous) == "Who is he? Kim Ahn Young-joon"
+    assert query_after("Who is he?", {**previous, "answer": []}) == "Who is he? Kim"
+    assert query_after("Who is he?", {**previous, "error": "The question is empty"}) == "Who is he?"
+    assert query_after("Who is he?", None) == "Who is he?"
+
+
+@pytest.fixture(scope="module")
+def pipeline(local_index, settings, model):
+    return load(settings, model)
+
+
+def test_a_follow_up_is_answered_from_the_documents_with_the_conversations_names(pipeline):
+    first = pipeline.ask(TROOPS)
+    assert "3,000" in first.quotes[0].quote and "searched_for" not in first.as_dict()
+
+    follow_up = pipeline.ask("How many of them are in training?", previous=first)
+    assert follow_up.question == "How many of them are in training?"
+    assert follow_up.as_dict()["searched_for"] == "How many of them are in training? North Korean Russia Russian"
+    assert follow_up.quotes[0].quote == ("South Korean intelligence agencies estimate that some 12,000 North "
+                                         "Korean troops in total are in training.")
+    assert follow_up.citations[0].source == "000_98eda58b59ac3056.txt"
+
+
+def test_a_pronoun_alone_finds_nobody_but_after_its_question_finds_the_person(pipeline):
+    first = pipeline.ask("Who called having North Korean troops on the ground very concerning?")
+    assert "Charles Flynn" in first.quotes[0].quote
+
+    assert pipeline.ask("What is his role?").abstained  # nobody to match "his" to
+    follow_up = pipeline.ask("What is his role?", previous=first)
+    assert not follow_up.abstained
+    assert "top commander in the Pacific" in follow_up.quotes[0].quote
+    assert "Charles Flynn" in follow_up.searched_for
+
+
+def test_a_bad_follow_up_gets_the_usual_message_and_no_search(pipeline):
+    first = pipeline.ask(TROOPS)
+    answer = pipeline.ask("  ", previous=first)
+    assert answer.error == "The question is empty: type a question about your documents."
+    assert answer.searched_for is None and answer.citations == ()
+
+
+def test_cli_ask_after_a_previous_question_says_what_it_searched_for(local_index, settings, capsys):
+    from qa.cli import main
+
+    index = ["--index", str(settings.index_dir), "-k", "2"]
+    assert main(["ask", "How many of them are in training?", "--after", TROOPS, *index]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("“South Korean intelligence agencies estimate that some **12,000** North Korean troops")
+    assert "(searched for: How many of them are in training? North Korean Russia Russian)" in out
+
+    assert main(["ask", "What is his role?", "--after", "Who called having North Korean troops on the ground "
+                 "very concerning?", "--json", *index]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["question"] == "What is his role?" and "Charles Flynn" in data["searched_for"]
+    assert "top commander in the Pacific" in data["answer"][0]["quote"]
+
+    assert main(["ask", "What is his role?", "--json", *index]) == 0  # alone: nobody to match, nothing carried
+    data = json.loads(capsys.readouterr().out)
+    assert data["abstained"] and "searched_for" not in data
+
+
+def test_a_follow_up_near_the_length_limit_is_still_answered(pipeline):
+    first = pipeline.ask("Which mercenary group came close to rebelling against Moscow?")
+    question = "Who led it? " + "Tell me please. " * 123  # 1,980 characters: the carried names pass 2,000
+    answer = pipeline.ask(question, previous=first)
+    assert answer.error is None and len(answer.searched_for) > 2000
+    assert answer.question == " ".join(question.split())
