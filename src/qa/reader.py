@@ -145,10 +145,6 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
 class Reader:
     """The shipped reader, loaded once per process."""
 
-    # Small batches: sorted by length, each pads to a near neighbour instead of the longest pair
-    # (the pairs of one answer run from about 20 to 128 tokens).
-    BATCH = 8
-
     def __init__(self, folder: Path = MODEL_DIR, threads: int | None = None) -> None:
         folder = Path(folder)
         if not (folder / MODEL_FILE).exists():
@@ -182,14 +178,14 @@ class Reader:
             return []
         contexts = contexts if contexts is not None else [""] * len(sentences)
         encoded = encode_pairs(self.tokenizer, question, sentences, contexts)
-        # Sorted by length, each batch pads little.
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
-        readings: list[Reading | None] = [None] * len(encoded)
-        for begin in range(0, len(order), self.BATCH):
-            rows = order[begin:begin + self.BATCH]
-            relevance, starts, ends = self._session.run(None, pad_batch([encoded[i] for i in rows]))
-            for row, i in enumerate(rows):
-                span = whole_words(sentences[i], *best_span(starts[row], ends[row], encoded[i]))
-                logit = float(relevance[row])
-                readings[i] = Reading(float(1 / (1 + np.exp(-logit))), *span, logit=logit)
+        # One pair a run. The int8 model quantizes a run's activations with one scale for the whole
+        # batch, so in a batch a sentence's score would depend on the sentences read with it (and
+        # on their padding); alone it does not, and nothing is padded. It is also the fastest on a
+        # CPU: 95 ms for 26 pairs, against 105 ms in batches of 8 and 200 ms in batches of 32.
+        readings = []
+        for sentence, pair in zip(sentences, encoded):
+            relevance, starts, ends = self._session.run(None, pad_batch([pair]))
+            logit = float(relevance[0])
+            readings.append(Reading(float(1 / (1 + np.exp(-logit))),
+                                    *whole_words(sentence, *best_span(starts[0], ends[0], pair)), logit=logit))
         return readings
