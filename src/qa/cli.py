@@ -303,10 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
 
         if args.run_out and not args.beir:
             sys.exit("qa: --run-out writes TREC run files for --beir evaluations only")
+        if args.compare and not args.beir:
+            sys.exit("qa: --compare puts TREC runs beside --beir evaluations only")
         try:
+            runs = [evaluate.read_run(path) for path in args.compare or ()]  # a bad file fails before indexing
             if args.beir:
                 report = evaluate.evaluate_beir(args.beir, settings, modes=modes, index_dir=args.index,
                                                 progress=progress, show_build=not args.json)
+                if runs:
+                    report = evaluate.compare_runs(report, runs)
             else:
                 questions = evaluate.load_question_set(args.questions)
                 report = evaluate.evaluate_question_set(_load(settings, _given(args)), questions, modes, args.k,
@@ -352,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-out", metavar="DIR",
                    help="with --beir: also write one TREC run file per mode (MODE.run: qid Q0 docid rank "
                         "score tag) to DIR, to score with other tools")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="with --beir: other systems' TREC run files, scored beside qa's modes (named by file "
+                        "stem), with ranx's paired t-test marking significant differences")
     p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
     p.set_defaults(run=cmd_eval)
     return parser

@@ -21,7 +21,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -376,15 +376,33 @@ class RankedDocument:
     id: str
     rank: int
     hit: Hit  # the document's best chunk
+    score: float = 0.0  # what ranked it: see `document_score`
 
 
-def rank_documents(hits: list[Hit], depth: int = BEIR_DEPTH) -> list[RankedDocument]:
-    """Chunk hits as a document ranking: each document at the rank of its best chunk."""
-    ranked: dict[str, RankedDocument] = {}
-    for hit in hits:
-        if hit.chunk.source not in ranked and len(ranked) < depth:
-            ranked[hit.chunk.source] = RankedDocument(hit.chunk.source, len(ranked) + 1, hit)
-    return list(ranked.values())
+# How much a document's other retrieved chunks add to its best chunk's score. Measured with
+# bench/sweep_fusion.py on the BEIR sample and SQuAD held-out articles (README, "Document scores"):
+# 0 (the best chunk alone) was never beaten by a share of the rest.
+CHUNK_SHARE = 0.0
+
+
+def document_score(chunk_scores: list[float], share: float = CHUNK_SHARE) -> float:
+    """A document's score from its retrieved chunks' scores: the best one, plus `share` of the
+    sum of the others (0: the best chunk alone)."""
+    best = max(chunk_scores)
+    return best + share * (sum(chunk_scores) - best)
+
+
+def rank_documents(hits: list[Hit], depth: int = BEIR_DEPTH, share: float = CHUNK_SHARE) -> list[RankedDocument]:
+    """Chunk hits as a document ranking by `document_score`; ties go to the document whose best
+    chunk ranked higher."""
+    chunks: dict[str, list[Hit]] = {}
+    for hit in hits:  # best first: a document's first hit is its best chunk
+        chunks.setdefault(hit.chunk.source, []).append(hit)
+    scored = [(document_score([h.score for h in found], share), found[0].rank, source, found[0])
+              for source, found in chunks.items()]
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return [RankedDocument(source, rank, best, score)
+            for rank, (score, _, source, best) in enumerate(scored[:depth], start=1)]
 
 
 @dataclass(frozen=True)
@@ -401,13 +419,6 @@ class QueryResult:
     def rank(self) -> int | None:
         """Rank of the first relevant document."""
         return next((d.rank for d in self.ranking if d.id in self.relevant), None)
-
-    @property
-    def span_holds_answer(self) -> bool:
-        """span@1: citation 1's answer words hold an accepted answer, at most a few words longer."""
-        if self.answer.abstained or not self.answer.citations:
-            return False
-        return span_matches(self.answer.citations[0].answer, self.question.answers)
 
     @property
     def missed(self) -> bool:
@@ -517,6 +528,91 @@ def _checked_modes(modes) -> tuple[str, ...]:
     return modes
 
 
+# ---------------------------------------------------------------- other systems' runs
+
+
+SIGNIFICANCE_P = 0.05  # ranx marks a difference significant at p <= this (paired Student's t-test)
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    """Another system's TREC run, to put beside qa's modes."""
+    name: str  # the file's stem
+    path: Path
+    run: dict[str, dict[str, float]]  # query id -> document id -> score
+
+
+def read_run(path: str | Path) -> ComparedRun:
+    """A TREC run file (`qid Q0 docid rank score tag` a line) read by ranx; ValueError naming the
+    file when it is missing, unreadable or not in that format."""
+    from ranx import Run
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no run file at {path}: give the path of a TREC run file")
+    try:
+        run = Run.from_file(str(path), kind="trec").to_dict()
+    except (OSError, ValueError) as error:  # ranx says what it could not unpack or convert
+        raise ValueError(f"{path} is not a TREC run file (qid Q0 docid rank score tag a line): {error}") from None
+    return ComparedRun(path.stem, path, {q: dict(docs) for q, docs in run.items()})
+
+
+def compare_runs(report: "EvalReport", runs: list[ComparedRun], max_p: float = SIGNIFICANCE_P) -> "EvalReport":
+    """The BEIR `report` with other systems' runs beside its modes: every system scored by ranx
+    on the report's judgements, each metric marked with the systems it beats significantly
+    (ranx's paired Student's t-test). Queries a run names that the collection does not judge
+    are ignored and counted; a judged query a run lacks scores 0."""
+    import numba
+    from ranx import Qrels, Run, compare
+
+    if report.kind != "beir":
+        raise ValueError("runs are compared with BEIR evaluations (--beir) only")
+    qrels = {r.id: r.relevant for r in report.results if r.mode == report.own_modes[0]}
+    systems = {mode: {r.id: {d.id: 1.0 / d.rank for d in r.ranking} for r in report.results if r.mode == mode}
+               for mode in report.own_modes}
+    notes = []
+    for compared in runs:
+        name = _unique(compared.name, systems)
+        systems[name] = {q: docs for q, docs in compared.run.items() if q in qrels}
+        unknown = len(compared.run) - len(systems[name])
+        ignored = f" ({unknown} {'query' if unknown == 1 else 'queries'} not in the collection ignored)"
+        notes.append(f"{name} = {compared.path}" + (ignored if unknown else ""))
+    names = ("ndcg@10", f"recall@{report.k}", "mrr@10", "map")
+    # Every judged query takes part, also one a system found nothing for (ranx needs a ranking).
+    ranx_runs = [Run({q: run.get(q) or {"\0none": 0.0} for q in qrels}, name=name) for name, run in systems.items()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.NumbaTypeSafetyWarning)  # ranx's own casts, harmless
+        compared_report = compare(Qrels(qrels), ranx_runs, list(names), max_p=max_p, stat_test="student",
+                                  make_comparable=True)
+    metrics, marks, curves = {}, {}, dict(report.curves)
+    for name, run in systems.items():
+        metrics[name] = {n: float(compared_report.results[name][n]) for n in names}
+        metrics[name] |= {n: v for n, v in report.metrics.get(name, {}).items() if n not in names}
+        marks[name] = {n: compared_report.get_superscript_for_table(name, n) for n in names}
+        if name not in report.own_modes:
+            # recall@n past a run's longest ranking would only repeat its last value
+            longest = max((len(docs) for docs in run.values()), default=0)
+            ns = [n for n in RECALL_CURVE if n <= min(longest, report.k)]
+            recall = retrieval_metrics(qrels, run, tuple(f"recall@{n}" for n in ns)) if ns else {}
+            curves[name] = {n: recall[f"recall@{n}"] for n in ns}
+    letters = ", ".join(f"{_SUPERSCRIPTS[i]} {name}" for i, name in enumerate(systems))
+    legend = (f"superscripts: significantly better (paired Student's t-test, p ≤ {max_p}) than {letters}"
+              + "".join(f"\n{note}" for note in notes))
+    return replace(report, metrics=metrics, curves=curves, marks=marks, legend=legend,
+                   compared=tuple(n for n in systems if n not in report.own_modes))
+
+
+_SUPERSCRIPTS = "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ"  # ranx's letters, in the order of the systems
+
+
+def _unique(name: str, taken) -> str:
+    """`name`, or `name-2`, `name-3`… when a mode or an earlier run already has it (a previous
+    `--run-out hybrid.run` beside today's hybrid)."""
+    if name not in taken:
+        return name
+    return next(f"{name}-{n}" for n in range(2, len(taken) + 3) if f"{name}-{n}" not in taken)
+
+
 # ---------------------------------------------------------------- reports
 
 
@@ -530,10 +626,20 @@ class EvalReport:
     curves: dict[str, dict[int, float]]  # mode -> n -> hit@n (questions) or recall@n (beir)
     results: tuple  # QuestionResult or QueryResult, mode by mode
     about: str = ""
+    # Beside qa's modes, other systems' runs (`compare_runs`): their names, and per system and
+    # metric the superscript letters of the systems it beats significantly, explained by `legend`.
+    compared: tuple[str, ...] = ()
+    marks: dict[str, dict[str, str]] = field(default_factory=dict)
+    legend: str = ""
 
     @property
     def modes(self) -> list[str]:
         return list(self.metrics)
+
+    @property
+    def own_modes(self) -> list[str]:
+        """qa's modes, without compared runs."""
+        return [m for m in self.metrics if m not in self.compared]
 
     @property
     def metric_names(self) -> list[str]:
@@ -544,13 +650,14 @@ class EvalReport:
         return "hit@k" if self.kind == "questions" else "recall@k"
 
     def described(self, about: str) -> "EvalReport":
-        return EvalReport(self.name, self.kind, self.k, self.metrics, self.curves, self.results, about)
+        return replace(self, about=about)
 
     def rows(self) -> list[list[str]]:
         """The table as text cells: a header, then one metric a row, modes side by side."""
         rows = [["metric", *self.modes]]
         for name in self.metric_names:
-            rows.append([name, *(_cell(name, self.metrics[m].get(name)) for m in self.modes)])
+            rows.append([name, *(_cell(name, self.metrics[m].get(name)) + self.marks.get(m, {}).get(name, "")
+                                 for m in self.modes)])
         return rows
 
     def table(self) -> str:
@@ -562,14 +669,14 @@ class EvalReport:
             lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
             if n == 0:
                 lines.append("  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return "\n".join(lines + ([self.legend] if self.legend else []))
 
     def markdown(self) -> str:
         """Metrics by mode as a Markdown table."""
         rows = self.rows()
         lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
-        return "\n".join(lines)
+        return "\n".join(lines + (["", *(line + "  " for line in self.legend.splitlines())] if self.legend else []))
 
     def misses(self) -> list[dict]:
         """Every question not answered by the first passage (or wrongly abstained on), with why."""
@@ -577,7 +684,8 @@ class EvalReport:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "k": self.k, "about": self.about,
-                "modes": self.modes, "metrics": self.metrics,
+                "modes": self.modes, "compared": list(self.compared), "metrics": self.metrics,
+                "significance": self.marks, "legend": self.legend,
                 "curves": {m: {str(n): v for n, v in c.items()} for m, c in self.curves.items()},
                 "misses": self.misses(), "results": [r.as_dict() for r in self.results]}
 
@@ -598,7 +706,7 @@ class EvalReport:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = []
-        for mode in self.modes:
+        for mode in self.own_modes:
             lines = [f"{r.id} Q0 {d.id} {d.rank} {1.0 / d.rank:.6f} qa-{mode}"
                      for r in self.results if r.mode == mode for d in r.ranking]
             path = out_dir / f"{mode}.run"
