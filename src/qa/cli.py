@@ -305,11 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
             sys.exit("qa: --run-out writes TREC run files for --beir evaluations only")
         if args.compare and not args.beir:
             sys.exit("qa: --compare puts TREC runs beside --beir evaluations only")
+        if args.rerank and not args.beir:
+            sys.exit("qa: --rerank is for --beir evaluations (question sets are always read by the reader)")
         try:
             runs = [evaluate.read_run(path) for path in args.compare or ()]  # a bad file fails before indexing
             if args.beir:
                 report = evaluate.evaluate_beir(args.beir, settings, modes=modes, index_dir=args.index,
-                                                progress=progress, show_build=not args.json)
+                                                progress=progress, show_build=not args.json,
+                                                rerank_top=evaluate.RERANK_TOP if args.rerank else 0)
                 if runs:
                     report = evaluate.compare_runs(report, runs)
             else:
@@ -357,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-out", metavar="DIR",
                    help="with --beir: also write one TREC run file per mode (MODE.run: qid Q0 docid rank "
                         "score tag) to DIR, to score with other tools")
+    p.add_argument("--rerank", action="store_true",
+                   help="with --beir: the reader reorders each query's best 20 passages, as qa search --rerank "
+                        "does (slow: about 2-3 s a query on 2 CPU cores)")
     p.add_argument("--compare", nargs="+", metavar="RUN",
                    help="with --beir: other systems' TREC run files, scored beside qa's modes (named by file "
                         "stem), with ranx's paired t-test marking significant differences")

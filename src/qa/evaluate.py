@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from qa.answer import Answer, answer_question
+from qa.answer import Answer, answer_question, rerank, shared_reader
 from qa.config import MODES, Settings
 from qa.documents import Document, document_from_text
 from qa.retrieve import Hit, Retriever
@@ -457,21 +457,37 @@ def retrieval_metrics(qrels: dict[str, dict[str, int]], run: dict[str, dict[str,
     return {name: float(scores[name]) for name in metrics}
 
 
+RERANK_TOP = 20  # passages the reader reorders with `qa eval --beir --rerank`
+
+
+def reranked_hits(reader, retriever: Retriever, question: str, hits: list[Hit], top: int = RERANK_TOP) -> list[Hit]:
+    """The first `top` hits in the reader's order (`qa search --rerank`), then the rest as they
+    were; scores become 1/rank, since the reader's and the retrievers' scores do not compare."""
+    ordered = rerank(reader, retriever, question, hits[:top]) + hits[top:]
+    return [replace(h, rank=n, score=1.0 / n) for n, h in enumerate(ordered, start=1)]
+
+
 def evaluate_retrieval(retriever: Retriever, queries: dict[str, str], qrels: dict[str, dict[str, int]],
                        modes: tuple[str, ...] | list[str] = DEFAULT_MODES, depth: int = BEIR_DEPTH,
-                       progress: Progress | None = None, name: str = "retrieval") -> "EvalReport":
-    """Search every judged query in every mode and score the document rankings against `qrels`."""
+                       progress: Progress | None = None, name: str = "retrieval",
+                       rerank_top: int = 0) -> "EvalReport":
+    """Search every judged query in every mode and score the document rankings against `qrels`;
+    with `rerank_top`, the reader first reorders each mode's best `rerank_top` passages."""
     modes = _checked_modes(modes)
     judged = [q for q in queries if q in qrels]
     if not judged:
         raise ValueError("no query has relevance judgements: nothing to evaluate")
+    reader = shared_reader(retriever.settings.reader_dir) if rerank_top else None
     results, done, total = [], 0, len(judged) * len(modes)
     retriever.embed_query(queries[judged[0]])  # the model's first call is slow: keep it out of the timing
     for mode in modes:
         for query in judged:
             began = time.perf_counter()
             # Documents span several chunks: search deeper so that `depth` documents come back.
-            ranking = rank_documents(retriever.search(queries[query], mode, 2 * depth), depth)
+            hits = retriever.search(queries[query], mode, 2 * depth)
+            if reader:
+                hits = reranked_hits(reader, retriever, queries[query], hits, rerank_top)
+            ranking = rank_documents(hits, depth)
             results.append(QueryResult(query, queries[query], mode, qrels[query], tuple(ranking),
                                        time.perf_counter() - began))
             done += 1
@@ -486,7 +502,8 @@ def evaluate_retrieval(retriever: Retriever, queries: dict[str, str], qrels: dic
         metrics[mode] = {n: scores[n] for n in names[:4]}
         metrics[mode]["queries_per_s"] = len(mine) / max(sum(r.seconds for r in mine), 1e-9)
         curves[mode] = {n: scores[f"recall@{n}"] for n in RECALL_CURVE if n <= depth}
-    about = f"{len(judged)} queries with relevance judgements, {depth} documents ranked each"
+    about = (f"{len(judged)} queries with relevance judgements, {depth} documents ranked each"
+             + (f", the best {rerank_top} passages reordered by the reader" if rerank_top else ""))
     return EvalReport(name, "beir", depth, metrics, curves, tuple(results), about)
 
 
@@ -504,7 +521,7 @@ def index_beir(dataset: BeirDataset, index_dir: Path, settings: Settings, model,
 
 def evaluate_beir(folder: str | Path, settings: Settings, model=None, modes=DEFAULT_MODES,
                   index_dir: str | Path | None = None, progress: Progress | None = None,
-                  show_build: bool = True) -> "EvalReport":
+                  show_build: bool = True, rerank_top: int = 0) -> "EvalReport":
     """Index a BEIR dataset (into `index_dir`, default DATASET/.qa-index) and evaluate retrieval."""
     from qa.pipeline import model_for
 
@@ -514,7 +531,7 @@ def evaluate_beir(folder: str | Path, settings: Settings, model=None, modes=DEFA
     model = model or model_for(settings)
     retriever = index_beir(dataset, index_dir, settings, model, progress=show_build)
     report = evaluate_retrieval(retriever, dataset.queries, dataset.qrels, modes, progress=progress,
-                                name=dataset.name)
+                                name=dataset.name, rerank_top=rerank_top)
     left_out = f" ({dataset.summary()})" if dataset.summary() else ""
     return report.described(f"{len(dataset.corpus)} documents ({retriever.backend.size} chunks), "
                             f"{report.about}{left_out}")
