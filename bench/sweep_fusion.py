@@ -36,7 +36,7 @@ from qa.retrieve import Hit, Retriever, fuse_rankings  # noqa: E402
 OUT = ROOT / "bench" / "out"
 LIST_DEPTH = 2 * BEIR_DEPTH  # what `qa eval --beir` searches: documents span several chunks
 CANDIDATES = (20, 50, 100)
-GRID = ([("rrf", k, None) for k in (10, 30, 60, 100)] + [("weighted", None, w) for w in (0.3, 0.5, 0.7)])
+GRID = ([("rrf", k, None) for k in (10, 30, 60, 100)] + [("weighted", None, w) for w in (0.3, 0.5, 0.6, 0.7)])
 SHARES = (0.0, 0.1, 0.25, 0.5)
 
 

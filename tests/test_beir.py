@@ -45,6 +45,7 @@ def test_hybrid_beats_both_its_parts_on_squad_held_out_articles(squad_beir, tmp_
     for mode, values in metrics.items():
         assert values["ndcg@10"] > 0.75, mode  # one relevant paragraph among 237 on a few topics
         assert values["recall@100"] > 0.95, mode
-    # Measured: bm25 0.865, dense 0.903, hybrid 0.928 (README, "Fusion").
-    assert metrics["hybrid"]["ndcg@10"] >= max(metrics["bm25"]["ndcg@10"], metrics["dense"]["ndcg@10"])
-    assert metrics["hybrid"]["mrr@10"] >= max(metrics["bm25"]["mrr@10"], metrics["dense"]["mrr@10"])
+    # Measured (README, "Fusion"): nDCG@10 bm25 0.931, dense 0.876, hybrid 0.956 (RRF, k 60: 0.921);
+    # MRR@10 0.916, 0.848, 0.944. The margin asked for is half the one measured.
+    for metric in ("ndcg@10", "mrr@10"):
+        assert metrics["hybrid"][metric] >= max(metrics["bm25"][metric], metrics["dense"][metric]) + 0.01, metric
