@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "score tag) to DIR, to score with other tools")
     p.add_argument("--rerank", action="store_true",
                    help="with --beir: the reader reorders each query's best 20 passages, as qa search --rerank "
-                        "does (slow: about 2-3 s a query on 2 CPU cores)")
+                        "does (slow: 1 to 3 s a query on 2 CPU cores)")
     p.add_argument("--compare", nargs="+", metavar="RUN",
                    help="with --beir: other systems' TREC run files, scored beside qa's modes (named by file "
                         "stem), with ranx's paired t-test marking significant differences")
