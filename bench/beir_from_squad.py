@@ -1,12 +1,13 @@
-"""A realistic BEIR-format collection from SQuAD articles the reader was not trained on.
+"""A BEIR-format collection from SQuAD 1.1 articles the reader never saw in training.
 
-    .venv/bin/python bench/beir_from_squad.py OUT_DIR [--articles 30] [--max-queries 1000]
+Corpus: every paragraph of the first N held-out articles (the validation split of
+training/train_reader.py), titled by its article; queries: a seeded sample of their questions;
+qrels: each question judges its own paragraph relevant (1). Neighbouring paragraphs of one
+article share words and title, so the set is harder than its size suggests. Used by
+tests/test_beir.py (small) and bench/sweep_fusion.py (larger); data are read from
+../shared/train/ at run time, never copied into the repository.
 
-corpus.jsonl: every paragraph of the first `--articles` held-out SQuAD 1.1 articles (the split of
-training/train_reader.py: seed 13, 10% of articles), titled with its article's title;
-queries.jsonl: their questions (a seeded sample of at most `--max-queries`); qrels/test.tsv: each
-question → the paragraph it was asked of. Many paragraphs share an article, and so a title, and
-say "it" for the article's subject: the case chunk context is for.
+    python bench/beir_from_squad.py bench/out/squad-beir --articles 35 --queries 500
 """
 
 from __future__ import annotations
@@ -15,42 +16,67 @@ import argparse
 import gzip
 import json
 import random
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SQUAD = ROOT.parent / "shared" / "train" / "squad-v1.1-train.json.gz"
-SEED, HELD_OUT_SHARE = 13, 0.1  # as training/train_reader.py splits articles
+sys.path.insert(0, str(ROOT / "training"))
+from train_reader import SEED, split_articles  # noqa: E402  (the held-out articles, defined once)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--articles", type=int, default=30)
-    parser.add_argument("--max-queries", type=int, default=1000)
-    parser.add_argument("--squad", type=Path, default=SQUAD)
-    args = parser.parse_args(argv)
+def shared_dir() -> Path | None:
+    """The shared data folder beside the checkout (../shared), or beside the worktrees' parent
+    for a git worktree under wt/; None when neither has one."""
+    return next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()), None)
 
-    data = json.load(gzip.open(args.squad, "rt", encoding="utf-8"))["data"]
-    order = list(range(len(data)))
-    random.Random(SEED).shuffle(order)
-    held_out = order[:max(1, int(len(data) * HELD_OUT_SHARE))][:args.articles]
-    corpus, queries = [], []
-    for a in held_out:
-        article = data[a]
-        title = article["title"].replace("_", " ")
-        for p, paragraph in enumerate(article["paragraphs"]):
-            doc_id = f"a{a}p{p}"
+
+def squad_path() -> Path | None:
+    """SQuAD 1.1 train in the shared data, or None when it is not there."""
+    shared = shared_dir()
+    path = shared / "train" / "squad-v1.1-train.json.gz" if shared else None
+    return path if path and path.is_file() else None
+
+
+def write_squad_beir(folder: Path, squad: Path, articles: int, queries: int, seed: int = SEED) -> Path:
+    """Write corpus.jsonl, queries.jsonl and qrels/test.tsv into `folder` for the first `articles`
+    held-out articles (in index order) and `queries` of their questions; returns `folder`."""
+    data = json.load(gzip.open(squad, "rt", encoding="utf-8"))["data"]
+    _, held = split_articles(len(data), SEED)
+    chosen = sorted(held)[:articles]
+    corpus, questions = [], []
+    for a in chosen:
+        title = data[a]["title"].replace("_", " ")
+        for p, paragraph in enumerate(data[a]["paragraphs"]):
+            doc_id = f"a{a}-p{p}"
             corpus.append({"_id": doc_id, "title": title, "text": paragraph["context"]})
-            queries.extend((qa["id"], qa["question"], doc_id) for qa in paragraph["qas"])
-    queries = sorted(random.Random(SEED).sample(queries, min(args.max_queries, len(queries))))
-    (args.out / "qrels").mkdir(parents=True, exist_ok=True)
-    (args.out / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
-    (args.out / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t, _ in queries))
-    (args.out / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, _, d in queries))
-    print(f"{args.out}: {len(corpus)} paragraphs of {len(held_out)} articles, {len(queries)} questions")
+            questions += [(qa["id"], qa["question"], doc_id) for qa in paragraph["qas"]]
+    sample = random.Random(seed).sample(questions, min(queries, len(questions)))
+    folder = Path(folder)
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus),
+                                         encoding="utf-8")
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": q, "text": text}, ensure_ascii=False) + "\n" for q, text, _ in sample),
+        encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{doc}\t1\n" for q, _, doc in sample), encoding="utf-8")
+    return folder
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="where to write the collection")
+    parser.add_argument("--articles", type=int, default=35, help="held-out articles (default 35, of 44)")
+    parser.add_argument("--queries", type=int, default=500, help="questions sampled (default 500)")
+    args = parser.parse_args()
+    squad = squad_path()
+    if squad is None:
+        sys.exit("beir_from_squad: no ../shared/train/squad-v1.1-train.json.gz beside the checkout")
+    folder = write_squad_beir(args.folder, squad, args.articles, args.queries)
+    print(f"wrote {folder}: {sum(1 for _ in open(folder / 'corpus.jsonl'))} paragraphs, "
+          f"{sum(1 for _ in open(folder / 'queries.jsonl'))} queries")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

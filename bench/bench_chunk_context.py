@@ -1,7 +1,7 @@
 """Chunk context off and on (Settings.chunk_context): retrieval on BEIR collections and answers on
 question sets, by mode, each index built both ways.
 
-    .venv/bin/python bench/beir_from_squad.py /tmp/squad-beir
+    .venv/bin/python bench/beir_from_squad.py /tmp/squad-beir --articles 30 --queries 1000
     .venv/bin/python bench/bench_chunk_context.py --beir tests/data/beir-sample /tmp/squad-beir \\
         --questions ../shared/eval/seed-dev.jsonl tests/data/extra-questions.jsonl
 

@@ -8,9 +8,10 @@ from conftest import DEV_SET
 from qa.answer import Answer, Citation, Quote
 from qa.chunking import Chunk
 from qa.cli import main
-from qa.evaluate import (EvalReport, Question, QuestionResult, answer_rank, contains_answer,
+from qa.evaluate import (EvalReport, Question, QuestionResult, answer_rank, contains_answer, document_score,
                          evaluate_question_set, hit_rate, load_beir, load_question_set,
-                         mean_reciprocal_rank, question_set_metrics, rank_documents, retrieval_metrics, span_matches)
+                         mean_reciprocal_rank, question_set_metrics, rank_documents, read_run,
+                         retrieval_metrics, span_matches)
 from qa.retrieve import Hit
 
 BEIR_SAMPLE = Path(__file__).parent / "data" / "beir-sample"
@@ -89,6 +90,21 @@ def test_chunk_hits_become_a_document_ranking_at_each_documents_best_chunk():
     ranking = rank_documents([hit("a", 1), hit("b", 2), hit("a", 3), hit("c", 4), hit("b", 5)])
     assert [(d.id, d.rank, d.hit.rank) for d in ranking] == [("a", 1, 1), ("b", 2, 2), ("c", 3, 4)]
     assert [d.id for d in rank_documents([hit("a", 1), hit("b", 2), hit("c", 3)], depth=2)] == ["a", "b"]
+
+
+def test_a_document_can_score_its_best_chunk_plus_a_share_of_the_rest():
+    assert document_score([0.5, 0.3, 0.2]) == 0.5  # the default: the best chunk alone
+    assert document_score([0.5, 0.3, 0.2], share=0.1) == pytest.approx(0.55)
+
+    def hit(source: str, rank: int, score: float) -> Hit:
+        return Hit(Chunk(source, 0, 4, "text", 1), source, rank, score)
+
+    # b's two chunks each rank below a's one; with a share of the rest, b's second chunk lifts it.
+    hits = [hit("a", 1, 0.9), hit("b", 2, 0.8), hit("b", 3, 0.7)]
+    assert [d.id for d in rank_documents(hits)] == ["a", "b"]
+    lifted = rank_documents(hits, share=0.25)
+    assert [(d.id, d.rank, d.hit.rank) for d in lifted] == [("b", 1, 2), ("a", 2, 1)]
+    assert lifted[0].score == pytest.approx(0.8 + 0.25 * 0.7)
 
 
 # ---------------------------------------------------------------- ranx against hand-computed values
@@ -393,3 +409,64 @@ def test_cli_eval_of_the_beir_sample_scores_every_mode_and_writes_files(tmp_path
     run = Run.from_file(str(runs / "hybrid.run"), kind="trec")
     judged = {q: {d: s for d, s in docs.items()} for q, docs in load_beir(BEIR_SAMPLE).qrels.items()}
     assert evaluate(Qrels(judged), run, "ndcg@10") == pytest.approx(data["metrics"]["hybrid"]["ndcg@10"])
+
+
+def test_cli_eval_compares_other_systems_runs_with_significance_marks(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    index = str(tmp_path / "index")
+    assert main(["eval", "--beir", str(BEIR_SAMPLE), "--index", index, "--out", str(tmp_path / "first"),
+                 "--run-out", str(runs), "--modes", "bm25,dense"]) == 0
+    capsys.readouterr()
+    # Another system: dense's run without query q01, plus a query the collection does not have.
+    lines = [line for line in (runs / "dense.run").read_text().splitlines() if not line.startswith("q01 ")]
+    (tmp_path / "other.run").write_text("\n".join(lines + ["q99 Q0 kettle-01 1 1.0 other"]) + "\n")
+    out = tmp_path / "out"
+    assert main(["eval", "--beir", str(BEIR_SAMPLE), "--index", index, "--out", str(out), "--modes", "bm25",
+                 "--compare", str(runs / "bm25.run"), str(tmp_path / "other.run")]) == 0
+    printed = capsys.readouterr().out
+    header = next(line for line in printed.splitlines() if line.startswith("metric"))
+    assert header.split() == ["metric", "bm25", "bm25-2", "other"]  # a run named like a mode is told apart
+    assert "paired Student's t-test, p ≤ 0.05) than ᵃ bm25, ᵇ bm25-2, ᶜ other" in printed
+    assert "other = " in printed and "(1 query not in the collection ignored)" in printed
+    data = json.loads((out / "report.json").read_text())
+    assert data["compared"] == ["bm25-2", "other"]
+    # Scored by ranx as qa scores itself: its own run file, read back, ties with it exactly.
+    assert data["metrics"]["bm25-2"]["ndcg@10"] == pytest.approx(data["metrics"]["bm25"]["ndcg@10"])
+    assert data["significance"]["bm25"]["ndcg@10"] == ""  # nothing beats itself
+    # Dense finds q01's answer first; without q01 the other run loses one query of 16.
+    assert data["metrics"]["other"]["recall@100"] == pytest.approx(15 / 16)
+    assert set(data["curves"]) == {"bm25", "bm25-2", "other"}  # the recall plot draws the runs too
+    assert (out / "hitk.png").read_bytes()[:8] == PNG
+    assert sorted(p.name for p in runs.iterdir()) == ["bm25.run", "dense.run"]
+
+
+def test_a_run_that_cannot_be_compared_is_named_in_one_line(tmp_path, capsys):
+    (tmp_path / "notes.run").write_text("these are my notes\n")
+    for path, expected in ((tmp_path / "missing.run", "no run file at"),
+                           (tmp_path / "notes.run", "is not a TREC run file")):
+        with pytest.raises(SystemExit) as error:
+            main(["eval", "--beir", str(BEIR_SAMPLE), "--index", str(tmp_path / "index"), "--compare", str(path)])
+        assert str(error.value).startswith(f"qa: {path}" if "not a" in expected else "qa: no run file")
+        assert expected in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "index").exists()  # refused before anything was indexed
+    with pytest.raises(ValueError, match="is not a TREC run file"):
+        read_run(tmp_path / "notes.run")
+    with pytest.raises(SystemExit, match="--beir evaluations only"):
+        main(["eval", str(DEV_SET), "--compare", str(tmp_path / "notes.run")])
+
+
+def test_cli_eval_beir_rerank_lets_the_reader_reorder_the_best_passages(tmp_path, capsys):
+    def evaluate(*extra) -> dict:
+        out = tmp_path / ("out" + "".join(extra))
+        assert main(["eval", "--beir", str(BEIR_SAMPLE), "--index", str(tmp_path / "index"), "--out", str(out),
+                     "--modes", "hybrid", *extra]) == 0
+        return json.loads((out / "report.json").read_text())
+
+    plain, reranked = evaluate(), evaluate("--rerank")
+    assert "the best 20 passages reordered by the reader" in capsys.readouterr().out
+    assert reranked["metrics"]["hybrid"]["ndcg@10"] >= 0.95  # measured 0.97 (README, "Fusion")
+    order = {r["id"]: r["ranking"][:20] for r in plain["results"]}
+    assert any(r["ranking"][:20] != order[r["id"]] for r in reranked["results"])  # the reader reordered some
+    assert all(sorted(r["ranking"][:20]) == sorted(order[r["id"]]) for r in reranked["results"])  # and only those
+    with pytest.raises(SystemExit, match="--rerank is for --beir"):
+        main(["eval", str(DEV_SET), "--rerank"])

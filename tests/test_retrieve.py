@@ -18,7 +18,7 @@ def test_weighted_fusion_normalises_each_retriever():
 
 
 def test_fusion_ties_go_to_the_dense_favourite():
-    ranked = fuse_rankings([(7, 3.0)], [(8, 0.9)], Settings())
+    ranked = fuse_rankings([(7, 3.0)], [(8, 0.9)], Settings(fusion="rrf"))
     assert [item for item, _ in ranked] == [8, 7]
 
 

@@ -379,10 +379,18 @@ def build_parser() -> argparse.ArgumentParser:
             sys.exit("qa: --run-out writes TREC run files for --beir evaluations only")
         if args.without_context and args.beir:
             sys.exit("qa: --without-context is for question sets (their 'follows' field), not --beir")
+        if args.compare and not args.beir:
+            sys.exit("qa: --compare puts TREC runs beside --beir evaluations only")
+        if args.rerank and not args.beir:
+            sys.exit("qa: --rerank is for --beir evaluations (question sets are always read by the reader)")
         try:
+            runs = [evaluate.read_run(path) for path in args.compare or ()]  # a bad file fails before indexing
             if args.beir:
                 report = evaluate.evaluate_beir(args.beir, settings, modes=modes, index_dir=args.index,
-                                                progress=progress, show_build=not args.json)
+                                                progress=progress, show_build=not args.json,
+                                                rerank_top=evaluate.RERANK_TOP if args.rerank else 0)
+                if runs:
+                    report = evaluate.compare_runs(report, runs)
             else:
                 questions = evaluate.load_question_set(args.questions)
                 report = evaluate.evaluate_question_set(_load(settings, _given(args)), questions, modes, args.k,
@@ -432,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--without-context", action="store_true",
                    help="ask every question alone, ignoring 'follows' (to measure what a follow-up "
                         "gains from the question before it)")
+    p.add_argument("--rerank", action="store_true",
+                   help="with --beir: the reader reorders each query's best 20 passages, as qa search --rerank "
+                        "does (slow: 1 to 3 s a query on 2 CPU cores)")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="with --beir: other systems' TREC run files, scored beside qa's modes (named by file "
+                        "stem), with ranx's paired t-test marking significant differences")
     p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
     p.set_defaults(run=cmd_eval)
     return parser

@@ -21,11 +21,11 @@ import json
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from qa.answer import Answer, answer_question
+from qa.answer import Answer, answer_question, rerank, shared_reader
 from qa.config import MODES, Settings
 from qa.documents import Document, document_from_text
 from qa.pipeline import READER_SEES, answer_after
@@ -417,15 +417,33 @@ class RankedDocument:
     id: str
     rank: int
     hit: Hit  # the document's best chunk
+    score: float = 0.0  # what ranked it: see `document_score`
 
 
-def rank_documents(hits: list[Hit], depth: int = BEIR_DEPTH) -> list[RankedDocument]:
-    """Chunk hits as a document ranking: each document at the rank of its best chunk."""
-    ranked: dict[str, RankedDocument] = {}
-    for hit in hits:
-        if hit.chunk.source not in ranked and len(ranked) < depth:
-            ranked[hit.chunk.source] = RankedDocument(hit.chunk.source, len(ranked) + 1, hit)
-    return list(ranked.values())
+# How much a document's other retrieved chunks add to its best chunk's score. Measured with
+# bench/sweep_fusion.py on the BEIR sample and SQuAD held-out articles (README, "Document scores"):
+# 0 (the best chunk alone) was never beaten by a share of the rest.
+CHUNK_SHARE = 0.0
+
+
+def document_score(chunk_scores: list[float], share: float = CHUNK_SHARE) -> float:
+    """A document's score from its retrieved chunks' scores: the best one, plus `share` of the
+    sum of the others (0: the best chunk alone)."""
+    best = max(chunk_scores)
+    return best + share * (sum(chunk_scores) - best)
+
+
+def rank_documents(hits: list[Hit], depth: int = BEIR_DEPTH, share: float = CHUNK_SHARE) -> list[RankedDocument]:
+    """Chunk hits as a document ranking by `document_score`; ties go to the document whose best
+    chunk ranked higher."""
+    chunks: dict[str, list[Hit]] = {}
+    for hit in hits:  # best first: a document's first hit is its best chunk
+        chunks.setdefault(hit.chunk.source, []).append(hit)
+    scored = [(document_score([h.score for h in found], share), found[0].rank, source, found[0])
+              for source, found in chunks.items()]
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return [RankedDocument(source, rank, best, score)
+            for rank, (score, _, source, best) in enumerate(scored[:depth], start=1)]
 
 
 @dataclass(frozen=True)
@@ -442,13 +460,6 @@ class QueryResult:
     def rank(self) -> int | None:
         """Rank of the first relevant document."""
         return next((d.rank for d in self.ranking if d.id in self.relevant), None)
-
-    @property
-    def span_holds_answer(self) -> bool:
-        """span@1: citation 1's answer words hold an accepted answer, at most a few words longer."""
-        if self.answer.abstained or not self.answer.citations:
-            return False
-        return span_matches(self.answer.citations[0].answer, self.question.answers)
 
     @property
     def missed(self) -> bool:
@@ -487,21 +498,37 @@ def retrieval_metrics(qrels: dict[str, dict[str, int]], run: dict[str, dict[str,
     return {name: float(scores[name]) for name in metrics}
 
 
+RERANK_TOP = 20  # passages the reader reorders with `qa eval --beir --rerank`
+
+
+def reranked_hits(reader, retriever: Retriever, question: str, hits: list[Hit], top: int = RERANK_TOP) -> list[Hit]:
+    """The first `top` hits in the reader's order (`qa search --rerank`), then the rest as they
+    were; scores become 1/rank, since the reader's and the retrievers' scores do not compare."""
+    ordered = rerank(reader, retriever, question, hits[:top]) + hits[top:]
+    return [replace(h, rank=n, score=1.0 / n) for n, h in enumerate(ordered, start=1)]
+
+
 def evaluate_retrieval(retriever: Retriever, queries: dict[str, str], qrels: dict[str, dict[str, int]],
                        modes: tuple[str, ...] | list[str] = DEFAULT_MODES, depth: int = BEIR_DEPTH,
-                       progress: Progress | None = None, name: str = "retrieval") -> "EvalReport":
-    """Search every judged query in every mode and score the document rankings against `qrels`."""
+                       progress: Progress | None = None, name: str = "retrieval",
+                       rerank_top: int = 0) -> "EvalReport":
+    """Search every judged query in every mode and score the document rankings against `qrels`;
+    with `rerank_top`, the reader first reorders each mode's best `rerank_top` passages."""
     modes = _checked_modes(modes)
     judged = [q for q in queries if q in qrels]
     if not judged:
         raise ValueError("no query has relevance judgements: nothing to evaluate")
+    reader = shared_reader(retriever.settings.reader_dir) if rerank_top else None
     results, done, total = [], 0, len(judged) * len(modes)
     retriever.embed_query(queries[judged[0]])  # the model's first call is slow: keep it out of the timing
     for mode in modes:
         for query in judged:
             began = time.perf_counter()
             # Documents span several chunks: search deeper so that `depth` documents come back.
-            ranking = rank_documents(retriever.search(queries[query], mode, 2 * depth), depth)
+            hits = retriever.search(queries[query], mode, 2 * depth)
+            if reader:
+                hits = reranked_hits(reader, retriever, queries[query], hits, rerank_top)
+            ranking = rank_documents(hits, depth)
             results.append(QueryResult(query, queries[query], mode, qrels[query], tuple(ranking),
                                        time.perf_counter() - began))
             done += 1
@@ -516,7 +543,8 @@ def evaluate_retrieval(retriever: Retriever, queries: dict[str, str], qrels: dic
         metrics[mode] = {n: scores[n] for n in names[:4]}
         metrics[mode]["queries_per_s"] = len(mine) / max(sum(r.seconds for r in mine), 1e-9)
         curves[mode] = {n: scores[f"recall@{n}"] for n in RECALL_CURVE if n <= depth}
-    about = f"{len(judged)} queries with relevance judgements, {depth} documents ranked each"
+    about = (f"{len(judged)} queries with relevance judgements, {depth} documents ranked each"
+             + (f", the best {rerank_top} passages reordered by the reader" if rerank_top else ""))
     return EvalReport(name, "beir", depth, metrics, curves, tuple(results), about)
 
 
@@ -534,7 +562,7 @@ def index_beir(dataset: BeirDataset, index_dir: Path, settings: Settings, model,
 
 def evaluate_beir(folder: str | Path, settings: Settings, model=None, modes=DEFAULT_MODES,
                   index_dir: str | Path | None = None, progress: Progress | None = None,
-                  show_build: bool = True) -> "EvalReport":
+                  show_build: bool = True, rerank_top: int = 0) -> "EvalReport":
     """Index a BEIR dataset (into `index_dir`, default DATASET/.qa-index) and evaluate retrieval."""
     from qa.pipeline import model_for
 
@@ -544,7 +572,7 @@ def evaluate_beir(folder: str | Path, settings: Settings, model=None, modes=DEFA
     model = model or model_for(settings)
     retriever = index_beir(dataset, index_dir, settings, model, progress=show_build)
     report = evaluate_retrieval(retriever, dataset.queries, dataset.qrels, modes, progress=progress,
-                                name=dataset.name)
+                                name=dataset.name, rerank_top=rerank_top)
     left_out = f" ({dataset.summary()})" if dataset.summary() else ""
     return report.described(f"{len(dataset.corpus)} documents ({retriever.backend.size} chunks), "
                             f"{report.about}{left_out}")
@@ -556,6 +584,91 @@ def _checked_modes(modes) -> tuple[str, ...]:
     if bad or not modes:
         raise ValueError(f"unknown mode {', '.join(bad) or '(none)'}: choose from {', '.join(MODES)}")
     return modes
+
+
+# ---------------------------------------------------------------- other systems' runs
+
+
+SIGNIFICANCE_P = 0.05  # ranx marks a difference significant at p <= this (paired Student's t-test)
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    """Another system's TREC run, to put beside qa's modes."""
+    name: str  # the file's stem
+    path: Path
+    run: dict[str, dict[str, float]]  # query id -> document id -> score
+
+
+def read_run(path: str | Path) -> ComparedRun:
+    """A TREC run file (`qid Q0 docid rank score tag` a line) read by ranx; ValueError naming the
+    file when it is missing, unreadable or not in that format."""
+    from ranx import Run
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no run file at {path}: give the path of a TREC run file")
+    try:
+        run = Run.from_file(str(path), kind="trec").to_dict()
+    except (OSError, ValueError) as error:  # ranx says what it could not unpack or convert
+        raise ValueError(f"{path} is not a TREC run file (qid Q0 docid rank score tag a line): {error}") from None
+    return ComparedRun(path.stem, path, {q: dict(docs) for q, docs in run.items()})
+
+
+def compare_runs(report: "EvalReport", runs: list[ComparedRun], max_p: float = SIGNIFICANCE_P) -> "EvalReport":
+    """The BEIR `report` with other systems' runs beside its modes: every system scored by ranx
+    on the report's judgements, each metric marked with the systems it beats significantly
+    (ranx's paired Student's t-test). Queries a run names that the collection does not judge
+    are ignored and counted; a judged query a run lacks scores 0."""
+    import numba
+    from ranx import Qrels, Run, compare
+
+    if report.kind != "beir":
+        raise ValueError("runs are compared with BEIR evaluations (--beir) only")
+    qrels = {r.id: r.relevant for r in report.results if r.mode == report.own_modes[0]}
+    systems = {mode: {r.id: {d.id: 1.0 / d.rank for d in r.ranking} for r in report.results if r.mode == mode}
+               for mode in report.own_modes}
+    notes = []
+    for compared in runs:
+        name = _unique(compared.name, systems)
+        systems[name] = {q: docs for q, docs in compared.run.items() if q in qrels}
+        unknown = len(compared.run) - len(systems[name])
+        ignored = f" ({unknown} {'query' if unknown == 1 else 'queries'} not in the collection ignored)"
+        notes.append(f"{name} = {compared.path}" + (ignored if unknown else ""))
+    names = ("ndcg@10", f"recall@{report.k}", "mrr@10", "map")
+    # Every judged query takes part, also one a system found nothing for (ranx needs a ranking).
+    ranx_runs = [Run({q: run.get(q) or {"\0none": 0.0} for q in qrels}, name=name) for name, run in systems.items()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.NumbaTypeSafetyWarning)  # ranx's own casts, harmless
+        compared_report = compare(Qrels(qrels), ranx_runs, list(names), max_p=max_p, stat_test="student",
+                                  make_comparable=True)
+    metrics, marks, curves = {}, {}, dict(report.curves)
+    for name, run in systems.items():
+        metrics[name] = {n: float(compared_report.results[name][n]) for n in names}
+        metrics[name] |= {n: v for n, v in report.metrics.get(name, {}).items() if n not in names}
+        marks[name] = {n: compared_report.get_superscript_for_table(name, n) for n in names}
+        if name not in report.own_modes:
+            # recall@n past a run's longest ranking would only repeat its last value
+            longest = max((len(docs) for docs in run.values()), default=0)
+            ns = [n for n in RECALL_CURVE if n <= min(longest, report.k)]
+            recall = retrieval_metrics(qrels, run, tuple(f"recall@{n}" for n in ns)) if ns else {}
+            curves[name] = {n: recall[f"recall@{n}"] for n in ns}
+    letters = ", ".join(f"{_SUPERSCRIPTS[i]} {name}" for i, name in enumerate(systems))
+    legend = (f"superscripts: significantly better (paired Student's t-test, p ≤ {max_p}) than {letters}"
+              + "".join(f"\n{note}" for note in notes))
+    return replace(report, metrics=metrics, curves=curves, marks=marks, legend=legend,
+                   compared=tuple(n for n in systems if n not in report.own_modes))
+
+
+_SUPERSCRIPTS = "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ"  # ranx's letters, in the order of the systems
+
+
+def _unique(name: str, taken) -> str:
+    """`name`, or `name-2`, `name-3`… when a mode or an earlier run already has it (a previous
+    `--run-out hybrid.run` beside today's hybrid)."""
+    if name not in taken:
+        return name
+    return next(f"{name}-{n}" for n in range(2, len(taken) + 3) if f"{name}-{n}" not in taken)
 
 
 # ---------------------------------------------------------------- reports
@@ -571,10 +684,20 @@ class EvalReport:
     curves: dict[str, dict[int, float]]  # mode -> n -> hit@n (questions) or recall@n (beir)
     results: tuple  # QuestionResult or QueryResult, mode by mode
     about: str = ""
+    # Beside qa's modes, other systems' runs (`compare_runs`): their names, and per system and
+    # metric the superscript letters of the systems it beats significantly, explained by `legend`.
+    compared: tuple[str, ...] = ()
+    marks: dict[str, dict[str, str]] = field(default_factory=dict)
+    legend: str = ""
 
     @property
     def modes(self) -> list[str]:
         return list(self.metrics)
+
+    @property
+    def own_modes(self) -> list[str]:
+        """qa's modes, without compared runs."""
+        return [m for m in self.metrics if m not in self.compared]
 
     @property
     def metric_names(self) -> list[str]:
@@ -585,13 +708,14 @@ class EvalReport:
         return "hit@k" if self.kind == "questions" else "recall@k"
 
     def described(self, about: str) -> "EvalReport":
-        return EvalReport(self.name, self.kind, self.k, self.metrics, self.curves, self.results, about)
+        return replace(self, about=about)
 
     def rows(self) -> list[list[str]]:
         """The table as text cells: a header, then one metric a row, modes side by side."""
         rows = [["metric", *self.modes]]
         for name in self.metric_names:
-            rows.append([name, *(_cell(name, self.metrics[m].get(name)) for m in self.modes)])
+            rows.append([name, *(_cell(name, self.metrics[m].get(name)) + self.marks.get(m, {}).get(name, "")
+                                 for m in self.modes)])
         return rows
 
     def table(self) -> str:
@@ -603,14 +727,14 @@ class EvalReport:
             lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
             if n == 0:
                 lines.append("  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return "\n".join(lines + ([self.legend] if self.legend else []))
 
     def markdown(self) -> str:
         """Metrics by mode as a Markdown table."""
         rows = self.rows()
         lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
-        return "\n".join(lines)
+        return "\n".join(lines + (["", *(line + "  " for line in self.legend.splitlines())] if self.legend else []))
 
     def misses(self) -> list[dict]:
         """Every question not answered by the first passage (or wrongly abstained on), with why."""
@@ -618,7 +742,8 @@ class EvalReport:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "k": self.k, "about": self.about,
-                "modes": self.modes, "metrics": self.metrics,
+                "modes": self.modes, "compared": list(self.compared), "metrics": self.metrics,
+                "significance": self.marks, "legend": self.legend,
                 "curves": {m: {str(n): v for n, v in c.items()} for m, c in self.curves.items()},
                 "misses": self.misses(), "results": [r.as_dict() for r in self.results]}
 
@@ -639,7 +764,7 @@ class EvalReport:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = []
-        for mode in self.modes:
+        for mode in self.own_modes:
             lines = [f"{r.id} Q0 {d.id} {d.rank} {1.0 / d.rank:.6f} qa-{mode}"
                      for r in self.results if r.mode == mode for d in r.ranking]
             path = out_dir / f"{mode}.run"
