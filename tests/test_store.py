@@ -258,7 +258,7 @@ def test_segments_are_merged_when_they_pile_up_and_compact_merges_all(tmp_path, 
     assert main(["index", str(sources), "--index", str(index_dir), "-q"]) == 0
     (sources / "note-00.txt").write_text("Kites fly best in steady wind on open hills.")
     assert main(["index", str(sources), "--index", str(index_dir), "-q", "--compact"]) == 0
-    assert "compacted, 2 segments before, 1 after" in capsys.readouterr().out
+    assert "compacted, 2 segments merged into 1" in capsys.readouterr().out
     assert len(_segments(index_dir)) == 1
     index = Index.open(index_dir)
     hit = index.lexical_search("kites steady wind", 1)[0]

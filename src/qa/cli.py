@@ -89,7 +89,8 @@ def cmd_index(args) -> int:
         from qa import store
 
         before, after = store.compact(settings)
-        print(f"index {settings.index_location}: compacted, {before} segments before, {after} after")
+        print(f"index {settings.index_location}: " + (f"compacted, {before} segments merged into {after}"
+              if (before, after) != (1, 1) else "compact already: one segment, no chunks of removed documents"))
     return 0
 
 

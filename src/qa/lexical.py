@@ -69,11 +69,10 @@ class TermCounts:
     def size(self) -> int:
         return len(self.lengths)
 
-    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+    def span(self, term: str) -> slice:
+        """Where `term`'s postings lie in `rows` and `counts` (an empty slice for an unknown term)."""
         t = self.terms.get(term)
-        if t is None:
-            return _NO_ROWS, _NO_COUNTS
-        return self.rows[self.indptr[t]:self.indptr[t + 1]], self.counts[self.indptr[t]:self.indptr[t + 1]]
+        return slice(0, 0) if t is None else slice(int(self.indptr[t]), int(self.indptr[t + 1]))
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -149,8 +148,18 @@ class TermCounter:
         del term_ids, rows, counts
         matrix.sort_indices()
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, dtype=np.int32)
-        return TermCounts(self._terms, matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32),
-                          matrix.data.astype(np.float32), lengths)
+        return TermCounts(self._terms, matrix.indptr.astype(np.int64, copy=False),
+                          matrix.indices.astype(np.int32, copy=False), matrix.data.astype(np.float32, copy=False),
+                          lengths)
+
+
+def _tf_weights(counts: TermCounts, norm: np.ndarray) -> np.ndarray:
+    weights = np.empty(len(counts.rows), dtype=np.float32)
+    step = 1 << 22  # in slices: a big segment's temporaries stay small
+    for at in range(0, len(weights), step):
+        tf = np.asarray(counts.counts[at:at + step], dtype=np.float32)
+        weights[at:at + step] = tf / (tf + norm[counts.rows[at:at + step]])
+    return weights
 
 
 def count_terms(token_lists: list[list[str]]) -> TermCounts:
@@ -172,8 +181,11 @@ class LexicalIndex:
         live_lengths = [s.lengths if m is None else s.lengths[m] for s, m in zip(segments, live)]
         self._count = sum(len(x) for x in live_lengths)
         mean_length = sum(float(np.sum(x, dtype=np.float64)) for x in live_lengths) / max(self._count, 1)
-        # The length part of each row's denominator depends only on collection statistics: once per open.
-        self._norms = [(K1 * (1 - B + B * s.lengths / mean_length)).astype(np.float32) for s in segments]
+        # Each posting's term-frequency part, tf / (tf + k1 (1 - b + b len/mean len)), depends on
+        # the collection only through the mean length: computed once per open, so a query only
+        # gathers and adds (as fast as bm25s, whose stored scores cannot follow other segments).
+        self._weights = [_tf_weights(s, (K1 * (1 - B + B * s.lengths / mean_length)).astype(np.float32))
+                         for s in segments]
 
     @classmethod
     def build(cls, token_lists: list[list[str]]) -> "LexicalIndex":
@@ -190,19 +202,21 @@ class LexicalIndex:
         # A word said twice counts twice, as in bm25s and rank-bm25.
         for term, times in Counter(tokenize(query)).items():
             postings = []
-            for segment, live in zip(self._segments, self._live):
-                rows, counts = segment.postings(term)
+            for segment, weights, live in zip(self._segments, self._weights, self._live):
+                span = segment.span(term)
+                rows, weight = segment.rows[span], weights[span]
                 if live is not None and len(rows):
                     keep = live[rows]
-                    rows, counts = rows[keep], counts[keep]
-                postings.append((rows, counts))
+                    rows, weight = rows[keep], weight[keep]
+                postings.append((rows, weight))
             frequency = sum(len(rows) for rows, _ in postings)
             if not frequency:
                 continue
-            idf = np.log(1 + (self._count - frequency + 0.5) / (frequency + 0.5))
-            for (rows, counts), norm, offset in zip(postings, self._norms, self._offsets):
+            idf = np.float32(np.log(1 + (self._count - frequency + 0.5) / (frequency + 0.5)) * times)
+            for (rows, weight), offset in zip(postings, self._offsets):
                 if len(rows):
-                    total[offset + rows] += (times * idf) * counts / (counts + norm[rows])
+                    # np.add.at: several times faster than `total[rows] += ...` (rows are unique here)
+                    np.add.at(total, rows + offset if offset else rows, idf * weight)
         return total
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
