@@ -137,20 +137,19 @@ class TermCounter:
         self._size += len(rows)
 
     def finish(self) -> TermCounts:
-        from scipy import sparse
-
         term_ids = np.concatenate(self._term_ids) if self._term_ids else _NO_ROWS
-        rows = np.concatenate(self._rows) if self._rows else _NO_ROWS
-        counts = np.concatenate(self._counts) if self._counts else _NO_COUNTS
-        self._term_ids = self._rows = self._counts = []
-        # scipy sorts the triples into term-major order in C, without an argsort's extra copies.
-        matrix = sparse.csr_matrix((counts, (term_ids, rows)), shape=(len(self._terms), self._size))
-        del term_ids, rows, counts
-        matrix.sort_indices()
+        self._term_ids = []
+        # Term-major order; stable, so each term's rows stay ascending as they were added.
+        order = np.argsort(term_ids, kind="stable")
+        indptr = np.zeros(len(self._terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term_ids, minlength=len(self._terms)), out=indptr[1:])
+        del term_ids
+        rows = (np.concatenate(self._rows) if self._rows else _NO_ROWS)[order]
+        self._rows = []
+        counts = (np.concatenate(self._counts) if self._counts else _NO_COUNTS)[order]
+        self._counts = []
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, dtype=np.int32)
-        return TermCounts(self._terms, matrix.indptr.astype(np.int64, copy=False),
-                          matrix.indices.astype(np.int32, copy=False), matrix.data.astype(np.float32, copy=False),
-                          lengths)
+        return TermCounts(self._terms, indptr, rows, counts, lengths)
 
 
 def _tf_weights(counts: TermCounts, norm: np.ndarray) -> np.ndarray:

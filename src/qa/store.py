@@ -523,7 +523,8 @@ def _write_generation(index_dir: Path, settings: Settings, segments: list[Segmen
             "documents": entries,
             "files": {},
         }
-        (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+        # One line: json's C encoder, several times faster than its indenting one for 50,000 documents.
+        (partial / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
         _fsync_tree(partial)
         os.rename(partial, index_dir / generation)
         _fsync_dir(index_dir)
