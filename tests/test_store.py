@@ -96,6 +96,16 @@ def test_damaged_index_gives_a_clear_error(sources_copy, tmp_path, model, damage
 # Killing a build at random moments: tests/test_robustness.py.
 
 
+def test_a_missing_segment_is_named(sources_copy, tmp_path, model):
+    import shutil
+
+    index_dir = tmp_path / "index"
+    _build(sources_copy, index_dir, model)
+    shutil.rmtree(_only_segment(index_dir))
+    with pytest.raises(IndexUnusable, match="gen-000001 names segment seg-000001, which is missing.*--rebuild"):
+        Index.open(index_dir)
+
+
 def test_tampered_index_file_of_the_same_size_is_caught(sources_copy, tmp_path, model):
     index_dir = tmp_path / "index"
     _build(sources_copy, index_dir, model)

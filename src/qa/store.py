@@ -591,7 +591,10 @@ def _what_is_missing(folder: Path, error: FileNotFoundError) -> str:
         return f"its {CURRENT} file names no generation"
     if not folder.is_dir():
         return f"{CURRENT} names {folder.name}, which is missing"
-    return f"{Path(error.filename or '?').name} is missing from {folder.name}"
+    missing = Path(error.filename or "?")
+    if missing.parent.parent.name == SEGMENTS:
+        return f"{folder.name} names segment {missing.parent.name}, which is missing"
+    return f"{missing.name} is missing from {folder.name}"
 
 
 def _next_segment(index_dir: Path) -> str:
