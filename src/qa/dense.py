@@ -122,6 +122,12 @@ class DenseIndex:
             index.hnsw.efSearch = ef_search
         else:
             index = faiss.IndexFlatIP(dim)
+        # Vectors added a block at a time grow FAISS's code array by doubling, which at a million
+        # vectors can hold 3 GB for 1.5 GB of vectors: give it its final capacity at once (a
+        # std::vector keeps its capacity when resized down).
+        codes = faiss.downcast_index(index.storage if count > ann_threshold else index).codes
+        codes.resize(count * dim * 4)
+        codes.resize(0)
         return cls(index)
 
     @classmethod
