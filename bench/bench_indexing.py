@@ -61,6 +61,9 @@ def parse_args(argv=None):
     parser.add_argument("--real", type=int, default=3000,
                         help="with --scale: chunks embedded with the real model, the rest noisy copies (default 3000)")
     parser.add_argument("--rounds", type=int, default=3, help="with --scale: passes over the questions (default 3)")
+    parser.add_argument("--ann-threshold", type=int, default=Settings().ann_threshold,
+                        help="with --scale: override Settings.ann_threshold (above CHUNKS: a flat vector "
+                             "index, whose build takes seconds where HNSW's takes long on few cores)")
     parser.add_argument("--step", choices=("vectors", "build", "change", "serve"), help=argparse.SUPPRESS)
     parser.add_argument("--index-dir", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -175,7 +178,8 @@ def scale_build(args, index_dir: Path) -> dict:
     generated = time.perf_counter() - began
     before = synthetic.peak_rss_mib()
     began = time.perf_counter()
-    report = store.update(Settings(index_dir=index_dir), encoder, documents, rebuild=True, progress=False)
+    settings = Settings(index_dir=index_dir, ann_threshold=args.ann_threshold)
+    report = store.update(settings, encoder, documents, rebuild=True, progress=False)
     return {"chunks": report.chunks, "documents": len(documents), "generate_s": generated,
             "build_s": time.perf_counter() - began, "peak_rss_before_build_mib": before,
             "build_peak_rss_mib": synthetic.peak_rss_mib(), "disk_mib": synthetic.folder_mib(index_dir)}
@@ -188,7 +192,7 @@ def scale_change(args, index_dir: Path) -> dict:
     from qa.dense import embed, load_model
     from qa.documents import document_from_text
 
-    settings = Settings(index_dir=index_dir, embed_backend=args.backend)
+    settings = Settings(index_dir=index_dir, embed_backend=args.backend, ann_threshold=args.ann_threshold)
     model = load_model(settings.model, "cpu", args.backend)
     index = store.Index.open(index_dir, searchable=False)
     documents = [index.document(n) for n in range(len(index.manifest["documents"]))]
@@ -243,6 +247,7 @@ def scale_serve(args, index_dir: Path) -> dict:
                 retriever.search(question, mode, 5)
                 latencies[mode].append((time.perf_counter() - t) * 1000)
     return {"open_s": opened, "segments": len(index.segments), "chunks": index.size,
+            "vector_indexes": [s.dense.kind for s in index.segments],
             "latency_ms": {m: {"p50": statistics.median(v), "p95": sorted(v)[int(0.95 * len(v))], "n": len(v)}
                            for m, v in latencies.items()},
             "peak_rss_mib": synthetic.peak_rss_mib()}
@@ -255,7 +260,8 @@ def scale(args) -> int:
         for step in ("vectors", "build", "change", "serve"):
             child = subprocess.run([sys.executable, __file__, "--scale", str(args.scale), "--step", step,
                                     "--index-dir", str(Path(tmp) / "index"), "--backend", args.backend,
-                                    "--real", str(args.real), "--rounds", str(args.rounds)],
+                                    "--real", str(args.real), "--rounds", str(args.rounds),
+                                    "--ann-threshold", str(args.ann_threshold)],
                                    capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
             if child.returncode:
                 sys.exit(child.stderr)
