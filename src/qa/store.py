@@ -324,7 +324,8 @@ def _merge_if_due(index_dir: Path, settings: Settings, segments: list[Segment], 
     live_rows = [0] * len(segments)
     for entry in entries:
         live_rows[entry["segment"]] += entry["chunks"]
-    chosen = [i for i in range(len(segments)) if live_rows[i]]  # a segment with no live row is dropped
+    named = {entry["segment"] for entry in entries}
+    chosen = [i for i in range(len(segments)) if i in named]  # a segment no document names is dropped
     masked = sum(segments[i].rows - live_rows[i] for i in chosen)
     if force or masked > MAX_MASKED_SHARE * max(sum(segments[i].rows for i in chosen), 1):
         merge = set(chosen) if (len(chosen) > 1 or masked) else set()
