@@ -172,7 +172,7 @@ class Index:
     @property
     def size(self) -> int:
         """Live chunks."""
-        return sum(d["chunks"] for d in self.manifest["documents"])
+        return self.manifest["chunk_count"]
 
     @property
     def masked(self) -> int:
