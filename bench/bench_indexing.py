@@ -64,6 +64,8 @@ def parse_args(argv=None):
     parser.add_argument("--ann-threshold", type=int, default=Settings().ann_threshold,
                         help="with --scale: override Settings.ann_threshold (above CHUNKS: a flat vector "
                              "index, whose build takes seconds where HNSW's takes long on few cores)")
+    parser.add_argument("--bm25-compare", type=int, metavar="CHUNKS",
+                        help="instead: qa.lexical against bm25s on this many synthetic chunks (search, top 50)")
     parser.add_argument("--step", choices=("vectors", "build", "change", "serve"), help=argparse.SUPPRESS)
     parser.add_argument("--index-dir", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -253,6 +255,44 @@ def scale_serve(args, index_dir: Path) -> dict:
             "peak_rss_mib": synthetic.peak_rss_mib()}
 
 
+def bm25_compare(chunks: int) -> int:
+    """qa.lexical (per-segment term counts, statistics over all segments) against bm25s, which it
+    replaced: the same chunk tokens, the development questions × 3, best 50, in one process."""
+    import gc
+
+    import bm25s
+    import numpy as np
+
+    from qa.chunking import chunk_document
+    from qa.lexical import LexicalIndex, tokenize
+
+    tokens = [tokenize(c.text) for d in synthetic.synthetic_documents(chunks) for c in chunk_document(d)]
+    ours = LexicalIndex.build(tokens)
+    reference = bm25s.BM25(method="lucene")
+    reference.index([t or ["\x00"] for t in tokens], show_progress=False)
+    del tokens
+    gc.collect()
+
+    def theirs(question):
+        known = [t for t in tokenize(question) if t in reference.vocab_dict]
+        if known:
+            scores = reference.get_scores(known)
+            top = np.argpartition(-scores, 49)[:50]
+            top[np.argsort(-scores[top])]
+
+    questions = synthetic.dev_questions()
+    for name, search in (("qa.lexical", lambda q: ours.search(q, 50)), ("bm25s", theirs)) * 2:
+        times = []
+        for _ in range(3):
+            for question in questions:
+                began = time.perf_counter()
+                search(question)
+                times.append((time.perf_counter() - began) * 1000)
+        print(f"{name}: {chunks:,} chunks, p50 {statistics.median(times):.2f} ms, "
+              f"p95 {sorted(times)[int(0.95 * len(times))]:.2f} ms", flush=True)
+    return 0
+
+
 def scale(args) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     result = {"chunks_asked": args.scale, "backend": args.backend}
@@ -292,6 +332,8 @@ def main(argv=None) -> int:
                 "serve": scale_serve}[args.step]
         print(json.dumps(step(args, Path(args.index_dir))))
         return 0
+    if args.bm25_compare:
+        return bm25_compare(args.bm25_compare)
     if args.scale:
         return scale(args)
     if args.breakdown:
