@@ -89,7 +89,7 @@ def serve(index_dir: Path, backend: str, rounds: int) -> dict:
     return {"imports_s": imported - began, "model_s": loaded - imported, "open_s": opened - loaded,
             "first_answer_s": answered - opened, "first_hit": first[0].chunk.source if first else None,
             "latency_ms": {m: {"p50": _pct(v, 50), "p95": _pct(v, 95), "n": len(v)} for m, v in latencies.items()},
-            "peak_rss_mib": synthetic.peak_rss_mib(), "index_kind": index.dense.kind, "chunks": index.size,
+            "peak_rss_mib": synthetic.peak_rss_mib(), "index_kind": index.segments[0].dense.kind, "chunks": index.size,
             "torch_imported": "torch" in sys.modules}
 
 
@@ -116,10 +116,13 @@ def build(size: int, real: dict, args) -> tuple[Path, dict]:
     del documents
     gc.collect()
     generation = index_dir / (index_dir / "CURRENT").read_text().strip()
-    files = {p.name: p.stat().st_size / 2**20 for p in generation.iterdir() if p.is_file()}
-    files["bm25/"] = synthetic.folder_mib(generation / "bm25")
+    # A fresh build is one segment (qa.store): its files are the index's.
+    [segment] = json.loads((generation / "manifest.json").read_text())["segments"]
+    segment = index_dir / "segments" / segment
+    files = {p.name: p.stat().st_size / 2**20 for p in segment.iterdir() if p.is_file()}
+    files["terms/"] = synthetic.folder_mib(segment / "terms")
     return generation, {"chunks": report.chunks, "build_s": seconds, "generate_s": generated,
-                        "disk_mib": synthetic.folder_mib(generation), "files_mib": files,
+                        "disk_mib": synthetic.folder_mib(index_dir), "files_mib": files,
                         "build_peak_rss_mib": synthetic.peak_rss_mib()}
 
 
@@ -132,7 +135,9 @@ def baselines(generation: Path, model, args) -> dict:
 
     questions = synthetic.dev_questions()
     result = {}
-    vectors = np.load(generation / "vectors.npy", mmap_mode="r")
+    index = Index(generation, searchable=False)
+    [segment] = index.segments  # a fresh build: one segment
+    vectors = segment.vectors()
     query_vectors = embed(model, questions)
 
     began = time.perf_counter()
@@ -146,7 +151,7 @@ def baselines(generation: Path, model, args) -> dict:
         times.append((time.perf_counter() - t) * 1000)
     result["flat_search_ms"] = {"p50": _pct(times, 50), "p95": _pct(times, 95)}
 
-    dense = DenseIndex.load(generation)
+    dense = DenseIndex.load(segment.folder)
     if dense.kind == "hnsw":
         # Query-like probes: the real questions plus 300 chunk vectors moved off their chunk.
         rng = np.random.default_rng(1)
@@ -174,7 +179,6 @@ def baselines(generation: Path, model, args) -> dict:
 
         from qa.lexical import tokenize
 
-        index = Index(generation)
         began = time.perf_counter()
         corpus = [tokenize(index.chunk(i).text) or ["\x00"] for i in range(index.size)]
         tokenized = time.perf_counter() - began
@@ -189,9 +193,9 @@ def baselines(generation: Path, model, args) -> dict:
             np.argpartition(-scores, 50)[:50]
             times.append((time.perf_counter() - t) * 1000)
         result["rank_bm25_query_ms"] = {"p50": _pct(times, 50), "max": max(times), "n": len(times)}
-        index.close()
         del bm25, corpus
         gc.collect()
+    index.close()
     return result
 
 

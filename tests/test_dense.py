@@ -57,6 +57,27 @@ def test_large_collections_get_an_approximate_index_with_high_recall():
     assert recall >= 0.95
 
 
+def test_masked_rows_are_never_found_and_recall_holds_among_the_rest():
+    """A segment's rows of removed documents stay in its HNSW graph, masked: searches skip them
+    and still find the live rows an exact search of the live rows alone finds."""
+    from qa.dense import live_bitmap
+
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(4000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    live = rng.random(len(vectors)) > 0.2  # a fifth removed: the share at which segments merge
+    approximate = DenseIndex.build(vectors, ann_threshold=1_000, ef_search=256)
+    flat_of_live = DenseIndex.build(vectors[live], ann_threshold=10_000)
+    live_rows = np.flatnonzero(live)
+    recalls = []
+    for query in vectors[:100] + rng.normal(scale=0.05, size=(100, 64)).astype(np.float32):
+        found = [i for i, _ in approximate.search(query, 10, live_bitmap(live))]
+        assert all(live[found]) and len(found) == 10
+        exact = {int(live_rows[i]) for i, _ in flat_of_live.search(query, 10)}
+        recalls.append(len(exact & set(found)) / 10)
+    assert np.mean(recalls) >= 0.98
+
+
 def test_onnx_export_from_the_bundled_weights_works_offline(tmp_path):
     """The first-use path, whatever the cache already holds: export, quantise, load, embed."""
     import onnxruntime as ort

@@ -1,8 +1,9 @@
+import numpy as np
 from rank_bm25 import BM25Okapi
 
 from qa.chunking import chunk_document
 from qa.documents import read_folder
-from qa.lexical import LexicalIndex, tokenize
+from qa.lexical import LexicalIndex, TermCounter, TermCounts, count_terms, tokenize
 
 
 def test_tokenize_stems_drops_stopwords_and_keeps_numbers():
@@ -34,9 +35,67 @@ def test_bm25s_ranks_like_rank_bm25_on_the_shipped_sources():
         assert got == expected, question
 
 
+def _shipped_tokens():
+    from conftest import SHIPPED_SOURCES
+
+    return [tokenize(c.text) for d in read_folder(SHIPPED_SOURCES)[0] for c in chunk_document(d)]
+
+
+QUESTIONS = RARE_TERM_QUESTIONS + ("Russia Ukraine war troops", "When did the invasion start?",
+                                   "Russia Russia army")
+
+
+def test_scores_equal_those_of_bm25s_lucene():
+    """Our scorer replaced bm25s (to take statistics across segments); on one segment it must give
+    bm25s's scores, common words and repeated words included."""
+    import bm25s
+
+    tokens = _shipped_tokens()
+    reference = bm25s.BM25(method="lucene")
+    reference.index([t or ["\x00"] for t in tokens], show_progress=False)
+    ours = LexicalIndex.build(tokens)
+    for question in QUESTIONS:
+        known = [t for t in tokenize(question) if t in reference.vocab_dict]
+        np.testing.assert_allclose(ours.scores(question), reference.get_scores(known), rtol=1e-5, atol=1e-6)
+
+
+def test_segments_with_removed_rows_rank_exactly_like_a_fresh_build():
+    """Chunks spread over three segments, some rows of each removed (a changed document's old
+    chunks): the same scores, hence rankings, as one index of the remaining chunks."""
+    tokens = _shipped_tokens()
+    rng = np.random.default_rng(7)
+    parts = np.array_split(np.arange(len(tokens)), [10, 25])
+    live = [rng.random(len(part)) > 0.3 for part in parts]
+    segmented = LexicalIndex([count_terms([tokens[i] for i in part]) for part in parts], live)
+    kept = np.concatenate([part[m] for part, m in zip(parts, live)])
+    fresh = LexicalIndex.build([tokens[i] for i in kept])
+    assert segmented.size == fresh.size == len(kept)
+    rows = np.concatenate(live)  # segment rows, in order; only live ones compare
+    position = np.cumsum(rows) - 1  # a live row's chunk number in the fresh build
+    for question in QUESTIONS:
+        np.testing.assert_allclose(segmented.scores(question)[rows], fresh.scores(question), rtol=1e-6)
+        assert not segmented.scores(question)[~rows].any()  # removed rows never score
+        got = [int(position[i]) for i, _ in segmented.search(question, 5)]
+        assert got == [i for i, _ in fresh.search(question, 5)], question
+
+
+def test_merged_counts_equal_counts_of_the_same_rows(tmp_path):
+    tokens = _shipped_tokens()
+    first, second = count_terms(tokens[:12]), count_terms(tokens[12:])
+    first.save(tmp_path / "first")
+    first = TermCounts.load(tmp_path / "first")  # memory-mapped, as an opened index holds it
+    merger = TermCounter()
+    merger.add_rows(first, np.array([0, 3, 5, 11]))
+    merger.add_rows(second, np.arange(second.size))
+    merged = LexicalIndex([merger.finish()], [None])
+    direct = LexicalIndex.build([tokens[i] for i in [0, 3, 5, 11, *range(12, len(tokens))]])
+    for question in QUESTIONS:
+        np.testing.assert_allclose(merged.scores(question), direct.scores(question), rtol=1e-6)
+
+
 def test_search_survives_unknown_words_and_saves(tmp_path):
     index = LexicalIndex.build([tokenize("red apples"), tokenize("green pears"), []])
     assert index.search("zebra", 3) == []
-    index.save(tmp_path / "bm25")
-    loaded = LexicalIndex.load(tmp_path / "bm25")
+    count_terms([tokenize("red apples"), tokenize("green pears"), []]).save(tmp_path / "terms")
+    loaded = LexicalIndex([TermCounts.load(tmp_path / "terms")], [None])
     assert [i for i, _ in loaded.search("pears", 3)] == [1]

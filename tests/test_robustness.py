@@ -1,6 +1,7 @@
 """Messy folders and killed processes: indexing finishes, skips with reasons, loses nothing."""
 
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -64,6 +65,8 @@ def test_messy_folder_indexes_what_it_can_and_says_why_it_skipped_the_rest(tmp_p
 
 
 def test_index_survives_twenty_kills_at_random_moments(sources_copy, tmp_path, model):
+    """Each round is an incremental update (a new segment beside the old ones, and now and then a
+    merge of segments), killed at a random moment: the index answers, whole, every time."""
     index_dir = tmp_path / "index"
     settings = Settings(index_dir=index_dir)
     update(settings, model, sources_copy, progress=False)
@@ -81,7 +84,7 @@ def test_index_survives_twenty_kills_at_random_moments(sources_copy, tmp_path, m
     full_run = time.perf_counter() - began
 
     rng = random.Random(20261125)
-    sizes_seen = []
+    sizes_seen, segments_seen = [], []
     state = _index_state(index_dir, settings)
     for kill in range(20):
         # Every round has work to do: one filler changes, so a finished run is followed by another.
@@ -93,6 +96,7 @@ def test_index_survives_twenty_kills_at_random_moments(sources_copy, tmp_path, m
         process.wait()
         index = Index.open(index_dir, settings)
         sizes_seen.append(len(index.documents()))
+        segments_seen.append(len(index.segments))
         hits = Retriever(index, model, settings).search("How many soldiers does Russia recruit each month?", k=1)
         assert "25,000 to 30,000" in hits[0].chunk.text
         index.close()
@@ -105,8 +109,12 @@ def test_index_survives_twenty_kills_at_random_moments(sources_copy, tmp_path, m
     assert len(final.documents()) == 2 + fillers
     assert not list(index_dir.glob(".*.partial"))
     assert len(list(index_dir.glob("gen-*"))) <= 2
+    # Segments of killed writes (half-written, or written but never named) are gone too.
+    named = {name for generation in index_dir.glob("gen-*")
+             for name in json.loads((generation / "manifest.json").read_text())["segments"]}
+    assert {p.name for p in (index_dir / "segments").iterdir()} == named
     print(f"\nkills survived: 20 (a whole run takes {full_run:.1f} s); documents in the index after "
-          f"each kill: {sizes_seen}; final rerun: {report.summary()}")
+          f"each kill: {sizes_seen}; its segments: {segments_seen}; final rerun: {report.summary()}")
 
 
 def _index_state(index_dir, settings) -> dict[str, str]:

@@ -1,9 +1,12 @@
+import json
 import os
 
+import numpy as np
 import pytest
 
 from qa.backend import IndexUnusable
 from qa.config import Settings
+from qa.dense import dimension
 from qa.pipeline import update
 from qa.retrieve import Retriever
 from qa.store import Index
@@ -65,19 +68,26 @@ def test_missing_index_says_how_to_build_one(tmp_path):
         Index.open(tmp_path / "nowhere")
 
 
+def _only_segment(index_dir):
+    live = index_dir / (index_dir / "CURRENT").read_text().strip()
+    [name] = json.loads((live / "manifest.json").read_text())["segments"]
+    return index_dir / "segments" / name
+
+
 @pytest.mark.parametrize("damage", ["truncate_vectors", "truncate_faiss", "garble_manifest", "delete_bm25"])
 def test_damaged_index_gives_a_clear_error(sources_copy, tmp_path, model, damage):
     index_dir = tmp_path / "index"
     _build(sources_copy, index_dir, model)
     live = index_dir / (index_dir / "CURRENT").read_text().strip()
+    segment = _only_segment(index_dir)
     if damage == "truncate_vectors":
-        os.truncate(live / "vectors.npy", 100)
+        os.truncate(segment / "vectors.f32", 100)
     elif damage == "truncate_faiss":
-        os.truncate(live / "dense.faiss", 100)
+        os.truncate(segment / "dense.faiss", 100)
     elif damage == "garble_manifest":
         (live / "manifest.json").write_text("{not json")
     else:
-        for f in (live / "bm25").iterdir():
+        for f in (segment / "terms").iterdir():
             f.unlink()
     with pytest.raises(IndexUnusable, match="rebuild"):
         Index.open(index_dir)
@@ -86,14 +96,24 @@ def test_damaged_index_gives_a_clear_error(sources_copy, tmp_path, model, damage
 # Killing a build at random moments: tests/test_robustness.py.
 
 
+def test_a_missing_segment_is_named(sources_copy, tmp_path, model):
+    import shutil
+
+    index_dir = tmp_path / "index"
+    _build(sources_copy, index_dir, model)
+    shutil.rmtree(_only_segment(index_dir))
+    with pytest.raises(IndexUnusable, match="gen-000001 names segment seg-000001, which is missing.*--rebuild"):
+        Index.open(index_dir)
+
+
 def test_tampered_index_file_of_the_same_size_is_caught(sources_copy, tmp_path, model):
     index_dir = tmp_path / "index"
     _build(sources_copy, index_dir, model)
-    live = index_dir / (index_dir / "CURRENT").read_text().strip()
-    vectors = bytearray((live / "vectors.npy").read_bytes())
+    vectors_file = _only_segment(index_dir) / "vectors.f32"
+    vectors = bytearray(vectors_file.read_bytes())
     vectors[-8:] = b"\xff" * 8
-    (live / "vectors.npy").write_bytes(bytes(vectors))
-    with pytest.raises(IndexUnusable, match="vectors.npy is damaged .*contents changed.*--rebuild"):
+    vectors_file.write_bytes(bytes(vectors))
+    with pytest.raises(IndexUnusable, match="vectors.f32 is damaged .*contents changed.*--rebuild"):
         Index.open(index_dir)
 
 
@@ -108,3 +128,148 @@ def test_a_folder_with_nothing_readable_keeps_the_previous_index(sources_copy, t
     with pytest.raises(NothingToIndex, match="(?s)no readable document.*empty.txt"):
         _build(sources_copy, index_dir, model)
     assert len(Index.open(index_dir).documents()) == 2
+
+
+# ---------------------------------------------------------------- segments
+
+
+QUESTIONS = ["How many soldiers does Russia recruit each month?", "Wagner mercenary rebellion",
+             "Why do bees dance?", "garden tools and weather", "When did Russia invade Ukraine?"]
+
+
+def _documents(count: int, round_: int = 0):
+    from qa.documents import document_from_text, read_folder
+    from conftest import SHIPPED_SOURCES
+
+    shipped = read_folder(SHIPPED_SOURCES)[0]
+    topics = ["garden tools", "weather fronts", "river bridges", "honeybee dances", "kite flying", "owl hunting"]
+    extra = [document_from_text(f"note-{i:02d}.txt", " ".join(
+        f"Note {i} on {topics[i % len(topics)]}, line {j}, version {round_ if i == 3 else 0}." for j in range(40)))
+        for i in range(count)]
+    return shipped + extra
+
+
+class OneTextAtATime:
+    """The real model, embedding each text alone: its int8 ONNX runtime scales activations per
+    batch, so the same text embedded in another batch gets a (very slightly) different vector,
+    which would blur the comparison with a fresh build."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+        self.get_embedding_dimension = self.get_sentence_embedding_dimension = lambda: dimension(model)
+
+    def encode(self, texts, **options):
+        return np.vstack([self._model.encode([text], **options) for text in texts])
+
+
+@pytest.fixture
+def steady_model(model):
+    return OneTextAtATime(model)
+
+
+def _results(index, model, question):
+    """What a user sees of both searches: each hit's text and source, with its score."""
+    from qa.dense import embed
+
+    vector = embed(model, [question])[0]
+    return {kind: [(index.chunk(i).source, index.chunk(i).text, round(score, 4)) for i, score in hits]
+            for kind, hits in (("bm25", index.lexical_search(question, 10)),
+                               ("dense", index.dense_search(vector, 10)))}
+
+
+def _same_as_a_fresh_build(index_dir, documents, model, tmp_path):
+    from qa import store
+
+    fresh_dir = tmp_path / f"fresh-{len(list(tmp_path.glob('fresh-*')))}"
+    store.update(Settings(index_dir=fresh_dir), model, documents, progress=False)
+    updated, fresh = Index.open(index_dir), Index.open(fresh_dir)
+    assert updated.size == fresh.size
+    for question in QUESTIONS:
+        assert _results(updated, model, question) == _results(fresh, model, question), question
+    updated.close(), fresh.close()
+
+
+def _segments(index_dir) -> list[str]:
+    live = index_dir / (index_dir / "CURRENT").read_text().strip()
+    return json.loads((live / "manifest.json").read_text())["segments"]
+
+
+def test_an_update_writes_one_small_segment_and_searches_like_a_fresh_build(tmp_path, steady_model):
+    from qa import store
+
+    model = steady_model
+
+    index_dir = tmp_path / "index"
+    settings = Settings(index_dir=index_dir)
+    documents = _documents(8)
+    store.update(settings, model, documents, progress=False)
+    before = {d.source: d.chunks for d in Index.open(index_dir).documents()}
+    [base] = _segments(index_dir)
+    base_files = {p.name: p.stat().st_ino for p in (index_dir / "segments" / base).iterdir()}
+
+    # One document changed, one added, one removed: only the first two are chunked and embedded.
+    changed = _documents(9, round_=1)
+    changed = [d for d in changed if d.source != "note-05.txt"]
+    report = store.update(settings, model, changed, progress=False)
+    assert (report.changed, report.added, report.removed) == (["note-03.txt"], ["note-08.txt"], ["note-05.txt"])
+    after = {d.source: d.chunks for d in Index.open(index_dir).documents()}
+    assert report.embedded == after["note-03.txt"] + after["note-08.txt"]
+    assert _segments(index_dir)[0] == base and len(_segments(index_dir)) == 2
+    # The big segment's files are the very same files: not rewritten, not copied.
+    assert {p.name: p.stat().st_ino for p in (index_dir / "segments" / base).iterdir()} == base_files
+
+    index = Index.open(index_dir, settings)
+    # note-03's old chunks and note-05's: still on disk, never found
+    assert index.masked == before["note-03.txt"] + before["note-05.txt"]
+    assert "version 1" in index.document_by_source("note-03.txt").text
+    for question in QUESTIONS:
+        for hits in _results(index, model, question).values():
+            assert all(source != "note-05.txt" and "version 0" not in text or source != "note-03.txt"
+                       for source, text, _ in hits)
+    index.close()
+    _same_as_a_fresh_build(index_dir, changed, model, tmp_path)
+
+
+def test_segments_are_merged_when_they_pile_up_and_compact_merges_all(tmp_path, steady_model, monkeypatch, capsys):
+    from qa import store
+    from qa.cli import main
+
+    model = steady_model
+
+    monkeypatch.setattr(store, "MAX_SEGMENTS", 3)
+    index_dir = tmp_path / "index"
+    settings = Settings(index_dir=index_dir)
+    documents = _documents(6)
+    store.update(settings, model, documents, progress=False)
+    for round_ in range(1, 6):  # each round: one more small segment (note-03 changes)
+        documents = _documents(6, round_)
+        report = store.update(settings, model, documents, progress=False)
+        note = next(d for d in Index.open(index_dir).documents() if d.source == "note-03.txt")
+        assert report.embedded == note.chunks and len(_segments(index_dir)) <= 3
+    # The small segments were merged into one beside the big one; nothing was embedded again.
+    _same_as_a_fresh_build(index_dir, documents, model, tmp_path)
+    # Only segments that a generation on disk names remain.
+    named = set()
+    for generation in index_dir.glob("gen-*"):
+        named.update(json.loads((generation / "manifest.json").read_text())["segments"])
+    assert {p.name for p in (index_dir / "segments").iterdir()} == named
+
+    # Removing a third of the chunks passes the masked share: all segments merge into one.
+    shipped_only = documents[:2]
+    store.update(settings, model, shipped_only, progress=False)
+    assert len(_segments(index_dir)) == 1 and Index.open(index_dir).masked == 0
+    _same_as_a_fresh_build(index_dir, shipped_only, model, tmp_path)
+
+    # qa index --compact after a small change: one segment again, same results.
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for document in documents[:3]:
+        (sources / document.source).write_text(document.text)
+    assert main(["index", str(sources), "--index", str(index_dir), "-q"]) == 0
+    (sources / "note-00.txt").write_text("Kites fly best in steady wind on open hills.")
+    assert main(["index", str(sources), "--index", str(index_dir), "-q", "--compact"]) == 0
+    assert "compacted, 2 segments merged into 1" in capsys.readouterr().out
+    assert len(_segments(index_dir)) == 1
+    index = Index.open(index_dir)
+    hit = index.lexical_search("kites steady wind", 1)[0]
+    assert index.chunk(hit[0]).source == "note-00.txt" and index.masked == 0

@@ -85,6 +85,14 @@ def cmd_index(args) -> int:
     for skipped in report.skipped:
         print(f"warning: {skipped}", file=sys.stderr)
     print(f"index {settings.index_location}: {report.summary()}")
+    if args.compact:
+        if settings.backend != "local":
+            sys.exit("qa: --compact is for the local index; Milvus compacts its collections itself")
+        from qa import store
+
+        before, after = store.compact(settings)
+        print(f"index {settings.index_location}: " + (f"compacted, {before} segments merged into {after}"
+              if (before, after) != (1, 1) else "compact already: one segment, no chunks of removed documents"))
     return 0
 
 
@@ -282,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="?", default=str(defaults.sources_dir),
                    help=f"folder of documents (default: {defaults.sources_dir})")
     p.add_argument("--rebuild", action="store_true", help="ignore the existing index and start over")
+    p.add_argument("--compact", action="store_true",
+                   help="then merge the index's segments into one, dropping removed documents' chunks "
+                        "(updates do this by themselves when they pile up; no embedding)")
     p.add_argument("--chunk-chars", type=whole_number(*CHUNK_CHARS_RANGE), metavar="N",
                    help=f"target chunk size in characters, {_range(CHUNK_CHARS_RANGE)} (default {defaults.chunk_chars})")
     p.add_argument("--overlap", type=whole_number(*OVERLAP_RANGE), metavar="N",

@@ -110,19 +110,35 @@ class DenseIndex:
         self._index = faiss_index
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ann_threshold: int = DEFAULTS.ann_threshold,
+    def empty(cls, dim: int, count: int, ann_threshold: int = DEFAULTS.ann_threshold,
               hnsw_m: int = DEFAULTS.hnsw_m, ef_search: int = DEFAULTS.hnsw_ef_search) -> "DenseIndex":
+        """An index for `count` vectors, to be given with `add` (a block at a time, so that a big
+        collection's vectors need not all sit in memory twice)."""
         import faiss
 
-        dim = vectors.shape[1]
-        if len(vectors) > ann_threshold:
+        if count > ann_threshold:
             index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = 80
             index.hnsw.efSearch = ef_search
         else:
             index = faiss.IndexFlatIP(dim)
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        # Vectors added a block at a time grow FAISS's code array by doubling, which at a million
+        # vectors can hold 3 GB for 1.5 GB of vectors: give it its final capacity at once (a
+        # std::vector keeps its capacity when resized down).
+        codes = faiss.downcast_index(index.storage if count > ann_threshold else index).codes
+        codes.resize(count * dim * 4)
+        codes.resize(0)
         return cls(index)
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, ann_threshold: int = DEFAULTS.ann_threshold,
+              hnsw_m: int = DEFAULTS.hnsw_m, ef_search: int = DEFAULTS.hnsw_ef_search) -> "DenseIndex":
+        index = cls.empty(vectors.shape[1], len(vectors), ann_threshold, hnsw_m, ef_search)
+        index.add(vectors)
+        return index
+
+    def add(self, vectors: np.ndarray) -> None:
+        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
 
     def save(self, folder: Path) -> None:
         import faiss
@@ -149,19 +165,32 @@ class DenseIndex:
     def size(self) -> int:
         return self._index.ntotal
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk number, cosine similarity) of the `k` nearest chunks."""
+    def search(self, vector: np.ndarray, k: int, live_bits: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(chunk number, cosine similarity) of the `k` nearest chunks; with `live_bits` (`live_bitmap`
+        of one flag a row), only among the live rows: HNSW still walks through the others, so
+        its recall holds."""
         import faiss
 
         if self.size == 0:
             return []
+        params = None
+        if live_bits is not None:
+            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(live_bits))
+            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=self._index.hnsw.efSearch)
+                      if self.kind == "hnsw" else faiss.SearchParameters(sel=selector))
         # One query runs on one thread whatever the thread count; an OpenMP team only adds its
         # start-up and spin-waiting, which cost tens of milliseconds on busy shared cores. The
         # setting is per calling thread, so it is put back for builds on this thread.
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            scores, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), min(k, self.size))
+            scores, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), min(k, self.size),
+                                             params=params)
         finally:
             faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+def live_bitmap(live: np.ndarray) -> np.ndarray:
+    """`live` (a bool a row) packed as `DenseIndex.search` takes it: once per opened index."""
+    return np.packbits(live, bitorder="little")

@@ -1,19 +1,33 @@
-"""The on-disk index as a whole: chunks, both indexes, a manifest; incremental and atomic updates.
+"""The on-disk index as a whole: segments of chunks and both indexes, generations naming them;
+incremental and atomic updates.
 
 Layout of an index folder:
 
     CURRENT              name of the live generation (replaced atomically)
-    gen-000007/          one complete, immutable generation
-        manifest.json    settings, model, library versions, documents and their hashes, file sizes
+    gen-000007/          one generation, immutable
+        manifest.json    settings, model, library versions, its segments, and its documents (their
+                         hashes, and where each lives: segment and number within it)
+    segments/seg-000003/ one segment, immutable, shared by every generation that names it
+        segment.json     rows, vector width, documents, and the size (and checksum) of each file
         documents.jsonl  one document a line (text, paragraph, page and heading spans)
         documents.offsets.npy   byte offset of each line, for reading one document alone
-        chunks.npz       per chunk: document number, start, end, paragraph, page
-        vectors.npy      unit embeddings, one row per chunk (reused by incremental updates)
-        dense.faiss      the vector index
-        bm25/            the BM25 index
+        chunks.npz       per chunk (row): document number in the segment, start, end, paragraph, page
+        vectors.f32      unit embeddings, one row per chunk (float32, rows x width)
+        dense.faiss      the vector index of this segment (flat when small, HNSW past ann_threshold)
+        terms/           term counts for BM25 (qa.lexical.TermCounts)
 
-An update builds a new generation beside the live one and only then points CURRENT at it, so a
-run killed at any moment leaves the previous index answering.
+An update writes one new segment holding the added and changed documents (nothing else is read
+again, embedded or indexed again) and a generation naming the old segments plus the new one; the
+chunks of removed and changed documents stay in their old segment, masked: a row is live when its
+document is in the generation's manifest. Searches query every segment, skip masked rows, and
+merge by score; BM25 takes its statistics over the live rows of all segments, so scores equal a
+fresh build's. When more than MAX_SEGMENTS segments pile up the small ones are merged, and when
+masked rows pass MAX_MASKED_SHARE (or `qa index --compact` asks) all are: a merge copies stored
+vectors and term counts, embedding nothing.
+
+Each new segment is written beside the live ones and renamed into place, then the generation, then
+CURRENT is pointed at it, so a run killed at any moment leaves the previous index answering; a
+segment no kept generation names is removed by the next update.
 """
 
 from __future__ import annotations
@@ -27,7 +41,7 @@ import os
 import shutil
 import threading
 import time
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -37,46 +51,101 @@ from tqdm.auto import tqdm
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
 from qa.chunking import Chunk, chunk_document, indexed_text
 from qa.config import Settings
-from qa.dense import DenseIndex, dimension, embed
+from qa.dense import DenseIndex, dimension, embed, live_bitmap
 from qa.documents import Document
-from qa.lexical import LexicalIndex, tokenize
+from qa.lexical import LexicalIndex, TermCounter, TermCounts, tokenize
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
+SEGMENTS = "segments"
 REBUILD_HINT = "; rebuild it with `qa index --rebuild`"
+# More segments than this and the small ones are merged: each costs a search per query.
+MAX_SEGMENTS = 8
+# Past this share of masked rows all segments are merged: masked rows cost memory and search time.
+MAX_MASKED_SHARE = 0.2
+# Chunks embedded, tokenised and written at a time: a big build holds only this many in memory.
+BLOCK_CHUNKS = 8192
+VECTORS = "vectors.f32"
 
 
 class IndexNotWritten(IndexUnusable):
     """An update could not be written (disk full, no permission); the previous index is untouched."""
 
 
-class Index:
-    """A loaded generation: chunk metadata in memory, document texts read on demand."""
+class Segment:
+    """One segment as stored: chunk positions in memory; texts, vectors and both indexes read
+    (or memory-mapped) when first used."""
 
     def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.facts = json.loads((folder / "segment.json").read_text())
+        _check_files(folder, self.facts)
+        arrays = np.load(folder / "chunks.npz")
+        self.doc, self.start, self.end = arrays["doc"], arrays["start"], arrays["end"]
+        self.paragraph, self.page = arrays["paragraph"], arrays["page"]
+        self.offsets = np.load(folder / "documents.offsets.npy")
+        self._texts = open(folder / "documents.jsonl", "rb")
+        self._texts_lock = threading.Lock()  # seek + readline must not interleave across threads
+
+    @property
+    def rows(self) -> int:
+        return len(self.doc)
+
+    @cached_property
+    def terms(self) -> TermCounts:
+        return TermCounts.load(self.folder / "terms")
+
+    @cached_property
+    def dense(self) -> DenseIndex:
+        return DenseIndex.load(self.folder)
+
+    def vectors(self) -> np.ndarray:
+        return np.memmap(self.folder / VECTORS, dtype=np.float32, mode="r",
+                         shape=(self.rows, self.facts["dimension"]))
+
+    def document_line(self, number: int) -> bytes:
+        with self._texts_lock:
+            self._texts.seek(int(self.offsets[number]))
+            return self._texts.readline()
+
+    def close(self) -> None:
+        self._texts.close()
+
+
+class Index:
+    """A loaded generation: its segments placed one after another (segment i's row r is chunk
+    number `offsets[i] + r`), rows of documents no longer in it masked."""
+
+    def __init__(self, folder: Path, searchable: bool = True) -> None:
         self.folder = folder
         self.manifest = _read_manifest(folder)
         if self.manifest.get("format_version") != FORMAT_VERSION:
             raise IndexUnusable(f"the index at {folder} is in format {self.manifest.get('format_version')}, "
                                 f"this qa reads format {FORMAT_VERSION}; rebuild it with `qa index --rebuild`")
         _check_files(folder, self.manifest)
+        self.segments: list[Segment] = []
         try:
-            arrays = np.load(folder / "chunks.npz")
-            self._doc, self._start, self._end = arrays["doc"], arrays["start"], arrays["end"]
-            self._paragraph, self._page = arrays["paragraph"], arrays["page"]
-            self._offsets = np.load(folder / "documents.offsets.npy")
-            self.lexical = LexicalIndex.load(folder / "bm25")
-            self.dense = DenseIndex.load(folder)
-        except Exception as error:  # numpy, bm25s and faiss each fail in their own way
+            for name in self.manifest["segments"]:
+                self.segments.append(Segment(folder.parent / SEGMENTS / name))
+            self.live = _live_rows(self.segments, self.manifest["documents"])
+            self.offsets = np.cumsum([0] + [s.rows for s in self.segments])
+            if searchable:
+                self.lexical = LexicalIndex([s.terms for s in self.segments], self.live)
+                self._live_bits = [None if m is None else live_bitmap(m) for m in self.live]
+                for segment in self.segments:
+                    segment.dense  # noqa: B018  loaded now: the first question should not wait for it
+        except (FileNotFoundError, IndexUnusable):
+            self.close()
+            raise
+        except Exception as error:  # numpy, json and faiss each fail in their own way
+            self.close()
             raise IndexUnusable(f"the index at {folder} is damaged ({type(error).__name__}: {error}); "
                                 f"rebuild it with `qa index --rebuild`") from error
         self._sources = {d["source"]: n for n, d in enumerate(self.manifest["documents"])}
-        self._texts = open(folder / "documents.jsonl", "rb")
-        self._texts_lock = threading.Lock()  # seek + readline must not interleave across threads
-        self.document = lru_cache(maxsize=256)(self._read_document)
+        self._segment_document = lru_cache(maxsize=256)(self._read_document)
 
     @classmethod
-    def open(cls, index_dir: Path, settings: Settings | None = None) -> "Index":
+    def open(cls, index_dir: Path, settings: Settings | None = None, searchable: bool = True) -> "Index":
         """Load the live generation under `index_dir`, checking it suits `settings`."""
         index_dir = Path(index_dir)
         for attempt in range(3):
@@ -84,7 +153,7 @@ class Index:
             if folder is None:
                 raise IndexUnusable(f"no index at {index_dir}: build one with `qa index SOURCES_DIR --index {index_dir}`")
             try:
-                index = cls(folder)
+                index = cls(folder, searchable)
                 break
             except FileNotFoundError as error:
                 # A concurrent update may have removed this generation between reading CURRENT and
@@ -102,14 +171,26 @@ class Index:
 
     @property
     def size(self) -> int:
-        return len(self._doc)
+        """Live chunks."""
+        return self.manifest["chunk_count"]
+
+    @property
+    def masked(self) -> int:
+        """Rows of the segments that belong to no document of this generation."""
+        return int(self.offsets[-1]) - self.size
 
     def chunk(self, number: int) -> Chunk:
-        document = self.document(int(self._doc[number]))
-        start, end = int(self._start[number]), int(self._end[number])
-        page = int(self._page[number])
+        i = int(np.searchsorted(self.offsets, number, side="right")) - 1
+        segment, row = self.segments[i], number - int(self.offsets[i])
+        document = self._segment_document(i, int(segment.doc[row]))
+        start, end = int(segment.start[row]), int(segment.end[row])
+        page = int(segment.page[row])
         return Chunk(source=document.source, start=start, end=end, text=document.text[start:end],
-                     paragraph=int(self._paragraph[number]), page=page or None)
+                     paragraph=int(segment.paragraph[row]), page=page or None)
+
+    def document(self, number: int) -> Document:
+        entry = self.manifest["documents"][number]
+        return self._segment_document(entry["segment"], entry["number"])
 
     def title(self, source: str) -> str:
         return self.manifest["documents"][self._sources[source]]["title"]
@@ -125,13 +206,13 @@ class Index:
         return self.lexical.search(query, k)
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return self.dense.search(vector, k)
+        hits = [(int(offset) + row, score)
+                for segment, bits, offset in zip(self.segments, self._live_bits, self.offsets)
+                for row, score in segment.dense.search(vector, k, bits)]
+        return sorted(hits, key=lambda hit: (-hit[1], hit[0]))[:k]
 
-    def _read_document(self, number: int) -> Document:
-        with self._texts_lock:
-            self._texts.seek(int(self._offsets[number]))
-            line = self._texts.readline()
-        record = json.loads(line)
+    def _read_document(self, segment: int, number: int) -> Document:
+        record = json.loads(self.segments[segment].document_line(number))
         return Document(source=record["source"], title=record["title"], text=record["text"],
                         sha256=record["sha256"],
                         paragraphs=tuple(map(tuple, record["paragraphs"])),
@@ -139,7 +220,22 @@ class Index:
                         headings=tuple(map(tuple, record.get("headings", ()))))
 
     def close(self) -> None:
-        self._texts.close()
+        for segment in self.segments:
+            segment.close()
+
+
+def _live_rows(segments: list[Segment], entries: list[dict]) -> list[np.ndarray | None]:
+    """Per segment, which rows belong to a document of the generation (None: all of them)."""
+    numbers: list[list[int]] = [[] for _ in segments]
+    for entry in entries:
+        numbers[entry["segment"]].append(entry["number"])
+    live = []
+    for segment, kept in zip(segments, numbers):
+        if len(kept) == len(segment.offsets):
+            live.append(None)
+        else:
+            live.append(np.isin(segment.doc, np.array(kept, dtype=segment.doc.dtype)))
+    return live
 
 
 def open_index(settings: Settings) -> Index:
@@ -148,86 +244,290 @@ def open_index(settings: Settings) -> Index:
 
 
 def update(settings: Settings, model, documents: list[Document], rebuild: bool = False,
-           progress: bool = True) -> BuildReport:
-    """Make `documents` the contents of the index in `settings.index_dir`, embedding only what is
-    new or changed; the new generation replaces the live one atomically."""
+           progress: bool = True, compact: bool = False) -> BuildReport:
+    """Make `documents` the contents of the index in `settings.index_dir`, chunking and embedding
+    only what is new or changed into one new segment; the new generation replaces the live one
+    atomically. `compact`: merge all segments into one as well."""
     began = time.perf_counter()
     index_dir = Path(settings.index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     with _locked(index_dir):
         previous, rebuilt_because = _previous(index_dir, settings, rebuild)
-        old = previous.manifest["documents"] if previous else []
-        report = diff_sources(documents, {d["source"]: d["sha256"] for d in old}, rebuilt_because)
-        old_number = {d["source"]: n for n, d in enumerate(old)}
-        unchanged = set(report.unchanged)
-        # per document: (document, its number in the previous index when unchanged, else None)
-        plan = [(d, old_number[d.source] if d.source in unchanged else None) for d in documents]
-        if previous and report.up_to_date:
-            report.chunks = previous.size
-            report.seconds = time.perf_counter() - began
-            return report
-
-        dim = dimension(model)
-        chunks, vectors, fresh = _assemble(plan, previous, settings, dim)
-        if fresh:
-            texts = [indexed_text(documents[chunks[i][0]], chunks[i][1], settings.chunk_context) for i in fresh]
-            vectors[fresh] = _embed_with_progress(model, texts, settings.batch_size, progress)
-        report.embedded = len(fresh)
-        report.chunks = len(chunks)
-        _write_generation(index_dir, documents, chunks, vectors, settings, previous, unchanged)
+        try:
+            report = _update(index_dir, settings, model, documents, previous, rebuilt_because, progress)
+        except OSError as error:
+            # A segment half-written (its hidden folder is gone already) or written but named
+            # by no generation: removed, and the previous index stays live.
+            _remove_unused_segments(index_dir)
+            raise IndexNotWritten(_not_written(index_dir, error)) from error
+        finally:
+            if previous:
+                previous.close()
         report.seconds = time.perf_counter() - began
     return report
 
 
-def _assemble(plan, previous: Index | None, settings: Settings, dim: int):
-    """All chunks in document order, with vectors copied from the previous index where the
-    document is unchanged; returns (chunks, vectors, rows still to embed)."""
-    chunks: list[tuple[int, Chunk]] = []
-    reused: list[tuple[int, int]] = []  # (new row, old row)
-    old_rows = _rows_by_document(previous) if previous else {}
-    for number, (document, old_number) in enumerate(plan):
-        if old_number is not None:
-            for old_row in old_rows.get(old_number, []):
-                reused.append((len(chunks), old_row))
-                chunks.append((number, previous.chunk(old_row)))
+def compact(settings: Settings) -> tuple[int, int]:
+    """Merge every segment of the index in `settings.index_dir` into one without masked rows;
+    returns the segments before and after."""
+    index_dir = Path(settings.index_dir)
+    with _locked(index_dir):
+        previous = Index.open(index_dir, settings, searchable=False)
+        try:
+            before = len(previous.segments)
+            if before + previous.masked <= 1:
+                return before, before
+            try:
+                segments, entries = _merge_if_due(index_dir, settings, previous.segments,
+                                                  previous.manifest["documents"], force=True)
+            except OSError as error:
+                _remove_unused_segments(index_dir)
+                raise IndexNotWritten(_not_written(index_dir, error)) from error
+            _write_generation(index_dir, settings, segments, entries, previous)
+        finally:
+            previous.close()
+    return before, len(segments)
+
+
+def _update(index_dir: Path, settings: Settings, model, documents: list[Document], previous: Index | None,
+            rebuilt_because: str | None, progress: bool) -> BuildReport:
+    old = previous.manifest["documents"] if previous else []
+    report = diff_sources(documents, {d["source"]: d["sha256"] for d in old}, rebuilt_because)
+    if previous and report.up_to_date:
+        report.chunks = previous.size
+        return report
+    unchanged = set(report.unchanged)
+    old_entries = {d["source"]: d for d in old}
+    segments = list(previous.segments) if previous else []
+    fresh = [d for d in documents if d.source not in unchanged]
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    new_entries = {}
+    if fresh:
+        segment, counts = _write_fresh_segment(index_dir, settings, model, fresh, progress)
+        report.embedded = sum(counts)
+        for number, (document, count) in enumerate(zip(fresh, counts)):
+            new_entries[document.source] = {"source": document.source, "title": document.title,
+                                            "sha256": document.sha256, "chunks": count, "indexed_at": now,
+                                            "segment": len(segments), "number": number}
+        segments.append(segment)
+    entries = [old_entries[d.source] if d.source in unchanged else new_entries[d.source] for d in documents]
+    segments, entries = _merge_if_due(index_dir, settings, segments, entries, force=False)
+    report.chunks = sum(e["chunks"] for e in entries)
+    _write_generation(index_dir, settings, segments, entries, previous)
+    return report
+
+
+def _merge_if_due(index_dir: Path, settings: Settings, segments: list[Segment], entries: list[dict],
+                  force: bool) -> tuple[list[Segment], list[dict]]:
+    """The segments, and entries pointing into them, after dropping empty segments and merging
+    those due: all of them when masked rows pass MAX_MASKED_SHARE (or `force`), the small ones
+    when there are more than MAX_SEGMENTS."""
+    live_rows = [0] * len(segments)
+    for entry in entries:
+        live_rows[entry["segment"]] += entry["chunks"]
+    named = {entry["segment"] for entry in entries}
+    chosen = [i for i in range(len(segments)) if i in named]  # a segment no document names is dropped
+    masked = sum(segments[i].rows - live_rows[i] for i in chosen)
+    if force or masked > MAX_MASKED_SHARE * max(sum(segments[i].rows for i in chosen), 1):
+        merge = set(chosen) if (len(chosen) > 1 or masked) else set()
+    elif len(chosen) > MAX_SEGMENTS:
+        merge = set(chosen) - {max(chosen, key=lambda i: live_rows[i])}
+    else:
+        merge = set()
+    kept = [i for i in chosen if i not in merge]
+    renumber = {old: new for new, old in enumerate(kept)}
+    moved = {}
+    if merge:
+        merged, moved = _write_merged_segment(index_dir, settings, segments, entries, sorted(merge))
+        kept_segments = [segments[i] for i in kept] + [merged]
+    else:
+        kept_segments = [segments[i] for i in kept]
+    result = []
+    for entry in entries:
+        if entry["segment"] in merge:
+            result.append({**entry, "segment": len(kept), "number": moved[entry["segment"], entry["number"]]})
         else:
-            chunks.extend((number, c) for c in chunk_document(document, settings.chunk_chars,
-                                                                settings.overlap_sentences))
-    vectors = np.zeros((len(chunks), dim), dtype=np.float32)
-    if reused:
-        old_vectors = np.load(previous.folder / "vectors.npy", mmap_mode="r")
-        new, old = (np.array(rows) for rows in zip(*reused))
-        vectors[new] = old_vectors[old]
-    reused_rows = {new for new, _ in reused}
-    return chunks, vectors, [i for i in range(len(chunks)) if i not in reused_rows]
+            result.append({**entry, "segment": renumber[entry["segment"]]})
+    return kept_segments, result
 
 
-def _rows_by_document(index: Index) -> dict[int, list[int]]:
-    rows: dict[int, list[int]] = {}
-    for row, doc in enumerate(index._doc):
-        rows.setdefault(int(doc), []).append(row)
-    return rows
+class _SegmentWriter:
+    """Writes one segment a block of chunks at a time into a hidden folder, renamed into place at
+    the end: an interrupted write leaves only a folder the next update removes."""
+
+    def __init__(self, index_dir: Path, settings: Settings, dim: int) -> None:
+        self.settings = settings
+        self.dim = dim
+        self.name = _next_segment(index_dir)
+        self.final = index_dir / SEGMENTS / self.name
+        self.partial = index_dir / SEGMENTS / f".{self.name}.partial"
+        self.partial.mkdir(parents=True)
+        self._documents = open(self.partial / "documents.jsonl", "wb")
+        self._vectors = open(self.partial / VECTORS, "wb")
+        self._document_offsets: list[int] = []
+        self._chunks: dict[str, list[np.ndarray]] = {k: [] for k in ("doc", "start", "end", "paragraph", "page")}
+        self.terms = TermCounter()
+        self.rows = 0
+
+    def add_document(self, line: bytes) -> int:
+        """Append one documents.jsonl line; returns the document's number in this segment."""
+        self._document_offsets.append(self._documents.tell())
+        self._documents.write(line)
+        return len(self._document_offsets) - 1
+
+    def add_rows(self, doc, start, end, paragraph, page, vectors: np.ndarray) -> None:
+        for key, values, dtype in (("doc", doc, np.int32), ("start", start, np.int64), ("end", end, np.int64),
+                                   ("paragraph", paragraph, np.int32), ("page", page, np.int32)):
+            self._chunks[key].append(np.asarray(values, dtype=dtype))
+        self._vectors.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+        self.rows += len(vectors)
+
+    def finish(self) -> Segment:
+        self._documents.close()
+        self._vectors.close()
+        np.save(self.partial / "documents.offsets.npy", np.array(self._document_offsets, dtype=np.int64))
+        np.savez(self.partial / "chunks.npz", **{k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64)
+                                                  for k, v in self._chunks.items()})
+        self._chunks.clear()
+        self.terms.finish().save(self.partial / "terms")
+        self.terms = None
+        self._index_vectors()
+        facts = {"rows": self.rows, "dimension": self.dim, "documents": len(self._document_offsets),
+                 "files": _file_facts(self.partial)}
+        (self.partial / "segment.json").write_text(json.dumps(facts, indent=1))
+        _fsync_tree(self.partial)
+        os.rename(self.partial, self.final)
+        _fsync_dir(self.final.parent)
+        return Segment(self.final)
+
+    def _index_vectors(self) -> None:
+        # Read back a block at a time (not memory-mapped: mapped pages would count towards this
+        # process's memory until the end), so a big segment's vectors sit in memory once, in FAISS.
+        s = self.settings
+        dense = DenseIndex.empty(self.dim, self.rows, s.ann_threshold, s.hnsw_m, s.hnsw_ef_search)
+        with open(self.partial / VECTORS, "rb") as f:
+            for _ in range(0, self.rows, 4 * BLOCK_CHUNKS):
+                block = np.fromfile(f, dtype=np.float32, count=4 * BLOCK_CHUNKS * self.dim)
+                dense.add(block.reshape(-1, self.dim))
+        dense.save(self.partial)
+
+    def discard(self) -> None:
+        for f in (self._documents, self._vectors):
+            f.close()
+        shutil.rmtree(self.partial, ignore_errors=True)
 
 
-def _embed_with_progress(model, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
-    block = max(batch_size * 16, 1024)
-    parts = []
-    with tqdm(total=len(texts), desc="embedding chunks", unit="chunk", disable=not progress) as bar:
-        for i in range(0, len(texts), block):
-            parts.append(embed(model, texts[i:i + block], batch_size))
-            bar.update(len(parts[-1]))
-    return np.concatenate(parts)
+def _write_fresh_segment(index_dir: Path, settings: Settings, model, documents: list[Document],
+                         progress: bool) -> tuple[Segment, list[int]]:
+    """A segment of `documents`, chunked, embedded and counted; returns it and each one's chunk count."""
+    writer = _writing(index_dir, settings, dimension(model))
+    counts = []
+    pending: list[tuple[int, Chunk, str]] = []  # document number, chunk, the text embedded and counted
+    with writer as w, tqdm(desc="embedding chunks", unit="chunk", disable=not progress) as bar:
+        for document in documents:
+            number = w.add_document(_document_line(document))
+            chunks = chunk_document(document, settings.chunk_chars, settings.overlap_sentences)
+            counts.append(len(chunks))
+            pending.extend((number, c, indexed_text(document, c, settings.chunk_context)) for c in chunks)
+            if len(pending) >= BLOCK_CHUNKS:
+                _add_fresh(w, model, pending, settings.batch_size)
+                bar.update(len(pending))
+                pending = []
+        _add_fresh(w, model, pending, settings.batch_size)
+        bar.update(len(pending))
+    return writer.segment, counts
 
 
-def _write_generation(index_dir: Path, documents: list[Document], chunks, vectors: np.ndarray,
-                      settings: Settings, previous: Index | None, unchanged: set[str]) -> None:
+def _add_fresh(writer: _SegmentWriter, model, pending: list[tuple[int, Chunk, str]], batch_size: int) -> None:
+    if not pending:
+        return
+    texts = [text for *_, text in pending]
+    writer.add_rows([n for n, *_ in pending], [c.start for _, c, _ in pending], [c.end for _, c, _ in pending],
+                    [c.paragraph for _, c, _ in pending], [c.page or 0 for _, c, _ in pending],
+                    embed(model, texts, batch_size))
+    writer.terms.add([tokenize(text) for text in texts])
+
+
+def _write_merged_segment(index_dir: Path, settings: Settings, segments: list[Segment], entries: list[dict],
+                          merge: list[int]) -> tuple[Segment, dict[tuple[int, int], int]]:
+    """One segment of the live rows of `segments[i]` for i in `merge`, copied (vectors and term
+    counts included: nothing is embedded or tokenised again); returns it and, per (old segment,
+    old number), the document's number in it."""
+    keep: dict[int, list[int]] = {i: [] for i in merge}
+    for entry in entries:
+        if entry["segment"] in keep:
+            keep[entry["segment"]].append(entry["number"])
+    moved = {}
+    writer = _writing(index_dir, settings, segments[merge[0]].facts["dimension"])
+    with writer as w:
+        for i in merge:
+            segment = segments[i]
+            numbers = np.array(sorted(keep[i]), dtype=np.int64)
+            renumber = np.full(len(segment.offsets), -1, dtype=np.int64)
+            for number in numbers:
+                renumber[number] = moved[i, int(number)] = w.add_document(segment.document_line(int(number)))
+            rows = np.flatnonzero(np.isin(segment.doc, numbers))
+            vectors = segment.vectors()
+            for at in range(0, len(rows), BLOCK_CHUNKS):
+                block = rows[at:at + BLOCK_CHUNKS]
+                w.add_rows(renumber[segment.doc[block]], segment.start[block], segment.end[block],
+                           segment.paragraph[block], segment.page[block], vectors[block])
+            del vectors
+            w.terms.add_rows(segment.terms, rows)
+    return writer.segment, moved
+
+
+class _writing:
+    """`with _writing(...) as writer:` a segment, finished on success, discarded on any error."""
+
+    def __init__(self, index_dir: Path, settings: Settings, dim: int) -> None:
+        self._args = (index_dir, settings, dim)
+        self.segment: Segment | None = None
+
+    def __enter__(self) -> _SegmentWriter:
+        self._writer = _SegmentWriter(*self._args)
+        return self._writer
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is None:
+            try:
+                self.segment = self._writer.finish()
+                return
+            except BaseException:
+                self._writer.discard()
+                raise
+        self._writer.discard()
+
+
+def _document_line(document: Document) -> bytes:
+    record = {"source": document.source, "title": document.title, "sha256": document.sha256,
+              "text": document.text, "paragraphs": document.paragraphs, "pages": document.pages,
+              "headings": document.headings}
+    return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+
+
+def _write_generation(index_dir: Path, settings: Settings, segments: list[Segment], entries: list[dict],
+                      previous: Index | None) -> None:
     generation = _next_generation(index_dir)
     partial = index_dir / f".{generation}.partial"
     pointer = index_dir / f".{CURRENT}.tmp"
     try:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
-        _write_files(partial, documents, chunks, vectors, settings, previous, unchanged)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "settings": settings.index_shape(),
+            "model": {"name": settings.model,
+                      "dimension": int(segments[0].facts["dimension"]) if segments else None},
+            "versions": _versions(),
+            "chunk_count": sum(e["chunks"] for e in entries),
+            "segments": [s.folder.name for s in segments],
+            "documents": entries,
+            "files": {},
+        }
+        # One line: json's C encoder, several times faster than its indenting one for 50,000 documents.
+        (partial / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
         _fsync_tree(partial)
         os.rename(partial, index_dir / generation)
         _fsync_dir(index_dir)
@@ -242,8 +542,10 @@ def _write_generation(index_dir: Path, documents: list[Document], chunks, vector
         pointer.unlink(missing_ok=True)
         if _live_generation(index_dir) != index_dir / generation:
             shutil.rmtree(index_dir / generation, ignore_errors=True)
+            _remove_unused_segments(index_dir)
         raise IndexNotWritten(_not_written(index_dir, error)) from error
     _remove_old_generations(index_dir, keep={generation, previous.folder.name if previous else ""})
+    _remove_unused_segments(index_dir)
 
 
 def _not_written(index_dir: Path, error: OSError) -> str:
@@ -252,58 +554,20 @@ def _not_written(index_dir: Path, error: OSError) -> str:
             f"previous index still answers. Free some space (or fix the permissions) and run `qa index` again")
 
 
-def _write_files(partial: Path, documents: list[Document], chunks, vectors: np.ndarray,
-                 settings: Settings, previous: Index | None, unchanged: set[str]) -> None:
-    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    old_times = {d["source"]: d["indexed_at"] for d in previous.manifest["documents"]} if previous else {}
-    counts = np.bincount([n for n, _ in chunks], minlength=len(documents))
-    offsets = []
-    with open(partial / "documents.jsonl", "wb") as out:
-        for document in documents:
-            offsets.append(out.tell())
-            record = {"source": document.source, "title": document.title, "sha256": document.sha256,
-                      "text": document.text, "paragraphs": document.paragraphs, "pages": document.pages,
-                      "headings": document.headings}
-            out.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
-    np.save(partial / "documents.offsets.npy", np.array(offsets, dtype=np.int64))
-    np.savez(partial / "chunks.npz",
-             doc=np.array([n for n, _ in chunks], dtype=np.int32),
-             start=np.array([c.start for _, c in chunks], dtype=np.int64),
-             end=np.array([c.end for _, c in chunks], dtype=np.int64),
-             paragraph=np.array([c.paragraph for _, c in chunks], dtype=np.int32),
-             page=np.array([c.page or 0 for _, c in chunks], dtype=np.int32))
-    np.save(partial / "vectors.npy", vectors)
-    DenseIndex.build(vectors, settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_search).save(partial)
-    LexicalIndex.build([tokenize(indexed_text(documents[n], c, settings.chunk_context))
-                        for n, c in chunks]).save(partial / "bm25")
-
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "created": now,
-        "settings": settings.index_shape(),
-        "model": {"name": settings.model, "dimension": int(vectors.shape[1])},
-        "versions": _versions(),
-        "chunk_count": len(chunks),
-        "documents": [{"source": d.source, "title": d.title, "sha256": d.sha256,
-                       "chunks": int(counts[n]),
-                       "indexed_at": old_times[d.source] if d.source in unchanged else now}
-                      for n, d in enumerate(documents)],
-        "files": _file_facts(partial),
-    }
-    (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-
-
 def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[Index | None, str | None]:
     if _live_generation(index_dir) is None:
         return None, None
     if rebuild:
         return None, rebuild_reason(True, None)
     try:
-        index = Index.open(index_dir)
+        index = Index.open(index_dir, searchable=False)  # an update reads no vector or BM25 index
     except IndexUnusable as error:
         return None, rebuild_reason(False, f"unusable: {str(error).removesuffix(REBUILD_HINT)}")
     problem = settings.mismatch(index.manifest["settings"])
-    return (None, rebuild_reason(False, problem)) if problem else (index, None)
+    if problem:
+        index.close()
+        return None, rebuild_reason(False, problem)
+    return index, None
 
 
 def built_shape(settings: Settings) -> dict | None:
@@ -330,7 +594,33 @@ def _what_is_missing(folder: Path, error: FileNotFoundError) -> str:
         return f"its {CURRENT} file names no generation"
     if not folder.is_dir():
         return f"{CURRENT} names {folder.name}, which is missing"
-    return f"{Path(error.filename or '?').name} is missing from {folder.name}"
+    missing = Path(error.filename or "?")
+    if missing.parent.parent.name == SEGMENTS:
+        return f"{folder.name} names segment {missing.parent.name}, which is missing"
+    return f"{missing.name} is missing from {folder.name}"
+
+
+def _next_segment(index_dir: Path) -> str:
+    # Hidden partial folders count too: a name is never reused, even after a killed write.
+    names = [p.name.strip(".").removesuffix(".partial") for p in (index_dir / SEGMENTS).glob("*seg-*")]
+    numbers = [int(n.split("-")[1]) for n in names if n.split("-")[1].isdigit()]
+    return f"seg-{max(numbers, default=0) + 1:06d}"
+
+
+def _remove_unused_segments(index_dir: Path) -> None:
+    """Remove segments (and killed writes' partial ones) that no generation on disk names."""
+    folder = index_dir / SEGMENTS
+    if not folder.is_dir():
+        return
+    named: set[str] = set()
+    for generation in index_dir.glob("gen-*"):
+        try:
+            named.update(json.loads((generation / "manifest.json").read_text()).get("segments", []))
+        except (OSError, ValueError, AttributeError):
+            continue  # a damaged generation is removed with its segments by the next rebuild
+    for path in folder.iterdir():
+        if path.name not in named:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _next_generation(index_dir: Path) -> str:
