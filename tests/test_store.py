@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -273,3 +274,25 @@ def test_segments_are_merged_when_they_pile_up_and_compact_merges_all(tmp_path, 
     index = Index.open(index_dir)
     hit = index.lexical_search("kites steady wind", 1)[0]
     assert index.chunk(hit[0]).source == "note-00.txt" and index.masked == 0
+
+
+def test_an_update_with_nothing_to_do_removes_what_a_killed_run_left(tmp_path, model):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "a.txt").write_text("Kiwis live in New Zealand.")
+    settings = Settings(index_dir=tmp_path / "index")
+    update(settings, model, sources, progress=False)
+    (sources / "b.txt").write_text("Penguins live in Antarctica.")
+    update(settings, model, sources, progress=False)
+    live = (settings.index_dir / "CURRENT").read_text().strip()
+    # A run killed after writing its generation but before removing the old ones or pointing
+    # CURRENT at its own: copies stand in for what it left.
+    for name in ("gen-000000", "gen-999999"):
+        shutil.copytree(settings.index_dir / live, settings.index_dir / name)
+    (settings.index_dir / "segments" / "seg-999999").mkdir()
+    before = sorted(p.name for p in settings.index_dir.glob("gen-*"))
+    assert update(settings, model, sources, progress=False).up_to_date
+    after = sorted(p.name for p in settings.index_dir.glob("gen-*"))
+    assert live in after and len(after) == 2 and "gen-999999" not in after and "gen-000000" not in after
+    assert len(before) == 4
+    assert not (settings.index_dir / "segments" / "seg-999999").exists()

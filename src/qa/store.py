@@ -295,6 +295,7 @@ def _update(index_dir: Path, settings: Settings, model, documents: list[Document
     report = diff_sources(documents, {d["source"]: d["sha256"] for d in old}, rebuilt_because)
     if previous and report.up_to_date:
         report.chunks = previous.size
+        _tidy(index_dir, previous.folder.name)
         return report
     unchanged = set(report.unchanged)
     old_entries = {d["source"]: d for d in old}
@@ -626,6 +627,14 @@ def _remove_unused_segments(index_dir: Path) -> None:
 def _next_generation(index_dir: Path) -> str:
     numbers = [int(p.name.split("-")[1]) for p in index_dir.glob("gen-*") if p.name.split("-")[1].isdigit()]
     return f"gen-{max(numbers, default=0) + 1:06d}"
+
+
+def _tidy(index_dir: Path, live: str) -> None:
+    """Remove what a run killed after its swap (or before it) left: generations other than the live
+    one and the one before it, partial folders, and segments no kept generation names."""
+    older = sorted(p.name for p in index_dir.glob("gen-*") if p.name < live)
+    _remove_old_generations(index_dir, keep={live, *older[-1:]})
+    _remove_unused_segments(index_dir)
 
 
 def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
