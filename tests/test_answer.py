@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from conftest import DEV_SET
-from qa.answer import NO_ANSWER, answer_question
+from qa.answer import NO_ANSWER, answer_question, shortlist
 from qa.evaluate import contains_answer
 
 QUESTIONS = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
@@ -139,3 +139,12 @@ def test_a_near_miss_abstains(library):
     # On topic (the library), but the document does not say how many people visit it.
     answer = answer_question(library, "How many visitors does the Riverside Library get each year?")
     assert answer.abstained and answer.citations, "nearest passages are shown, marked as not an answer"
+
+
+def test_shortlist_reads_the_best_sentences_and_each_passages_best():
+    passages = [1, 1, 1, 2, 2, 3]
+    prescores = [0.9, 0.8, 0.1, 0.2, 0.3, 0.05]
+    assert shortlist(passages, prescores, None) == [0, 1, 2, 3, 4, 5]
+    assert shortlist(passages, prescores, 10) == [0, 1, 2, 3, 4, 5]
+    # The two best (0, 1), then passage 2's best (4) and passage 3's only sentence (5).
+    assert shortlist(passages, prescores, 2) == [0, 1, 4, 5]

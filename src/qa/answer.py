@@ -182,10 +182,27 @@ def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: li
                           preceding_context(document.text, paragraph_start, start)))
     texts = [text for *_, text, _ in spans]
     cosine = retriever.embed_sentences(texts) @ retriever.embed_query(question)
+    read = shortlist([hit.rank for hit, *_ in spans], reader.prescore(question, texts, cosine),
+                     retriever.settings.reader_sentences)
+    spans, texts, cosine = [spans[i] for i in read], [texts[i] for i in read], cosine[read]
     readings = reader.select(question, texts, [context for *_, context in spans], cosine)
     return [ScoredSentence(hit, start, end, r.score, start + r.answer_start, start + r.answer_end,
                            1 / (1 + math.exp(-r.logit)))
             for (hit, start, end, _, _), r in zip(spans, readings)]
+
+
+def shortlist(passages: list[int], prescores, limit: int | None) -> list[int]:
+    """Which sentences the reader reads, in their order: all when `limit` is None, else the `limit`
+    best by prescore and the best of each passage (so that every passage can still be cited)."""
+    if limit is None or len(passages) <= limit:
+        return list(range(len(passages)))
+    order = sorted(range(len(passages)), key=lambda i: -prescores[i])
+    chosen, seen = set(order[:limit]), set()
+    for i in order:
+        if passages[i] not in seen:
+            seen.add(passages[i])
+            chosen.add(i)
+    return sorted(chosen)
 
 
 def rerank(reader: Reader, retriever: Retriever, question: str, hits: list[Hit]) -> list[Hit]:

@@ -61,6 +61,9 @@ class Settings:
     reader_dir: Path | None = None  # None: the reader shipped in the package
     abstain_below: float | None = None
     answer_passages: int = 8  # passages whose sentences are scored for an answer
+    # The reader reads at most this many of their sentences: the best by cosine and shared words,
+    # and each passage's best (None: all of them).
+    reader_sentences: int | None = 12
     second_quote_margin: float = 0.03  # a second passage is quoted when this close to the best
     max_question_chars: int = 2_000
     # The web app's Evaluate tab, open to anyone who reaches the app, takes sets up to this size

@@ -172,6 +172,13 @@ class Reader:
         scores = combine(weights, [r.logit for r in readings], cosine, word_overlap(question, sentences))
         return [replace(r, score=float(p)) for r, p in zip(readings, scores)]
 
+    def prescore(self, question: str, sentences: list[str], cosine) -> np.ndarray:
+        """What the combination (`combine`) makes of each sentence before the reader reads it: the
+        cosine and shared-words terms, to choose which sentences are worth reading."""
+        weights = self.card.get("combine") or {"cosine": 1.0, "overlap": 1.0}
+        return (weights["cosine"] * np.asarray(cosine)
+                + weights["overlap"] * np.asarray(word_overlap(question, sentences)))
+
     def read(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> list[Reading]:
         """One `Reading` per sentence, in the order given."""
         if not sentences:
