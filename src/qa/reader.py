@@ -187,8 +187,8 @@ class Reader:
         encoded = encode_pairs(self.tokenizer, question, sentences, contexts)
         # One pair a run. The int8 model quantizes a run's activations with one scale for the whole
         # batch, so in a batch a sentence's score would depend on the sentences read with it (and
-        # on their padding); alone it does not, and nothing is padded. It is also the fastest on a
-        # CPU: 95 ms for 26 pairs, against 105 ms in batches of 8 and 200 ms in batches of 32.
+        # on their padding); alone it does not, and nothing is padded. It was also the fastest on
+        # busy 2 cores: 95 ms for 26 pairs, against 105 ms in batches of 8 and 200 ms in batches of 32.
         readings = []
         for sentence, pair in zip(sentences, encoded):
             relevance, starts, ends = self._session.run(None, pad_batch([pair]))

@@ -126,8 +126,8 @@ class Retriever:
         if missing:
             # One text a run, as queries are: the int8 model quantizes a run's activations with one
             # scale, so in a batch a vector would depend on its batchmates, and a kept vector on
-            # which question first needed it. Alone is also the fastest here (69 ms for 26
-            # sentences, against 102 ms in batches of 32).
+            # which question first needed it. Alone was also the fastest on busy 2 cores
+            # (69 ms for 26 sentences, against 102 ms in batches of 32).
             fresh = dict(zip(missing, embed(self.model, missing, batch_size=1)))
             with self._sentences_lock:
                 self._sentences.update(fresh)
