@@ -13,9 +13,11 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from qa.chunking import sentence_spans
 from qa.config import Settings
-from qa.reader import MODEL_DIR, Reader, preceding_context
+from qa.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.retrieve import Hit, Retriever, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
@@ -182,10 +184,12 @@ def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: li
                           preceding_context(document.text, paragraph_start, start)))
     texts = [text for *_, text, _ in spans]
     cosine = retriever.embed_sentences(texts) @ retriever.embed_query(question)
-    read = shortlist([hit.rank for hit, *_ in spans], reader.prescore(question, texts, cosine),
+    # Shared words weighted by their rarity among all the candidates, read or not, as fitted.
+    overlap = np.asarray(word_overlap(question, texts))
+    read = shortlist([hit.rank for hit, *_ in spans], reader.prescore(cosine, overlap),
                      retriever.settings.reader_sentences)
-    spans, texts, cosine = [spans[i] for i in read], [texts[i] for i in read], cosine[read]
-    readings = reader.select(question, texts, [context for *_, context in spans], cosine)
+    spans, texts = [spans[i] for i in read], [texts[i] for i in read]
+    readings = reader.select(question, texts, [context for *_, context in spans], cosine[read], overlap[read])
     return [ScoredSentence(hit, start, end, r.score, start + r.answer_start, start + r.answer_end,
                            1 / (1 + math.exp(-r.logit)))
             for (hit, start, end, _, _), r in zip(spans, readings)]

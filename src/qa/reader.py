@@ -162,22 +162,24 @@ class Reader:
         self.tokenizer = load_tokenizer(folder / "tokenizer.json")
         self.card = json.loads((folder / "reader.json").read_text())
 
-    def select(self, question: str, sentences: list[str], contexts: list[str], cosine) -> list[Reading]:
+    def select(self, question: str, sentences: list[str], contexts: list[str], cosine,
+               overlap=None) -> list[Reading]:
         """`read`, with each score the combined answer probability (`combine`) when the model
-        card has combination weights; `cosine`: each sentence's similarity to the question."""
+        card has combination weights; `cosine`: each sentence's similarity to the question;
+        `overlap`: its `word_overlap`, when already computed over all the candidates."""
         readings = self.read(question, sentences, contexts)
         weights = self.card.get("combine")
         if not weights or not readings:
             return readings
-        scores = combine(weights, [r.logit for r in readings], cosine, word_overlap(question, sentences))
+        overlap = word_overlap(question, sentences) if overlap is None else overlap
+        scores = combine(weights, [r.logit for r in readings], cosine, overlap)
         return [replace(r, score=float(p)) for r, p in zip(readings, scores)]
 
-    def prescore(self, question: str, sentences: list[str], cosine) -> np.ndarray:
+    def prescore(self, cosine, overlap) -> np.ndarray:
         """What the combination (`combine`) makes of each sentence before the reader reads it: the
         cosine and shared-words terms, to choose which sentences are worth reading."""
         weights = self.card.get("combine") or {"cosine": 1.0, "overlap": 1.0}
-        return (weights["cosine"] * np.asarray(cosine)
-                + weights["overlap"] * np.asarray(word_overlap(question, sentences)))
+        return weights["cosine"] * np.asarray(cosine) + weights["overlap"] * np.asarray(overlap)
 
     def read(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> list[Reading]:
         """One `Reading` per sentence, in the order given."""
