@@ -57,6 +57,20 @@ def test_large_collections_get_an_approximate_index_with_high_recall():
     assert recall >= 0.95
 
 
+def test_search_breadth_grows_with_the_graph_unless_set():
+    """efSearch 256 for graphs up to 300k vectors, 512 past them (recall falls as graphs grow),
+    and whatever the settings give when they give one."""
+    from faiss import downcast_index
+
+    from qa.dense import ef_search_for
+
+    assert ef_search_for(100_000) == 256 and ef_search_for(1_000_000) == 512
+    assert ef_search_for(1_000_000, 128) == 128
+    vectors = np.eye(2000, 64, dtype=np.float32)
+    assert downcast_index(DenseIndex.build(vectors, ann_threshold=1_000)._index).hnsw.efSearch == 256
+    assert downcast_index(DenseIndex.build(vectors, ann_threshold=1_000, ef_search=64)._index).hnsw.efSearch == 64
+
+
 def test_masked_rows_are_never_found_and_recall_holds_among_the_rest():
     """A segment's rows of removed documents stay in its HNSW graph, masked: searches skip them
     and still find the live rows an exact search of the live rows alone finds."""

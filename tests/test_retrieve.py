@@ -1,6 +1,7 @@
 import pytest
 
 from qa.config import Settings
+from qa.store import Index
 from qa.retrieve import fuse_rankings, reciprocal_rank_fusion, weighted_fusion
 
 
@@ -43,3 +44,19 @@ def test_hits_say_why_they_were_chosen(retriever):
     assert top.dense_score > 0.3 and top.bm25_score > 0
     document = retriever.backend.document_by_source(top.chunk.source)
     assert document.text[top.chunk.start:top.chunk.end] == top.chunk.text
+
+
+def test_hybrid_runs_bm25_beside_the_vector_search_with_the_same_results(retriever):
+    """The local index may be searched from two threads: hybrid runs BM25 on a second one, and
+    ranks exactly as when both searches run one after the other. Milvus searches in turn."""
+    question = "How many soldiers does Russia recruit each month?"
+    local = isinstance(retriever.backend, Index)
+    assert (retriever._lexical_thread is not None) == local
+    together = retriever.search(question, mode="hybrid", k=10)
+    pool, retriever._lexical_thread = retriever._lexical_thread, None
+    try:
+        in_turn = retriever.search(question, mode="hybrid", k=10)
+    finally:
+        retriever._lexical_thread = pool
+    assert [(h.chunk.source, h.chunk.start, h.score, h.bm25_rank, h.dense_rank) for h in together] == \
+           [(h.chunk.source, h.chunk.start, h.score, h.bm25_rank, h.dense_rank) for h in in_turn]

@@ -51,10 +51,10 @@ class Settings:
     candidates: int = 50  # hits taken from each retriever before fusion (100: +0.003 on SQuAD)
     # Past this many chunks the vector index is approximate (HNSW) instead of exact: a flat scan
     # of 100k vectors takes 25-50 ms on two busy cores, HNSW under 1 ms at recall@10 ≈ 0.98
-    # (bench/bench_retrieval.py). efSearch 512: recall@10 0.986 at 1M chunks (256: 0.967), 1.6 ms.
+    # (bench/bench_retrieval.py). efSearch: None chooses by the graph's size (qa.dense.ef_search_for).
     ann_threshold: int = 50_000
     hnsw_m: int = 32
-    hnsw_ef_search: int = 512
+    hnsw_ef_search: int | None = None
     # Answers: the reader (qa.reader) scores each sentence of the best `answer_passages` passages;
     # below `abstain_below` qa abstains. None: the threshold calibrated with the reader on held-out
     # SQuAD near misses (its reader.json; see training/train_reader.py calibrate).

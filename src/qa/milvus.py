@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
 from qa.chunking import Chunk, chunk_document, indexed_text
 from qa.config import Settings
-from qa.dense import dimension, embed
+from qa.dense import EF_SEARCH_LARGE, dimension, embed
 from qa.documents import Document
 from qa.errors import UserError
 from qa.lexical import STOPWORDS
@@ -203,13 +203,19 @@ class MilvusIndex:
         # milvus-lite reports BM25 as a negative distance, a server as a positive score.
         return self._known(results[0], abs)
 
+    @property
+    def _ef_search(self) -> int:
+        # Milvus splits a collection into segments of its own choosing, whose graph sizes qa does
+        # not see: the breadth for large graphs, unless the settings give one.
+        return self.settings.hnsw_ef_search or EF_SEARCH_LARGE
+
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity) of the `k` nearest chunks."""
         with failures_in_words(self.uri):
             results = self.client.search(
                 CHUNKS, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="dense",
                 limit=k, output_fields=CHUNK_FIELDS, timeout=READ_TIMEOUT_S,
-                search_params={"metric_type": "IP", "params": {"ef": max(self.settings.hnsw_ef_search, k)}})
+                search_params={"metric_type": "IP", "params": {"ef": max(self._ef_search, k)}})
         return self._known(results[0], float)
 
     def hybrid_search(self, query: str, vector: np.ndarray, k: int,
@@ -224,7 +230,7 @@ class MilvusIndex:
                              limit=depth),
             AnnSearchRequest(data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="dense",
                              param={"metric_type": "IP",
-                                    "params": {"ef": max(self.settings.hnsw_ef_search, depth)}},
+                                    "params": {"ef": max(self._ef_search, depth)}},
                              limit=depth),
         ]
         with failures_in_words(self.uri):

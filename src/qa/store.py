@@ -116,6 +116,9 @@ class Index:
     """A loaded generation: its segments placed one after another (segment i's row r is chunk
     number `offsets[i] + r`), rows of documents no longer in it masked."""
 
+    # Searches only read arrays and files fixed when the index was opened: any threads may search.
+    concurrent_searches = True
+
     def __init__(self, folder: Path, searchable: bool = True) -> None:
         self.folder = folder
         self.manifest = _read_manifest(folder)
