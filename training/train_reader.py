@@ -239,13 +239,22 @@ def train(args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.out / "checkpoint.pt"
     step = 0
+    # Questions an earlier run already trained on: a warm start goes on with the ones after them.
+    skip = 0
     if checkpoint.exists() and not args.restart:
         state = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         step = state["step"]
+        skip = state.get("skip", 0)
         print(f"resuming at step {step} from {checkpoint}", file=sys.stderr)
+    elif args.warm_start:
+        state = torch.load(args.warm_start, weights_only=False)
+        model.load_state_dict(state["model"])
+        skip = state.get("skip", 0) + state["step"] * state["args"]["questions_per_step"]
+        print(f"warm start from {args.warm_start}: weights of its step {state['step']}, "
+              f"its first {skip} questions skipped", file=sys.stderr)
     bce = torch.nn.BCEWithLogitsLoss()
     ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
     model.train()
@@ -253,8 +262,9 @@ def train(args) -> None:
     bar = tqdm(total=args.steps, initial=step, desc="training reader", unit="step")
     smoothed = None
     while step < args.steps:
-        chunk = [pool[(step * args.questions_per_step + i) % len(pool)] for i in range(args.questions_per_step)]
-        inputs, labels, starts, ends = make_batch(tokenizer, articles, chunk, args.seed * 1_000_003 + step, others)
+        chunk = [pool[(skip + step * args.questions_per_step + i) % len(pool)]
+                 for i in range(args.questions_per_step)]
+        inputs, labels, starts, ends = make_batch(tokenizer, articles, chunk, args.seed * 1_000_003 + skip + step, others)
         relevance, start_logits, end_logits = model(**inputs)
         mask = inputs["attention_mask"] == 0
         start_logits = start_logits.masked_fill(mask, -1e4)
@@ -275,7 +285,8 @@ def train(args) -> None:
         if step % args.save_every == 0 or step == args.steps:
             partial = checkpoint.with_suffix(".partial")
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(), "step": step, "args": vars(args)}, partial)
+                        "schedule": schedule.state_dict(), "step": step, "skip": skip,
+                        "args": {**vars(args), "warm_start": str(args.warm_start or "")}}, partial)
             partial.replace(checkpoint)
             log.flush()
     bar.close()
@@ -622,6 +633,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-every", type=int, default=100)
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    parser.add_argument("--warm-start", type=Path,
+                        help="train: begin from this checkpoint's weights (a fresh optimizer and schedule), "
+                             "on the questions after the ones it trained on")
     parser.add_argument("--quantize", default="MatMul,Gather", help="ONNX ops stored as int8")
     parser.add_argument("--limit", type=int, default=500, help="questions per validation set")
     parser.add_argument("--baseline", action="store_true",
