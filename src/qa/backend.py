@@ -1,7 +1,7 @@
 """What every index backend offers, and what the backends share.
 
 A backend holds the chunks of a set of documents and searches them lexically (BM25) and by
-vector. There are two: `qa.store` (files on disk: FAISS and bm25s) and `qa.milvus` (a Milvus
+vector. There are two: `qa.store` (files on disk: FAISS and `qa.lexical`) and `qa.milvus` (a Milvus
 collection). Each module offers the same three functions, and `qa.pipeline` picks one by name:
 
     open_index(settings) -> Backend            the index `settings` name, loaded and checked

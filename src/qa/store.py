@@ -695,7 +695,7 @@ def _check_files(folder: Path, manifest: dict) -> None:
 
 def _versions() -> dict[str, str]:
     versions = {}
-    for package in ("qa", "sentence-transformers", "torch", "faiss-cpu", "bm25s", "numpy"):
+    for package in ("qa", "sentence-transformers", "torch", "faiss-cpu", "numpy", "scipy"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
     return versions
