@@ -48,6 +48,17 @@ def test_whole_words_widens_a_word_piece_span():
     assert whole_words(text, 0, 3) == (0, 3)
 
 
+def test_whole_words_takes_the_partner_of_a_quotation_mark_or_bracket_the_span_opens():
+    text = 'It used a "translating device" (a TD) to read.'
+    assert text[slice(*whole_words(text, 8, 29))] == 'a "translating device"'
+    assert text[slice(*whole_words(text, 11, 30))] == '"translating device"'
+    assert text[slice(*whole_words(text, 31, 35))] == "(a TD)"
+    assert text[slice(*whole_words(text, 32, 37))] == "(a TD)"
+    assert text[slice(*whole_words(text, 34, 37))] == "TD)"  # its partner is not beside it
+    assert text[slice(*whole_words(text, 23, 29))] == "device"
+    assert text[slice(*whole_words(text, 10, 29))] == '"translating device"'
+
+
 def test_long_inputs_are_cut_to_the_model_limit(reader):
     [encoded] = encode_pairs(reader.tokenizer, "why " * 100, ["word " * 300], ["before " * 100])
     assert len(encoded.ids) <= 128 and encoded.ids[encoded.first - 1] == reader.tokenizer.token_to_id("[SEP]")

@@ -133,12 +133,28 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, encoded: Encoded
     return encoded.offsets[i][0], encoded.offsets[j][1]
 
 
+PAIRS = (("(", ")"), ("[", "]"), ("“", "”"))
+
+
 def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
-    """The span widened to whole words: word pieces ("##ing") never cut a word in the display."""
+    """The span widened to whole words: word pieces ("##ing") never cut a word in the display,
+    and a quotation mark or bracket the span opens (or closes) takes its partner when that sits
+    right beside it: 'a "translating device' becomes 'a "translating device"'."""
     while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
         start -= 1
     while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
         end += 1
+    span = text[start:end]
+    if span.count('"') % 2:
+        if end < len(text) and text[end] == '"':
+            end += 1
+        elif start > 0 and text[start - 1] == '"':
+            start -= 1
+    for opening, closing in PAIRS:
+        if span.count(opening) > span.count(closing) and end < len(text) and text[end] == closing:
+            end += 1
+        elif span.count(closing) > span.count(opening) and start > 0 and text[start - 1] == opening:
+            start -= 1
     return start, end
 
 
