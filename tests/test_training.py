@@ -50,3 +50,20 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     card = json.loads((model / "reader.json").read_text())
     assert card["questions_trained"] == 8 and card["steps"] == 1
     assert card["warm_start_from"]["steps"] == 3 and card["warm_start_from"]["questions_trained"] == 6
+
+    # The exported model is a warm start too (no checkpoint needed: its int8 weights are
+    # dequantized), and what it starts from is the exported model's weights to within a step of
+    # their quantization.
+    said = run("train", "--steps", "1", "--warm-start", str(model / "reader-int8.onnx"),
+               "--out", str(tmp_path / "runs-onnx"), *warm[2:])
+    assert "its weights dequantized" in said and "its first 8 questions skipped" in said
+    sys.path.insert(0, str(SCRIPT.parent))
+    import torch
+    import train_reader
+
+    trained = torch.load(again / "checkpoint.pt", weights_only=False)["model"]
+    restored = train_reader.state_from_onnx(model / "reader-int8.onnx", trained)
+    for name in ("bert.encoder.layer.5.output.dense.weight", "span.weight", "relevance.weight",
+                 "bert.embeddings.word_embeddings.weight", "bert.encoder.layer.3.output.LayerNorm.bias"):
+        tolerance = float(trained[name].abs().max()) / 127
+        assert float((restored[name] - trained[name]).abs().max()) <= tolerance, name

@@ -249,6 +249,12 @@ def train(args) -> None:
         step = state["step"]
         skip = state.get("skip", 0)
         print(f"resuming at step {step} from {checkpoint}", file=sys.stderr)
+    elif args.warm_start and args.warm_start.suffix == ".onnx":
+        model.load_state_dict(state_from_onnx(args.warm_start, model.state_dict()))
+        card = json.loads((args.warm_start.parent / "reader.json").read_text())
+        skip = card.get("questions_trained", card["steps"] * card["train_args"]["questions_per_step"])
+        print(f"warm start from {args.warm_start} (its weights dequantized): "
+              f"its first {skip} questions skipped", file=sys.stderr)
     elif args.warm_start:
         state = torch.load(args.warm_start, weights_only=False)
         model.load_state_dict(state["model"])
@@ -291,6 +297,42 @@ def train(args) -> None:
             log.flush()
     bar.close()
     print(f"trained {step} steps; checkpoint {checkpoint}", file=sys.stderr)
+
+
+def state_from_onnx(path: Path, state: dict) -> dict:
+    """The weights of an exported reader (`export`'s int8 ONNX, e.g. the shipped one), dequantized
+    into `state` (a `build_model` state dict): a warm start when no checkpoint is at hand.
+    Exporting the result again gives the same ONNX model."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    arrays = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    weights = {}
+    for name, values in arrays.items():
+        if name.endswith("_quantized"):
+            stem = name.removesuffix("_quantized")
+            weights[stem] = ((values.astype(np.float32) - arrays[stem + "_zero_point"].astype(np.float32))
+                             * arrays[stem + "_scale"])
+        elif values.dtype == np.float32 and not name.endswith(("_scale", "_zero_point")):
+            weights[name] = values
+    # The exporter names a Linear layer's matrix by the MatMul it feeds (onnx::MatMul_N, numbered
+    # in the order of the forward pass), transposed: six per layer, then the span head.
+    linear = [f"bert.encoder.layer.{layer}.{part}" for layer in range(6)
+              for part in ("attention.self.query", "attention.self.key", "attention.self.value",
+                           "attention.output.dense", "intermediate.dense", "output.dense")] + ["span"]
+    matmuls = sorted((n for n in weights if n.startswith("onnx::MatMul_")), key=lambda n: int(n.rsplit("_", 1)[1]))
+    if len(matmuls) != len(linear):
+        raise ValueError(f"{path}: {len(matmuls)} matrix products, not the reader's {len(linear)}")
+    weights |= {f"{name}.weight": weights.pop(m).T for m, name in zip(matmuls, linear)}
+    weights["relevance.weight"] = weights.pop("relevance.weight_Transposed").T
+    state = dict(state)
+    for name, values in weights.items():
+        if name in state:
+            if tuple(values.shape) != tuple(state[name].shape):
+                raise ValueError(f"{path}: {name} has shape {values.shape}, not {tuple(state[name].shape)}")
+            state[name] = torch.tensor(np.ascontiguousarray(values))
+    return state
 
 
 # ---------------------------------------------------------------- export
@@ -644,8 +686,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save-every", type=int, default=100)
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     parser.add_argument("--warm-start", type=Path,
-                        help="train: begin from this checkpoint's weights (a fresh optimizer and schedule), "
-                             "on the questions after the ones it trained on")
+                        help="train: begin from this checkpoint's weights, or an exported reader's "
+                             "(reader-int8.onnx, dequantized), with a fresh optimizer and schedule, on the "
+                             "questions after the ones it trained on")
     parser.add_argument("--quantize", default="MatMul,Gather", help="ONNX ops stored as int8")
     parser.add_argument("--limit", type=int, default=500, help="questions per validation set")
     parser.add_argument("--baseline", action="store_true",
