@@ -3,10 +3,11 @@ answers, and marks answer words inside it."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qa.answer import shared_reader
-from qa.reader import MODEL_DIR, Reader, ReaderUnavailable, encode_pairs, whole_words
+from qa.reader import MODEL_DIR, Encoded, Reader, ReaderUnavailable, best_span, encode_pairs, whole_words
 
 PARAGRAPH = ("The Normans were the people who in the 10th and 11th centuries gave their name to "
              "Normandy, a region in France. They were descended from Norse raiders and pirates from "
@@ -67,3 +68,13 @@ def test_long_inputs_are_cut_to_the_model_limit(reader):
 def test_a_missing_model_says_how_to_get_one(tmp_path):
     with pytest.raises(ReaderUnavailable, match="train_reader"):
         Reader(tmp_path)
+
+
+def test_a_length_penalty_prefers_the_shorter_of_two_close_spans():
+    # Four one-letter tokens "a b c d" after two question tokens: the span a…d scores 6 without a
+    # penalty, against 5.5 for "a" alone; at 0.2 a token, a…d costs 0.6 and "a" wins.
+    encoded = Encoded(ids=[0] * 8, type_ids=[0] * 8, first=2, offsets=[(0, 1), (2, 3), (4, 5), (6, 7)])
+    starts = np.array([0, 0, 3.0, 0, 0, 0, 0, 0])
+    ends = np.array([0, 0, 2.5, 0, 0, 3.0, 0, 0])
+    assert best_span(starts, ends, encoded) == (0, 7)
+    assert best_span(starts, ends, encoded, length_penalty=0.2) == (0, 1)

@@ -33,11 +33,13 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     assert [row["step"] for row in log] == [1, 2, 3] and all(row["loss"] > 0 for row in log)
     run("export", *common)
     assert (model / "reader-int8.onnx").stat().st_size < 40 * 2**20
+    assert "chosen length penalty" in run("fit-combiner", "--limit", "3", *common)
     table = run("validate", "--limit", "4", *common)
     assert "SQuAD held-out articles" in table and "SelQA dev" in table and "COVID-QA" in table
     assert "chosen: abstain below" in run("calibrate", "--limit", "3", *common)
     card = json.loads((model / "reader.json").read_text())
     assert card["steps"] == 3 and 0 < card["abstain_below"] < 1 and "validation" in card
+    assert set(card["combine"]) >= {"bias", "reader", "cosine", "overlap"} and card["span_length_penalty"] >= 0
     assert card["questions_trained"] == 6
 
     # A warm start goes on from the checkpoint's weights with a fresh schedule, on the questions

@@ -31,14 +31,15 @@ import numpy as np
 from qa.chunking import sentence_spans
 from qa.evaluate import span_matches
 from qa.lexical import tokenize
-from qa.reader import (MODEL_DIR, MODEL_FILE, Reader, encode_pairs, load_tokenizer, pad_batch,
-                       preceding_context)
+from qa.reader import (MODEL_DIR, MODEL_FILE, Reader, best_span, encode_pairs, load_tokenizer, pad_batch,
+                       preceding_context, whole_words)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "train"
 RUNS = ROOT / "runs" / "reader"
 SEED = 13
 HELD_OUT_SHARE = 0.1
+SPAN_LENGTH_PENALTIES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)  # logits per token, tried by fit-combiner
 
 
 # ---------------------------------------------------------------- data
@@ -546,8 +547,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, rounds: int = 5
 
 
 def fit_combiner(args) -> None:
-    """Weights for the reader's logit, cosine similarity and shared words, fitted on questions of
-    the training articles that training never reached (neither held-out nor trained on)."""
+    """Weights for the reader's logit, cosine similarity and shared words, and the answer span's
+    length penalty, fitted on questions of the training articles that training never reached
+    (neither held-out nor trained on)."""
     from qa.reader import word_overlap
 
     selector = Selector(args.model_dir)
@@ -558,7 +560,7 @@ def fit_combiner(args) -> None:
     card = json.loads((args.model_dir / "reader.json").read_text())
     trained_on = card.get("questions_trained", card["steps"] * args.questions_per_step)
     unseen = pool[trained_on + 1000:][:args.limit]
-    features, labels = [], []
+    features, labels, spans = [], [], []
     from tqdm import tqdm
 
     for q in tqdm(unseen, desc="fitting the combination", unit="question"):
@@ -576,14 +578,29 @@ def fit_combiner(args) -> None:
         for r, c, o, cand in zip(readings, cosine, overlap, candidates):
             features.append((r.logit, float(c), o))
             labels.append(float(cand[2]))
+        gold = next(c for c in candidates if c[2])
+        spans.append((q, gold[0], *selector.reader.outputs(q.text, [gold[0]], [gold[1]])[0]))
     w = fit_logistic(np.array(features), np.array(labels))
+    fitted_on = f"{len(unseen)} SQuAD questions of training articles not used in training"
     weights = {"bias": float(w[0]), "reader": float(w[1]), "cosine": float(w[2]), "overlap": float(w[3]),
-               "fitted_on": f"{len(unseen)} SQuAD questions of training articles not used in training "
-                            f"({len(labels)} sentences)"}
+               "fitted_on": f"{fitted_on} ({len(labels)} sentences)"}
     print(json.dumps(weights, indent=1))
+    # The span's length penalty: the one whose span of the answering sentence most often holds
+    # the answer and is at most a few words longer (span@1's test); the smaller one on a tie.
+    print(f"{'length penalty':>14} {'span@1':>7} {'words':>6}")
+    shown = {}
+    for penalty in SPAN_LENGTH_PENALTIES:
+        spans_shown = [sentence[slice(*whole_words(sentence, *best_span(starts, ends, pair, penalty)))]
+                       for _, sentence, pair, _, starts, ends in spans]
+        shown[penalty] = sum(span_matches(s, [q.answer_text]) for s, (q, *_) in zip(spans_shown, spans)) / len(spans)
+        print(f"{penalty:>14.2f} {shown[penalty]:>7.3f} {np.mean([len(s.split()) for s in spans_shown]):>6.1f}")
+    penalty = max(SPAN_LENGTH_PENALTIES, key=lambda p: (shown[p], -p))
+    print(f"chosen length penalty: {penalty}")
     card_path = args.model_dir / "reader.json"
     card = json.loads(card_path.read_text())
     card["combine"] = weights
+    card["span_length_penalty"] = penalty
+    card["span_fitted_on"] = f"{fitted_on}, their answering sentences: span@1 {shown[penalty]:.3f} (penalty 0: {shown[0.0]:.3f})"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 

@@ -118,17 +118,20 @@ def pad_batch(batch: list[Encoded]) -> dict[str, np.ndarray]:
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
 
-def best_span(start_logits: np.ndarray, end_logits: np.ndarray, encoded: Encoded) -> tuple[int, int]:
+def best_span(start_logits: np.ndarray, end_logits: np.ndarray, encoded: Encoded,
+              length_penalty: float = 0.0) -> tuple[int, int]:
     """Character span (in the sentence) of the best-scoring answer: start ≤ end, at most
-    MAX_ANSWER_TOKENS tokens, both inside the sentence."""
+    MAX_ANSWER_TOKENS tokens, both inside the sentence; each token past the first costs
+    `length_penalty` (SQuAD answers are short; the model card's value was fitted with
+    `train_reader.py fit-combiner`)."""
     n = len(encoded.offsets)
     if n == 0:
         return 0, 0
     starts = start_logits[encoded.first:encoded.first + n]
     ends = end_logits[encoded.first:encoded.first + n]
-    pair = starts[:, None] + ends[None, :]
-    allowed = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), MAX_ANSWER_TOKENS)
-    pair = np.where(allowed, pair, -np.inf)
+    length = np.arange(n)[None, :] - np.arange(n)[:, None]
+    pair = starts[:, None] + ends[None, :] - length_penalty * np.maximum(length, 0)
+    pair = np.where((length >= 0) & (length < MAX_ANSWER_TOKENS), pair, -np.inf)
     i, j = np.unravel_index(int(np.argmax(pair)), pair.shape)
     return encoded.offsets[i][0], encoded.offsets[j][1]
 
@@ -197,20 +200,25 @@ class Reader:
         weights = self.card.get("combine") or {"cosine": 1.0, "overlap": 1.0}
         return weights["cosine"] * np.asarray(cosine) + weights["overlap"] * np.asarray(overlap)
 
-    def read(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> list[Reading]:
-        """One `Reading` per sentence, in the order given."""
+    def outputs(self, question: str, sentences: list[str], contexts: list[str] | None = None):
+        """The model's own outputs for each sentence, in the order given: (its encoding, the
+        relevance logit, the start and end logits over the pair's tokens)."""
         if not sentences:
             return []
         contexts = contexts if contexts is not None else [""] * len(sentences)
-        encoded = encode_pairs(self.tokenizer, question, sentences, contexts)
         # One pair a run. The int8 model quantizes a run's activations with one scale for the whole
         # batch, so in a batch a sentence's score would depend on the sentences read with it (and
         # on their padding); alone it does not, and nothing is padded. It was also the fastest on
         # busy 2 cores: 95 ms for 26 pairs, against 105 ms in batches of 8 and 200 ms in batches of 32.
-        readings = []
-        for sentence, pair in zip(sentences, encoded):
+        results = []
+        for pair in encode_pairs(self.tokenizer, question, sentences, contexts):
             relevance, starts, ends = self._session.run(None, pad_batch([pair]))
-            logit = float(relevance[0])
-            readings.append(Reading(float(1 / (1 + np.exp(-logit))),
-                                    *whole_words(sentence, *best_span(starts[0], ends[0], pair)), logit=logit))
-        return readings
+            results.append((pair, float(relevance[0]), starts[0], ends[0]))
+        return results
+
+    def read(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> list[Reading]:
+        """One `Reading` per sentence, in the order given."""
+        penalty = float(self.card.get("span_length_penalty", 0.0))
+        return [Reading(float(1 / (1 + np.exp(-logit))),
+                        *whole_words(sentence, *best_span(starts, ends, pair, penalty)), logit=logit)
+                for sentence, (pair, logit, starts, ends) in zip(sentences, self.outputs(question, sentences, contexts))]
