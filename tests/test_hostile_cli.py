@@ -261,3 +261,23 @@ def test_a_bad_device_or_an_unwritable_place_is_one_line(sources_copy, local_ind
     assert main(["eval", str(questions), "--index", str(settings.index_dir), "--modes", "bm25",
                  "--out", str(a_file / "out")]) == 1
     assert capsys.readouterr().err.endswith(f"qa: {a_file / 'out'}: Not a directory\n")
+
+
+def test_reader_option_uses_that_model_and_a_folder_without_one_is_one_line(local_index, settings, tmp_path,
+                                                                              capsys):
+    question = "How many soldiers does Russia recruit each month?"
+    with pytest.raises(SystemExit) as exited:  # status 1, the message on stderr
+        main(["ask", question, "--index", str(settings.index_dir), "--reader", str(tmp_path)])
+    assert exited.value.code.startswith(f"qa: no reader model in {tmp_path} (reader-int8.onnx is missing)")
+
+    # A copy of the shipped reader whose card abstains on everything: qa answers with that card.
+    from qa.reader import MODEL_DIR
+
+    copy = tmp_path / "reader"
+    shutil.copytree(MODEL_DIR, copy)
+    card = json.loads((copy / "reader.json").read_text())
+    (copy / "reader.json").write_text(json.dumps(card | {"abstain_below": 1.0}))
+    assert main(["ask", question, "--index", str(settings.index_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["abstained"] is False
+    assert main(["ask", question, "--index", str(settings.index_dir), "--json", "--reader", str(copy)]) == 0
+    assert json.loads(capsys.readouterr().out)["abstained"] is True

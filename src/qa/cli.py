@@ -54,7 +54,8 @@ def _settings(args) -> Settings:
         chunk_context=getattr(args, "chunk_context", None),
         max_file_mb=getattr(args, "max_file_mb", None),
         max_document_chars=getattr(args, "max_document_chars", None),
-        backend=getattr(args, "backend", None), uri=getattr(args, "uri", None))
+        backend=getattr(args, "backend", None), uri=getattr(args, "uri", None),
+        reader_dir=Path(args.reader) if getattr(args, "reader", None) else None)
 
 
 def _given(args) -> set[str]:
@@ -249,6 +250,14 @@ def with_index(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
+def with_reader(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--reader, for the commands that read sentences to answer."""
+    p.add_argument("--reader", metavar="DIR",
+                   help="reader model folder (reader-int8.onnx, tokenizer.json, reader.json), e.g. one "
+                        "trained with training/train_reader.py (default: the one shipped with qa)")
+    return p
+
+
 def cmd_serve(args) -> int:
     from qa.web import serve
 
@@ -273,7 +282,7 @@ def serve_arguments(p: argparse.ArgumentParser, sources_option: bool = False) ->
                    help=f"skip files, and refuse uploads, larger than this, {_range(MAX_FILE_MB_RANGE)} "
                         f"(default {defaults.max_file_mb})")
     p.set_defaults(run=cmd_serve)
-    return with_index(p)
+    return with_reader(with_index(p))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -317,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"passages to return, {_range(K_RANGE)} (default: {defaults.k})")
         p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
         p.add_argument("--json", action="store_true", help="print one JSON object")
-        return with_index(p)
+        return with_reader(with_index(p))
 
     p = with_retrieval(commands.add_parser(
         "search", help="show the passages retrieved for a question",
@@ -429,13 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
         print("wrote " + ", ".join(str(path) for path in written.values()), file=sys.stderr)
         return 0
 
-    p = with_index(commands.add_parser(
+    p = with_reader(with_index(commands.add_parser(
         "eval", help="score answers on a question set, or retrieval on a BEIR dataset, by mode",
         description="Answer every question of a JSONL question set (id, question, answers) in each "
                     "mode and report hit@1/3/5/10, MRR@10, quote@1, span@1, abstention and speed; or, with "
                     "--beir, index a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/test.tsv) and "
                     "report nDCG@10, recall@100, MRR@10 and MAP. Writes report.json, metrics.csv "
-                    "and two plots to --out."))
+                    "and two plots to --out.")))
     p.add_argument("questions", nargs="?", help="question set, one JSON object a line")
     p.add_argument("--beir", metavar="DATASET_DIR",
                    help="evaluate retrieval on a BEIR dataset; its index goes to --index "

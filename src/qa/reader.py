@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.errors import UserError
+
 MODEL_DIR = Path(__file__).parent / "models" / "reader"
 MODEL_FILE = "reader-int8.onnx"
 
@@ -28,8 +30,8 @@ MAX_ANSWER_TOKENS = 30
 CONTEXT_CHARS = 160  # characters before the sentence that may hold those tokens
 
 
-class ReaderUnavailable(Exception):
-    """The reader model is not installed where qa expects it."""
+class ReaderUnavailable(UserError):
+    """The reader model is not where qa was told to find it."""
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,9 @@ class Reader:
     def __init__(self, folder: Path = MODEL_DIR, threads: int | None = None) -> None:
         folder = Path(folder)
         if not (folder / MODEL_FILE).exists():
-            raise ReaderUnavailable(f"the reader model is missing from {folder}; reinstall qa "
-                                    f"(pip install -e .) or train one with training/train_reader.py")
+            raise ReaderUnavailable(f"no reader model in {folder} ({MODEL_FILE} is missing): give a folder "
+                                    f"that training/train_reader.py export wrote, or reinstall qa "
+                                    f"(pip install -e .) for the shipped one")
         import onnxruntime as ort
 
         options = ort.SessionOptions()
