@@ -572,14 +572,14 @@ def fit_combiner(args) -> None:
             par = articles[q.article][other]
             candidates += [(par.text[s:e], preceding_context(par.text, 0, s), False) for s, e in par.sentences]
         sentences = [c[0] for c in candidates]
-        readings = selector.reader.read(q.text, sentences, [c[1] for c in candidates])
+        outputs = selector.reader.outputs(q.text, sentences, [c[1] for c in candidates])
         cosine = selector.cosine(q.text, sentences)
         overlap = word_overlap(q.text, sentences)
-        for r, c, o, cand in zip(readings, cosine, overlap, candidates):
-            features.append((r.logit, float(c), o))
+        for (pair, logit, starts, ends), c, o, cand in zip(outputs, cosine, overlap, candidates):
+            features.append((logit, float(c), o))
             labels.append(float(cand[2]))
-        gold = next(c for c in candidates if c[2])
-        spans.append((q, gold[0], *selector.reader.outputs(q.text, [gold[0]], [gold[1]])[0]))
+            if cand[2]:  # the answering sentence: its span logits fit the length penalty
+                spans.append((q, cand[0], pair, logit, starts, ends))
     w = fit_logistic(np.array(features), np.array(labels))
     fitted_on = f"{len(unseen)} SQuAD questions of training articles not used in training"
     weights = {"bias": float(w[0]), "reader": float(w[1]), "cosine": float(w[2]), "overlap": float(w[3]),
