@@ -3,7 +3,7 @@ from rank_bm25 import BM25Okapi
 
 from qa.chunking import chunk_document
 from qa.documents import read_folder
-from qa.lexical import LexicalIndex, TermCounter, TermCounts, count_terms, tokenize
+from qa.lexical import BLOCK, LexicalIndex, TermCounter, TermCounts, count_terms, tokenize, top_k
 
 
 def test_tokenize_stems_drops_stopwords_and_keeps_numbers():
@@ -99,3 +99,20 @@ def test_search_survives_unknown_words_and_saves(tmp_path):
     count_terms([tokenize("red apples"), tokenize("green pears"), []]).save(tmp_path / "terms")
     loaded = LexicalIndex([TermCounts.load(tmp_path / "terms")], [None])
     assert [i for i, _ in loaded.search("pears", 3)] == [1]
+
+
+def test_top_k_by_blocks_equals_a_full_sort():
+    """At a million rows top_k looks only into the blocks that can hold the best scores: the same
+    rows, in the same order (ties by row), as sorting everything, with many ties and zeros."""
+    rng = np.random.default_rng(3)
+    for n in (1_000_000, 300 * BLOCK + 17, 5_000):
+        scores = np.round(rng.random(n).astype(np.float32) * 20) / 4  # 81 values: ties everywhere
+        scores[rng.random(n) < 0.8] = 0  # most rows share no word with the question
+        for k in (1, 10, 50):
+            order = np.lexsort((np.arange(n), -scores))
+            expected = [int(i) for i in order[:k] if scores[i] > 0]
+            assert top_k(scores, k).tolist() == expected, (n, k)
+    sparse = np.zeros(200 * BLOCK, dtype=np.float32)
+    sparse[[5, 70_000, 150_000]] = [1.0, 3.0, 1.0]
+    assert top_k(sparse, 10).tolist() == [70_000, 5, 150_000]  # fewer positive rows than k
+    assert top_k(np.zeros(200 * BLOCK, dtype=np.float32), 10).tolist() == []

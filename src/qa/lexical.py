@@ -153,19 +153,60 @@ class TermCounter:
         return TermCounts(self._terms, indptr, rows, counts, lengths)
 
 
-def _tf_weights(counts: TermCounts, norm: np.ndarray) -> np.ndarray:
+def _tf_weights(counts: TermCounts, norm: np.ndarray,
+                live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each posting's term-frequency part of BM25, zero for a row outside `live`; and, when some
+    rows are not live, how many of each term's postings are theirs (so that document frequencies
+    count live rows without masking at query time)."""
     weights = np.empty(len(counts.rows), dtype=np.float32)
+    dead = []
     step = 1 << 22  # in slices: a big segment's temporaries stay small
     for at in range(0, len(weights), step):
+        rows = counts.rows[at:at + step]
         tf = np.asarray(counts.counts[at:at + step], dtype=np.float32)
-        weights[at:at + step] = tf / (tf + norm[counts.rows[at:at + step]])
+        weights[at:at + step] = tf / (tf + norm[rows])
+        if live is not None:
+            gone = np.flatnonzero(~live[rows])
+            weights[at + gone] = 0
+            dead.append(gone + at)
     # Read once here, the mapped files' pages would stay counted as this process's memory (360 MB
     # at a million chunks); a query then maps back only the rows of its own terms.
     for array in (counts.counts, counts.rows):
         handle = getattr(array, "_mmap", None)
         if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
             handle.madvise(mmap.MADV_DONTNEED)
-    return weights
+    if live is None:
+        return weights, None
+    positions = np.concatenate(dead) if dead else np.zeros(0, dtype=np.int64)
+    terms = np.searchsorted(counts.indptr, positions, side="right") - 1
+    return weights, np.bincount(terms, minlength=len(counts.terms))
+
+
+BLOCK = 1024  # rows whose best score top_k looks at first
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """The rows of the `k` best positive scores, best first, ties by row (as a fresh build ranks
+    them). At a million rows a full partial sort costs several milliseconds; so each block of
+    BLOCK rows is first reduced to its best score, and only the blocks whose best reaches the k-th
+    best block's can hold one of the k best (at most k blocks, plus ties)."""
+    rows = None
+    whole = len(scores) - len(scores) % BLOCK
+    if whole >= 64 * BLOCK and k * 8 < whole // BLOCK:
+        maxima = scores[:whole].reshape(-1, BLOCK).max(axis=1)
+        kth = np.partition(maxima, len(maxima) - k)[len(maxima) - k]
+        blocks = np.flatnonzero(maxima >= kth if kth > 0 else maxima > 0)
+        rows = np.concatenate([(blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel(),
+                               np.arange(whole, len(scores))])
+        rows = rows[scores[rows] > 0]
+    else:
+        rows = np.flatnonzero(scores > 0)
+    if len(rows) > k:  # rows ascend here: of the rows tied with the k-th best, the first ones
+        values = scores[rows]
+        kth = np.partition(values, len(rows) - k)[len(rows) - k]
+        better = rows[values > kth]
+        rows = np.concatenate([better, rows[values == kth][:k - len(better)]])
+    return rows[np.lexsort((rows, -scores[rows]))]
 
 
 def count_terms(token_lists: list[list[str]]) -> TermCounts:
@@ -181,8 +222,6 @@ class LexicalIndex:
 
     def __init__(self, segments: list[TermCounts], live: list[np.ndarray | None]) -> None:
         self._segments = segments
-        # None: every row of that segment is live (the common case, which skips the masking).
-        self._live = live
         self._offsets = np.cumsum([0] + [s.size for s in segments])
         live_lengths = [s.lengths if m is None else s.lengths[m] for s, m in zip(segments, live)]
         self._count = sum(len(x) for x in live_lengths)
@@ -190,8 +229,12 @@ class LexicalIndex:
         # Each posting's term-frequency part, tf / (tf + k1 (1 - b + b len/mean len)), depends on
         # the collection only through the mean length: computed once per open, so a query only
         # gathers and adds (as fast as bm25s, whose stored scores cannot follow other segments).
-        self._weights = [_tf_weights(s, (K1 * (1 - B + B * s.lengths / mean_length)).astype(np.float32))
-                         for s in segments]
+        # Removed rows weigh zero there, and their postings are counted per term (`_dead`).
+        self._weights, self._dead = [], []
+        for s, m in zip(segments, live):
+            weights, dead = _tf_weights(s, (K1 * (1 - B + B * s.lengths / mean_length)).astype(np.float32), m)
+            self._weights.append(weights)
+            self._dead.append(dead)
 
     @classmethod
     def build(cls, token_lists: list[list[str]]) -> "LexicalIndex":
@@ -207,22 +250,21 @@ class LexicalIndex:
         total = np.zeros(int(self._offsets[-1]), dtype=np.float32)
         # A word said twice counts twice, as in bm25s and rank-bm25.
         for term, times in Counter(tokenize(query)).items():
-            postings = []
-            for segment, weights, live in zip(self._segments, self._weights, self._live):
-                span = segment.span(term)
-                rows, weight = segment.rows[span], weights[span]
-                if live is not None and len(rows):
-                    keep = live[rows]
-                    rows, weight = rows[keep], weight[keep]
-                postings.append((rows, weight))
-            frequency = sum(len(rows) for rows, _ in postings)
+            postings, frequency = [], 0
+            for segment, weights, dead, offset in zip(self._segments, self._weights, self._dead, self._offsets):
+                t = segment.terms.get(term)
+                if t is None:
+                    continue
+                span = slice(int(segment.indptr[t]), int(segment.indptr[t + 1]))
+                postings.append((segment.rows[span], weights[span], offset))
+                frequency += span.stop - span.start - (int(dead[t]) if dead is not None else 0)
             if not frequency:
                 continue
             idf = np.float32(np.log(1 + (self._count - frequency + 0.5) / (frequency + 0.5)) * times)
-            for (rows, weight), offset in zip(postings, self._offsets):
-                if len(rows):
-                    # np.add.at: several times faster than `total[rows] += ...` (rows are unique here)
-                    np.add.at(total, rows + offset if offset else rows, idf * weight)
+            for rows, weight, offset in postings:
+                # np.add.at: several times faster than `total[rows] += ...` (rows are unique here);
+                # a removed row's weight is zero, so it keeps its zero score.
+                np.add.at(total, rows + offset if offset else rows, idf * weight)
         return total
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
@@ -230,7 +272,4 @@ class LexicalIndex:
         scores = self.scores(query)
         if not len(scores) or k <= 0:
             return []
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((top, -scores[top]))]  # best first; ties by chunk number, as a fresh build
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+        return [(int(i), float(scores[i])) for i in top_k(scores, min(k, len(scores)))]
