@@ -276,6 +276,38 @@ def test_segments_are_merged_when_they_pile_up_and_compact_merges_all(tmp_path, 
     assert index.chunk(hit[0]).source == "note-00.txt" and index.masked == 0
 
 
+def test_a_big_merge_is_left_to_compact_which_the_web_app_runs_in_the_background(tmp_path, steady_model, monkeypatch):
+    import threading
+
+    from qa import store
+    from qa.pipeline import load
+    from qa.web import compact_in_background
+
+    model = steady_model
+    monkeypatch.setattr(store, "INLINE_MERGE_ROWS", 3)  # as a 1M-chunk index's merge is "big"
+    index_dir = tmp_path / "index"
+    settings = Settings(index_dir=index_dir)
+    documents = _documents(6)
+    store.update(settings, model, documents, progress=False)
+    # Removing two thirds of the chunks passes the masked share, but the merge is not done inside
+    # the update: it is reported due, and searches skip the masked rows meanwhile.
+    kept = documents[:2]
+    report = store.update(settings, model, kept, progress=False)
+    assert report.compaction_due and "qa index --compact" in report.summary()
+    assert len(_segments(index_dir)) == 1 and Index.open(index_dir).masked > 0
+    _same_as_a_fresh_build(index_dir, kept, model, tmp_path)
+    assert store.update(settings, model, kept, progress=False).compaction_due  # still due, nothing changed
+
+    # The web app merges on a thread of its own, then answers from the merged index.
+    pipeline = load(settings, model)
+    pipeline.compaction_due = True
+    compact_in_background(pipeline, threading.Lock()).join(120)
+    assert pipeline.retriever.backend.masked == 0 and not pipeline.compaction_due
+    assert Index.open(index_dir).masked == 0
+    assert not store.update(settings, model, kept, progress=False).compaction_due
+    _same_as_a_fresh_build(index_dir, kept, model, tmp_path)
+
+
 def test_an_update_with_nothing_to_do_removes_what_a_killed_run_left(tmp_path, model):
     sources = tmp_path / "sources"
     sources.mkdir()

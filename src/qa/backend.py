@@ -63,6 +63,7 @@ class BuildReport:
     embedded: int = 0
     seconds: float = 0.0
     rebuilt_because: str | None = None
+    compaction_due: bool = False  # a big merge was left for `qa index --compact` (qa.store)
 
     @property
     def up_to_date(self) -> bool:
@@ -75,6 +76,8 @@ class BuildReport:
         line = f"{', '.join(parts)}; {self.chunks} chunks, {self.embedded} embedded in {self.seconds:.1f} s"
         if self.rebuilt_because:
             line += f" (full rebuild: {self.rebuilt_because})"
+        if self.compaction_due:
+            line += "; compaction due (many chunks of removed or changed documents: `qa index --compact`)"
         return line
 
 

@@ -35,6 +35,7 @@ class Pipeline:
     settings: Settings
     model: object
     retriever: Retriever
+    compaction_due: bool = False  # the last update left a big merge for `compact` (qa.store)
 
     def search(self, question: str, mode: str | None = None, k: int | None = None) -> list[Hit]:
         """The best `k` passages for `question` (see `Retriever.search`)."""

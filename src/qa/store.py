@@ -23,7 +23,8 @@ document is in the generation's manifest. Searches query every segment, skip mas
 merge by score; BM25 takes its statistics over the live rows of all segments, so scores equal a
 fresh build's. When more than MAX_SEGMENTS segments pile up the small ones are merged, and when
 masked rows pass MAX_MASKED_SHARE (or `qa index --compact` asks) all are: a merge copies stored
-vectors and term counts, embedding nothing.
+vectors and term counts, embedding nothing. A merge of more than INLINE_MERGE_ROWS rows is left to
+`compact` (the update reports it due), so that an update of a big index stays seconds long.
 
 Each new segment is written beside the live ones and renamed into place, then the generation, then
 CURRENT is pointed at it, so a run killed at any moment leaves the previous index answering; a
@@ -63,6 +64,10 @@ REBUILD_HINT = "; rebuild it with `qa index --rebuild`"
 MAX_SEGMENTS = 8
 # Past this share of masked rows all segments are merged: masked rows cost memory and search time.
 MAX_MASKED_SHARE = 0.2
+# A merge copying more live rows than this (rebuilding an HNSW graph: about 30 s at 100k chunks,
+# minutes at 1M) is not done inside an update, which stays seconds long: the update says that
+# compaction is due, and `compact` does it (the web app at once, on a thread of its own).
+INLINE_MERGE_ROWS = 50_000
 # Chunks embedded, tokenised and written at a time: a big build holds only this many in memory.
 BLOCK_CHUNKS = 8192
 VECTORS = "vectors.f32"
@@ -281,8 +286,8 @@ def compact(settings: Settings) -> tuple[int, int]:
             if before + previous.masked <= 1:
                 return before, before
             try:
-                segments, entries = _merge_if_due(index_dir, settings, previous.segments,
-                                                  previous.manifest["documents"], force=True)
+                segments, entries, _ = _merge_if_due(index_dir, settings, previous.segments,
+                                                     previous.manifest["documents"], force=True)
             except OSError as error:
                 _remove_unused_segments(index_dir)
                 raise IndexNotWritten(_not_written(index_dir, error)) from error
@@ -298,6 +303,7 @@ def _update(index_dir: Path, settings: Settings, model, documents: list[Document
     report = diff_sources(documents, {d["source"]: d["sha256"] for d in old}, rebuilt_because)
     if previous and report.up_to_date:
         report.chunks = previous.size
+        report.compaction_due = _due_merge(previous.segments, old, force=False)[2]
         _tidy(index_dir, previous.folder.name)
         return report
     unchanged = set(report.unchanged)
@@ -315,29 +321,19 @@ def _update(index_dir: Path, settings: Settings, model, documents: list[Document
                                             "segment": len(segments), "number": number}
         segments.append(segment)
     entries = [old_entries[d.source] if d.source in unchanged else new_entries[d.source] for d in documents]
-    segments, entries = _merge_if_due(index_dir, settings, segments, entries, force=False)
+    segments, entries, report.compaction_due = _merge_if_due(index_dir, settings, segments, entries, force=False)
     report.chunks = sum(e["chunks"] for e in entries)
     _write_generation(index_dir, settings, segments, entries, previous)
     return report
 
 
 def _merge_if_due(index_dir: Path, settings: Settings, segments: list[Segment], entries: list[dict],
-                  force: bool) -> tuple[list[Segment], list[dict]]:
+                  force: bool) -> tuple[list[Segment], list[dict], bool]:
     """The segments, and entries pointing into them, after dropping empty segments and merging
     those due: all of them when masked rows pass MAX_MASKED_SHARE (or `force`), the small ones
-    when there are more than MAX_SEGMENTS."""
-    live_rows = [0] * len(segments)
-    for entry in entries:
-        live_rows[entry["segment"]] += entry["chunks"]
-    named = {entry["segment"] for entry in entries}
-    chosen = [i for i in range(len(segments)) if i in named]  # a segment no document names is dropped
-    masked = sum(segments[i].rows - live_rows[i] for i in chosen)
-    if force or masked > MAX_MASKED_SHARE * max(sum(segments[i].rows for i in chosen), 1):
-        merge = set(chosen) if (len(chosen) > 1 or masked) else set()
-    elif len(chosen) > MAX_SEGMENTS:
-        merge = set(chosen) - {max(chosen, key=lambda i: live_rows[i])}
-    else:
-        merge = set()
+    when there are more than MAX_SEGMENTS; and whether a merge is due but was left to `compact`
+    (unless `force`, one of more than INLINE_MERGE_ROWS live rows)."""
+    chosen, merge, deferred = _due_merge(segments, entries, force)
     kept = [i for i in chosen if i not in merge]
     renumber = {old: new for new, old in enumerate(kept)}
     moved = {}
@@ -352,7 +348,27 @@ def _merge_if_due(index_dir: Path, settings: Settings, segments: list[Segment], 
             result.append({**entry, "segment": len(kept), "number": moved[entry["segment"], entry["number"]]})
         else:
             result.append({**entry, "segment": renumber[entry["segment"]]})
-    return kept_segments, result
+    return kept_segments, result, deferred
+
+
+def _due_merge(segments: list[Segment], entries: list[dict], force: bool) -> tuple[list[int], set[int], bool]:
+    """(the segments some entry names, those to merge now, whether a merge is due but too big to
+    do inside an update); see `_merge_if_due`."""
+    live_rows = [0] * len(segments)
+    for entry in entries:
+        live_rows[entry["segment"]] += entry["chunks"]
+    named = {entry["segment"] for entry in entries}
+    chosen = [i for i in range(len(segments)) if i in named]  # a segment no document names is dropped
+    masked = sum(segments[i].rows - live_rows[i] for i in chosen)
+    if force or masked > MAX_MASKED_SHARE * max(sum(segments[i].rows for i in chosen), 1):
+        merge = set(chosen) if (len(chosen) > 1 or masked) else set()
+    elif len(chosen) > MAX_SEGMENTS:
+        merge = set(chosen) - {max(chosen, key=lambda i: live_rows[i])}
+    else:
+        merge = set()
+    if merge and not force and sum(live_rows[i] for i in merge) > INLINE_MERGE_ROWS:
+        return chosen, set(), True
+    return chosen, merge, False
 
 
 class _SegmentWriter:

@@ -316,7 +316,34 @@ def prepare(settings: Settings, model=None, progress: bool = True) -> qa_pipelin
         print(f"warning: {skipped}")
     print(f"index {settings.index_location}: {report.summary()}")
     shared_reader(settings.reader_dir)  # loaded now, not on the first question
-    return qa_pipeline.load(settings, model)
+    pipeline = qa_pipeline.load(settings, model)
+    pipeline.compaction_due = report.compaction_due
+    return pipeline
+
+
+def compact_in_background(pipeline: qa_pipeline.Pipeline, updating: threading.Lock) -> threading.Thread:
+    """Merge the local index's segments on a thread of its own (a big merge takes minutes), then
+    point the app at the merged index; until then questions are answered from the index as it is,
+    and an upload waits for the merge (qa.store lets one writer at a time)."""
+    from qa import store
+
+    settings = pipeline.settings
+
+    def run() -> None:
+        try:
+            before, after = store.compact(settings)
+        except UserError as error:  # the disk filled up, or the index was damaged meanwhile
+            print(f"warning: index {settings.index_location} not compacted: {error}")
+            return
+        with updating:  # after an update under way, so that the newest index is the one kept
+            pipeline.reload()
+            pipeline.compaction_due = False
+        print(f"index {settings.index_location}: compacted, {before} segments merged into {after}")
+
+    print(f"index {settings.index_location}: compacting in the background (questions are answered meanwhile)…")
+    thread = threading.Thread(target=run, name="qa-compact", daemon=True)
+    thread.start()
+    return thread
 
 
 def save_upload(temp_path: str, sources_dir: Path, max_bytes: int) -> str:
@@ -404,6 +431,8 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
     uploads, re-scans or evaluation, neither in the page nor in the API."""
     settings = pipeline.settings
     updating = threading.Lock()
+    if pipeline.compaction_due and settings.backend == "local":
+        compact_in_background(pipeline, updating)
 
     def ask(question: str, mode: str = settings.mode, k: int = settings.k) -> dict:
         """Answer a question from the documents: verbatim quotes with numbered citations
@@ -501,6 +530,8 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
                 take_back(saved)
                 return report_html("Nothing was added.", [], refused + [str(error)])
             pipeline.reload()  # questions from now on see the new index; those under way, the old
+        if report.compaction_due and settings.backend == "local":
+            compact_in_background(pipeline, updating)
         unreadable = {s.path: s.reason for s in report.skipped}
         take_back(set(saved) & set(unreadable))
         added = [name if name == wanted else f"{name} (a file named {wanted} was there already)"
