@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from qa.answer import shared_reader
-from qa.reader import MODEL_DIR, Encoded, Reader, ReaderUnavailable, best_span, encode_pairs, whole_words
+from qa.reader import (MODEL_DIR, Encoded, Reader, ReaderUnavailable, best_span, combine, encode_pairs,
+                       scored_span, whole_words)
 
 PARAGRAPH = ("The Normans were the people who in the 10th and 11th centuries gave their name to "
              "Normandy, a region in France. They were descended from Norse raiders and pirates from "
@@ -78,3 +79,26 @@ def test_a_length_penalty_prefers_the_shorter_of_two_close_spans():
     ends = np.array([0, 0, 2.5, 0, 0, 3.0, 0, 0])
     assert best_span(starts, ends, encoded) == (0, 7)
     assert best_span(starts, ends, encoded, length_penalty=0.2) == (0, 1)
+    assert scored_span(starts, ends, encoded) == (0, 7, 6.0)
+    assert scored_span(starts, ends, encoded, length_penalty=0.2) == (0, 1, 5.5)
+
+
+def test_combine_weighs_the_passage_rank_and_span_score_only_when_fitted_with_them():
+    logit, cosine, overlap = np.array([1.0, 2.0]), np.array([0.5, 0.1]), np.array([0.2, 0.4])
+    ranks, span = np.array([1, 4]), np.array([3.0, 8.0])
+    three = {"bias": -1.0, "reader": 0.5, "cosine": 2.0, "overlap": 1.0}
+    z = -1.0 + 0.5 * logit + 2.0 * cosine + 1.0 * overlap
+    # Weights without the two terms ignore ranks and span scores (a card fitted before them).
+    assert np.allclose(combine(three, logit, cosine, overlap, ranks, span), 1 / (1 + np.exp(-z)))
+    five = {**three, "passage": 1.5, "span": 0.1}
+    z5 = z + 1.5 / ranks + 0.1 * span
+    assert np.allclose(combine(five, logit, cosine, overlap, ranks, span), 1 / (1 + np.exp(-z5)))
+    # Without ranks or span scores (a sentence read outside retrieval), those terms are left out.
+    assert np.allclose(combine(five, logit, cosine, overlap), 1 / (1 + np.exp(-z)))
+
+
+def test_a_reading_carries_its_best_span_score(reader):
+    sentence = "They were descended from Norse raiders and pirates from Denmark, Iceland and Norway."
+    (pair, _, starts, ends), = reader.outputs("From which countries did the Norse originate?", [sentence])
+    reading, = reader.read("From which countries did the Norse originate?", [sentence])
+    assert reading.span_score == pytest.approx(scored_span(starts, ends, pair)[2])

@@ -33,7 +33,9 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     assert [row["step"] for row in log] == [1, 2, 3] and all(row["loss"] > 0 for row in log)
     run("export", *common)
     assert (model / "reader-int8.onnx").stat().st_size < 40 * 2**20
-    assert "chosen length penalty" in run("fit-combiner", "--limit", "3", *common)
+    fitted = run("fit-combiner", "--limit", "3", *common)  # on the passages qa retrieves from 3 articles
+    assert "chosen length penalty" in fitted and "first sentence right" in fitted
+    assert "chosen length penalty" in run("fit-combiner", "--limit", "3", "--candidates", "paragraph", *common)
     table = run("validate", "--limit", "4", *common)
     assert "SQuAD held-out articles" in table and "SelQA dev" in table and "COVID-QA" in table
     assert "chosen: abstain below" in run("calibrate", "--limit", "3", *common)

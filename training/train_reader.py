@@ -2,7 +2,7 @@
 
     python training/train_reader.py train   --steps 3000      # checkpoints in runs/reader/, resumable
     python training/train_reader.py export                    # → src/qa/models/reader/
-    python training/train_reader.py fit-combiner              # weights for reader + cosine + shared words
+    python training/train_reader.py fit-combiner              # weights for reader + cosine + shared words + rank
     python training/train_reader.py validate                  # the validation table, on the ONNX model
     python training/train_reader.py calibrate                 # abstention threshold from held-out near misses
 
@@ -32,7 +32,7 @@ from qa.chunking import sentence_spans
 from qa.evaluate import span_matches
 from qa.lexical import tokenize
 from qa.reader import (MODEL_DIR, MODEL_FILE, Reader, best_span, encode_pairs, load_tokenizer, pad_batch,
-                       preceding_context, whole_words)
+                       preceding_context, scored_span, whole_words)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "train"
@@ -486,9 +486,9 @@ class Selector:
 
         return embed(self.model, sentences) @ embed(self.model, [question])[0]
 
-    def read(self, question, sentences, contexts=None):
+    def read(self, question, sentences, contexts=None, ranks=None):
         contexts = contexts if contexts is not None else [""] * len(sentences)
-        return self.reader.select(question, sentences, contexts, self.cosine(question, sentences))
+        return self.reader.select(question, sentences, contexts, self.cosine(question, sentences), ranks=ranks)
 
 
 class BaselineScorer:
@@ -501,7 +501,7 @@ class BaselineScorer:
 
         self.model = model_for(Settings(device="cpu"))
 
-    def read(self, question, sentences, contexts=None):
+    def read(self, question, sentences, contexts=None, ranks=None):
         from qa.dense import embed
         from qa.reader import Reading, word_overlap
 
@@ -546,24 +546,19 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, rounds: int = 5
     return w
 
 
-def fit_combiner(args) -> None:
-    """Weights for the reader's logit, cosine similarity and shared words, and the answer span's
-    length penalty, fitted on questions of the training articles that training never reached
-    (neither held-out nor trained on)."""
+# A candidate's evidence: the reader's logit, cosine similarity, shared words, 1/(its passage's
+# rank) and the reader's best span score (start + end logit); the sets fit-combiner compares.
+FEATURES = ("reader", "cosine", "overlap", "passage", "span")
+FEATURE_SETS = {"reader, cosine, overlap": FEATURES[:3], "+ passage rank": FEATURES[:4],
+                "+ span score": FEATURES[:3] + ("span",), "+ both": FEATURES}
+
+
+def paragraph_candidates(selector, articles, questions):
+    """The candidate sentences as a paragraph gives them: every sentence of the question's own
+    paragraph and of the article's best other paragraph by BM25 (both as passage rank 1)."""
     from qa.reader import word_overlap
 
-    selector = Selector(args.model_dir)
-    articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
-    train_articles, _ = split_articles(len(articles), args.seed)
-    pool = [q for q in questions if q.article in train_articles]
-    random.Random(args.seed).shuffle(pool)
-    card = json.loads((args.model_dir / "reader.json").read_text())
-    trained_on = card.get("questions_trained", card["steps"] * args.questions_per_step)
-    unseen = pool[trained_on + 1000:][:args.limit]
-    features, labels, spans = [], [], []
-    from tqdm import tqdm
-
-    for q in tqdm(unseen, desc="fitting the combination", unit="question"):
+    for n, q in enumerate(questions):
         paragraph = articles[q.article][q.paragraph]
         candidates = [(paragraph.text[s:e], preceding_context(paragraph.text, 0, s), i == q.sentence)
                       for i, (s, e) in enumerate(paragraph.sentences)]
@@ -572,30 +567,139 @@ def fit_combiner(args) -> None:
             par = articles[q.article][other]
             candidates += [(par.text[s:e], preceding_context(par.text, 0, s), False) for s, e in par.sentences]
         sentences = [c[0] for c in candidates]
-        outputs = selector.reader.outputs(q.text, sentences, [c[1] for c in candidates])
-        cosine = selector.cosine(q.text, sentences)
-        overlap = word_overlap(q.text, sentences)
-        for (pair, logit, starts, ends), c, o, cand in zip(outputs, cosine, overlap, candidates):
-            features.append((logit, float(c), o))
-            labels.append(float(cand[2]))
-            if cand[2]:  # the answering sentence: its span logits fit the length penalty
-                spans.append((q, cand[0], pair, logit, starts, ends))
-    w = fit_logistic(np.array(features), np.array(labels))
-    fitted_on = f"{len(unseen)} SQuAD questions of training articles not used in training"
-    weights = {"bias": float(w[0]), "reader": float(w[1]), "cosine": float(w[2]), "overlap": float(w[3]),
-               "fitted_on": f"{fitted_on} ({len(labels)} sentences)"}
+        yield (n, q, sentences, [c[1] for c in candidates], selector.cosine(q.text, sentences),
+               word_overlap(q.text, sentences), [1] * len(sentences), [c[2] for c in candidates])
+
+
+def retrieved_candidates(selector, articles, questions, data: Path, folder: Path):
+    """The candidate sentences as qa's answer step gives them: the questions' articles written as
+    documents (title, then paragraphs), indexed by qa, and for each question every sentence of the
+    passages hybrid retrieval returns (qa.answer.candidate_sentences); a sentence is labelled an
+    answer when it is in the question's article and holds its answer."""
+    from qa.answer import candidate_sentences
+    from qa.config import Settings
+    from qa.evaluate import contains_answer
+    from qa.pipeline import open_backend, update
+    from qa.retrieve import Retriever
+
+    titles = [a["title"].replace("_", " ")
+              for a in json.load(gzip.open(data / "squad-v1.1-train.json.gz", "rt", encoding="utf-8"))["data"]]
+    sources = folder / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    for a in sorted({q.article for q in questions}):
+        text = "\n\n".join([titles[a]] + [p.text.strip() for p in articles[a]])
+        (sources / f"{a:05d}.txt").write_text(text + "\n", encoding="utf-8")
+    settings = Settings(device="cpu", sources_dir=sources, index_dir=folder / "index")
+    update(settings, selector.model, progress=False)
+    retriever = Retriever(open_backend(settings), selector.model, settings)
+    for n, q in enumerate(questions):
+        hits = retriever.search(q.text, "hybrid", settings.answer_passages)
+        c = candidate_sentences(retriever, q.text, hits)
+        labels = [hit.chunk.source == f"{q.article:05d}.txt" and contains_answer(text, [q.answer_text])
+                  for (hit, _, _), text in zip(c.spans, c.texts)]
+        yield n, q, c.texts, c.contexts, c.cosine, c.overlap, list(c.ranks), labels
+
+
+def first_right(x: np.ndarray, y: np.ndarray, group: np.ndarray, w: np.ndarray) -> float:
+    """Share of questions (groups) whose best-scored candidate is labelled an answer."""
+    z = np.hstack([np.ones((len(x), 1)), x]) @ w
+    right = [y[group == g][np.argmax(z[group == g])] for g in np.unique(group)]
+    return float(np.mean(right))
+
+
+def fit_combiner(args) -> None:
+    """Weights for the reader's logit, cosine similarity, shared words and (when it helps) the
+    passage's retrieval rank, and the answer span's length penalty, fitted on questions of the
+    training articles that training never reached (neither held-out nor trained on). With
+    --candidates retrieved (the default) the candidates are what qa's answer step reads: the
+    sentences of the passages qa retrieves from the questions' articles; the feature set is chosen
+    by the share of questions whose first sentence is right, cross-validated over articles."""
+    import tempfile
+
+    selector = Selector(args.model_dir)
+    articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
+    train_articles, _ = split_articles(len(articles), args.seed)
+    pool = [q for q in questions if q.article in train_articles]
+    random.Random(args.seed).shuffle(pool)
+    card = json.loads((args.model_dir / "reader.json").read_text())
+    trained_on = card.get("questions_trained", card["steps"] * args.questions_per_step)
+    unseen = pool[trained_on + 1000:]
+    if args.candidates == "retrieved":
+        # --articles whole articles (the first whose questions come in the shuffled pool), and an
+        # equal share of --limit questions from each.
+        chosen = list(dict.fromkeys(q.article for q in unseen))[:args.articles]
+        share = -(-args.limit // len(chosen))
+        taken = {a: 0 for a in chosen}
+        picked = []
+        for q in unseen:
+            if q.article in taken and taken[q.article] < share:
+                taken[q.article] += 1
+                picked.append(q)
+        unseen = picked[:args.limit]
+    else:
+        unseen = unseen[:args.limit]
+    from tqdm import tqdm
+
+    rows, labels, groups, spans = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="qa-fit-") as folder:
+        source = (retrieved_candidates(selector, articles, unseen, args.data, Path(folder))
+                  if args.candidates == "retrieved" else paragraph_candidates(selector, articles, unseen))
+        for n, q, sentences, contexts, cosine, overlap, ranks, answers in tqdm(
+                source, total=len(unseen), desc="fitting the combination", unit="question"):
+            for (pair, logit, starts, ends), c, o, r, label, sentence in zip(
+                    selector.reader.outputs(q.text, sentences, contexts), cosine, overlap, ranks, answers, sentences):
+                rows.append((logit, float(c), o, 1 / r, scored_span(starts, ends, pair)[2]))
+                labels.append(float(label))
+                groups.append(n)
+                if label:  # an answering sentence: its span logits fit the length penalty
+                    spans.append((q, sentence, pair, logit, starts, ends))
+    x, y, group = np.array(rows), np.array(labels), np.array(groups)
+    answerable = len(np.unique(group[y == 1]))
+    print(f"{len(unseen)} questions, {len(y)} candidate sentences; an answering sentence among them for "
+          f"{answerable} ({answerable / len(unseen):.3f})")
+    # Which evidence: each feature set fitted on four fifths of the articles and scored on the rest.
+    article_of = np.array([unseen[g].article for g in group])
+    fold = np.array([hash((a, args.seed)) % 5 for a in article_of])
+    print(f"{'features':<26} {'first sentence right (5-fold over articles)':>44}")
+    scores = {}
+    for name, features in FEATURE_SETS.items():
+        columns = [FEATURES.index(f) for f in features]
+        right = []
+        for f in range(5):
+            if not (fold == f).any():
+                continue
+            w = fit_logistic(x[fold != f][:, columns], y[fold != f])
+            right.extend([first_right(x[fold == f][:, columns], y[fold == f], group[fold == f], w)]
+                         * len(np.unique(group[fold == f])))
+        scores[name] = float(np.mean(right))
+        print(f"{name:<26} {scores[name]:>44.3f}")
+    old = card.get("combine")
+    if old:
+        w_old = np.array([old["bias"]] + [old.get(f, 0.0) for f in FEATURES])
+        print(f"{'the card weights as they were':<26} {first_right(x, y, group, w_old):>44.3f}")
+    name = max(FEATURE_SETS, key=lambda k: (round(scores[k], 3), -len(FEATURE_SETS[k])))
+    features = FEATURE_SETS[name]
+    w = fit_logistic(x[:, [FEATURES.index(f) for f in features]], y)
+    fitted_on = (f"{len(unseen)} SQuAD questions of training articles not used in training"
+                 + (f", the sentences of the passages qa retrieves from their {len(set(article_of))} articles"
+                    if args.candidates == "retrieved" else ", their paragraph and its BM25 neighbour"))
+    weights = {"bias": float(w[0]), **{f: float(v) for f, v in zip(features, w[1:])},
+               "fitted_on": f"{fitted_on} ({len(labels)} sentences); features: {name} "
+                            f"(first sentence right, 5-fold over articles: {scores[name]:.3f})"}
     print(json.dumps(weights, indent=1))
     # The span's length penalty: the one whose span of the answering sentence most often holds
     # the answer and is at most a few words longer (span@1's test); the smaller one on a tie.
     print(f"{'length penalty':>14} {'span@1':>7} {'words':>6}")
-    shown = {}
-    for penalty in SPAN_LENGTH_PENALTIES:
+    shown = {0.0: 0.0}
+    for penalty in SPAN_LENGTH_PENALTIES if spans else ():
         spans_shown = [sentence[slice(*whole_words(sentence, *best_span(starts, ends, pair, penalty)))]
                        for _, sentence, pair, _, starts, ends in spans]
         shown[penalty] = sum(span_matches(s, [q.answer_text]) for s, (q, *_) in zip(spans_shown, spans)) / len(spans)
         print(f"{penalty:>14.2f} {shown[penalty]:>7.3f} {np.mean([len(s.split()) for s in spans_shown]):>6.1f}")
-    penalty = max(SPAN_LENGTH_PENALTIES, key=lambda p: (shown[p], -p))
+    penalty = max(shown, key=lambda p: (shown[p], -p))
     print(f"chosen length penalty: {penalty}")
+    if args.dry_run:
+        return
     card_path = args.model_dir / "reader.json"
     card = json.loads(card_path.read_text())
     card["combine"] = weights
@@ -614,9 +718,10 @@ def best_score(reader: Reader, question: str, paragraphs: list[Paragraph], passa
     bm25 = BM25Okapi([tokenize(p.text) or ["_"] for p in paragraphs])
     scores = bm25.get_scores(tokenize(question) or ["_"])
     top = np.argsort(-scores)[:passages]
-    candidates = [(paragraphs[i].text[s:e], preceding_context(paragraphs[i].text, 0, s))
-                  for i in top for s, e in paragraphs[i].sentences]
-    readings = reader.read(question, [c[0] for c in candidates], [c[1] for c in candidates])
+    candidates = [(paragraphs[i].text[s:e], preceding_context(paragraphs[i].text, 0, s), rank)
+                  for rank, i in enumerate(top, start=1) for s, e in paragraphs[i].sentences]
+    readings = reader.read(question, [c[0] for c in candidates], [c[1] for c in candidates],
+                           [c[2] for c in candidates])
     if not readings:
         return 0.0, 0.0
     best = max(readings, key=lambda r: r.score)
@@ -712,6 +817,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="validate: score with the hand-weighted scorer qa used before the reader")
     parser.add_argument("--squad-only", action="store_true", help="validate: only the SQuAD held-out set")
     parser.add_argument("--plot", type=Path, help="calibrate: write the trade-off curve here (PNG)")
+    parser.add_argument("--candidates", choices=("retrieved", "paragraph"), default="retrieved",
+                        help="fit-combiner: fit on the sentences of the passages qa retrieves from the "
+                             "questions' articles (retrieved, the default), or on the question's "
+                             "paragraph and its BM25 neighbour (paragraph)")
+    parser.add_argument("--articles", type=int, default=40,
+                        help="fit-combiner --candidates retrieved: articles indexed together (default 40)")
+    parser.add_argument("--dry-run", action="store_true", help="fit-combiner: print the fit, leave the card")
     args = parser.parse_args(argv)
     {"train": train, "export": export, "fit-combiner": fit_combiner, "validate": validate,
      "calibrate": calibrate}[args.command](args)

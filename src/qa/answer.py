@@ -166,10 +166,30 @@ def shared_reader(folder: Path | None = None) -> Reader:
     return Reader(folder or MODEL_DIR)
 
 
-def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: list[Hit]) -> list[ScoredSentence]:
-    """Every sentence of the hits, read with the words before it; a sentence that overlapping
-    passages share is read once, for the passage ranked first."""
-    seen, spans = set(), []
+@dataclass(frozen=True)
+class Candidates:
+    """The sentences of some hits that could answer a question, with the evidence the reader's
+    combination weighs besides the reader itself (qa.reader.combine)."""
+    spans: list[tuple[Hit, int, int]]  # the passage, and the sentence's span in its document's text
+    texts: list[str]
+    contexts: list[str]  # the words before each sentence in its paragraph (qa.reader.preceding_context)
+    cosine: np.ndarray  # each sentence's embedding similarity to the question
+    overlap: np.ndarray  # each one's share of the question's words (qa.reader.word_overlap)
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """The rank of each sentence's passage in retrieval."""
+        return np.array([hit.rank for hit, _, _ in self.spans])
+
+    def subset(self, keep: list[int]) -> "Candidates":
+        return Candidates([self.spans[i] for i in keep], [self.texts[i] for i in keep],
+                          [self.contexts[i] for i in keep], self.cosine[keep], self.overlap[keep])
+
+
+def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) -> Candidates:
+    """Every sentence of the hits, with the words before it; a sentence that overlapping passages
+    share is taken once, for the passage ranked first; headings are left out."""
+    seen, spans, texts, contexts = set(), [], [], []
     for hit in hits:
         c = hit.chunk
         document = retriever.backend.document_by_source(c.source)
@@ -180,19 +200,26 @@ def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: li
                 continue
             seen.add((c.source, start))
             paragraph_start = document.paragraphs[document.paragraph_at(start) - 1][0]
-            spans.append((hit, start, end, c.text[s:e],
-                          preceding_context(document.text, paragraph_start, start)))
-    texts = [text for *_, text, _ in spans]
-    cosine = retriever.embed_sentences(texts) @ retriever.embed_query(question)
+            spans.append((hit, start, end))
+            texts.append(c.text[s:e])
+            contexts.append(preceding_context(document.text, paragraph_start, start))
+    cosine = retriever.embed_sentences(texts) @ retriever.embed_query(question) if texts else np.zeros(0)
     # Shared words weighted by their rarity among all the candidates, read or not, as fitted.
-    overlap = np.asarray(word_overlap(question, texts))
-    read = shortlist([hit.rank for hit, *_ in spans], reader.prescore(cosine, overlap),
+    return Candidates(spans, texts, contexts, np.asarray(cosine), np.asarray(word_overlap(question, texts)))
+
+
+def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: list[Hit]) -> list[ScoredSentence]:
+    """The candidate sentences of the hits (`candidate_sentences`) that are worth reading, read."""
+    candidates = candidate_sentences(retriever, question, hits)
+    ranks = candidates.ranks
+    read = shortlist(list(ranks), reader.prescore(candidates.cosine, candidates.overlap, ranks),
                      retriever.settings.reader_sentences)
-    spans, texts = [spans[i] for i in read], [texts[i] for i in read]
-    readings = reader.select(question, texts, [context for *_, context in spans], cosine[read], overlap[read])
+    chosen = candidates.subset(read)
+    readings = reader.select(question, chosen.texts, chosen.contexts, chosen.cosine, chosen.overlap,
+                             chosen.ranks)
     return [ScoredSentence(hit, start, end, r.score, start + r.answer_start, start + r.answer_end,
                            1 / (1 + math.exp(-r.logit)))
-            for (hit, start, end, _, _), r in zip(spans, readings)]
+            for (hit, start, end), r in zip(chosen.spans, readings)]
 
 
 def shortlist(passages: list[int], prescores, limit: int | None) -> list[int]:

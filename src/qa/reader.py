@@ -48,6 +48,7 @@ class Reading:
     answer_start: int  # the answer's characters within the sentence
     answer_end: int
     logit: float = 0.0  # the cross-encoder's own relevance logit
+    span_score: float = 0.0  # its best answer span's start + end logit (no length penalty)
 
 
 def word_overlap(question: str, sentences: list[str]) -> list[float]:
@@ -64,13 +65,25 @@ def word_overlap(question: str, sentences: list[str]) -> list[float]:
     return [sum(idf[t] for t in wanted & ts) / total for ts in sets]
 
 
-def combine(weights: dict, logit: np.ndarray, cosine: np.ndarray, overlap: np.ndarray) -> np.ndarray:
-    """The answer probability from three pieces of evidence, weighted by a logistic regression
+def combine(weights: dict, logit: np.ndarray, cosine: np.ndarray, overlap: np.ndarray,
+            ranks: np.ndarray | None = None, span: np.ndarray | None = None) -> np.ndarray:
+    """The answer probability from the pieces of evidence, weighted by a logistic regression
     fitted on held-out SQuAD questions (`train_reader.py fit-combiner`): the reader's logit, the
-    embedding model's cosine similarity, and the shared words."""
+    embedding model's cosine similarity, the shared words, and, when the weights have them, the
+    retrieval rank of the sentence's passage (as 1/rank) and the reader's best span score."""
     z = (weights["bias"] + weights["reader"] * np.asarray(logit) + weights["cosine"] * np.asarray(cosine)
          + weights["overlap"] * np.asarray(overlap))
+    z = z + passage_term(weights, ranks, len(z))
+    if weights.get("span") and span is not None:
+        z = z + weights["span"] * np.asarray(span)
     return 1 / (1 + np.exp(-z))
+
+
+def passage_term(weights: dict, ranks, n: int) -> np.ndarray:
+    """The passage rank's part of the combination: `weights["passage"]` / rank (0 without it)."""
+    if not weights.get("passage") or ranks is None:
+        return np.zeros(n)
+    return weights["passage"] / np.asarray(ranks, dtype=float)
 
 
 def load_tokenizer(path: Path):
@@ -122,20 +135,26 @@ def pad_batch(batch: list[Encoded]) -> dict[str, np.ndarray]:
 
 def best_span(start_logits: np.ndarray, end_logits: np.ndarray, encoded: Encoded,
               length_penalty: float = 0.0) -> tuple[int, int]:
-    """Character span (in the sentence) of the best-scoring answer: start ≤ end, at most
-    MAX_ANSWER_TOKENS tokens, both inside the sentence; each token past the first costs
+    """Character span (in the sentence) of the best-scoring answer (`scored_span`)."""
+    return scored_span(start_logits, end_logits, encoded, length_penalty)[:2]
+
+
+def scored_span(start_logits: np.ndarray, end_logits: np.ndarray, encoded: Encoded,
+                length_penalty: float = 0.0) -> tuple[int, int, float]:
+    """Character span (in the sentence) of the best-scoring answer and its score: start ≤ end, at
+    most MAX_ANSWER_TOKENS tokens, both inside the sentence; each token past the first costs
     `length_penalty` (SQuAD answers are short; the model card's value was fitted with
-    `train_reader.py fit-combiner`)."""
+    `train_reader.py fit-combiner`). The score is the span's start + end logit, penalty included."""
     n = len(encoded.offsets)
     if n == 0:
-        return 0, 0
+        return 0, 0, 0.0
     starts = start_logits[encoded.first:encoded.first + n]
     ends = end_logits[encoded.first:encoded.first + n]
     length = np.arange(n)[None, :] - np.arange(n)[:, None]
     pair = starts[:, None] + ends[None, :] - length_penalty * np.maximum(length, 0)
     pair = np.where((length >= 0) & (length < MAX_ANSWER_TOKENS), pair, -np.inf)
     i, j = np.unravel_index(int(np.argmax(pair)), pair.shape)
-    return encoded.offsets[i][0], encoded.offsets[j][1]
+    return encoded.offsets[i][0], encoded.offsets[j][1], float(pair[i, j])
 
 
 PAIRS = (("(", ")"), ("[", "]"), ("“", "”"))
@@ -185,23 +204,26 @@ class Reader:
         self.card = json.loads((folder / "reader.json").read_text())
 
     def select(self, question: str, sentences: list[str], contexts: list[str], cosine,
-               overlap=None) -> list[Reading]:
+               overlap=None, ranks=None) -> list[Reading]:
         """`read`, with each score the combined answer probability (`combine`) when the model
         card has combination weights; `cosine`: each sentence's similarity to the question;
-        `overlap`: its `word_overlap`, when already computed over all the candidates."""
+        `overlap`: its `word_overlap`, when already computed over all the candidates; `ranks`: the
+        retrieval rank of each sentence's passage (None: not weighed)."""
         readings = self.read(question, sentences, contexts)
         weights = self.card.get("combine")
         if not weights or not readings:
             return readings
         overlap = word_overlap(question, sentences) if overlap is None else overlap
-        scores = combine(weights, [r.logit for r in readings], cosine, overlap)
+        scores = combine(weights, [r.logit for r in readings], cosine, overlap, ranks,
+                         [r.span_score for r in readings])
         return [replace(r, score=float(p)) for r, p in zip(readings, scores)]
 
-    def prescore(self, cosine, overlap) -> np.ndarray:
+    def prescore(self, cosine, overlap, ranks=None) -> np.ndarray:
         """What the combination (`combine`) makes of each sentence before the reader reads it: the
-        cosine and shared-words terms, to choose which sentences are worth reading."""
+        cosine, shared-words and passage rank terms, to choose which sentences are worth reading."""
         weights = self.card.get("combine") or {"cosine": 1.0, "overlap": 1.0}
-        return weights["cosine"] * np.asarray(cosine) + weights["overlap"] * np.asarray(overlap)
+        return (weights["cosine"] * np.asarray(cosine) + weights["overlap"] * np.asarray(overlap)
+                + passage_term(weights, ranks, len(cosine)))
 
     def outputs(self, question: str, sentences: list[str], contexts: list[str] | None = None):
         """The model's own outputs for each sentence, in the order given: (its encoding, the
@@ -222,6 +244,9 @@ class Reader:
     def read(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> list[Reading]:
         """One `Reading` per sentence, in the order given."""
         penalty = float(self.card.get("span_length_penalty", 0.0))
-        return [Reading(float(1 / (1 + np.exp(-logit))),
-                        *whole_words(sentence, *best_span(starts, ends, pair, penalty)), logit=logit)
-                for sentence, (pair, logit, starts, ends) in zip(sentences, self.outputs(question, sentences, contexts))]
+        readings = []
+        for sentence, (pair, logit, starts, ends) in zip(sentences, self.outputs(question, sentences, contexts)):
+            start, end = whole_words(sentence, *best_span(starts, ends, pair, penalty))
+            readings.append(Reading(float(1 / (1 + np.exp(-logit))), start, end, logit=logit,
+                                    span_score=scored_span(starts, ends, pair)[2]))
+        return readings
