@@ -97,8 +97,12 @@ def test_combine_weighs_the_passage_rank_and_span_score_only_when_fitted_with_th
     assert np.allclose(combine(five, logit, cosine, overlap), 1 / (1 + np.exp(-z)))
 
 
-def test_a_reading_carries_its_best_span_score(reader):
+def test_a_reading_carries_its_best_span_score_when_the_combination_weighs_it():
     sentence = "They were descended from Norse raiders and pirates from Denmark, Iceland and Norway."
-    (pair, _, starts, ends), = reader.outputs("From which countries did the Norse originate?", [sentence])
-    reading, = reader.read("From which countries did the Norse originate?", [sentence])
+    question = "From which countries did the Norse originate?"
+    reader = Reader()
+    assert "span" not in reader.card["combine"] and reader.read(question, [sentence])[0].span_score == 0.0
+    reader.card = {**reader.card, "combine": {**reader.card["combine"], "span": 0.1}}
+    (pair, _, starts, ends), = reader.outputs(question, [sentence])
+    reading, = reader.read(question, [sentence])
     assert reading.span_score == pytest.approx(scored_span(starts, ends, pair)[2])

@@ -190,7 +190,6 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     them). At a million rows a full partial sort costs several milliseconds; so each block of
     BLOCK rows is first reduced to its best score, and only the blocks whose best reaches the k-th
     best block's can hold one of the k best (at most k blocks, plus ties)."""
-    rows = None
     whole = len(scores) - len(scores) % BLOCK
     if whole >= 64 * BLOCK and k * 8 < whole // BLOCK:
         maxima = scores[:whole].reshape(-1, BLOCK).max(axis=1)

@@ -48,7 +48,7 @@ class Reading:
     answer_start: int  # the answer's characters within the sentence
     answer_end: int
     logit: float = 0.0  # the cross-encoder's own relevance logit
-    span_score: float = 0.0  # its best answer span's start + end logit (no length penalty)
+    span_score: float = 0.0  # its best span's start + end logit, unpenalised (0 unless the combination weighs it)
 
 
 def word_overlap(question: str, sentences: list[str]) -> list[float]:
@@ -244,9 +244,11 @@ class Reader:
     def read(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> list[Reading]:
         """One `Reading` per sentence, in the order given."""
         penalty = float(self.card.get("span_length_penalty", 0.0))
+        # The unpenalised span score is only worth a second pass when the combination weighs it.
+        weighs_span = bool((self.card.get("combine") or {}).get("span"))
         readings = []
         for sentence, (pair, logit, starts, ends) in zip(sentences, self.outputs(question, sentences, contexts)):
             start, end = whole_words(sentence, *best_span(starts, ends, pair, penalty))
             readings.append(Reading(float(1 / (1 + np.exp(-logit))), start, end, logit=logit,
-                                    span_score=scored_span(starts, ends, pair)[2]))
+                                    span_score=scored_span(starts, ends, pair)[2] if weighs_span else 0.0))
         return readings

@@ -321,13 +321,16 @@ def prepare(settings: Settings, model=None, progress: bool = True) -> qa_pipelin
     return pipeline
 
 
-def compact_in_background(pipeline: qa_pipeline.Pipeline, updating: threading.Lock) -> threading.Thread:
+def compact_in_background(pipeline: qa_pipeline.Pipeline, updating: threading.Lock) -> threading.Thread | None:
     """Merge the local index's segments on a thread of its own (a big merge takes minutes), then
     point the app at the merged index; until then questions are answered from the index as it is,
-    and an upload waits for the merge (qa.store lets one writer at a time)."""
+    and an upload waits for the merge (qa.store lets one writer at a time). Milvus compacts its
+    collections itself: None."""
     from qa import store
 
     settings = pipeline.settings
+    if settings.backend != "local":
+        return None
 
     def run() -> None:
         try:
@@ -431,7 +434,7 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
     uploads, re-scans or evaluation, neither in the page nor in the API."""
     settings = pipeline.settings
     updating = threading.Lock()
-    if pipeline.compaction_due and settings.backend == "local":
+    if pipeline.compaction_due:
         compact_in_background(pipeline, updating)
 
     def ask(question: str, mode: str = settings.mode, k: int = settings.k) -> dict:
@@ -530,7 +533,7 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
                 take_back(saved)
                 return report_html("Nothing was added.", [], refused + [str(error)])
             pipeline.reload()  # questions from now on see the new index; those under way, the old
-        if report.compaction_due and settings.backend == "local":
+        if report.compaction_due:
             compact_in_background(pipeline, updating)
         unreadable = {s.path: s.reason for s in report.skipped}
         take_back(set(saved) & set(unreadable))
