@@ -38,7 +38,9 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     assert "chosen length penalty" in run("fit-combiner", "--limit", "3", "--candidates", "paragraph", *common)
     table = run("validate", "--limit", "4", *common)
     assert "SQuAD held-out articles" in table and "SelQA dev" in table and "COVID-QA" in table
-    assert "chosen: abstain below" in run("calibrate", "--limit", "3", *common)
+    assert "chosen: abstain below" in run("calibrate", "--limit", "3", "--candidates", "paragraph", *common)
+    calibrated = run("calibrate", "--limit", "3", *common)  # of qa's passages, unseen training articles
+    assert "chosen: abstain below" in calibrated and "asked of qa's hybrid passages" in calibrated
     card = json.loads((model / "reader.json").read_text())
     assert card["steps"] == 3 and 0 < card["abstain_below"] < 1 and "validation" in card
     assert set(card["combine"]) >= {"bias", "reader", "cosine", "overlap"} and card["span_length_penalty"] >= 0
@@ -48,7 +50,7 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     # after the 6 it trained on, and the exported card says so.
     again = runs.parent / "runs-again"
     warm = ["--out", str(again), "--model-dir", str(model), "--questions-per-step", "2", "--threads", "1"]
-    said = run("train", "--steps", "1", "--warm-start", str(runs / "checkpoint.pt"), *warm)
+    said = run("train", "--steps", "1", "--warm-start", str(runs / "checkpoint.pt"), "--listwise-weight", "1", *warm)
     assert "warm start from" in said and "its first 6 questions skipped" in said
     run("export", *warm)
     card = json.loads((model / "reader.json").read_text())
@@ -71,3 +73,21 @@ def test_train_resume_export_validate_calibrate(tmp_path):
                  "bert.embeddings.word_embeddings.weight", "bert.encoder.layer.3.output.LayerNorm.bias"):
         tolerance = float(trained[name].abs().max()) / 127
         assert float((restored[name] - trained[name]).abs().max()) <= tolerance, name
+
+
+def test_listwise_loss_ranks_each_question_answer_against_its_own_negatives():
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(SCRIPT.parent))
+    import train_reader
+
+    labels = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0])
+    groups = torch.tensor([0, 0, 0, 1, 1])
+    even = train_reader.listwise_loss(torch.zeros(5), labels, groups)
+    # Equal logits: the mean over questions of log(candidates): (log 3 + log 2) / 2.
+    assert abs(float(even) - (torch.log(torch.tensor(3.0)) + torch.log(torch.tensor(2.0))) / 2) < 1e-6
+    ranked = train_reader.listwise_loss(torch.tensor([4.0, 0.0, 0.0, 4.0, 0.0]), labels, groups)
+    wrong = train_reader.listwise_loss(torch.tensor([0.0, 4.0, 0.0, 0.0, 4.0]), labels, groups)
+    assert float(ranked) < float(even) < float(wrong)
+    # A question whose negatives all went missing teaches nothing here (the per-pair loss still does).
+    alone = train_reader.listwise_loss(torch.tensor([2.0]), torch.tensor([1.0]), torch.tensor([0]))
+    assert float(alone) == 0.0

@@ -193,8 +193,8 @@ def span_labels(encoded, span) -> tuple[int, int]:
 def make_batch(tokenizer, articles, questions: list[Question], rng_seed: int, others: list[int]):
     import torch
 
-    features, labels, starts, ends = [], [], [], []
-    for q in questions:
+    features, labels, starts, ends, groups = [], [], [], [], []
+    for g, q in enumerate(questions):
         rng = random.Random(rng_seed)
         pairs = training_pairs(articles, q, rng, others)
         encoded = encode_pairs(tokenizer, q.text, [p[0] for p in pairs], [p[1] for p in pairs])
@@ -204,8 +204,22 @@ def make_batch(tokenizer, articles, questions: list[Question], rng_seed: int, ot
             s, t = span_labels(e, span)
             starts.append(s)
             ends.append(t)
+            groups.append(g)
     inputs = {k: torch.from_numpy(v) for k, v in pad_batch(features).items()}
-    return inputs, torch.tensor(labels), torch.tensor(starts), torch.tensor(ends)
+    return inputs, torch.tensor(labels), torch.tensor(starts), torch.tensor(ends), torch.tensor(groups)
+
+
+def listwise_loss(relevance, labels, groups):
+    """Cross-entropy of each question's answering sentence against its own negatives: what the
+    answer step asks of the reader is to put that sentence first among the ones it reads."""
+    import torch
+
+    losses = []
+    for g in torch.unique(groups):
+        rows = groups == g
+        if rows.sum() > 1 and labels[rows].sum() == 1:
+            losses.append(torch.nn.functional.cross_entropy(relevance[rows][None], labels[rows].argmax()[None]))
+    return torch.stack(losses).mean() if losses else relevance.sum() * 0.0
 
 
 def train(args) -> None:
@@ -271,13 +285,15 @@ def train(args) -> None:
     while step < args.steps:
         chunk = [pool[(skip + step * args.questions_per_step + i) % len(pool)]
                  for i in range(args.questions_per_step)]
-        inputs, labels, starts, ends = make_batch(tokenizer, articles, chunk, args.seed * 1_000_003 + skip + step, others)
+        inputs, labels, starts, ends, groups = make_batch(tokenizer, articles, chunk, args.seed * 1_000_003 + skip + step, others)
         relevance, start_logits, end_logits = model(**inputs)
         mask = inputs["attention_mask"] == 0
         start_logits = start_logits.masked_fill(mask, -1e4)
         end_logits = end_logits.masked_fill(mask, -1e4)
         span_loss = (ce(start_logits, starts) + ce(end_logits, ends)) / 2 if (starts >= 0).any() else 0.0
         loss = bce(relevance, labels) + args.span_weight * span_loss
+        if args.listwise_weight:
+            loss = loss + args.listwise_weight * listwise_loss(relevance, labels, groups)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -571,14 +587,10 @@ def paragraph_candidates(selector, articles, questions):
                word_overlap(q.text, sentences), [1] * len(sentences), [c[2] for c in candidates])
 
 
-def retrieved_candidates(selector, articles, questions, data: Path, folder: Path):
-    """The candidate sentences as qa's answer step gives them: the questions' articles written as
-    documents (title, then paragraphs), indexed by qa, and for each question every sentence of the
-    passages hybrid retrieval returns (qa.answer.candidate_sentences); a sentence is labelled an
-    answer when it is in the question's article and holds its answer."""
-    from qa.answer import candidate_sentences
+def index_articles(selector, articles, chosen, data: Path, folder: Path):
+    """SQuAD articles written as documents (title, then paragraphs) and indexed by qa in `folder`:
+    a Retriever over them, and each article's paragraphs' character spans in its document."""
     from qa.config import Settings
-    from qa.evaluate import contains_answer
     from qa.pipeline import open_backend, update
     from qa.retrieve import Retriever
 
@@ -586,18 +598,57 @@ def retrieved_candidates(selector, articles, questions, data: Path, folder: Path
               for a in json.load(gzip.open(data / "squad-v1.1-train.json.gz", "rt", encoding="utf-8"))["data"]]
     sources = folder / "sources"
     sources.mkdir(parents=True, exist_ok=True)
-    for a in sorted({q.article for q in questions}):
-        text = "\n\n".join([titles[a]] + [p.text.strip() for p in articles[a]])
+    spans = {}
+    for a in sorted(set(chosen)):
+        text, spans[a] = titles[a], []
+        for p in articles[a]:
+            text += "\n\n"
+            spans[a].append((len(text), len(text) + len(p.text.strip())))
+            text += p.text.strip()
         (sources / f"{a:05d}.txt").write_text(text + "\n", encoding="utf-8")
     settings = Settings(device="cpu", sources_dir=sources, index_dir=folder / "index")
     update(settings, selector.model, progress=False)
-    retriever = Retriever(open_backend(settings), selector.model, settings)
+    return Retriever(open_backend(settings), selector.model, settings), spans
+
+
+def retrieved_candidates(selector, articles, questions, data: Path, folder: Path):
+    """The candidate sentences as qa's answer step gives them: the questions' articles written as
+    documents (title, then paragraphs), indexed by qa, and for each question every sentence of the
+    passages hybrid retrieval returns (qa.answer.candidate_sentences); a sentence is labelled an
+    answer when it is in the question's article and holds its answer."""
+    from qa.answer import candidate_sentences
+    from qa.evaluate import contains_answer
+
+    retriever, _ = index_articles(selector, articles, [q.article for q in questions], data, folder)
+    settings = retriever.settings
     for n, q in enumerate(questions):
         hits = retriever.search(q.text, "hybrid", settings.answer_passages)
         c = candidate_sentences(retriever, q.text, hits)
         labels = [hit.chunk.source == f"{q.article:05d}.txt" and contains_answer(text, [q.answer_text])
                   for (hit, _, _), text in zip(c.spans, c.texts)]
         yield n, q, c.texts, c.contexts, c.cosine, c.overlap, list(c.ranks), labels
+
+
+def trained_on_of(card: dict, args) -> int:
+    """How many questions of the seeded training pool the model in the card was trained on."""
+    return card.get("questions_trained", card["steps"] * args.questions_per_step)
+
+
+def unseen_articles(args, card: dict, pool: list[Question], first: int) -> list[Question]:
+    """Questions of --articles whole training articles that training never reached (the articles
+    whose questions come first in the shuffled pool after the trained ones and 1,000 more,
+    skipping `first` of them), an equal share of --limit from each: fit-combiner takes the first
+    --articles, calibrate the next ones, so neither fits on what the other measures."""
+    unseen = pool[trained_on_of(card, args) + 1000:]
+    chosen = list(dict.fromkeys(q.article for q in unseen))[first:first + args.articles]
+    share = -(-args.limit // len(chosen))
+    taken = {a: 0 for a in chosen}
+    picked = []
+    for q in unseen:
+        if q.article in taken and taken[q.article] < share:
+            taken[q.article] += 1
+            picked.append(q)
+    return picked[:args.limit]
 
 
 def first_right(x: np.ndarray, y: np.ndarray, group: np.ndarray, w: np.ndarray) -> float:
@@ -622,22 +673,10 @@ def fit_combiner(args) -> None:
     pool = [q for q in questions if q.article in train_articles]
     random.Random(args.seed).shuffle(pool)
     card = json.loads((args.model_dir / "reader.json").read_text())
-    trained_on = card.get("questions_trained", card["steps"] * args.questions_per_step)
-    unseen = pool[trained_on + 1000:]
     if args.candidates == "retrieved":
-        # --articles whole articles (the first whose questions come in the shuffled pool), and an
-        # equal share of --limit questions from each.
-        chosen = list(dict.fromkeys(q.article for q in unseen))[:args.articles]
-        share = -(-args.limit // len(chosen))
-        taken = {a: 0 for a in chosen}
-        picked = []
-        for q in unseen:
-            if q.article in taken and taken[q.article] < share:
-                taken[q.article] += 1
-                picked.append(q)
-        unseen = picked[:args.limit]
+        unseen = unseen_articles(args, card, pool, first=0)
     else:
-        unseen = unseen[:args.limit]
+        unseen = pool[trained_on_of(card, args) + 1000:][:args.limit]
     from tqdm import tqdm
 
     rows, labels, groups, spans = [], [], [], []
@@ -728,23 +767,77 @@ def best_score(reader: Reader, question: str, paragraphs: list[Paragraph], passa
     return best.score, float(1 / (1 + np.exp(-best.logit)))
 
 
+def retrieved_best(selector, retriever, question: str, hits) -> tuple[float, float]:
+    """What qa's answer step makes of these passages: its best sentence's combined score and
+    reader probability (qa.answer.read_sentences), ranks renumbered as if they were all retrieved."""
+    from dataclasses import replace
+
+    from qa.answer import read_sentences
+
+    hits = [replace(h, rank=n) for n, h in enumerate(hits, start=1)]
+    sentences = read_sentences(selector.reader, retriever, question, hits) if hits else []
+    if not sentences:
+        return 0.0, 0.0
+    best = max(sentences, key=lambda s: s.score)
+    return best.score, best.reader_score
+
+
+def retrieved_scores(selector, articles, questions, data: Path, folder: Path):
+    """Each question asked three ways of one qa index of its article and others: as it is
+    (answerable), with the passages that overlap its answering paragraph dropped from what
+    retrieval returns (near miss: on topic, the answer gone), and with every passage of its
+    article dropped (off topic); each time the best (combined, reader) score of the answer step
+    over the first `answer_passages` passages that remain."""
+    retriever, paragraphs = index_articles(selector, articles, [q.article for q in questions], data, folder)
+    n = retriever.settings.answer_passages
+    for q in questions:
+        source = f"{q.article:05d}.txt"
+        start, end = paragraphs[q.article][q.paragraph]
+        hits = retriever.search(q.text, "hybrid", retriever.settings.candidates)
+        near = [h for h in hits if not (h.chunk.source == source and h.chunk.start < end and h.chunk.end > start)]
+        off = [h for h in hits if h.chunk.source != source]
+        yield tuple(retrieved_best(selector, retriever, q.text, h[:n]) for h in (hits, near, off))
+
+
 def calibrate(args) -> None:
-    """Answerable (the whole article), near miss (the article without the answering paragraph) and
-    off topic (another held-out article): the trade-off curve and the threshold that keeps at
-    least 95% of answerable questions answered."""
-    reader = Selector(args.model_dir)
-    articles, held, pool = held_out(args)
-    held = sorted(held)
-    rng = random.Random(args.seed + 2)
-    answerable, near, off = [], [], []
+    """Answerable, near miss (on topic, the answering paragraph gone) and off topic: the
+    trade-off curve and the threshold that keeps at least 95% of answerable questions answered.
+    With --candidates retrieved (the default) the questions are asked of a qa index of 40 training
+    articles that neither training nor fit-combiner read (`retrieved_scores`); with paragraph, of
+    held-out articles' paragraphs ranked by BM25 (the whole article, the article without the
+    answering paragraph, another held-out article)."""
+    import tempfile
+
     from tqdm import tqdm
 
-    for q in tqdm(pool[:args.limit], desc="calibrating", unit="question"):
-        article = articles[q.article]
-        answerable.append(best_score(reader, q.text, article))
-        near.append(best_score(reader, q.text, [p for i, p in enumerate(article) if i != q.paragraph]))
-        other = rng.choice([a for a in held if a != q.article])
-        off.append(best_score(reader, q.text, articles[other]))
+    reader = Selector(args.model_dir)
+    answerable, near, off = [], [], []
+    if args.candidates == "retrieved":
+        articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
+        train_articles, _ = split_articles(len(articles), args.seed)
+        pool = [q for q in questions if q.article in train_articles]
+        random.Random(args.seed).shuffle(pool)
+        card = json.loads((args.model_dir / "reader.json").read_text())
+        chosen = unseen_articles(args, card, pool, first=args.articles)
+        with tempfile.TemporaryDirectory(prefix="qa-calibrate-") as folder:
+            for a, n, o in tqdm(retrieved_scores(reader, articles, chosen, args.data, Path(folder)),
+                                total=len(chosen), desc="calibrating", unit="question"):
+                answerable.append(a)
+                near.append(n)
+                off.append(o)
+        asked = (f"{len(chosen)} questions of {len(set(q.article for q in chosen))} training articles not used "
+                 f"in training or fit-combiner, asked of qa's hybrid passages")
+    else:
+        articles, held, pool = held_out(args)
+        held = sorted(held)
+        rng = random.Random(args.seed + 2)
+        for q in tqdm(pool[:args.limit], desc="calibrating", unit="question"):
+            article = articles[q.article]
+            answerable.append(best_score(reader, q.text, article))
+            near.append(best_score(reader, q.text, [p for i, p in enumerate(article) if i != q.paragraph]))
+            other = rng.choice([a for a in held if a != q.article])
+            off.append(best_score(reader, q.text, articles[other]))
+        asked = f"{len(answerable)} held-out questions, BM25-ranked paragraphs"
     answerable, near, off = map(np.array, (answerable, near, off))
     # Two signals could decide: the combined score that ranks sentences, or the reader's own
     # probability for the best sentence. Each gets its highest threshold that keeps 95% of
@@ -763,12 +856,12 @@ def calibrate(args) -> None:
     signal = max(best, key=lambda name: (best[name][0][2], name == "combined"))
     chosen, curve = best[signal]
     print(f"chosen: abstain below {chosen[0]:.2f} of the {signal} score (answered {chosen[1]:.3f}, near misses "
-          f"abstained {chosen[2]:.3f}, off topic abstained {chosen[3]:.3f}; {len(answerable)} held-out questions)")
+          f"abstained {chosen[2]:.3f}, off topic abstained {chosen[3]:.3f}; {asked})")
     card_path = args.model_dir / "reader.json"
     card = json.loads(card_path.read_text())
     card["abstain_on"] = signal
     card["abstain_below"] = chosen[0]
-    card["calibration"] = {"questions": len(answerable), "signal": signal, "answered": chosen[1],
+    card["calibration"] = {"questions": len(answerable), "asked": asked, "signal": signal, "answered": chosen[1],
                            "near_miss_abstained": chosen[2], "off_topic_abstained": chosen[3],
                            "curves": {name: [dict(zip(("threshold", "answered", "near_miss_abstained",
                                                        "off_topic_abstained"), r)) for r in c]
@@ -803,6 +896,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--questions-per-step", type=int, default=6, help="each gives up to 5 pairs")
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--span-weight", type=float, default=0.5)
+    parser.add_argument("--listwise-weight", type=float, default=0.0,
+                        help="train: weight of a loss that ranks each question's answering sentence "
+                             "above its negatives, beside the per-pair one (0: off)")
     parser.add_argument("--freeze-layers", type=int, default=1, help="lowest transformer layers kept frozen")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-every", type=int, default=100)
@@ -820,9 +916,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--candidates", choices=("retrieved", "paragraph"), default="retrieved",
                         help="fit-combiner: fit on the sentences of the passages qa retrieves from the "
                              "questions' articles (retrieved, the default), or on the question's "
-                             "paragraph and its BM25 neighbour (paragraph)")
+                             "paragraph and its BM25 neighbour (paragraph); calibrate: ask of qa's "
+                             "passages from an index of unseen training articles (retrieved), or of "
+                             "held-out articles' paragraphs ranked by BM25 (paragraph)")
     parser.add_argument("--articles", type=int, default=40,
-                        help="fit-combiner --candidates retrieved: articles indexed together (default 40)")
+                        help="fit-combiner and calibrate with --candidates retrieved: articles indexed together (default 40)")
     parser.add_argument("--dry-run", action="store_true", help="fit-combiner: print the fit, leave the card")
     args = parser.parse_args(argv)
     {"train": train, "export": export, "fit-combiner": fit_combiner, "validate": validate,
