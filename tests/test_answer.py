@@ -148,3 +148,26 @@ def test_shortlist_reads_the_best_sentences_and_each_passages_best():
     assert shortlist(passages, prescores, 10) == [0, 1, 2, 3, 4, 5]
     # The two best (0, 1), then passage 2's best (4) and passage 3's only sentence (5).
     assert shortlist(passages, prescores, 2) == [0, 1, 4, 5]
+
+
+def test_sentences_embedded_ahead_cover_the_candidates_and_answer_alike(shipped_index, model, settings):
+    """The web app's warm-up (`Retriever.warm_sentences`) embeds the very texts and vectors that
+    answering would, so answers do not change, and an index reloaded after an update keeps them."""
+    import numpy as np
+
+    from qa.answer import candidate_sentences
+    from qa.pipeline import Pipeline
+    from qa.retrieve import Retriever
+
+    question = json.loads(DEV_SET.read_text().splitlines()[0])["question"]
+    lazy = Retriever(shipped_index, model, settings)
+    before = answer_question(lazy, question)
+    warm = Retriever(shipped_index, model, settings)
+    assert warm.warm_sentences() > 0 and warm.warm_sentences(limit=3) == 3
+    texts = candidate_sentences(warm, question, warm.search(question, k=settings.answer_passages)).texts
+    assert texts and all(t in warm._sentences for t in texts)
+    assert np.allclose(warm.embed_sentences(texts), lazy.embed_sentences(texts), atol=1e-6)
+    assert answer_question(warm, question).as_dict() == before.as_dict()
+    reloaded = Pipeline(settings, model, warm)
+    reloaded.reload()
+    assert all(t in reloaded.retriever._sentences for t in texts)

@@ -49,7 +49,9 @@ class Pipeline:
 
     def reload(self) -> None:
         """Point the retriever at the live index after an update (readers never see half of one)."""
-        self.retriever = Retriever(open_backend(self.settings), self.model, self.settings)
+        retriever = Retriever(open_backend(self.settings), self.model, self.settings)
+        retriever.keep_sentences_of(self.retriever)  # sentence vectors depend on the text alone
+        self.retriever = retriever
 
 
 def answer_after(retriever: Retriever, question: str, previous: Answer | dict | None,

@@ -94,6 +94,9 @@ def fuse_rankings(bm25: list[tuple[int, float]], dense: list[tuple[int, float]],
 
 # Sentence vectors kept for answer selection: 384 floats each, so about 30 MB at most.
 SENTENCE_VECTORS_KEPT = 20_000
+# Sentences the web app embeds ahead of the first questions (`Retriever.warm_sentences`): about
+# 3 ms each on 2 cores, so a collection of a few hundred pages is covered in seconds.
+SENTENCES_WARMED = 5_000
 
 
 class Retriever:
@@ -142,6 +145,29 @@ class Retriever:
                     self._sentences.popitem(last=False)
             known.update(fresh)
         return np.stack([known[t] for t in texts]) if texts else embed(self.model, [])
+
+    def warm_sentences(self, limit: int = SENTENCES_WARMED, stop: threading.Event | None = None) -> int:
+        """Embed the sentences of the indexed documents ahead of questions, up to `limit` of them,
+        document by document, so that a small collection's first questions find their candidates'
+        vectors kept (`embed_sentences`); `stop` set ends it early. Returns how many were embedded.
+        The vectors are those a question would compute (one text a run), so answers do not change."""
+        from qa.chunking import sentence_spans
+
+        done = 0
+        for info in self.backend.documents():
+            document = self.backend.document_by_source(info.source)
+            for s, e in sentence_spans(document.text):
+                if done >= limit or (stop is not None and stop.is_set()):
+                    return done
+                self.embed_sentences([document.text[s:e]])
+                done += 1
+        return done
+
+    def keep_sentences_of(self, other: "Retriever") -> None:
+        """Take over `other`'s kept sentence vectors (the same model: a reloaded index)."""
+        if other.model is self.model:
+            with other._sentences_lock:
+                self._sentences.update(other._sentences)
 
     def search(self, question: str, mode: str | None = None, k: int | None = None) -> list[Hit]:
         """The best `k` chunks for `question` in `mode` (hybrid, bm25 or dense)."""

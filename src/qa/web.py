@@ -429,6 +429,21 @@ class _Blocks(gr.Blocks):
         super().validate_inputs(block_fn, inputs)
 
 
+def warm_in_background(pipeline: qa_pipeline.Pipeline) -> threading.Thread:
+    """Embed the collection's sentences ahead of the first questions, on a thread of its own
+    (`Retriever.warm_sentences`): the first answer about a passage otherwise embeds each of its
+    sentences first. Its vectors carry over when an update reloads the index."""
+    def run() -> None:
+        try:
+            pipeline.retriever.warm_sentences()
+        except Exception as error:  # only a head start is lost: questions embed what they need
+            print(f"warning: sentences not embedded ahead of questions: {error}")
+
+    thread = threading.Thread(target=run, name="qa-warm-sentences", daemon=True)
+    thread.start()
+    return thread
+
+
 def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blocks:
     """The Gradio app over a loaded pipeline (see `launch`); `read_only`: questions only, with no
     uploads, re-scans or evaluation, neither in the page nor in the API."""
@@ -436,6 +451,7 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
     updating = threading.Lock()
     if pipeline.compaction_due:
         compact_in_background(pipeline, updating)
+    warm_in_background(pipeline)
 
     def ask(question: str, mode: str = settings.mode, k: int = settings.k) -> dict:
         """Answer a question from the documents: verbatim quotes with numbered citations
