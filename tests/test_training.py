@@ -4,8 +4,10 @@ export int8 ONNX, validate and calibrate, all offline."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,9 +62,23 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     # The exported model is a warm start too (no checkpoint needed: its int8 weights are
     # dequantized), and what it starts from is the exported model's weights to within a step of
     # their quantization.
-    said = run("train", "--steps", "1", "--warm-start", str(model / "reader-int8.onnx"),
-               "--out", str(tmp_path / "runs-onnx"), *warm[2:])
+    # Such a warm start needs of the base model only its architecture and tokenizer (what a GPU
+    # machine is sent), and batches can be built ahead in worker processes.
+    from qa.dense import model_path
+
+    base = tmp_path / "base"
+    base.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        shutil.copy(model_path("all-MiniLM-L6-v2") / name, base / name)
+    onnx_run = ["--out", str(tmp_path / "runs-onnx"), "--base", str(base), *warm[2:]]
+    said = run("train", "--steps", "2", "--warm-start", str(model / "reader-int8.onnx"), "--workers", "2", *onnx_run)
     assert "its weights dequantized" in said and "its first 8 questions skipped" in said
+    log = [json.loads(line) for line in (tmp_path / "runs-onnx" / "train-log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2] and all(row["loss"] > 0 for row in log)
+    # --max-minutes stops a run and keeps its checkpoint, to be resumed.
+    said = run("train", "--steps", "50", "--max-minutes", "0.0001", *onnx_run)
+    assert "resuming at step 2" in said and "--max-minutes 0.0001 reached at step 2" in said
+    assert torch_step(tmp_path / "runs-onnx" / "checkpoint.pt") == 2
     sys.path.insert(0, str(SCRIPT.parent))
     import torch
     import train_reader
@@ -73,6 +89,12 @@ def test_train_resume_export_validate_calibrate(tmp_path):
                  "bert.embeddings.word_embeddings.weight", "bert.encoder.layer.3.output.LayerNorm.bias"):
         tolerance = float(trained[name].abs().max()) / 127
         assert float((restored[name] - trained[name]).abs().max()) <= tolerance, name
+
+
+def torch_step(checkpoint: Path) -> int:
+    import torch
+
+    return torch.load(checkpoint, weights_only=False)["step"]
 
 
 def test_listwise_loss_ranks_each_question_answer_against_its_own_negatives():

@@ -6,6 +6,9 @@
     python training/train_reader.py validate                  # the validation table, on the ONNX model
     python training/train_reader.py calibrate                 # abstention threshold from held-out near misses
 
+On a GPU: `train --device cuda --workers 7 --questions-per-step 32` (bfloat16, batches built ahead in
+7 processes, `--max-minutes` to stop at a time limit with a checkpoint).
+
 Data come from ../shared/train/ (or --data): SQuAD 1.1 train for training, with whole articles held
 out (a seeded 10%) for validation and calibration; SelQA dev and COVID-QA as out-of-domain checks.
 Each training question gives one positive pair (the sentence holding the answer, with the answer's
@@ -29,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from qa.chunking import sentence_spans
-from qa.evaluate import span_matches
 from qa.lexical import tokenize
 from qa.reader import (MODEL_DIR, MODEL_FILE, Reader, best_span, encode_pairs, load_tokenizer, pad_batch,
                        preceding_context, scored_span, whole_words)
@@ -150,7 +152,7 @@ def training_pairs(articles, q: Question, rng: random.Random, others: list[int])
 
 # ---------------------------------------------------------------- model
 
-def build_model(model_dir: Path):
+def build_model(model_dir: Path, weights: bool = True):
     import torch
     from transformers import AutoModel
 
@@ -172,7 +174,12 @@ def build_model(model_dir: Path):
             start, end = self.span(self.dropout(tokens)).unbind(-1)
             return relevance, start, end
 
-    return ReaderNet(AutoModel.from_pretrained(str(model_dir), attn_implementation="eager"))
+    if weights:
+        return ReaderNet(AutoModel.from_pretrained(str(model_dir), attn_implementation="eager"))
+    # The architecture alone (config.json), for a warm start that brings every weight itself.
+    from transformers import AutoConfig
+
+    return ReaderNet(AutoModel.from_config(AutoConfig.from_pretrained(str(model_dir)), attn_implementation="eager"))
 
 
 def span_labels(encoded, span) -> tuple[int, int]:
@@ -188,6 +195,40 @@ def span_labels(encoded, span) -> tuple[int, int]:
     if start is None or end is None or end < start or encoded.offsets[-1][1] < span[1]:
         return -100, -100
     return encoded.first + start, encoded.first + end
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(tokenizer_file: Path) -> None:
+    _WORKER["tokenizer"] = load_tokenizer(tokenizer_file)
+
+
+def _worker_batch(job):
+    """make_batch in a worker process (forked: it shares the parent's articles)."""
+    questions, rng_seed = job
+    return make_batch(_WORKER["tokenizer"], _WORKER["articles"], questions, rng_seed, _WORKER["others"])
+
+
+def batch_workers(articles, others, tokenizer_file: Path, workers: int):
+    """Processes that build training batches ahead, so a GPU does not wait on tokenising and BM25.
+    Forked before torch, tqdm or the tokenizer start threads of their own: a fork copies locks
+    that those threads hold, and the workers would wait on them for ever."""
+    import multiprocessing
+
+    _WORKER.update(articles=articles, others=others)
+    return multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker, initargs=(tokenizer_file,))
+
+
+def batches(tokenizer, articles, others, jobs, workers):
+    """The training batches of `jobs` ((questions, seed) per step), in order: from the `workers`
+    pool when there is one, else built here between steps."""
+    if workers is None:
+        for questions, seed in jobs:
+            yield make_batch(tokenizer, articles, questions, seed, others)
+        return
+    with workers:
+        yield from workers.imap(_worker_batch, jobs, chunksize=2)
 
 
 def make_batch(tokenizer, articles, questions: list[Question], rng_seed: int, others: list[int]):
@@ -223,21 +264,27 @@ def listwise_loss(relevance, labels, groups):
 
 
 def train(args) -> None:
-    import torch
-    from tqdm import tqdm
-
     from qa.dense import model_path
 
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
     articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
     train_articles, _ = split_articles(len(articles), args.seed)
     pool = [q for q in questions if q.article in train_articles]
     random.Random(args.seed).shuffle(pool)
     others = sorted(train_articles)
-    base = model_path("all-MiniLM-L6-v2")
+    base = args.base or model_path("all-MiniLM-L6-v2")
+    workers = batch_workers(articles, others, base / "tokenizer.json", args.workers) if args.workers > 0 else None
+
+    import torch
+    from tqdm import tqdm
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
     tokenizer = load_tokenizer(base / "tokenizer.json")
-    model = build_model(base)
+    checkpoint = args.out / "checkpoint.pt"
+    resuming = checkpoint.exists() and not args.restart
+    from_onnx = not resuming and args.warm_start and args.warm_start.suffix == ".onnx"
+    # The base model's weights are read only when nothing else brings every weight.
+    model = build_model(base, weights=not (resuming or args.warm_start))
     # The embedding tables (a third of the weights) and the lowest layers stay as trained for
     # sentence similarity: fewer weights to update makes each CPU step faster.
     frozen = [model.bert.embeddings] + list(model.bert.encoder.layer[:args.freeze_layers])
@@ -252,41 +299,61 @@ def train(args) -> None:
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / max(1, args.steps - warmup))))
     args.out.mkdir(parents=True, exist_ok=True)
-    checkpoint = args.out / "checkpoint.pt"
     step = 0
     # Questions an earlier run already trained on: a warm start goes on with the ones after them.
     skip = 0
-    if checkpoint.exists() and not args.restart:
-        state = torch.load(checkpoint, weights_only=False)
+    if resuming:
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         step = state["step"]
         skip = state.get("skip", 0)
         print(f"resuming at step {step} from {checkpoint}", file=sys.stderr)
-    elif args.warm_start and args.warm_start.suffix == ".onnx":
+    elif from_onnx:
         model.load_state_dict(state_from_onnx(args.warm_start, model.state_dict()))
         card = json.loads((args.warm_start.parent / "reader.json").read_text())
         skip = card.get("questions_trained", card["steps"] * card["train_args"]["questions_per_step"])
         print(f"warm start from {args.warm_start} (its weights dequantized): "
               f"its first {skip} questions skipped", file=sys.stderr)
     elif args.warm_start:
-        state = torch.load(args.warm_start, weights_only=False)
+        state = torch.load(args.warm_start, weights_only=False, map_location="cpu")
         model.load_state_dict(state["model"])
         skip = state.get("skip", 0) + state["step"] * state["args"]["questions_per_step"]
         print(f"warm start from {args.warm_start}: weights of its step {state['step']}, "
               f"its first {skip} questions skipped", file=sys.stderr)
+    device = torch.device(args.device)
+    model.to(device)
+
+    def save():
+        partial = checkpoint.with_suffix(".partial")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "step": step, "skip": skip,
+                    "args": {**vars(args), "warm_start": str(args.warm_start or ""), "base": str(args.base or "")}},
+                   partial)
+        partial.replace(checkpoint)
+        log.flush()
+
     bce = torch.nn.BCEWithLogitsLoss()
     ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
     model.train()
     log = (args.out / "train-log.jsonl").open("a")
     bar = tqdm(total=args.steps, initial=step, desc="training reader", unit="step")
     smoothed = None
-    while step < args.steps:
-        chunk = [pool[(skip + step * args.questions_per_step + i) % len(pool)]
-                 for i in range(args.questions_per_step)]
-        inputs, labels, starts, ends, groups = make_batch(tokenizer, articles, chunk, args.seed * 1_000_003 + skip + step, others)
-        relevance, start_logits, end_logits = model(**inputs)
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
+    jobs = (([pool[(skip + s * args.questions_per_step + i) % len(pool)] for i in range(args.questions_per_step)],
+             args.seed * 1_000_003 + skip + s) for s in range(step, args.steps))
+    # bfloat16 matrix products on a GPU; float32 on a CPU, as before.
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    for inputs, labels, starts, ends, groups in batches(tokenizer, articles, others, jobs, workers):
+        if time.monotonic() > deadline:
+            print(f"--max-minutes {args.max_minutes} reached at step {step}", file=sys.stderr)
+            break
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        labels, starts, ends, groups = labels.to(device), starts.to(device), ends.to(device), groups.to(device)
+        with autocast:
+            relevance, start_logits, end_logits = model(**inputs)
+        relevance, start_logits, end_logits = relevance.float(), start_logits.float(), end_logits.float()
         mask = inputs["attention_mask"] == 0
         start_logits = start_logits.masked_fill(mask, -1e4)
         end_logits = end_logits.masked_fill(mask, -1e4)
@@ -306,12 +373,9 @@ def train(args) -> None:
         bar.update()
         log.write(json.dumps({"step": step, "loss": value, "time": time.time()}) + "\n")
         if step % args.save_every == 0 or step == args.steps:
-            partial = checkpoint.with_suffix(".partial")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(), "step": step, "skip": skip,
-                        "args": {**vars(args), "warm_start": str(args.warm_start or "")}}, partial)
-            partial.replace(checkpoint)
-            log.flush()
+            save()
+    if step % args.save_every:
+        save()  # stopped by --max-minutes between checkpoints
     bar.close()
     print(f"trained {step} steps; checkpoint {checkpoint}", file=sys.stderr)
 
@@ -343,6 +407,10 @@ def state_from_onnx(path: Path, state: dict) -> dict:
         raise ValueError(f"{path}: {len(matmuls)} matrix products, not the reader's {len(linear)}")
     weights |= {f"{name}.weight": weights.pop(m).T for m, name in zip(matmuls, linear)}
     weights["relevance.weight"] = weights.pop("relevance.weight_Transposed").T
+    # The pooler is never used (the relevance head reads [CLS] itself), so the export drops it.
+    missing = [n for n in state if n not in weights and not n.endswith("position_ids") and ".pooler." not in n]
+    if missing:
+        raise ValueError(f"{path}: no weights for {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else ""))
     state = dict(state)
     for name, values in weights.items():
         if name in state:
@@ -364,7 +432,7 @@ def export(args) -> None:
 
     base = model_path("all-MiniLM-L6-v2")
     model = build_model(base)
-    state = torch.load(args.out / "checkpoint.pt", weights_only=False)
+    state = torch.load(args.out / "checkpoint.pt", weights_only=False, map_location="cpu")
     model.load_state_dict(state["model"])
     model.eval()
     target = args.model_dir
@@ -416,6 +484,8 @@ def rank_candidates(reader: Reader, question: str, candidates: list[tuple[str, s
 def validate_squad(reader: Reader, articles, questions: list[Question]) -> dict:
     """Among the sentences of the gold paragraph and of the best other paragraph by BM25: is the
     first one the answer's, does its span hold the answer?"""
+    from qa.evaluate import span_matches
+
     hit, span_hit, span_exact = 0, 0, 0
     for q in questions:
         paragraph = articles[q.article][q.paragraph]
@@ -667,6 +737,8 @@ def fit_combiner(args) -> None:
     by the share of questions whose first sentence is right, cross-validated over articles."""
     import tempfile
 
+    from qa.evaluate import span_matches
+
     selector = Selector(args.model_dir)
     articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
     train_articles, _ = split_articles(len(articles), args.seed)
@@ -901,6 +973,14 @@ def main(argv: list[str] | None = None) -> None:
                              "above its negatives, beside the per-pair one (0: off)")
     parser.add_argument("--freeze-layers", type=int, default=1, help="lowest transformer layers kept frozen")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="train: cpu, or cuda where a GPU is at hand")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="train: processes building batches ahead (0: built between steps)")
+    parser.add_argument("--max-minutes", type=float, default=0,
+                        help="train: stop and save a checkpoint after this long (0: no limit)")
+    parser.add_argument("--base", type=Path,
+                        help="train: the base model's folder (default: the bundled all-MiniLM-L6-v2); "
+                             "with an ONNX --warm-start only its config.json and tokenizer.json are read")
     parser.add_argument("--save-every", type=int, default=100)
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     parser.add_argument("--warm-start", type=Path,
