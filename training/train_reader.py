@@ -325,7 +325,11 @@ def train(args) -> None:
     device = torch.device(args.device)
     model.to(device)
 
+    saved = step
+
     def save():
+        nonlocal saved
+        saved = step
         partial = checkpoint.with_suffix(".partial")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "step": step, "skip": skip,
@@ -374,7 +378,7 @@ def train(args) -> None:
         log.write(json.dumps({"step": step, "loss": value, "time": time.time()}) + "\n")
         if step % args.save_every == 0 or step == args.steps:
             save()
-    if step % args.save_every:
+    if step != saved:
         save()  # stopped by --max-minutes between checkpoints
     bar.close()
     print(f"trained {step} steps; checkpoint {checkpoint}", file=sys.stderr)
@@ -431,7 +435,7 @@ def export(args) -> None:
     from qa.dense import model_path
 
     base = model_path("all-MiniLM-L6-v2")
-    model = build_model(base)
+    model = build_model(base, weights=False)  # the checkpoint brings every weight
     state = torch.load(args.out / "checkpoint.pt", weights_only=False, map_location="cpu")
     model.load_state_dict(state["model"])
     model.eval()
