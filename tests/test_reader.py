@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from qa.answer import shared_reader
-from qa.reader import (MODEL_DIR, Encoded, Reader, ReaderUnavailable, best_span, combine, encode_pairs,
-                       scored_span, whole_words)
+from qa.reader import (MODEL_DIR, Encoded, Reader, ReaderUnavailable, combine, covering_span, encode_pairs,
+                       scored_span, trim_edges)
 
 PARAGRAPH = ("The Normans were the people who in the 10th and 11th centuries gave their name to "
              "Normandy, a region in France. They were descended from Norse raiders and pirates from "
@@ -44,21 +44,62 @@ def test_spans_lie_inside_their_sentence_and_keep_whole_words(reader):
         assert 0.0 <= reading.score <= 1.0
 
 
-def test_whole_words_widens_a_word_piece_span():
+def test_trim_edges_drops_what_clutters_a_span_but_keeps_what_belongs_to_it():
+    text = 'It used a "translating device" (a TD), said the U.S. Army; then it ended.'
+
+    def shown(words: str) -> str:  # the words as whole-word span, trimmed
+        start = text.index(words)
+        return text[slice(*trim_edges(text, start, start + len(words)))]
+
+    assert shown('a "translating device"') == 'a "translating device"'  # the quotation's partner is inside
+    assert shown('"translating') == "translating"  # an opening quotation mark without its partner goes
+    assert shown("(a TD),") == "(a TD)"  # the bracket's partner is inside; the comma goes
+    assert shown("TD),") == "TD"  # a closing bracket without its partner goes
+    assert shown("U.S. Army;") == "U.S. Army"  # the semicolon goes
+    assert shown("the U.S.") == "the U.S."  # an abbreviation keeps its full stop
+    assert shown("it ended.") == "it ended"  # the sentence's full stop goes
+    assert trim_edges(text, 5, 5) == (5, 5) and trim_edges(",", 0, 1) == (0, 1)
+
+
+def encoded_words(text: str, first: int = 2) -> Encoded:
+    """An encoding of `text` with one token a word, after `first` question tokens."""
+    import re
+
+    offsets = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    return Encoded(ids=[0] * (first + len(offsets) + 1), type_ids=[0] * (first + len(offsets) + 1),
+                   first=first, offsets=offsets)
+
+
+def test_the_covering_span_takes_the_words_that_hold_the_answer_under_either_reading():
+    # The model is torn between "Roads" (start there, 0.45) and "The Roads" (start one word
+    # earlier, 0.40), ending on "Roads" either way: the best single span is "Roads", which cuts
+    # the answer short under the second reading; the covering span holds both.
+    text = "He wrote The Roads in 1850."
+    encoded = encoded_words(text)
+    starts = np.full(len(encoded.ids), -20.0)
+    ends = np.full(len(encoded.ids), -20.0)
+    starts[2 + 2], starts[2 + 3] = np.log(0.40), np.log(0.45)  # "The", "Roads"
+    ends[2 + 3] = 0.0  # "Roads"
+    assert text[slice(*scored_span(starts, ends, encoded)[:2])] == "Roads"
+    assert text[slice(*covering_span(text, starts, ends, encoded))] == "The Roads"
+    # A word that brings less probability than it costs is left out, however slack the test.
+    starts[2 + 2] = np.log(0.01)
+    assert text[slice(*covering_span(text, starts, ends, encoded, word_cost=0.05))] == "Roads"
+    # The sentence's full stop is not shown even when the answer ends the sentence.
+    starts[2 + 2], ends[2 + 3], ends[2 + 5] = -20.0, -20.0, 0.0
+    assert text[slice(*covering_span(text, starts, ends, encoded))] == "Roads in 1850"
+
+
+def test_the_covering_span_follows_word_pieces_to_whole_words():
     text = "the recruiting of soldiers"
-    assert whole_words(text, 7, 13) == (4, 14)  # "cruiti" → "recruiting"
-    assert whole_words(text, 0, 3) == (0, 3)
-
-
-def test_whole_words_takes_the_partner_of_a_quotation_mark_or_bracket_the_span_opens():
-    text = 'It used a "translating device" (a TD) to read.'
-    assert text[slice(*whole_words(text, 8, 29))] == 'a "translating device"'
-    assert text[slice(*whole_words(text, 11, 30))] == '"translating device"'
-    assert text[slice(*whole_words(text, 31, 35))] == "(a TD)"
-    assert text[slice(*whole_words(text, 32, 37))] == "(a TD)"
-    assert text[slice(*whole_words(text, 34, 37))] == "TD)"  # its partner is not beside it
-    assert text[slice(*whole_words(text, 23, 29))] == "device"
-    assert text[slice(*whole_words(text, 10, 29))] == '"translating device"'
+    pieces = Encoded(ids=[0] * 8, type_ids=[0] * 8, first=2, offsets=[(0, 3), (4, 6), (6, 10), (10, 14), (15, 17)])
+    starts, ends = np.full(8, -20.0), np.full(8, -20.0)
+    starts[2 + 2], ends[2 + 2] = 0.0, 0.0  # the piece "crui" alone
+    assert text[slice(*covering_span(text, starts, ends, pieces))] == "recruiting"
+    assert covering_span("", starts, ends, Encoded([0] * 3, [0] * 3, 2, [])) == (0, 0)
+    for words in ("one", "one two", "one two three"):  # no more words than the slack: all of them
+        flat = np.zeros(len(encoded_words(words).ids))
+        assert covering_span(words, flat, flat, encoded_words(words)) == (0, len(words))
 
 
 def test_long_inputs_are_cut_to_the_model_limit(reader):
@@ -71,16 +112,13 @@ def test_a_missing_model_says_how_to_get_one(tmp_path):
         Reader(tmp_path)
 
 
-def test_a_length_penalty_prefers_the_shorter_of_two_close_spans():
-    # Four one-letter tokens "a b c d" after two question tokens: the span a…d scores 6 without a
-    # penalty, against 5.5 for "a" alone; at 0.2 a token, a…d costs 0.6 and "a" wins.
+def test_the_best_single_span_and_its_score():
+    # Four one-letter tokens "a b c d" after two question tokens: the span a…d scores 6, against
+    # 5.5 for "a" alone.
     encoded = Encoded(ids=[0] * 8, type_ids=[0] * 8, first=2, offsets=[(0, 1), (2, 3), (4, 5), (6, 7)])
     starts = np.array([0, 0, 3.0, 0, 0, 0, 0, 0])
     ends = np.array([0, 0, 2.5, 0, 0, 3.0, 0, 0])
-    assert best_span(starts, ends, encoded) == (0, 7)
-    assert best_span(starts, ends, encoded, length_penalty=0.2) == (0, 1)
     assert scored_span(starts, ends, encoded) == (0, 7, 6.0)
-    assert scored_span(starts, ends, encoded, length_penalty=0.2) == (0, 1, 5.5)
 
 
 def test_combine_weighs_the_passage_rank_and_span_score_only_when_fitted_with_them():

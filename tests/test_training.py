@@ -36,8 +36,8 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     run("export", *common)
     assert (model / "reader-int8.onnx").stat().st_size < 40 * 2**20
     fitted = run("fit-combiner", "--limit", "3", *common)  # on the passages qa retrieves from 3 articles
-    assert "chosen length penalty" in fitted and "first sentence right" in fitted
-    assert "chosen length penalty" in run("fit-combiner", "--limit", "3", "--candidates", "paragraph", *common)
+    assert "chosen word cost" in fitted and "first sentence right" in fitted
+    assert "chosen word cost" in run("fit-combiner", "--limit", "3", "--candidates", "paragraph", *common)
     table = run("validate", "--limit", "4", *common)
     assert "SQuAD held-out articles" in table and "SelQA dev" in table and "COVID-QA" in table
     assert "chosen: abstain below" in run("calibrate", "--limit", "3", "--candidates", "paragraph", *common)
@@ -45,7 +45,7 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     assert "chosen: abstain below" in calibrated and "asked of qa's hybrid passages" in calibrated
     card = json.loads((model / "reader.json").read_text())
     assert card["steps"] == 3 and 0 < card["abstain_below"] < 1 and "validation" in card
-    assert set(card["combine"]) >= {"bias", "reader", "cosine", "overlap"} and card["span_length_penalty"] >= 0
+    assert set(card["combine"]) >= {"bias", "reader", "cosine", "overlap"} and card["span_word_cost"] >= 0 and "span_length_penalty" not in card
     assert card["questions_trained"] == 6
 
     # A warm start goes on from the checkpoint's weights with a fresh schedule, on the questions

@@ -5,6 +5,7 @@ test_web_browser.py)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 
@@ -129,7 +130,8 @@ def test_export_the_conversation_and_verify_it_against_the_sources(page, app, tm
     ask(page, FESTIVAL)
     markdown = download(page, "#qa-export-md", "Zorblax")
     assert f"## {SOLDIERS}" in markdown and "## When is the Zorblax festival held?" in markdown
-    assert "> “US officials estimated that Russia recruits about **25,000 to 30,000** soldiers" in markdown
+    # The quote, with the answer words in bold inside it
+    assert re.search(r"> “US officials estimated that Russia recruits [^\n]*\*\*[^*\n]*25,000 to 30,000[^*\n]*\*\*", markdown)
     assert "[^1.1]: *North Korean Troops Join Russian Forces" in markdown and "[^2.1]: *Zorblax notes*" in markdown
     assert "\\<script\\>" in markdown and "<script>" not in markdown
 

@@ -33,15 +33,15 @@ import numpy as np
 
 from qa.chunking import sentence_spans
 from qa.lexical import tokenize
-from qa.reader import (MODEL_DIR, MODEL_FILE, Reader, best_span, encode_pairs, load_tokenizer, pad_batch,
-                       preceding_context, scored_span, whole_words)
+from qa.reader import (MODEL_DIR, MODEL_FILE, Reader, covering_span, encode_pairs, load_tokenizer, pad_batch,
+                       preceding_context, scored_span)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "train"
 RUNS = ROOT / "runs" / "reader"
 SEED = 13
 HELD_OUT_SHARE = 0.1
-SPAN_LENGTH_PENALTIES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)  # logits per token, tried by fit-combiner
+SPAN_WORD_COSTS = (0.0, 0.01, 0.02, 0.03, 0.05)  # the covering span's cost of a word, tried by fit-combiner
 
 
 # ---------------------------------------------------------------- data
@@ -734,7 +734,7 @@ def first_right(x: np.ndarray, y: np.ndarray, group: np.ndarray, w: np.ndarray) 
 
 def fit_combiner(args) -> None:
     """Weights for the reader's logit, cosine similarity, shared words and (when it helps) the
-    passage's retrieval rank, and the answer span's length penalty, fitted on questions of the
+    passage's retrieval rank, and the shown span's cost of a word, fitted on questions of the
     training articles that training never reached (neither held-out nor trained on). With
     --candidates retrieved (the default) the candidates are what qa's answer step reads: the
     sentences of the passages qa retrieves from the questions' articles; the feature set is chosen
@@ -766,7 +766,7 @@ def fit_combiner(args) -> None:
                 rows.append((logit, float(c), o, 1 / r, scored_span(starts, ends, pair)[2]))
                 labels.append(float(label))
                 groups.append(n)
-                if label:  # an answering sentence: its span logits fit the length penalty
+                if label:  # an answering sentence: its span logits fit the span's word cost
                     spans.append((q, sentence, pair, logit, starts, ends))
     x, y, group = np.array(rows), np.array(labels), np.array(groups)
     answerable = len(np.unique(group[y == 1]))
@@ -802,24 +802,27 @@ def fit_combiner(args) -> None:
                "fitted_on": f"{fitted_on} ({len(labels)} sentences); features: {name} "
                             f"(first sentence right, 5-fold over articles: {scores[name]:.3f})"}
     print(json.dumps(weights, indent=1))
-    # The span's length penalty: the one whose span of the answering sentence most often holds
-    # the answer and is at most a few words longer (span@1's test); the smaller one on a tie.
-    print(f"{'length penalty':>14} {'span@1':>7} {'words':>6}")
-    shown = {0.0: 0.0}
-    for penalty in SPAN_LENGTH_PENALTIES if spans else ():
-        spans_shown = [sentence[slice(*whole_words(sentence, *best_span(starts, ends, pair, penalty)))]
+    # The shown span's cost of a word: the one whose span of the answering sentence most often
+    # holds the answer and is at most a few words longer (span@1's test); the larger one on a tie.
+    print(f"{'word cost':>14} {'span@1':>7} {'words':>6}")
+    shown = {}
+    for cost in SPAN_WORD_COSTS if spans else ():
+        spans_shown = [sentence[slice(*covering_span(sentence, starts, ends, pair, cost))]
                        for _, sentence, pair, _, starts, ends in spans]
-        shown[penalty] = sum(span_matches(s, [q.answer_text]) for s, (q, *_) in zip(spans_shown, spans)) / len(spans)
-        print(f"{penalty:>14.2f} {shown[penalty]:>7.3f} {np.mean([len(s.split()) for s in spans_shown]):>6.1f}")
-    penalty = max(shown, key=lambda p: (shown[p], -p))
-    print(f"chosen length penalty: {penalty}")
+        shown[cost] = sum(span_matches(s, [q.answer_text]) for s, (q, *_) in zip(spans_shown, spans)) / len(spans)
+        print(f"{cost:>14.2f} {shown[cost]:>7.3f} {np.mean([len(s.split()) for s in spans_shown]):>6.1f}")
+    cost = max(shown, key=lambda c: (round(shown[c], 3), c)) if shown else None
+    print(f"chosen word cost: {cost}")
     if args.dry_run:
         return
     card_path = args.model_dir / "reader.json"
     card = json.loads(card_path.read_text())
     card["combine"] = weights
-    card["span_length_penalty"] = penalty
-    card["span_fitted_on"] = f"{fitted_on}, their answering sentences: span@1 {shown[penalty]:.3f} (penalty 0: {shown[0.0]:.3f})"
+    card.pop("span_length_penalty", None)  # the best single span's, before the covering span
+    if cost is not None:
+        card["span_word_cost"] = cost
+        card["span_fitted_on"] = (f"{fitted_on}, their answering sentences: span@1 {shown[cost]:.3f} "
+                                  f"(word cost 0: {shown[0.0]:.3f})")
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 

@@ -29,6 +29,7 @@ from qa.answer import Answer, answer_question, rerank, shared_reader
 from qa.config import MODES, Settings
 from qa.documents import Document, document_from_text
 from qa.pipeline import READER_SEES, answer_after
+from qa.reader import SPAN_EXTRA_WORDS
 from qa.retrieve import Hit, Retriever
 
 DEFAULT_MODES = ("bm25", "dense", "hybrid")
@@ -145,12 +146,15 @@ def answer_rank(passages: list[str], answers: tuple[str, ...] | list[str]) -> in
     return next((n for n, p in enumerate(passages, start=1) if contains_answer(p, answers)), None)
 
 
-SPAN_EXTRA_WORDS = 3  # how much longer than an accepted answer a shown span may be
+EDGE_PUNCTUATION = " .,;:!?"
 
 
 def span_matches(span: str, answers: tuple[str, ...] | list[str]) -> bool:
     """Whether the shown answer words hold an accepted answer and are at most SPAN_EXTRA_WORDS
-    words longer than it."""
+    words longer than it. An answer's own edge punctuation is not asked for: "temporal lobe
+    epilepsy" holds the accepted "temporal lobe epilepsy." (an annotator's selection that ran
+    to the full stop), as SQuAD's evaluation, which drops punctuation, would count it."""
+    answers = [a.strip(EDGE_PUNCTUATION) or a for a in answers]
     return any(fold(a) in fold(span) and len(span.split()) <= len(a.split()) + SPAN_EXTRA_WORDS
                for a in answers)
 
