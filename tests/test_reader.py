@@ -59,6 +59,14 @@ def test_trim_edges_drops_what_clutters_a_span_but_keeps_what_belongs_to_it():
     assert shown("the U.S.") == "the U.S."  # an abbreviation keeps its full stop
     assert shown("it ended.") == "it ended"  # the sentence's full stop goes
     assert trim_edges(text, 5, 5) == (5, 5) and trim_edges(",", 0, 1) == (0, 1)
+    rain = "It gets less than 200 mm (7.9 in) of rain (a desert climate by any measure)."
+
+    def shown_in_rain(words: str) -> str:
+        start = rain.index(words)
+        return rain[slice(*trim_edges(rain, start, start + len(words)))]
+
+    assert shown_in_rain("200 mm (7.9") == "200 mm (7.9 in)"  # an open bracket takes its partner nearby
+    assert shown_in_rain("of rain (a desert") == "of rain"  # or, when that is far, the span stops before it
 
 
 def encoded_words(text: str, first: int = 2) -> Encoded:

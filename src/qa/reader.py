@@ -216,6 +216,21 @@ def trim_edges(text: str, start: int, end: int) -> tuple[int, int]:
             start, end = (start + 1, end) if first == '"' else (start, end - 1)
         else:
             break
+    return close_brackets(text, start, end)
+
+
+def close_brackets(text: str, start: int, end: int) -> tuple[int, int]:
+    """A bracket the span opens inside and leaves open ("200 mm (7.9") takes its partner when
+    that is at most a few words on ("200 mm (7.9 in)"); otherwise the span stops before it."""
+    for opening, closing in PAIRS:
+        span = text[start:end]
+        if span.count(opening) > span.count(closing):
+            at = start + span.rindex(opening)
+            partner = text.find(closing, end)
+            if partner != -1 and len(text[end:partner].split()) <= 3 and opening not in text[end:partner]:
+                end = partner + 1
+            elif text[start:at].strip():
+                end = start + len(text[start:at].rstrip())
     return start, end
 
 
