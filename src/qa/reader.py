@@ -170,7 +170,8 @@ def covering_span(sentence: str, start_logits: np.ndarray, end_logits: np.ndarra
     [a, b] holds the answer whenever the answer is [a + i, b - j] with i + j <= slack, so its
     worth is the sum of those few probabilities; the word cost makes it grow only where a word
     brings at least that much probability. Measured on 600 unseen SQuAD training questions'
-    answering sentences (stage 4 reader): span@1 0.607 with the best span, 0.718 with this."""
+    answering sentences (stage 4 reader): span@1 0.613 with the best span (its length penalty
+    0.05 a token), 0.715 with this at word cost 0.02."""
     words = [(m.start(), m.end()) for m in WORD.finditer(sentence)]
     n = len(encoded.offsets)
     if n == 0 or not words:
