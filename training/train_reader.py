@@ -766,8 +766,14 @@ def fit_combiner(args) -> None:
                 rows.append((logit, float(c), o, 1 / r, scored_span(starts, ends, pair)[2]))
                 labels.append(float(label))
                 groups.append(n)
-                if label:  # an answering sentence: its span logits fit the span's word cost
-                    spans.append((q, sentence, pair, logit, starts, ends))
+            # The span's word cost is fitted on the sentence SQuAD marks as answering the question,
+            # read as qa reads it (with the words before it), whether or not retrieval found it: a
+            # retrieved sentence that merely holds the answer's words may not answer.
+            paragraph = articles[q.article][q.paragraph]
+            s, e = paragraph.sentences[q.sentence]
+            (pair, _, starts, ends), = selector.reader.outputs(
+                q.text, [paragraph.text[s:e]], [preceding_context(paragraph.text, 0, s)])
+            spans.append((q, paragraph.text[s:e], pair, starts, ends))
     x, y, group = np.array(rows), np.array(labels), np.array(groups)
     answerable = len(np.unique(group[y == 1]))
     print(f"{len(unseen)} questions, {len(y)} candidate sentences; an answering sentence among them for "
@@ -802,13 +808,14 @@ def fit_combiner(args) -> None:
                "fitted_on": f"{fitted_on} ({len(labels)} sentences); features: {name} "
                             f"(first sentence right, 5-fold over articles: {scores[name]:.3f})"}
     print(json.dumps(weights, indent=1))
-    # The shown span's cost of a word: the one whose span of the answering sentence most often
-    # holds the answer and is at most a few words longer (span@1's test); the larger one on a tie.
+    # The shown span's cost of a word: the one whose span of each question's answering sentence
+    # most often holds the answer and is at most a few words longer (span@1's test); the larger
+    # one on a tie.
     print(f"{'word cost':>14} {'span@1':>7} {'words':>6}")
     shown = {}
     for cost in SPAN_WORD_COSTS if spans else ():
         spans_shown = [sentence[slice(*covering_span(sentence, starts, ends, pair, cost))]
-                       for _, sentence, pair, _, starts, ends in spans]
+                       for _, sentence, pair, starts, ends in spans]
         shown[cost] = sum(span_matches(s, [q.answer_text]) for s, (q, *_) in zip(spans_shown, spans)) / len(spans)
         print(f"{cost:>14.2f} {shown[cost]:>7.3f} {np.mean([len(s.split()) for s in spans_shown]):>6.1f}")
     cost = max(shown, key=lambda c: (round(shown[c], 3), c)) if shown else None
@@ -821,8 +828,9 @@ def fit_combiner(args) -> None:
     card.pop("span_length_penalty", None)  # the best single span's, before the covering span
     if cost is not None:
         card["span_word_cost"] = cost
-        card["span_fitted_on"] = (f"{fitted_on}, their answering sentences: span@1 {shown[cost]:.3f} "
-                                  f"(word cost 0: {shown[0.0]:.3f})")
+        card["span_fitted_on"] = (f"{len(spans)} SQuAD questions of training articles not used in training, "
+                                  f"each question's own answering sentence: span@1 {shown[cost]:.3f} "
+                                  f"(word costs {', '.join(f'{c}: {v:.3f}' for c, v in shown.items())})")
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
