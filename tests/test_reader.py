@@ -67,6 +67,11 @@ def test_trim_edges_drops_what_clutters_a_span_but_keeps_what_belongs_to_it():
 
     assert shown_in_rain("200 mm (7.9") == "200 mm (7.9 in)"  # an open bracket takes its partner nearby
     assert shown_in_rain("of rain (a desert") == "of rain"  # or, when that is far, the span stops before it
+    said = "He said “the United States needs to consider taking military action.”"
+    start = said.index("taking")
+    # The full stop ends the sentence inside its quotation: it goes, as does the unpartnered mark.
+    assert said[slice(*trim_edges(said, start, len(said)))] == "taking military action"
+    assert said[slice(*trim_edges(said, start, len(said) - 1))] == "taking military action"
 
 
 def encoded_words(text: str, first: int = 2) -> Encoded:

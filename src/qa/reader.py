@@ -198,16 +198,18 @@ TRAILING = ",;:"
 PAIRS = (("(", ")"), ("[", "]"), ("“", "”"))
 OPENING = dict(PAIRS)
 CLOSING = {closing: opening for opening, closing in PAIRS}
+SENTENCE_CLOSERS = ')]”’"\' \t\n'  # what may follow a sentence's full stop: a quotation or bracket it ends
 
 
 def trim_edges(text: str, start: int, end: int) -> tuple[int, int]:
     """Whole words shown without what only clutters their edges: a trailing comma, semicolon or
-    colon, the sentence's full stop (not an abbreviation's: "U.S."), and a quotation mark or
-    bracket whose partner is not inside the span."""
+    colon, the sentence's full stop (also before a closing quotation mark or bracket; not an
+    abbreviation's: "U.S."), and a quotation mark or bracket whose partner is not inside the span."""
     while end - start > 1:
         span = text[start:end]
         first, last = span[0], span[-1]
-        if last in TRAILING or (last == "." and end == len(text.rstrip()) and span.split()[-1].count(".") == 1):
+        if last in TRAILING or (last == "." and not text[end:].strip(SENTENCE_CLOSERS)
+                                and span.split()[-1].count(".") == 1):
             end -= 1
         elif first in OPENING and span.count(first) > span.count(OPENING[first]):
             start += 1
