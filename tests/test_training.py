@@ -59,6 +59,19 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     assert card["questions_trained"] == 8 and card["steps"] == 1
     assert card["warm_start_from"]["steps"] == 3 and card["warm_start_from"]["questions_trained"] == 6
 
+    # Two runs of one lineage averaged: each weight the mean of theirs, the last run's count of
+    # questions read, and a checkpoint that exports.
+    import torch
+
+    run("average", "--out", str(tmp_path / "runs-mean"), "--average", str(runs), str(again))
+    first, second, mean = (torch.load(folder / "checkpoint.pt", weights_only=False)
+                           for folder in (runs, again, tmp_path / "runs-mean"))
+    name = "bert.encoder.layer.5.output.dense.weight"
+    assert torch.allclose(mean["model"][name], (first["model"][name] + second["model"][name]) / 2, atol=1e-7)
+    assert not torch.equal(first["model"][name], second["model"][name])
+    assert "from step 1" in run("export", "--out", str(tmp_path / "runs-mean"), "--model-dir", str(tmp_path / "mean"))
+    assert json.loads((tmp_path / "mean" / "reader.json").read_text())["questions_trained"] == 8
+
     # The exported model is a warm start too (no checkpoint needed: its int8 weights are
     # dequantized), and what it starts from is the exported model's weights to within a step of
     # their quantization.

@@ -478,6 +478,30 @@ def export(args) -> None:
     print(f"exported {target / MODEL_FILE} ({size:.1f} MiB) from step {state['step']}")
 
 
+def average(args) -> None:
+    """A checkpoint in --out whose weights are the mean of the --average checkpoints' (runs of one
+    lineage, as a warm start continues another: averaging points of one training path lands in a
+    flatter spot than either end). Steps, questions read and arguments are the last one's; export
+    reads it as any checkpoint."""
+    import torch
+
+    states = [torch.load(Path(c) / "checkpoint.pt" if Path(c).is_dir() else Path(c), weights_only=False,
+                         map_location="cpu") for c in args.average]
+    if len(states) < 2:
+        raise SystemExit("average: give at least two checkpoints (--average RUN RUN ...)")
+    keys = states[0]["model"].keys()
+    if any(s["model"].keys() != keys for s in states):
+        raise SystemExit("average: the checkpoints are not of the same model")
+    mean = {k: (sum(s["model"][k].double() for s in states) / len(states)).to(states[0]["model"][k].dtype)
+            if states[0]["model"][k].is_floating_point() else states[-1]["model"][k] for k in keys}
+    last = states[-1]
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": mean, "step": last["step"], "skip": last.get("skip", 0),
+                "args": {**last["args"], "averaged": [str(c) for c in args.average]}},
+               args.out / "checkpoint.pt")
+    print(f"averaged {len(states)} checkpoints into {args.out / 'checkpoint.pt'}")
+
+
 # ---------------------------------------------------------------- validation
 
 def rank_candidates(reader: Reader, question: str, candidates: list[tuple[str, str]]):
@@ -974,7 +998,7 @@ def calibrate(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("train", "export", "fit-combiner", "validate", "calibrate"))
+    parser.add_argument("command", choices=("train", "export", "fit-combiner", "validate", "calibrate", "average"))
     parser.add_argument("--data", type=Path, default=DATA, help="folder with the training data (%(default)s)")
     parser.add_argument("--out", type=Path, default=RUNS, help="checkpoints and logs (%(default)s)")
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="where the exported model goes")
@@ -1017,9 +1041,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--articles", type=int, default=40,
                         help="fit-combiner and calibrate with --candidates retrieved: articles indexed together (default 40)")
     parser.add_argument("--dry-run", action="store_true", help="fit-combiner: print the fit, leave the card")
+    parser.add_argument("--average", nargs="+", metavar="RUN",
+                        help="average: the checkpoints (or run folders) whose weights --out's checkpoint averages")
     args = parser.parse_args(argv)
     {"train": train, "export": export, "fit-combiner": fit_combiner, "validate": validate,
-     "calibrate": calibrate}[args.command](args)
+     "calibrate": calibrate, "average": average}[args.command](args)
 
 
 if __name__ == "__main__":
