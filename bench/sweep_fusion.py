@@ -12,6 +12,9 @@ with --rerank, the reader reordering hybrid's top 20 passages.
 
     nice -n 15 .venv/bin/python bench/sweep_fusion.py                  # table; bench/out/sweep_fusion.*
     nice -n 15 .venv/bin/python bench/sweep_fusion.py --rerank 200     # + reader reranking, 200 queries a set
+    # with COVID-QA passages and SelQA sections too (bench/beir_out_of_domain.py writes them):
+    nice -n 15 .venv/bin/python bench/sweep_fusion.py --beir bench/out/covid-beir bench/out/selqa-beir \
+        --out bench/out/sweep_fusion_all
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ from qa.retrieve import Hit, Retriever, fuse_rankings  # noqa: E402
 OUT = ROOT / "bench" / "out"
 LIST_DEPTH = 2 * BEIR_DEPTH  # what `qa eval --beir` searches: documents span several chunks
 CANDIDATES = (20, 50, 100)
-GRID = ([("rrf", k, None) for k in (10, 30, 60, 100)] + [("weighted", None, w) for w in (0.3, 0.5, 0.6, 0.7)])
+# (fusion, rrf_k, dense_weight, confidence_power): RRF, fixed weights, weights scaled per query
+GRID = ([("rrf", k, None, None) for k in (10, 30, 60, 100)]
+        + [("weighted", None, w, 0.0) for w in (0.3, 0.5, 0.6, 0.7)]
+        + [("weighted", None, w, p) for w in (0.5, 0.6) for p in (1.0, 2.0, 3.0)])
 SHARES = (0.0, 0.1, 0.25, 0.5)
 
 
@@ -98,16 +104,18 @@ def question_judge(questions):
     return judge
 
 
-def collections(model, settings: Settings, squad_articles: int, squad_queries: int) -> list[Collection]:
+def collections(model, settings: Settings, squad_articles: int, squad_queries: int,
+                extra: list[Path] = ()) -> list[Collection]:
     found = []
     sample = load_beir(ROOT / "tests" / "data" / "beir-sample")
     squad = squad_path()
     beir_sets = [sample]
-    if squad:
+    if squad_articles and squad:
         folder = write_squad_beir(OUT / "squad-beir", squad, squad_articles, squad_queries)
         beir_sets.append(load_beir(folder))
     else:
-        print("no ../shared/train: SQuAD held-out articles left out", file=sys.stderr)
+        print("no ../shared/train (or --squad-articles 0): SQuAD held-out articles left out", file=sys.stderr)
+    beir_sets += [load_beir(folder) for folder in extra]
     for dataset in beir_sets:
         began = time.perf_counter()
         retriever = index_beir(dataset, OUT / "sweep-index" / dataset.name, settings, model, progress=False)
@@ -126,8 +134,10 @@ def collections(model, settings: Settings, squad_articles: int, squad_queries: i
     return found
 
 
-def setting_name(fusion: str, rrf_k, weight, candidates: int) -> str:
-    return (f"rrf k={rrf_k}" if fusion == "rrf" else f"weighted w={weight}") + f", {candidates} candidates"
+def setting_name(fusion: str, rrf_k, weight, power, candidates: int) -> str:
+    name = f"rrf k={rrf_k}" if fusion == "rrf" else f"weighted w={weight}"
+    name += f" confidence^{power:g}" if fusion == "weighted" and power else ""
+    return f"{name}, {candidates} candidates"
 
 
 def sweep(found: list[Collection], settings: Settings) -> list[dict]:
@@ -136,11 +146,12 @@ def sweep(found: list[Collection], settings: Settings) -> list[dict]:
         for mode in ("bm25", "dense"):
             rows.append({"collection": c.name, "mode": mode, "setting": "",
                          **c.judge(c.ranked(mode, settings, LIST_DEPTH))})
-        for fusion, rrf_k, weight in GRID:
+        for fusion, rrf_k, weight, power in GRID:
             for candidates in CANDIDATES + (LIST_DEPTH,):
-                s = settings.with_(fusion=fusion, rrf_k=rrf_k, dense_weight=weight, candidates=candidates)
+                s = settings.with_(fusion=fusion, rrf_k=rrf_k, dense_weight=weight, confidence_power=power,
+                                   candidates=candidates)
                 rows.append({"collection": c.name, "mode": "hybrid",
-                             "setting": setting_name(fusion, rrf_k, weight, candidates),
+                             "setting": setting_name(fusion, rrf_k, weight, power, candidates),
                              **c.judge(c.ranked("hybrid", s, candidates))})
     return rows
 
@@ -203,24 +214,28 @@ def render(results: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--squad-articles", type=int, default=35)
+    parser.add_argument("--squad-articles", type=int, default=35, help="held-out SQuAD articles (0: none)")
     parser.add_argument("--squad-queries", type=int, default=500)
     parser.add_argument("--rerank", type=int, default=0, metavar="N",
                         help="also measure the reader reranking hybrid's top 20, on N queries a collection")
+    parser.add_argument("--beir", nargs="*", default=[], type=Path, metavar="DIR",
+                        help="more BEIR folders to sweep (e.g. bench/beir_out_of_domain.py's covid and selqa)")
+    parser.add_argument("--out", type=Path, default=OUT / "sweep_fusion",
+                        help="results as OUT.json and OUT.md (default bench/out/sweep_fusion)")
     parser.add_argument("--render", action="store_true", help="only print the tables of the last run's JSON")
     args = parser.parse_args()
     if args.render:
-        print(render(json.loads((OUT / "sweep_fusion.json").read_text())))
+        print(render(json.loads(args.out.with_suffix(".json").read_text())))
         return 0
     settings = Settings(device="cpu")
     model = model_for(settings)
-    found = collections(model, settings, args.squad_articles, args.squad_queries)
+    found = collections(model, settings, args.squad_articles, args.squad_queries, args.beir)
     results = {"fusion": sweep(found, settings), "document_share": share_sweep(found, settings)}
     if args.rerank:
         results["rerank"] = rerank_rows(found, settings, args.rerank)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "sweep_fusion.json").write_text(json.dumps(results, indent=1))
-    (OUT / "sweep_fusion.md").write_text(render(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    args.out.with_suffix(".md").write_text(render(results))
     print(render(results))
     return 0
 

@@ -2,7 +2,7 @@ import pytest
 
 from qa.config import Settings
 from qa.store import Index
-from qa.retrieve import fuse_rankings, reciprocal_rank_fusion, weighted_fusion
+from qa.retrieve import fuse_rankings, ranking_confidence, reciprocal_rank_fusion, weighted_fusion
 
 
 def test_reciprocal_rank_fusion_rewards_agreement():
@@ -16,6 +16,24 @@ def test_weighted_fusion_normalises_each_retriever():
     fused = weighted_fusion([[(1, 10.0), (2, 5.0), (3, 0.0)], [(3, 0.9), (2, 0.5), (1, 0.1)]], [0.5, 0.5])
     assert fused[1] == pytest.approx(0.5) and fused[3] == pytest.approx(0.5)
     assert fused[2] == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
+
+
+def test_ranking_confidence_is_how_far_the_best_stands_out():
+    assert ranking_confidence([9.0, 1.0, 1.0, 1.0]) == pytest.approx(3 ** 0.5)  # (9 - 3) / sqrt(12)
+    assert ranking_confidence([4.0, 3.0, 2.0, 1.0]) < ranking_confidence([9.0, 1.0, 1.0, 1.0])
+    assert ranking_confidence([0.5, 0.5, 0.5]) == 1.0 and ranking_confidence([2.0, 1.0]) == 1.0
+
+
+def test_a_confident_retriever_outweighs_an_even_one():
+    # BM25 has one clear winner (item 1); dense ranks item 2 first by a hair among even scores.
+    bm25 = [(1, 20.0)] + [(n, 2.0 - 0.01 * n) for n in range(2, 20)]
+    dense = [(n, 0.60 - 0.001 * n) for n in range(2, 20)] + [(1, 0.55)]
+    fixed = fuse_rankings(bm25, dense, Settings(dense_weight=0.6, confidence_power=0.0))
+    scaled = fuse_rankings(bm25, dense, Settings(dense_weight=0.6, confidence_power=2.0))
+    assert fixed[0][0] == 2 and scaled[0][0] == 1
+    # Equal confidence leaves the weights as they are.
+    same = weighted_fusion([[(1, 3.0), (2, 2.0), (3, 1.0)], [(3, 3.0), (2, 2.0), (1, 1.0)]], [0.25, 0.75], 2.0)
+    assert same[3] == pytest.approx(0.75) and same[1] == pytest.approx(0.25)
 
 
 def test_fusion_ties_go_to_the_dense_favourite():

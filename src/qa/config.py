@@ -41,13 +41,17 @@ class Settings:
     # Retrieval.
     mode: str = "hybrid"
     k: int = 5
-    # Fusion: a weighted sum of min-max normalised scores, dense 0.6. In bench/sweep_fusion.py it
-    # beat both retrievers on SQuAD held-out articles (nDCG@10) and the development set (MRR@10)
-    # and was within 0.003 of dense at the BEIR sample's ceiling; RRF (k 10 to 100) lost to BM25
-    # on the development set, and dense 0.7 lost one development answer at rank 3 (README, "Fusion").
+    # Fusion: a weighted sum of min-max normalised scores, dense 0.5, each retriever's weight
+    # scaled per query by its confidence squared (qa.retrieve.ranking_confidence: how many standard
+    # deviations its best candidate stands above the mean of its candidates). In
+    # bench/sweep_fusion.py, over five collections (the BEIR sample, SQuAD held-out articles,
+    # COVID-QA passages, SelQA sections, the development set), it scored at least as well as the
+    # fixed dense 0.6 before it on every one and above BM25 and dense on all but the sample, where
+    # dense alone is perfect (README, "Fusion"); RRF (k 10 to 100) lost to BM25 on four of them.
     fusion: str = "weighted"
     rrf_k: int = 60  # for fusion="rrf"
-    dense_weight: float = 0.6  # for fusion="weighted"
+    dense_weight: float = 0.5  # for fusion="weighted"
+    confidence_power: float = 2.0  # for fusion="weighted"; 0: the weights stay fixed
     candidates: int = 50  # hits taken from each retriever before fusion (100: +0.003 on SQuAD)
     # Past this many chunks the vector index is approximate (HNSW) instead of exact: a flat scan
     # of 100k vectors takes 25-50 ms on two busy cores, HNSW under 1 ms at recall@10 ≈ 0.98
@@ -80,6 +84,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if not 0 <= self.confidence_power <= 10:
+            raise ValueError("confidence_power must be from 0 to 10")
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
         if self.embed_backend not in EMBED_BACKENDS:

@@ -66,8 +66,19 @@ def reciprocal_rank_fusion(rankings: list[list[int]], k: int = DEFAULTS.rrf_k) -
     return fused
 
 
-def weighted_fusion(scored: list[list[tuple[int, float]]], weights: list[float]) -> dict[int, float]:
-    """Weighted sum of min–max normalised scores; an item absent from a ranking scores 0 there."""
+def weighted_fusion(scored: list[list[tuple[int, float]]], weights: list[float],
+                    confidence_power: float = 0.0) -> dict[int, float]:
+    """Weighted sum of min–max normalised scores; an item absent from a ranking scores 0 there.
+
+    With confidence_power > 0 each ranking's weight is first scaled by its confidence for this
+    query raised to that power (`ranking_confidence`), and the weights renormalised to sum to
+    1: a retriever whose best candidate stands out from the rest counts for more than one whose
+    candidates all score alike."""
+    if confidence_power > 0:
+        weights = [w * ranking_confidence([s for _, s in results]) ** confidence_power
+                   for results, w in zip(scored, weights)]
+        total = sum(weights)
+        weights = [w / total for w in weights] if total > 0 else weights
     fused: dict[int, float] = {}
     for results, weight in zip(scored, weights):
         if not results:
@@ -80,13 +91,24 @@ def weighted_fusion(scored: list[list[tuple[int, float]]], weights: list[float])
     return fused
 
 
+def ranking_confidence(scores: list[float]) -> float:
+    """How far a ranking's best score stands above its candidates: (best − mean) / standard
+    deviation, a query-performance estimate that needs no judgements. 1.0 when there are too
+    few candidates (under 3) or they all score the same; never below 0.001."""
+    values = np.asarray(scores, dtype=np.float64)
+    if len(values) < 3 or values.std() == 0:
+        return 1.0
+    return max(float((values.max() - values.mean()) / values.std()), 1e-3)
+
+
 def fuse_rankings(bm25: list[tuple[int, float]], dense: list[tuple[int, float]],
                   settings: Settings) -> list[tuple[int, float]]:
     """The two retrievers' (item, score) lists merged into one, best first."""
     if settings.fusion == "rrf":
         fused = reciprocal_rank_fusion([[i for i, _ in bm25], [i for i, _ in dense]], settings.rrf_k)
     else:
-        fused = weighted_fusion([bm25, dense], [1 - settings.dense_weight, settings.dense_weight])
+        fused = weighted_fusion([bm25, dense], [1 - settings.dense_weight, settings.dense_weight],
+                                settings.confidence_power)
     # Ties (common with RRF) go to the item the dense retriever ranked higher.
     dense_rank = {item: r for r, (item, _) in enumerate(dense)}
     return sorted(fused.items(), key=lambda pair: (-pair[1], dense_rank.get(pair[0], len(dense))))

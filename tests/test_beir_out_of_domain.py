@@ -1,0 +1,53 @@
+"""The two out-of-domain BEIR collections built from the shared data (bench/beir_out_of_domain.py):
+COVID-QA passages and SelQA sections load as BEIR, every judgement names a document of the
+corpus, and each COVID-QA question judges the passage its annotated answer is in."""
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa.evaluate import load_beir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from beir_out_of_domain import main, paper_passages, shared_file, write_collection  # noqa: E402
+
+
+@pytest.mark.parametrize("name, documents, queries", [("covid", 2543, 1374), ("selqa", 680, 785)])
+def test_collection_loads_with_every_judgement_retrievable(name, documents, queries, tmp_path):
+    if shared_file(name) is None:
+        pytest.skip(f"needs ../shared/train ({name})")
+    folder, n_documents, n_queries, _ = write_collection(name, tmp_path / name)
+    dataset = load_beir(folder)
+    assert (len(dataset.corpus), len(dataset.queries)) == (n_documents, n_queries) == (documents, queries)
+    assert dataset.summary() == ""  # nothing skipped, no judged document missing
+    assert all(len(judged) == 1 and set(judged) <= dataset.corpus.keys() for judged in dataset.qrels.values())
+    assert all(title and text.strip() for title, text in dataset.corpus.values())
+
+
+def test_covid_questions_judge_the_passage_holding_their_answer(tmp_path):
+    path = shared_file("covid")
+    if path is None:
+        pytest.skip("needs ../shared/train/covid-qa.json.gz")
+    dataset = load_beir(write_collection("covid", tmp_path / "covid", path)[0])
+    answers = {f"q{qa['id']}": qa["answers"][0]["text"].strip()
+               for paper in json.load(gzip.open(path, "rt", encoding="utf-8"))["data"]
+               for paragraph in paper["paragraphs"] for qa in paragraph["qas"]}
+    held = [answers[q][:40] in dataset.corpus[next(iter(judged))][1] for q, judged in dataset.qrels.items()]
+    assert sum(held) >= 0.97 * len(held)  # an answer may run past its passage's blank line
+
+
+def test_paper_passages_skip_the_metadata_and_headings():
+    context = ("A title\n\nhttps://example.org/paper\n\nSHA: 0123\n\nAuthors: A; B\n\n"
+               "Abstract: " + "words " * 30 + "\n\nMethods\n\n" + "more words " * 20)
+    passages = [context[s:e] for s, e in paper_passages(context)]
+    assert len(passages) == 2 and passages[0].startswith("Abstract:") and passages[1].startswith("more words")
+
+
+def test_missing_shared_data_is_a_clear_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("beir_out_of_domain.shared_dir", lambda: None)
+    with pytest.raises(SystemExit) as stop:
+        main(["covid", str(tmp_path / "x")])
+    assert "no ../shared/train/covid-qa.json.gz" in str(stop.value)
