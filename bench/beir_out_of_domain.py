@@ -53,10 +53,11 @@ def paper_passages(context: str) -> list[tuple[int, int]]:
             if len(context[s:e].strip()) >= MIN_PASSAGE and not context[s:e].lstrip().startswith(METADATA)]
 
 
-def covid_collection(path: Path) -> tuple[list[dict], list[tuple[str, str, str]], int]:
-    """(corpus rows, (query id, question, relevant document) triples, questions left out)."""
+def covid_collection(path: Path, papers: int | None = None) -> tuple[list[dict], list[tuple[str, str, str]], int]:
+    """(corpus rows, (query id, question, relevant document) triples, questions left out), from the
+    first `papers` papers (all when None)."""
     corpus, queries, left_out = [], [], 0
-    for p, paper in enumerate(json.load(gzip.open(path, "rt", encoding="utf-8"))["data"]):
+    for p, paper in enumerate(json.load(gzip.open(path, "rt", encoding="utf-8"))["data"][:papers]):
         for paragraph in paper["paragraphs"]:
             context = paragraph["context"]
             title = next(line.strip() for line in context.splitlines() if line.strip())
@@ -103,12 +104,14 @@ def write_beir(folder: Path, corpus: list[dict], queries: list[tuple[str, str, s
     return folder
 
 
-def write_collection(name: str, folder: Path, path: Path | None = None) -> tuple[Path, int, int, int]:
-    """Write the named collection; (folder, documents, queries, questions left out)."""
+def write_collection(name: str, folder: Path, path: Path | None = None,
+                     papers: int | None = None) -> tuple[Path, int, int, int]:
+    """Write the named collection (covid: of its first `papers` papers, all when None);
+    (folder, documents, queries, questions left out)."""
     path = path or shared_file(name)
     if path is None:
         raise FileNotFoundError(f"no ../shared/train/{FILES[name]} beside the checkout")
-    corpus, queries, left_out = (covid_collection if name == "covid" else selqa_collection)(path)
+    corpus, queries, left_out = covid_collection(path, papers) if name == "covid" else selqa_collection(path)
     return write_beir(folder, corpus, queries), len(corpus), len(queries), left_out
 
 
@@ -117,9 +120,10 @@ def main(argv=None) -> int:
                                      epilog="covid: COVID-QA passages; selqa: SelQA dev sections")
     parser.add_argument("collection", choices=sorted(FILES), help="which collection to build")
     parser.add_argument("folder", type=Path, help="where to write it (corpus.jsonl, queries.jsonl, qrels/)")
+    parser.add_argument("--papers", type=int, metavar="N", help="covid: only the first N papers (default: all 98)")
     args = parser.parse_args(argv)
     try:
-        folder, documents, queries, left_out = write_collection(args.collection, args.folder)
+        folder, documents, queries, left_out = write_collection(args.collection, args.folder, papers=args.papers)
     except FileNotFoundError as error:
         sys.exit(f"beir_out_of_domain: {error}")
     print(f"wrote {folder}: {documents} documents, {queries} queries"
