@@ -68,3 +68,20 @@ def test_hybrid_beats_both_its_parts_on_covid_qa_passages(tmp_path):
     report = evaluate_beir(folder, Settings(device="cpu"), show_build=False, index_dir=tmp_path / "index")
     ndcg = {mode: values["ndcg@10"] for mode, values in report.metrics.items()}
     assert ndcg["hybrid"] >= max(ndcg["bm25"], ndcg["dense"]) + 0.01, ndcg
+
+
+@pytest.mark.parametrize("name", ["covid", "selqa"])
+def test_question_sets_quote_their_answers_from_their_sources(name, tmp_path):
+    """bench/question_set_out_of_domain.py: every question's answers are in its source file, so
+    hit@k and quote@1 can be earned; the question set loads as `qa eval` reads it."""
+    from qa.evaluate import load_question_set
+    from question_set_out_of_domain import write_set
+
+    if shared_file(name) is None:
+        pytest.skip(f"needs ../shared/train ({name})")
+    documents, count = write_set(name, tmp_path, 40)
+    questions = load_question_set(tmp_path / "questions.jsonl")
+    assert count == len(questions) == 40 and len(list((tmp_path / "sources").iterdir())) == documents
+    for question in questions:
+        text = (tmp_path / "sources" / question.sources[0]).read_text(encoding="utf-8")
+        assert any(answer in text for answer in question.answers), question.id
