@@ -37,12 +37,13 @@ def squad_path() -> Path | None:
     return path if path and path.is_file() else None
 
 
-def write_squad_beir(folder: Path, squad: Path, articles: int, queries: int, seed: int = SEED) -> Path:
-    """Write corpus.jsonl, queries.jsonl and qrels/test.tsv into `folder` for the first `articles`
-    held-out articles (in index order) and `queries` of their questions; returns `folder`."""
+def write_squad_beir(folder: Path, squad: Path, articles: int, queries: int, seed: int = SEED,
+                     skip: int = 0) -> Path:
+    """Write corpus.jsonl, queries.jsonl and qrels/test.tsv into `folder` for `articles` held-out
+    articles (in index order, after the first `skip`) and `queries` of their questions; returns `folder`."""
     data = json.load(gzip.open(squad, "rt", encoding="utf-8"))["data"]
     _, held = split_articles(len(data), SEED)
-    chosen = sorted(held)[:articles]
+    chosen = sorted(held)[skip:skip + articles]
     corpus, questions = [], []
     for a in chosen:
         title = data[a]["title"].replace("_", " ")
@@ -68,11 +69,13 @@ def main() -> int:
     parser.add_argument("folder", type=Path, help="where to write the collection")
     parser.add_argument("--articles", type=int, default=35, help="held-out articles (default 35, of 44)")
     parser.add_argument("--queries", type=int, default=500, help="questions sampled (default 500)")
+    parser.add_argument("--skip", type=int, default=0,
+                        help="leave out the first N held-out articles (--skip 35: the 9 that bench/sweep_fusion.py never read)")
     args = parser.parse_args()
     squad = squad_path()
     if squad is None:
         sys.exit("beir_from_squad: no ../shared/train/squad-v1.1-train.json.gz beside the checkout")
-    folder = write_squad_beir(args.folder, squad, args.articles, args.queries)
+    folder = write_squad_beir(args.folder, squad, args.articles, args.queries, skip=args.skip)
     print(f"wrote {folder}: {sum(1 for _ in open(folder / 'corpus.jsonl'))} paragraphs, "
           f"{sum(1 for _ in open(folder / 'queries.jsonl'))} queries")
     return 0
