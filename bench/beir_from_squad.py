@@ -52,15 +52,22 @@ def write_squad_beir(folder: Path, squad: Path, articles: int, queries: int, see
             corpus.append({"_id": doc_id, "title": title, "text": paragraph["context"]})
             questions += [(qa["id"], qa["question"], doc_id) for qa in paragraph["qas"]]
     sample = random.Random(seed).sample(questions, min(queries, len(questions)))
+    return write_beir(folder, corpus, sample)
+
+
+def write_beir(folder: Path, corpus: list[dict], queries: list[tuple[str, str, str]]) -> Path:
+    """corpus.jsonl (rows with _id, title, text), queries.jsonl and qrels/test.tsv (each query
+    judging one document relevant) in `folder`, from (query id, text, relevant document id)
+    triples; returns `folder`."""
     folder = Path(folder)
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
     (folder / "corpus.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus),
                                          encoding="utf-8")
     (folder / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": q, "text": text}, ensure_ascii=False) + "\n" for q, text, _ in sample),
+        "".join(json.dumps({"_id": q, "text": text}, ensure_ascii=False) + "\n" for q, text, _ in queries),
         encoding="utf-8")
     (folder / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{doc}\t1\n" for q, _, doc in sample), encoding="utf-8")
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{doc}\t1\n" for q, _, doc in queries), encoding="utf-8")
     return folder
 
 

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from beir_from_squad import shared_dir  # noqa: E402
+from beir_from_squad import shared_dir, write_beir  # noqa: E402
 
 FILES = {"covid": "covid-qa.json.gz", "selqa": "selqa-ass-dev.json.gz"}
 MIN_PASSAGE = 100  # characters: shorter blocks are headings, page numbers, affiliations
@@ -88,20 +88,6 @@ def selqa_collection(path: Path) -> tuple[list[dict], list[tuple[str, str, str]]
         else:
             left_out += 1
     return corpus, queries, left_out
-
-
-def write_beir(folder: Path, corpus: list[dict], queries: list[tuple[str, str, str]]) -> Path:
-    """corpus.jsonl, queries.jsonl and qrels/test.tsv in `folder`; returns `folder`."""
-    folder = Path(folder)
-    (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    (folder / "corpus.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus),
-                                         encoding="utf-8")
-    (folder / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": q, "text": text}, ensure_ascii=False) + "\n" for q, text, _ in queries),
-        encoding="utf-8")
-    (folder / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{doc}\t1\n" for q, _, doc in queries), encoding="utf-8")
-    return folder
 
 
 def write_collection(name: str, folder: Path, path: Path | None = None,
