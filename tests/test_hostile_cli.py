@@ -29,6 +29,10 @@ from qa.pipeline import update
     (["index", "--overlap", "-1"], "argument --overlap: -1 is out of range: use 0 to 10"),
     (["index", "--max-file-mb", "0"], "argument --max-file-mb: 0 is out of range: use 1 to 2,048"),
     (["serve", "--port", "70000"], "argument --port: 70000 is out of range: use 1 to 65,535"),
+    (["search", "Who?", "--dense-weight", "1.5"], "argument --dense-weight: 1.5 is out of range: use 0 to 1"),
+    (["ask", "Who?", "--dense-weight", "nan"], "argument --dense-weight: nan is out of range: use 0 to 1"),
+    (["eval", "set.jsonl", "--confidence-power", "-1"], "argument --confidence-power: -1 is out of range: use 0 to 10"),
+    (["eval", "set.jsonl", "--confidence-power", "two"], "argument --confidence-power: 'two' is not a number"),
 ])
 def test_numeric_options_out_of_range_are_refused_in_words(argv, says, capsys):
     with pytest.raises(SystemExit) as exit:
@@ -281,3 +285,19 @@ def test_reader_option_uses_that_model_and_a_folder_without_one_is_one_line(loca
     assert json.loads(capsys.readouterr().out)["abstained"] is False
     assert main(["ask", question, "--index", str(settings.index_dir), "--json", "--reader", str(copy)]) == 0
     assert json.loads(capsys.readouterr().out)["abstained"] is True
+
+
+def test_fusion_options_reach_the_ranking(local_index, settings, capsys):
+    """--dense-weight and --confidence-power reach the fusion: with fixed weights, dense weight 1
+    orders the passages as dense retrieval alone does, and 0 as BM25 does."""
+    def ranked(*options):
+        assert main(["search", "Which mercenary group nearly rebelled against Moscow?", "--index",
+                     str(settings.index_dir), "-k", "8", "--json", *options]) == 0
+        return [(h["source"], h["start"]) for h in json.loads(capsys.readouterr().out)["hits"]]
+
+    dense = ranked("--mode", "dense")
+    assert ranked("--mode", "hybrid", "--dense-weight", "1", "--confidence-power", "0") == dense
+    # BM25 weight 1: BM25's order, down to its last hit (min-max puts that at 0, level with every
+    # passage only the dense retriever found).
+    bm25 = ranked("--mode", "bm25")
+    assert ranked("--mode", "hybrid", "--dense-weight", "0", "--confidence-power", "0")[:len(bm25) - 1] == bm25[:-1]

@@ -36,6 +36,33 @@ def whole_number(low: int, high: int):
     return parse
 
 
+def number_between(low: float, high: float):
+    """An argparse `type` that accepts a number from `low` to `high`, or says why not."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use {low:g} to {high:g}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def with_fusion(p, defaults: Settings):
+    """--fusion, --dense-weight and --confidence-power: how hybrid merges its two rankings."""
+    p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
+    p.add_argument("--dense-weight", type=number_between(0, 1), metavar="W",
+                   help=f"weighted fusion: the dense retriever's share before confidence scaling, 0 to 1 "
+                        f"(default: {defaults.dense_weight:g})")
+    p.add_argument("--confidence-power", type=number_between(0, 10), metavar="P",
+                   help="weighted fusion: scale each retriever's weight by its ranking's confidence "
+                        "(how far its best score stands above its candidates, in standard deviations) "
+                        f"to this power; 0 keeps the weights fixed (default: {defaults.confidence_power:g})")
+    return p
+
+
 def device(text: str) -> str:
     """An argparse `type` for --device: auto, cpu, cuda or cuda:N."""
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
@@ -48,6 +75,8 @@ def _settings(args) -> Settings:
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         mode=getattr(args, "mode", None), k=getattr(args, "k", None),
         fusion=getattr(args, "fusion", None), device=getattr(args, "device", None),
+        dense_weight=getattr(args, "dense_weight", None),
+        confidence_power=getattr(args, "confidence_power", None),
         embed_backend=getattr(args, "embed_backend", None),
         chunk_chars=getattr(args, "chunk_chars", None),
         overlap_sentences=getattr(args, "overlap", None),
@@ -324,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--mode", choices=MODES, help=f"retriever (default: {defaults.mode})")
         p.add_argument("-k", type=whole_number(*K_RANGE), metavar="N",
                        help=f"passages to return, {_range(K_RANGE)} (default: {defaults.k})")
-        p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
+        with_fusion(p, defaults)
         p.add_argument("--json", action="store_true", help="print one JSON object")
         return with_reader(with_index(p))
 
@@ -452,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default="bm25,dense,hybrid", help="comma-separated (default: bm25,dense,hybrid)")
     p.add_argument("-k", type=whole_number(*K_RANGE), default=10, metavar="N",
                    help=f"citations per answer, {_range(K_RANGE)} (default: 10)")
-    p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
+    with_fusion(p, defaults)
     p.add_argument("--out", default="eval-out", metavar="DIR", help="folder for report files (default: eval-out)")
     p.add_argument("--run-out", metavar="DIR",
                    help="with --beir: also write one TREC run file per mode (MODE.run: qid Q0 docid rank "

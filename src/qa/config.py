@@ -84,6 +84,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if not 0 <= self.dense_weight <= 1:
+            raise ValueError("dense_weight must be from 0 to 1")
         if not 0 <= self.confidence_power <= 10:
             raise ValueError("confidence_power must be from 0 to 10")
         if self.fusion not in FUSIONS:
