@@ -1,10 +1,11 @@
-"""Which fusion settings make hybrid retrieval beat both its parts: a small grid, three collections.
+"""Which fusion settings make hybrid retrieval beat both its parts: a small grid, several collections.
 
 Collections: the BEIR sample of the tests (40 documents), SQuAD held-out articles as a BEIR set
-(bench/beir_from_squad.py) and the development question set over the shipped sources (hit@k of
+(bench/beir_from_squad.py), any BEIR folders given with --beir (bench/beir_out_of_domain.py writes
+COVID-QA and SelQA ones) and the development question set over the shipped sources (hit@k of
 passages holding an answer). Each index is built ONCE; each query's BM25 and dense lists are
 searched once, 200 deep, and every setting fuses prefixes of them with qa.retrieve.fuse_rankings
-(query-time settings only: fusion, rrf_k, dense_weight, candidates). A list cut to `candidates`
+(query-time settings only: fusion, rrf_k, dense_weight, confidence_power, candidates). A list cut to `candidates`
 equals a search that deep (both searches are exact below 50,000 chunks).
 
 Also measured: how a document's chunks make its score (qa.evaluate.document_score's share), and,

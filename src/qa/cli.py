@@ -22,32 +22,29 @@ PORT_RANGE = (1, 65_535)
 MAX_DOCUMENT_CHARS_RANGE = (1_000, 1_000_000_000)
 
 
-def whole_number(low: int, high: int):
-    """An argparse `type` that accepts a whole number from `low` to `high`, or says why not."""
-    def parse(text: str) -> int:
+def _bounded(convert, noun: str, low, high, shown: str):
+    """An argparse `type` that accepts `convert(text)` from `low` to `high` (written with format
+    `shown`), or says why not: "'x' is not NOUN" or "TEXT is out of range: use LOW to HIGH"."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is out of range: use {low} to {high:,}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not low <= value <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use {low:{shown}} to {high:{shown}}")
         return value
     parse.__name__ = "number"  # argparse names the type in its messages
     return parse
 
 
+def whole_number(low: int, high: int):
+    """An argparse `type` that accepts a whole number from `low` to `high`, or says why not."""
+    return _bounded(int, "a whole number", low, high, ",")
+
+
 def number_between(low: float, high: float):
     """An argparse `type` that accepts a number from `low` to `high`, or says why not."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not low <= value <= high:  # NaN fails too
-            raise argparse.ArgumentTypeError(f"{text} is out of range: use {low:g} to {high:g}")
-        return value
-    parse.__name__ = "number"
-    return parse
+    return _bounded(float, "a number", low, high, "g")
 
 
 def with_fusion(p, defaults: Settings):
