@@ -47,6 +47,21 @@ def number_between(low: float, high: float):
     return _bounded(float, "a number", low, high, "g")
 
 
+def with_chunking(p, defaults: Settings, what: str = ""):
+    """--chunk-chars, --overlap and --chunk-context: how documents are cut into indexed chunks."""
+    p.add_argument("--chunk-chars", type=whole_number(*CHUNK_CHARS_RANGE), metavar="N",
+                   help=f"{what}target chunk size in characters, {_range(CHUNK_CHARS_RANGE)} "
+                        f"(default {defaults.chunk_chars})")
+    p.add_argument("--overlap", type=whole_number(*OVERLAP_RANGE), metavar="N",
+                   help=f"{what}sentences shared by neighbouring chunks, {_range(OVERLAP_RANGE)} "
+                        f"(default {defaults.overlap_sentences})")
+    p.add_argument("--chunk-context", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"{what}embed and BM25-index each chunk with its document's title and nearest "
+                        f"heading before it (default: {'on' if defaults.chunk_context else 'off'}); quotes "
+                        "and offsets are the same either way")
+    return p
+
+
 def with_fusion(p, defaults: Settings):
     """--fusion, --dense-weight and --confidence-power: how hybrid merges its two rankings."""
     p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
@@ -328,15 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compact", action="store_true",
                    help="then merge the index's segments into one, dropping removed documents' chunks "
                         "(updates do this by themselves when they pile up; no embedding)")
-    p.add_argument("--chunk-chars", type=whole_number(*CHUNK_CHARS_RANGE), metavar="N",
-                   help=f"target chunk size in characters, {_range(CHUNK_CHARS_RANGE)} (default {defaults.chunk_chars})")
-    p.add_argument("--overlap", type=whole_number(*OVERLAP_RANGE), metavar="N",
-                   help=f"sentences shared by neighbouring chunks, {_range(OVERLAP_RANGE)} "
-                        f"(default {defaults.overlap_sentences})")
-    p.add_argument("--chunk-context", action=argparse.BooleanOptionalAction, default=None,
-                   help="embed and BM25-index each chunk with its document's title and nearest heading "
-                        f"before it (default: {'on' if defaults.chunk_context else 'off'}); quotes and "
-                        "offsets are the same either way")
+    with_chunking(p, defaults)
     p.add_argument("--max-file-mb", type=whole_number(*MAX_FILE_MB_RANGE), metavar="N",
                    help=f"skip files larger than this, {_range(MAX_FILE_MB_RANGE)} (default {defaults.max_file_mb})")
     p.add_argument("--max-document-chars", type=whole_number(*MAX_DOCUMENT_CHARS_RANGE), metavar="N",
@@ -429,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
             sys.exit("qa: --compare puts TREC runs beside --beir evaluations only")
         if args.rerank and not args.beir:
             sys.exit("qa: --rerank is for --beir evaluations (question sets are always read by the reader)")
+        if _given(args) - {"embed_backend"} and not args.beir:
+            sys.exit("qa: --chunk-chars, --overlap and --chunk-context shape the index --beir builds; a question "
+                     "set is asked of an index as `qa index` built it (rebuild that with them instead)")
         try:
             runs = [evaluate.read_run(path) for path in args.compare or ()]  # a bad file fails before indexing
             if args.beir:
@@ -479,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=whole_number(*K_RANGE), default=10, metavar="N",
                    help=f"citations per answer, {_range(K_RANGE)} (default: 10)")
     with_fusion(p, defaults)
+    with_chunking(p, defaults, "with --beir: ")
     p.add_argument("--out", default="eval-out", metavar="DIR", help="folder for report files (default: eval-out)")
     p.add_argument("--run-out", metavar="DIR",
                    help="with --beir: also write one TREC run file per mode (MODE.run: qid Q0 docid rank "
