@@ -1,0 +1,111 @@
+"""Would several dense vectors per chunk help? A measurement of a design not built yet.
+
+qa cuts documents into ~600-character chunks: the size its answers are best at (README, "Chunk
+size"). The dense retriever, though, ranks better with ~300-character chunks. This script measures
+the way to have both: each 600-character chunk keeps BM25 as it is, and its dense score becomes
+the best cosine among the small chunks that overlap it (as if each chunk were stored with one
+vector per small window). It builds both indexes of each BEIR collection (or reuses them), searches
+every query in each, maps the small chunks' dense list onto the big chunks, fuses it with BM25 as
+qa's hybrid does (`qa.retrieve.fuse_rankings`, 50 candidates a list) and prints nDCG@10 of the
+document rankings, beside each index's own modes.
+
+    .venv/bin/python bench/bench_multi_vector.py bench/out/selqa-beir bench/out/covid-beir \\
+        bench/out/squad-beir --small 300          # indexes kept in bench/out/multi-vector/
+
+Writes the table to bench/out/multi-vector.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sweep_fusion import LIST_DEPTH, beir_judge  # noqa: E402
+
+from qa.config import Settings  # noqa: E402
+from qa.dense import embed  # noqa: E402
+from qa.evaluate import index_beir, load_beir  # noqa: E402
+from qa.pipeline import model_for  # noqa: E402
+from qa.retrieve import Hit, fuse_rankings  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+COLUMNS = ("bm25", "dense", "hybrid", "dense, small chunks", "dense, best small window",
+           "hybrid, best small window")
+
+
+def parents(big, small) -> dict[int, list[int]]:
+    """Each small chunk's overlapping big chunks (same document, character spans that intersect)."""
+    spans: dict[str, list[tuple[int, int, int]]] = {}
+    for i in range(big.size):
+        chunk = big.chunk(i)
+        spans.setdefault(chunk.source, []).append((chunk.start, chunk.end, i))
+    found = {}
+    for j in range(small.size):
+        chunk = small.chunk(j)
+        found[j] = [i for start, end, i in spans.get(chunk.source, []) if start < chunk.end and chunk.start < end]
+    return found
+
+
+def best_window(small_list: list[tuple[int, float]], up: dict[int, list[int]]) -> list[tuple[int, float]]:
+    """A small chunks' dense list as a big chunks' one: each big chunk at its best small window."""
+    best: dict[int, float] = {}
+    for j, score in small_list:
+        for i in up[j]:
+            best[i] = max(best.get(i, score), score)
+    return sorted(best.items(), key=lambda pair: -pair[1])[:LIST_DEPTH]
+
+
+def measure(folder: Path, small_chars: int, model) -> dict[str, float]:
+    dataset = load_beir(folder)
+    settings = Settings(device="cpu")
+    big = index_beir(dataset, OUT / "multi-vector" / f"{folder.name}-{settings.chunk_chars}", settings, model,
+                     progress=False).backend
+    small_settings = settings.with_(chunk_chars=small_chars)
+    small = index_beir(dataset, OUT / "multi-vector" / f"{folder.name}-{small_chars}", small_settings, model,
+                       progress=False).backend
+    up = parents(big, small)
+
+    def hits(ranked, backend) -> list[Hit]:
+        return [Hit(backend.chunk(i), "", rank, score) for rank, (i, score) in enumerate(ranked, start=1)]
+
+    lists: dict[str, dict[str, list[Hit]]] = {name: {} for name in COLUMNS}
+    depth = settings.candidates
+    for q, text in dataset.queries.items():
+        vector = embed(model, [text])[0]
+        bm25 = big.lexical_search(text, LIST_DEPTH)
+        dense = big.dense_search(vector, LIST_DEPTH)
+        small_dense = small.dense_search(vector, 2 * LIST_DEPTH)  # ~2 small chunks a big one
+        windowed = best_window(small_dense, up)
+        lists["bm25"][q] = hits(bm25, big)
+        lists["dense"][q] = hits(dense, big)
+        lists["hybrid"][q] = hits(fuse_rankings(bm25[:depth], dense[:depth], settings), big)
+        lists["dense, small chunks"][q] = hits(small_dense, small)
+        lists["dense, best small window"][q] = hits(windowed, big)
+        lists["hybrid, best small window"][q] = hits(fuse_rankings(bm25[:depth], windowed[:depth], settings), big)
+    judge = beir_judge(dataset.qrels)
+    return {name: judge(found)["ndcg@10"] for name, found in lists.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("beir", nargs="+", type=Path, help="BEIR dataset folders")
+    parser.add_argument("--small", type=int, default=300, help="the small chunks' size in characters (default 300)")
+    args = parser.parse_args(argv)
+    if args.small < 50:
+        parser.error("--small must be at least 50")
+    model = model_for(Settings(device="cpu"))
+    table = ["| collection | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    for folder in args.beir:
+        scores = measure(folder, args.small, model)
+        table.append(f"| {folder.name} | " + " | ".join(f"{scores[c]:.3f}" for c in COLUMNS) + " |")
+        print(table[-1], flush=True)
+    print("\n".join(table))
+    OUT.mkdir(exist_ok=True)
+    (OUT / "multi-vector.md").write_text("\n".join(table) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
