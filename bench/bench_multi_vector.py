@@ -1,13 +1,15 @@
-"""Would several dense vectors per chunk help? A measurement of a design not built yet.
+"""Would several dense vectors per chunk help? The measurement that led to dense windows.
 
 qa cuts documents into ~600-character chunks: the size its answers are best at (README, "Chunk
-size"). The dense retriever, though, ranks better with ~300-character chunks. This script measures
-the way to have both: each 600-character chunk keeps BM25 as it is, and its dense score becomes
-the best cosine among the small chunks that overlap it (as if each chunk were stored with one
-vector per small window). It builds both indexes of each BEIR collection (or reuses them), searches
-every query in each, maps the small chunks' dense list onto the big chunks, fuses it with BM25 as
-qa's hybrid does (`qa.retrieve.fuse_rankings`, 50 candidates a list) and prints nDCG@10 of the
-document rankings, beside each index's own modes.
+size"). The dense retriever, though, ranks better with ~300-character chunks. This script
+simulates the way to have both from two indexes of each BEIR collection (built or reused): each
+600-character chunk keeps BM25 as it is, and its dense score becomes the best cosine among the
+small chunks that overlap it, or the best of that and the chunk's own cosine. It searches every
+query in both, maps the small chunks' dense list onto the big chunks, fuses it with BM25 as qa's
+hybrid does (`qa.retrieve.fuse_rankings`, 50 candidates a list) and prints nDCG@10 of the
+document rankings, beside each index's own modes. What qa built from it (each chunk's own vector
+and one per window inside it, `Settings.dense_windows`) is measured directly by
+`qa eval --beir DIR --dense-windows 0|300`.
 
     .venv/bin/python bench/bench_multi_vector.py bench/out/selqa-beir bench/out/covid-beir \\
         bench/out/squad-beir --small 300          # indexes kept in bench/out/multi-vector/
@@ -32,7 +34,7 @@ from qa.retrieve import Hit, fuse_rankings  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 COLUMNS = ("bm25", "dense", "hybrid", "dense, small chunks", "dense, best small window",
-           "hybrid, best small window")
+           "hybrid, best small window", "dense, best of chunk and windows", "hybrid, best of chunk and windows")
 
 
 def parents(big, small) -> dict[int, list[int]]:
@@ -50,9 +52,14 @@ def parents(big, small) -> dict[int, list[int]]:
 
 def best_window(small_list: list[tuple[int, float]], up: dict[int, list[int]]) -> list[tuple[int, float]]:
     """A small chunks' dense list as a big chunks' one: each big chunk at its best small window."""
+    return best_of([(i, score) for j, score in small_list for i in up[j]])
+
+
+def best_of(*lists: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Several (chunk, score) lists as one: each chunk at its best score in any of them."""
     best: dict[int, float] = {}
-    for j, score in small_list:
-        for i in up[j]:
+    for ranked in lists:
+        for i, score in ranked:
             best[i] = max(best.get(i, score), score)
     return sorted(best.items(), key=lambda pair: -pair[1])[:LIST_DEPTH]
 
@@ -78,12 +85,15 @@ def measure(folder: Path, small_chars: int, model) -> dict[str, float]:
         dense = big.dense_search(vector, LIST_DEPTH)
         small_dense = small.dense_search(vector, 2 * LIST_DEPTH)  # ~2 small chunks a big one
         windowed = best_window(small_dense, up)
+        both = best_of(dense, windowed)
         lists["bm25"][q] = hits(bm25, big)
         lists["dense"][q] = hits(dense, big)
         lists["hybrid"][q] = hits(fuse_rankings(bm25[:depth], dense[:depth], settings), big)
         lists["dense, small chunks"][q] = hits(small_dense, small)
         lists["dense, best small window"][q] = hits(windowed, big)
         lists["hybrid, best small window"][q] = hits(fuse_rankings(bm25[:depth], windowed[:depth], settings), big)
+        lists["dense, best of chunk and windows"][q] = hits(both, big)
+        lists["hybrid, best of chunk and windows"][q] = hits(fuse_rankings(bm25[:depth], both[:depth], settings), big)
     judge = beir_judge(dataset.qrels)
     return {name: judge(found)["ndcg@10"] for name, found in lists.items()}
 

@@ -1,6 +1,6 @@
 from hypothesis import given, settings as hsettings, strategies as st
 
-from qa.chunking import chunk_document, document_sentences, sentence_spans
+from qa.chunking import chunk_document, chunk_windows, document_sentences, sentence_spans
 from qa.documents import document_from_text, read_folder
 
 
@@ -70,6 +70,52 @@ def test_offsets_exact_and_complete_for_any_text(text, size, overlap):
         return
     document = document_from_text("any.txt", text)
     _check(document, chunk_document(document, size, overlap))
+
+
+def _check_windows(document, chunk, windows, size):
+    for window in windows:
+        assert chunk.start <= window.start < window.end <= chunk.end
+        assert document.text[window.start:window.end] == window.text == window.text.strip()
+        assert len(window.text) <= size
+    # Together they hold every non-space character of the chunk.
+    covered = [False] * (chunk.end - chunk.start)
+    for window in windows:
+        covered[window.start - chunk.start:window.end - chunk.start] = [True] * (window.end - window.start)
+    assert all(c or ch.isspace() for c, ch in zip(covered, chunk.text))
+
+
+def test_windows_cut_a_chunk_into_whole_sentences_inside_it():
+    from conftest import SHIPPED_SOURCES
+
+    for document in read_folder(SHIPPED_SOURCES)[0]:
+        chunks = chunk_document(document, 600)
+        with_windows = 0
+        for chunk in chunks:
+            windows = chunk_windows(document, chunk, 300)
+            if len(chunk.text) <= 300:
+                assert windows == []
+                continue
+            with_windows += 1
+            assert len(windows) >= 2
+            _check_windows(document, chunk, windows, 300)
+            # Each ends where a sentence does, or inside one too long for a window (cut at a space).
+            spans = sentence_spans(document.text, chunk.start, chunk.end)
+            assert all(any(e == w.end or s < w.end < e and e - s > 300 for s, e in spans) for w in windows)
+            assert chunk_windows(document, chunk, 0) == []
+        assert with_windows > len(chunks) // 2
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(st.text(min_size=1, max_size=2000), st.integers(min_value=100, max_value=800),
+       st.integers(min_value=50, max_value=400))
+def test_windows_exact_and_complete_for_any_text(text, size, window):
+    if not text.strip():
+        return
+    document = document_from_text("any.txt", text)
+    for chunk in chunk_document(document, size):
+        windows = chunk_windows(document, chunk, window)
+        if windows:
+            _check_windows(document, chunk, windows, window)
 
 
 def test_indexed_text_names_title_and_heading_without_touching_the_chunk():

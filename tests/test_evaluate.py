@@ -474,8 +474,9 @@ def test_cli_eval_beir_rerank_lets_the_reader_reorder_the_best_passages(tmp_path
 
 
 def test_cli_eval_beir_builds_its_index_with_the_chunking_asked_for(tmp_path, capsys):
-    """--chunk-chars, --overlap and --chunk-context shape the index `qa eval --beir` builds (rebuilt
-    when they change); a question set, asked of an index `qa index` built, refuses them."""
+    """--chunk-chars, --overlap, --chunk-context and --dense-windows shape the index `qa eval --beir`
+    builds (rebuilt when they change); a question set, asked of an index `qa index` built, refuses
+    them."""
     index = tmp_path / "index"
 
     def evaluate(*extra) -> tuple[dict, dict]:
@@ -486,12 +487,15 @@ def test_cli_eval_beir_builds_its_index_with_the_chunking_asked_for(tmp_path, ca
         return manifest, json.loads((tmp_path / "out" / "report.json").read_text())
 
     whole, _ = evaluate()
-    small, report = evaluate("--chunk-chars", "100", "--overlap", "0", "--chunk-context")
+    small, report = evaluate("--chunk-chars", "100", "--overlap", "0", "--chunk-context", "--dense-windows", "0")
     assert whole["settings"]["chunk_chars"] == 600 and whole["chunk_count"] == 40  # each document one chunk
     assert small["settings"] == {**whole["settings"], "chunk_chars": 100, "overlap_sentences": 0,
-                                 "chunk_context": True}
+                                 "chunk_context": True, "dense_windows": 0}
     assert small["chunk_count"] > 2 * whole["chunk_count"]
     assert f"40 documents ({small['chunk_count']} chunks)" in capsys.readouterr().out
     assert report["metrics"]["bm25"]["recall@100"] == 1.0  # a document is still found by any of its chunks
-    with pytest.raises(SystemExit, match="shape the index --beir builds"):
+    with pytest.raises(SystemExit, match="shape the index --beir"):
         main(["eval", str(DEV_SET), "--chunk-chars", "300"])
+    with pytest.raises(SystemExit):
+        main(["eval", "--beir", str(BEIR_SAMPLE), "--dense-windows", "20"])
+    assert "20 is too small: use 0 (off) or 50" in capsys.readouterr().err

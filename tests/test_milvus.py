@@ -14,7 +14,7 @@ from conftest import DEV_SET, SHIPPED_SOURCES
 from qa.backend import IndexUnusable
 from qa.config import Settings
 from qa.evaluate import evaluate_question_set, load_question_set
-from qa.milvus import SLICE_CHARS, MilvusIndex
+from qa.milvus import SLICE_CHARS, WINDOWS, MilvusIndex
 from qa.pipeline import open_backend, update
 from qa.retrieve import Retriever, reciprocal_rank_fusion
 
@@ -28,6 +28,11 @@ def hit_rates(retriever: Retriever, mode: str) -> dict[str, float]:
     """hit@1 and hit@3 on the development set, scored by the evaluator `qa eval` uses."""
     metrics = evaluate_question_set(retriever, load_question_set(DEV_SET), modes=(mode,)).metrics[mode]
     return {"hit@1": metrics["hit@1"], "hit@3": metrics["hit@3"]}
+
+
+def windows_of(index: MilvusIndex, source: str) -> int:
+    rows = index.client.query(WINDOWS, filter=f'source == "{source}"', output_fields=["count(*)"])
+    return rows[0]["count(*)"]
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +50,17 @@ def test_incremental_updates_touch_only_what_changed(model, tmp_path):
     # Longer than one VARCHAR slice, and not ASCII: stored in several rows, read back exactly.
     long_text = "\n\n".join(f"Paragraph {n}: the café’s über-long ledger, entry {n}." for n in range(900))
     (sources / "ledger.md").write_text(long_text)
-    settings = Settings(backend="milvus", uri=str(tmp_path / "milvus.db"), chunk_chars=300)
+    # Windows of 50 characters: even these short chunks have some, and updates must delete them.
+    settings = Settings(backend="milvus", uri=str(tmp_path / "milvus.db"), chunk_chars=300, dense_windows=50)
 
     first = update(settings, model, sources, progress=False)
     assert sorted(first.added) == ["bees.txt", "kiwi.txt", "ledger.md"] and first.embedded == first.chunks
     index = MilvusIndex.open(settings)
     assert len(long_text) > 2 * SLICE_CHARS
+    assert min(windows_of(index, source) for source in ("bees.txt", "kiwi.txt", "ledger.md")) > 0
     assert index.document_by_source("ledger.md").text == long_text
     kiwi_before = {d.source: d for d in index.documents()}["kiwi.txt"]
+    kiwi_windows = windows_of(index, "kiwi.txt")
 
     again = update(settings, model, sources, progress=False)
     assert again.up_to_date and again.embedded == 0 and again.chunks == first.chunks
@@ -69,6 +77,8 @@ def test_incremental_updates_touch_only_what_changed(model, tmp_path):
     documents = {d.source: d for d in index.documents()}
     assert set(documents) == {"kiwi.txt", "bees.txt", "owls.txt"} and index.size == 3
     assert documents["kiwi.txt"] == kiwi_before
+    assert windows_of(index, "ledger.md") == 0 and windows_of(index, "kiwi.txt") == kiwi_windows
+    assert windows_of(index, "bees.txt") > 0
     retriever = Retriever(index, model, settings)
     for mode in ("bm25", "dense"):
         hits = retriever.search("Which bees dance?", mode=mode, k=5)
@@ -98,8 +108,12 @@ def test_dev_set_hit_rates_match_the_embedded_index(local_index, milvus_index, m
         assert milvus[metric] == pytest.approx(local[metric], abs=0.05), metric
 
 
-def test_milvus_rrf_ranker_agrees_with_our_fusion(milvus_index, model):
-    retriever = Retriever(milvus_index, model, Settings())
+def test_milvus_rrf_ranker_agrees_with_our_fusion(model, tmp_path):
+    # Milvus's ranker fuses each chunk's own vector, not its best window: compared without windows.
+    settings = Settings(backend="milvus", uri=str(tmp_path / "milvus.db"), dense_windows=0)
+    update(settings, model, SHIPPED_SOURCES, progress=False)
+    milvus_index = open_backend(settings)
+    retriever = Retriever(milvus_index, model, settings)
     question = "How many soldiers does Russia recruit each month?"
     vector = retriever.embed_query(question)
     depth = retriever.settings.candidates

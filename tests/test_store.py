@@ -328,3 +328,43 @@ def test_an_update_with_nothing_to_do_removes_what_a_killed_run_left(tmp_path, m
     assert live in after and len(after) == 2 and "gen-999999" not in after and "gen-000000" not in after
     assert len(before) == 4
     assert not (settings.index_dir / "segments" / "seg-999999").exists()
+
+
+def test_a_chunk_scores_its_best_window_and_an_index_without_windows_still_reads(sources_copy, tmp_path, model):
+    from qa import pipeline
+    from qa.chunking import chunk_windows
+    from qa.dense import embed
+
+    question = "How many soldiers does Russia recruit each month?"
+    vector = embed(model, [question])[0]
+    _, with_windows = _build(sources_copy, tmp_path / "windows", model, dense_windows=300)
+    _, without = _build(sources_copy, tmp_path / "plain", model, dense_windows=0)
+    windowed, plain = Index.open(with_windows.index_dir, with_windows), Index.open(without.index_dir, without)
+    [segment] = windowed.segments
+    assert segment.vector_count > segment.rows == plain.size == windowed.size
+    assert plain.segments[0].vector_rows is None  # one vector a chunk: no vectors.chunk.npy
+
+    found = dict(windowed.dense_search(vector, windowed.size))
+    own = dict(plain.dense_search(vector, plain.size))
+    assert found.keys() == own.keys() == set(range(windowed.size))
+    improved = 0
+    for number, score in found.items():
+        chunk = windowed.chunk(number)
+        document = windowed.document_by_source(chunk.source)
+        windows = [w.text for w in chunk_windows(document, chunk, 300)]
+        # The best of the chunk's own cosine and its windows' (one batch: the int8 model's
+        # vectors depend slightly on the batch).
+        cosines = embed(model, [chunk.text, *windows]) @ vector
+        assert score == pytest.approx(max(cosines[0], *cosines[1:]) if windows else cosines[0], abs=0.02)
+        assert score >= own[number] - 0.02
+        improved += score > own[number] + 0.02
+    assert improved > 0
+
+    # An index whose manifest predates dense windows is read, and updated, without them.
+    manifest_path = without.index_dir / (without.index_dir / "CURRENT").read_text().strip() / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["settings"]["dense_windows"]
+    manifest_path.write_text(json.dumps(manifest))
+    loaded = pipeline.load(Settings(index_dir=without.index_dir), model=model)
+    assert loaded.settings.dense_windows == 0
+    windowed.close(), plain.close()

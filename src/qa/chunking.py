@@ -91,7 +91,37 @@ def chunk_document(document: Document, chunk_chars: int = DEFAULTS.chunk_chars,
                    overlap_sentences: int = DEFAULTS.overlap_sentences) -> list[Chunk]:
     """Pack whole sentences into chunks of about `chunk_chars`, preferring paragraph breaks,
     and repeat the last `overlap_sentences` of a chunk at the start of the next one."""
-    sentences = document_sentences(document, chunk_chars)
+    return [_chunk(document, start, end, paragraph)
+            for start, end, paragraph in _pack(document_sentences(document, chunk_chars), chunk_chars,
+                                               overlap_sentences)]
+
+
+def chunk_windows(document: Document, chunk: Chunk, window_chars: int = DEFAULTS.dense_windows,
+                  overlap_sentences: int = DEFAULTS.overlap_sentences) -> list[Chunk]:
+    """The windows of `chunk`: its sentences packed as `chunk_document` packs a document's, into
+    pieces of about `window_chars` (none when the chunk is no longer than that, or `window_chars`
+    is 0). Each is embedded beside the chunk, and a chunk's dense score is its best one's."""
+    if not window_chars or chunk.end - chunk.start <= window_chars:
+        return []
+    sentences = []
+    for number, (p_start, p_end) in enumerate(document.paragraphs):
+        start, end = max(p_start, chunk.start), min(p_end, chunk.end)
+        if start < end:
+            for s, e in sentence_spans(document.text, start, end):
+                sentences.extend((a, b, number) for a, b in _split_long(document.text, s, e, window_chars))
+    return [_chunk(document, start, end, paragraph)
+            for start, end, paragraph in _pack(sentences, window_chars, overlap_sentences)]
+
+
+def _chunk(document: Document, start: int, end: int, paragraph: int) -> Chunk:
+    return Chunk(source=document.source, start=start, end=end, text=document.text[start:end],
+                 paragraph=paragraph + 1, page=document.page_at(start))
+
+
+def _pack(sentences: list[tuple[int, int, int]], chunk_chars: int,
+          overlap_sentences: int) -> list[tuple[int, int, int]]:
+    """(start, end, paragraph index of the first sentence) of each chunk that `sentences` (start,
+    end, paragraph index) are packed into; see `chunk_document`."""
     chunks, i = [], 0
     while i < len(sentences):
         start = sentences[i][0]
@@ -102,10 +132,7 @@ def chunk_document(document: Document, chunk_chars: int = DEFAULTS.chunk_chars,
             if too_long or new_paragraph and sentences[j - 1][1] - start >= chunk_chars // 2:
                 break
             j += 1
-        end = sentences[j - 1][1]
-        chunks.append(Chunk(source=document.source, start=start, end=end,
-                            text=document.text[start:end],
-                            paragraph=sentences[i][2] + 1, page=document.page_at(start)))
+        chunks.append((start, sentences[j - 1][1], sentences[i][2]))
         if j == len(sentences):
             break
         # Overlap only inside one paragraph, and only when it leaves room for new text.

@@ -47,8 +47,18 @@ def number_between(low: float, high: float):
     return _bounded(float, "a number", low, high, "g")
 
 
+def dense_windows(text: str) -> int:
+    """An argparse `type` for --dense-windows: 0 (off) or a window size in characters."""
+    value = whole_number(0, CHUNK_CHARS_RANGE[1])(text)
+    if 0 < value < CHUNK_CHARS_RANGE[0]:
+        raise argparse.ArgumentTypeError(f"{text} is too small: use 0 (off) or {CHUNK_CHARS_RANGE[0]} "
+                                         f"to {CHUNK_CHARS_RANGE[1]:,}")
+    return value
+
+
 def with_chunking(p, defaults: Settings, what: str = ""):
-    """--chunk-chars, --overlap and --chunk-context: how documents are cut into indexed chunks."""
+    """--chunk-chars, --overlap, --chunk-context and --dense-windows: how documents are cut into
+    indexed chunks, and how they are embedded."""
     p.add_argument("--chunk-chars", type=whole_number(*CHUNK_CHARS_RANGE), metavar="N",
                    help=f"{what}target chunk size in characters, {_range(CHUNK_CHARS_RANGE)} "
                         f"(default {defaults.chunk_chars})")
@@ -59,6 +69,10 @@ def with_chunking(p, defaults: Settings, what: str = ""):
                    help=f"{what}embed and BM25-index each chunk with its document's title and nearest "
                         f"heading before it (default: {'on' if defaults.chunk_context else 'off'}); quotes "
                         "and offsets are the same either way")
+    p.add_argument("--dense-windows", type=dense_windows, metavar="N",
+                   help=f"{what}also embed each chunk longer than N characters in windows of about N "
+                        "(whole sentences); a chunk's dense score is the best of its own vector and its "
+                        f"windows'. 0: one vector a chunk (default {defaults.dense_windows})")
     return p
 
 
@@ -93,6 +107,7 @@ def _settings(args) -> Settings:
         chunk_chars=getattr(args, "chunk_chars", None),
         overlap_sentences=getattr(args, "overlap", None),
         chunk_context=getattr(args, "chunk_context", None),
+        dense_windows=getattr(args, "dense_windows", None),
         max_file_mb=getattr(args, "max_file_mb", None),
         max_document_chars=getattr(args, "max_document_chars", None),
         backend=getattr(args, "backend", None), uri=getattr(args, "uri", None),
@@ -103,7 +118,7 @@ def _given(args) -> set[str]:
     """The settings that shape an index which the user gave on the command line: every other
     one is read from the index itself, so an index is read and updated the way it was built."""
     flags = {"embed_backend": "embed_backend", "chunk_chars": "chunk_chars", "overlap_sentences": "overlap",
-             "chunk_context": "chunk_context"}
+             "chunk_context": "chunk_context", "dense_windows": "dense_windows"}
     return {name for name, flag in flags.items() if getattr(args, flag, None) is not None}
 
 
@@ -437,8 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
         if args.rerank and not args.beir:
             sys.exit("qa: --rerank is for --beir evaluations (question sets are always read by the reader)")
         if _given(args) - {"embed_backend"} and not args.beir:
-            sys.exit("qa: --chunk-chars, --overlap and --chunk-context shape the index --beir builds; a question "
-                     "set is asked of an index as `qa index` built it (rebuild that with them instead)")
+            sys.exit("qa: --chunk-chars, --overlap, --chunk-context and --dense-windows shape the index --beir "
+                     "builds; a question set is asked of an index as `qa index` built it (rebuild that with "
+                     "them instead)")
         try:
             runs = [evaluate.read_run(path) for path in args.compare or ()]  # a bad file fails before indexing
             if args.beir:

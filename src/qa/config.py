@@ -38,6 +38,12 @@ class Settings:
     # (qa.chunking.indexed_text); quotes and offsets are unchanged. Off: measured, it lowered dense
     # and hybrid hits on both question sets and nDCG@10 on SQuAD paragraphs (README, "Chunk context").
     chunk_context: bool = False
+    # Dense windows: a chunk longer than this many characters is also embedded in windows of
+    # about this size (whole sentences, qa.chunking.chunk_windows), and its dense score is the
+    # best of its vectors' cosines. The dense retriever ranks best with small chunks, answers are
+    # best read from 600-character passages: this has both (README, "Dense windows"). 0: one
+    # vector a chunk.
+    dense_windows: int = 300
     # Retrieval.
     mode: str = "hybrid"
     k: int = 5
@@ -98,6 +104,8 @@ class Settings:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.chunk_chars < 50:
             raise ValueError("chunk_chars must be at least 50")
+        if self.dense_windows and self.dense_windows < 50:
+            raise ValueError("dense_windows must be 0 (off) or at least 50")
 
     def with_(self, **changes) -> "Settings":
         """A copy with the given fields changed; None values leave a field as it is."""
@@ -114,7 +122,7 @@ class Settings:
         """The settings an index is built with: a different value means a rebuild."""
         return {"model": self.model, "embed_backend": self.embed_backend,
                 "chunk_chars": self.chunk_chars, "overlap_sentences": self.overlap_sentences,
-                "chunk_context": self.chunk_context}
+                "chunk_context": self.chunk_context, "dense_windows": self.dense_windows}
 
     def shaped_like(self, built: dict | None, keep=()) -> "Settings":
         """A copy with the values an index was built with (its `index_shape` `built`), except
@@ -136,7 +144,7 @@ class Settings:
 
 # How indexes were built before their manifest recorded these settings: an index from then is
 # read, and updated, as what it is, not rebuilt.
-UNRECORDED_SHAPE = {"chunk_context": False}
+UNRECORDED_SHAPE = {"chunk_context": False, "dense_windows": 0}
 
 
 # The defaults, for library functions that take a setting as a parameter: they default to these,

@@ -1,14 +1,17 @@
-"""The index on Milvus: the same chunks, BM25 and embedding searches as `qa.store`, in two collections.
+"""The index on Milvus: the same chunks, BM25 and embedding searches as `qa.store`, in three collections.
 
     qa_chunks      one row per chunk: id, text, indexed (the text with its title and heading,
                    qa.chunking.indexed_text: analysed, and a BM25 Function fills `sparse` from it),
                    source, start, end, paragraph, page, dense (unit embedding, inner product)
+    qa_windows     one row per dense window of a chunk (qa.chunking.chunk_windows): chunk (its id),
+                   source, dense; a chunk's dense score is the best of its own and its windows'
     qa_documents   row 0 is the manifest (format, model, chunking); then per document one or more
                    rows holding its source, title, sha256, chunk count and a slice of the JSON of
                    its text with paragraph, page and heading spans
 
-Each document version owns one contiguous run of ids: its document rows, then its chunks. An update
-deletes a changed or removed document's run and writes a new one; unchanged documents are untouched.
+Each document version owns one contiguous run of ids: its document rows, then its chunks (and the
+windows naming them). An update deletes a changed or removed document's run and writes a new one;
+unchanged documents are untouched.
 
 `uri` is a path ending in ".db" for milvus-lite (embedded, one process at a time) or the address of
 a Milvus server, e.g. http://host:19530, which any number of readers and one writer share. Every call
@@ -33,15 +36,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
-from qa.chunking import Chunk, chunk_document, indexed_text
+from qa.chunking import Chunk, chunk_document, chunk_windows, indexed_text
 from qa.config import Settings
 from qa.dense import EF_SEARCH_LARGE, dimension, embed
 from qa.documents import Document
 from qa.errors import UserError
 from qa.lexical import STOPWORDS
 
-FORMAT_VERSION = 2  # 2: BM25 reads the `indexed` field (chunk context), not `text`
-CHUNKS, DOCUMENTS = "qa_chunks", "qa_documents"
+# 2: BM25 reads the `indexed` field (chunk context), not `text`; 3: dense windows (qa_windows)
+FORMAT_VERSION = 3
+CHUNKS, DOCUMENTS, WINDOWS = "qa_chunks", "qa_documents", "qa_windows"
+COLLECTIONS = (CHUNKS, DOCUMENTS, WINDOWS)
+# Windows fetched a chunk asked for in a dense search: a 600-character chunk has two or three.
+WINDOWS_PER_CHUNK = 4
 MANIFEST_ID = 0
 # A VARCHAR holds at most 65,535 bytes: 16,000 characters stay under it even at 4 bytes each.
 SLICE_CHARS = 16_000
@@ -210,18 +217,43 @@ class MilvusIndex:
         return self.settings.hnsw_ef_search or EF_SEARCH_LARGE
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk id, cosine similarity) of the `k` nearest chunks."""
+        """(chunk id, cosine similarity) of the `k` nearest chunks, each at the best of its own
+        vector and its windows'."""
+        data = [np.asarray(vector, dtype=np.float32).tolist()]
+        wide = min(k * WINDOWS_PER_CHUNK, 16_384)  # Milvus's largest limit
         with failures_in_words(self.uri):
             results = self.client.search(
-                CHUNKS, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="dense",
-                limit=k, output_fields=CHUNK_FIELDS, timeout=READ_TIMEOUT_S,
+                CHUNKS, data=data, anns_field="dense", limit=k, output_fields=CHUNK_FIELDS,
+                timeout=READ_TIMEOUT_S,
                 search_params={"metric_type": "IP", "params": {"ef": max(self._ef_search, k)}})
-        return self._known(results[0], float)
+            windows = self.client.search(
+                WINDOWS, data=data, anns_field="dense", limit=wide, output_fields=["chunk", "source"],
+                timeout=READ_TIMEOUT_S,
+                search_params={"metric_type": "IP", "params": {"ef": max(self._ef_search, wide)}})
+        best = dict(self._known(results[0], float))
+        for hit in windows[0]:
+            number, source = int(hit["entity"]["chunk"]), hit["entity"]["source"]
+            row = self._catalogue.get(source)
+            if row is not None and number in row.chunk_ids and float(hit["distance"]) > best.get(number, -2.0):
+                best[number] = float(hit["distance"])
+        ranked = sorted(best.items(), key=lambda hit: (-hit[1], hit[0]))[:k]
+        self._fetch([number for number, _ in ranked if number not in self._chunks])
+        return ranked
+
+    def _fetch(self, numbers: list[int]) -> None:
+        """Read the fields of chunks found by their windows alone, in one call."""
+        if numbers:
+            with failures_in_words(self.uri):
+                rows = self.client.get(CHUNKS, ids=numbers, output_fields=["id", *CHUNK_FIELDS],
+                                       timeout=READ_TIMEOUT_S)
+            for row in rows:
+                self._remember(int(row["id"]), row)
 
     def hybrid_search(self, query: str, vector: np.ndarray, k: int,
                       rrf_k: int | None = None) -> list[tuple[int, float]]:
         """Milvus's own fusion of the two searches (its RRFRanker), for comparison with
-        `qa.retrieve.fuse_rankings`: (chunk id, RRF score), best first."""
+        `qa.retrieve.fuse_rankings`: (chunk id, RRF score), best first. Its dense list ranks each
+        chunk by its own vector: Milvus's ranker cannot take a chunk's best window."""
         from pymilvus import AnnSearchRequest, RRFRanker
 
         depth = max(self.settings.candidates, k)
@@ -301,12 +333,14 @@ def update(settings: Settings, model, documents: list[Document], rebuild: bool =
             client.delete(DOCUMENTS, ids=[i for row in stale for i in range(row.id, row.id + row.parts)],
                           timeout=WRITE_TIMEOUT_S)
             client.delete(CHUNKS, ids=[i for row in stale for i in row.chunk_ids], timeout=WRITE_TIMEOUT_S)
+            for at in range(0, len(stale), 100):
+                _delete_windows(client, [row.chunk_ids for row in stale[at:at + 100]])
         next_id = max([MANIFEST_ID + 1, *(row.ids.stop for row in old.values())])
         report.embedded = _write_documents(client, fresh, settings, model, next_id, progress)
         report.chunks = sum(old[s].chunks for s in report.unchanged) + report.embedded
         # Sealed segments get their indexes built; unsealed ones are searched row by row
         # (on milvus-lite, BM25 over 10k unflushed chunks takes a second a query).
-        for name in (CHUNKS, DOCUMENTS):
+        for name in COLLECTIONS:
             client.flush(name, timeout=WRITE_TIMEOUT_S)
     report.seconds = time.perf_counter() - began
     return report
@@ -321,7 +355,7 @@ def _prepare(client, settings: Settings, model, rebuild: bool) -> str | None:
         reason = rebuild_reason(rebuild, None if rebuild else _incompatibility(_read_manifest(client), settings))
         if reason is None:
             return None
-    for name in (CHUNKS, DOCUMENTS):
+    for name in COLLECTIONS:
         if client.has_collection(name, timeout=READ_TIMEOUT_S):
             client.drop_collection(name, timeout=WRITE_TIMEOUT_S)
     _create_collections(client, dimension(model), settings)
@@ -371,13 +405,31 @@ def _create_collections(client, dim: int, settings: Settings) -> None:
     client.create_collection(DOCUMENTS, schema=documents, index_params=indexes,
                              consistency_level="Strong", timeout=WRITE_TIMEOUT_S)
 
+    windows = client.create_schema(auto_id=True, enable_dynamic_field=False)
+    windows.add_field("id", DataType.INT64, is_primary=True)
+    windows.add_field("chunk", DataType.INT64)
+    windows.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    windows.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+    indexes = client.prepare_index_params()
+    indexes.add_index(field_name="dense", index_type="HNSW", metric_type="IP",
+                      params={"M": settings.hnsw_m, "efConstruction": 200})
+    client.create_collection(WINDOWS, schema=windows, index_params=indexes, timeout=WRITE_TIMEOUT_S)
+
+
+def _delete_windows(client, runs: list[range]) -> None:
+    """Delete the windows of the chunks whose ids lie in `runs` (contiguous ranges)."""
+    runs = [run for run in runs if len(run)]
+    if runs:
+        client.delete(WINDOWS, filter=" or ".join(f"(chunk >= {r.start} and chunk < {r.stop})" for r in runs),
+                      timeout=WRITE_TIMEOUT_S)
+
 
 def _write_documents(client, documents: list[Document], settings: Settings, model, next_id: int,
                      progress: bool) -> int:
     """Chunk, embed and store `documents` from id `next_id` on; returns the chunks written."""
     now = _now()
     written = 0
-    chunks: list[tuple[int, Chunk, str]] = []  # (id, chunk, its indexed_text)
+    chunks: list[tuple[int, Chunk, str, list[str]]] = []  # (id, chunk, its indexed_text, its windows')
     rows: list[dict] = []
     with tqdm(desc="embedding chunks", unit="chunk", disable=not progress) as bar:
         for number, document in enumerate(documents, start=1):
@@ -385,7 +437,9 @@ def _write_documents(client, documents: list[Document], settings: Settings, mode
                                "pages": document.pages, "headings": document.headings}, ensure_ascii=False)
             parts = max(1, math.ceil(len(body) / SLICE_CHARS))
             own = chunk_document(document, settings.chunk_chars, settings.overlap_sentences)
-            chunks.extend((next_id + parts + n, chunk, indexed_text(document, chunk, settings.chunk_context))
+            chunks.extend((next_id + parts + n, chunk, indexed_text(document, chunk, settings.chunk_context),
+                           [indexed_text(document, w, settings.chunk_context) for w in
+                            chunk_windows(document, chunk, settings.dense_windows, settings.overlap_sentences)])
                           for n, chunk in enumerate(own))
             rows.extend(_document_row(next_id + part, part, parts, len(own), document.source,
                                       document.title, document.sha256, now,
@@ -400,16 +454,24 @@ def _write_documents(client, documents: list[Document], settings: Settings, mode
     return written
 
 
-def _write_chunks(client, numbered: list[tuple[int, Chunk, str]], model, batch_size: int, bar) -> int:
+def _write_chunks(client, numbered: list[tuple[int, Chunk, str, list[str]]], model, batch_size: int, bar) -> int:
     for i in range(0, len(numbered), INSERT_BLOCK):
         block = numbered[i:i + INSERT_BLOCK]
-        vectors = embed(model, [indexed for *_, indexed in block], batch_size)
+        vectors = embed(model, [indexed for _, _, indexed, _ in block]
+                        + [text for *_, windows in block for text in windows], batch_size)
         # Upsert, not insert: ids left by an interrupted update are overwritten, never doubled.
         client.upsert(CHUNKS, [{"id": n, "text": c.text, "indexed": indexed,
                                 "source": c.source, "start": c.start, "end": c.end,
                                 "paragraph": c.paragraph, "page": c.page or 0,
-                                "dense": v.tolist()} for (n, c, indexed), v in zip(block, vectors)],
+                                "dense": v.tolist()} for (n, c, indexed, _), v in zip(block, vectors)],
                       timeout=WRITE_TIMEOUT_S)
+        # Windows an interrupted update left for these ids are deleted first, for the same reason.
+        _delete_windows(client, [range(block[0][0], block[-1][0] + 1)])
+        owners = [(n, c.source) for n, c, _, windows in block for _ in windows]
+        if owners:
+            client.insert(WINDOWS, [{"chunk": n, "source": source, "dense": v.tolist()}
+                                    for (n, source), v in zip(owners, vectors[len(block):])],
+                          timeout=WRITE_TIMEOUT_S)
         bar.update(len(block))
     return len(numbered)
 
@@ -438,13 +500,15 @@ def built_shape(settings: Settings) -> dict | None:
 
 
 def _has_index(client) -> bool:
+    # An index of format 2 has no windows: found, and then refused by its format.
     return all(client.has_collection(name, timeout=READ_TIMEOUT_S) for name in (CHUNKS, DOCUMENTS))
 
 
 def _load_collections(client) -> None:
     # A collection is searchable only once loaded; milvus-lite releases them when a process ends.
-    for name in (CHUNKS, DOCUMENTS):
-        client.load_collection(name, timeout=WRITE_TIMEOUT_S)
+    for name in COLLECTIONS:
+        if name != WINDOWS or client.has_collection(name, timeout=READ_TIMEOUT_S):
+            client.load_collection(name, timeout=WRITE_TIMEOUT_S)
 
 
 def _read_manifest(client) -> dict:

@@ -12,7 +12,10 @@ Layout of an index folder:
         documents.jsonl  one document a line (text, paragraph, page and heading spans)
         documents.offsets.npy   byte offset of each line, for reading one document alone
         chunks.npz       per chunk (row): document number in the segment, start, end, paragraph, page
-        vectors.f32      unit embeddings, one row per chunk (float32, rows x width)
+        vectors.f32      unit embeddings (float32, vectors x width): one a chunk, or with dense
+                         windows a chunk's own and one per window (qa.chunking.chunk_windows)
+        vectors.chunk.npy   the row (chunk) each vector belongs to, ascending; absent when there is
+                         one vector a row (indexes built before dense windows)
         dense.faiss      the vector index of this segment (flat when small, HNSW past ann_threshold)
         terms/           term counts for BM25 (qa.lexical.TermCounts)
 
@@ -20,10 +23,11 @@ An update writes one new segment holding the added and changed documents (nothin
 again, embedded or indexed again) and a generation naming the old segments plus the new one; the
 chunks of removed and changed documents stay in their old segment, masked: a row is live when its
 document is in the generation's manifest. Searches query every segment, skip masked rows, and
-merge by score; BM25 takes its statistics over the live rows of all segments, so scores equal a
-fresh build's. When more than MAX_SEGMENTS segments pile up the small ones are merged, and when
-masked rows pass MAX_MASKED_SHARE (or `qa index --compact` asks) all are: a merge copies stored
-vectors and term counts, embedding nothing. A merge of more than INLINE_MERGE_ROWS rows is left to
+merge by score (a chunk with several vectors scores its best one); BM25 takes its statistics over
+the live rows of all segments, so scores equal a fresh build's. When more than MAX_SEGMENTS
+segments pile up the small ones are merged, and when masked rows pass MAX_MASKED_SHARE (or
+`qa index --compact` asks) all are: a merge copies stored vectors and term counts, embedding
+nothing. A merge of more than INLINE_MERGE_ROWS rows is left to
 `compact` (the update reports it due), so that an update of a big index stays seconds long.
 
 Each new segment is written beside the live ones and renamed into place, then the generation, then
@@ -50,7 +54,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
-from qa.chunking import Chunk, chunk_document, indexed_text
+from qa.chunking import Chunk, chunk_document, chunk_windows, indexed_text
 from qa.config import Settings
 from qa.dense import DenseIndex, dimension, embed, live_bitmap
 from qa.documents import Document
@@ -71,6 +75,7 @@ INLINE_MERGE_ROWS = 50_000
 # Chunks embedded, tokenised and written at a time: a big build holds only this many in memory.
 BLOCK_CHUNKS = 8192
 VECTORS = "vectors.f32"
+VECTOR_ROWS = "vectors.chunk.npy"
 
 
 class IndexNotWritten(IndexUnusable):
@@ -89,6 +94,8 @@ class Segment:
         self.doc, self.start, self.end = arrays["doc"], arrays["start"], arrays["end"]
         self.paragraph, self.page = arrays["paragraph"], arrays["page"]
         self.offsets = np.load(folder / "documents.offsets.npy")
+        # The row of each vector, when a row may have several (None: vector i is row i's).
+        self.vector_rows = np.load(folder / VECTOR_ROWS) if (folder / VECTOR_ROWS).exists() else None
         self._texts = open(folder / "documents.jsonl", "rb")
         self._texts_lock = threading.Lock()  # seek + readline must not interleave across threads
 
@@ -104,9 +111,30 @@ class Segment:
     def dense(self) -> DenseIndex:
         return DenseIndex.load(self.folder)
 
+    @property
+    def vector_count(self) -> int:
+        return self.rows if self.vector_rows is None else len(self.vector_rows)
+
+    @property
+    def vectors_per_row(self) -> int:
+        """The most vectors any row has."""
+        return self.facts.get("vectors_per_row", 1)
+
     def vectors(self) -> np.ndarray:
         return np.memmap(self.folder / VECTORS, dtype=np.float32, mode="r",
-                         shape=(self.rows, self.facts["dimension"]))
+                         shape=(self.vector_count, self.facts["dimension"]))
+
+    def dense_search(self, vector: np.ndarray, k: int, live_bits: np.ndarray | None) -> list[tuple[int, float]]:
+        """(row, cosine) of the `k` best rows, each at its best vector; `live_bits` over vectors."""
+        if self.vector_rows is None:
+            return self.dense.search(vector, k, live_bits)
+        best: dict[int, float] = {}
+        # Enough vectors for k rows even when every row's vectors all come first.
+        for i, score in self.dense.search(vector, k * self.vectors_per_row, live_bits):
+            best.setdefault(int(self.vector_rows[i]), score)  # best first: the first seen is its best
+            if len(best) == k:
+                break
+        return list(best.items())
 
     def document_line(self, number: int) -> bytes:
         with self._texts_lock:
@@ -139,7 +167,9 @@ class Index:
             self.offsets = np.cumsum([0] + [s.rows for s in self.segments])
             if searchable:
                 self.lexical = LexicalIndex([s.terms for s in self.segments], self.live)
-                self._live_bits = [None if m is None else live_bitmap(m) for m in self.live]
+                self._live_bits = [None if m is None else live_bitmap(m if s.vector_rows is None
+                                                                      else m[s.vector_rows])
+                                   for s, m in zip(self.segments, self.live)]
                 for segment in self.segments:
                     segment.dense  # noqa: B018  loaded now: the first question should not wait for it
         except (FileNotFoundError, IndexUnusable):
@@ -216,7 +246,7 @@ class Index:
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         hits = [(int(offset) + row, score)
                 for segment, bits, offset in zip(self.segments, self._live_bits, self.offsets)
-                for row, score in segment.dense.search(vector, k, bits)]
+                for row, score in segment.dense_search(vector, k, bits)]
         return sorted(hits, key=lambda hit: (-hit[1], hit[0]))[:k]
 
     def _read_document(self, segment: int, number: int) -> Document:
@@ -388,6 +418,8 @@ class _SegmentWriter:
         self._chunks: dict[str, list[np.ndarray]] = {k: [] for k in ("doc", "start", "end", "paragraph", "page")}
         self.terms = TermCounter()
         self.rows = 0
+        self.vector_count = 0
+        self._vector_rows: list[np.ndarray] = []
 
     def add_document(self, line: bytes) -> int:
         """Append one documents.jsonl line; returns the document's number in this segment."""
@@ -395,12 +427,17 @@ class _SegmentWriter:
         self._documents.write(line)
         return len(self._document_offsets) - 1
 
-    def add_rows(self, doc, start, end, paragraph, page, vectors: np.ndarray) -> None:
+    def add_rows(self, doc, start, end, paragraph, page, vectors: np.ndarray, owners=None) -> None:
+        """Rows (chunks) and their vectors; `owners`: each vector's row among these, ascending
+        (None: one vector a row, in order)."""
         for key, values, dtype in (("doc", doc, np.int32), ("start", start, np.int64), ("end", end, np.int64),
                                    ("paragraph", paragraph, np.int32), ("page", page, np.int32)):
             self._chunks[key].append(np.asarray(values, dtype=dtype))
         self._vectors.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-        self.rows += len(vectors)
+        owners = np.arange(len(doc)) if owners is None else np.asarray(owners)
+        self._vector_rows.append(owners.astype(np.int64) + self.rows)
+        self.rows += len(doc)
+        self.vector_count += len(vectors)
 
     def finish(self) -> Segment:
         self._documents.close()
@@ -409,11 +446,17 @@ class _SegmentWriter:
         np.savez(self.partial / "chunks.npz", **{k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64)
                                                   for k, v in self._chunks.items()})
         self._chunks.clear()
+        facts = {"rows": self.rows, "dimension": self.dim, "documents": len(self._document_offsets)}
+        if self.vector_count != self.rows:
+            vector_rows = np.concatenate(self._vector_rows)
+            np.save(self.partial / VECTOR_ROWS, vector_rows)
+            facts["vectors"] = self.vector_count
+            facts["vectors_per_row"] = int(np.bincount(vector_rows).max())
+        self._vector_rows.clear()
         self.terms.finish().save(self.partial / "terms")
         self.terms = None
         self._index_vectors()
-        facts = {"rows": self.rows, "dimension": self.dim, "documents": len(self._document_offsets),
-                 "files": _file_facts(self.partial)}
+        facts["files"] = _file_facts(self.partial)
         (self.partial / "segment.json").write_text(json.dumps(facts, indent=1))
         _fsync_tree(self.partial)
         os.rename(self.partial, self.final)
@@ -424,9 +467,9 @@ class _SegmentWriter:
         # Read back a block at a time (not memory-mapped: mapped pages would count towards this
         # process's memory until the end), so a big segment's vectors sit in memory once, in FAISS.
         s = self.settings
-        dense = DenseIndex.empty(self.dim, self.rows, s.ann_threshold, s.hnsw_m, s.hnsw_ef_search)
+        dense = DenseIndex.empty(self.dim, self.vector_count, s.ann_threshold, s.hnsw_m, s.hnsw_ef_search)
         with open(self.partial / VECTORS, "rb") as f:
-            for _ in range(0, self.rows, 4 * BLOCK_CHUNKS):
+            for _ in range(0, self.vector_count, 4 * BLOCK_CHUNKS):
                 block = np.fromfile(f, dtype=np.float32, count=4 * BLOCK_CHUNKS * self.dim)
                 dense.add(block.reshape(-1, self.dim))
         dense.save(self.partial)
@@ -442,13 +485,17 @@ def _write_fresh_segment(index_dir: Path, settings: Settings, model, documents: 
     """A segment of `documents`, chunked, embedded and counted; returns it and each one's chunk count."""
     writer = _writing(index_dir, settings, dimension(model))
     counts = []
-    pending: list[tuple[int, Chunk, str]] = []  # document number, chunk, the text embedded and counted
+    # document number, chunk, the text embedded and counted, the texts of its windows
+    pending: list[tuple[int, Chunk, str, list[str]]] = []
     with writer as w, tqdm(desc="embedding chunks", unit="chunk", disable=not progress) as bar:
         for document in documents:
             number = w.add_document(_document_line(document))
             chunks = chunk_document(document, settings.chunk_chars, settings.overlap_sentences)
             counts.append(len(chunks))
-            pending.extend((number, c, indexed_text(document, c, settings.chunk_context)) for c in chunks)
+            pending.extend((number, c, indexed_text(document, c, settings.chunk_context),
+                            [indexed_text(document, w, settings.chunk_context)
+                             for w in chunk_windows(document, c, settings.dense_windows, settings.overlap_sentences)])
+                           for c in chunks)
             if len(pending) >= BLOCK_CHUNKS:
                 _add_fresh(w, model, pending, settings.batch_size)
                 bar.update(len(pending))
@@ -458,13 +505,19 @@ def _write_fresh_segment(index_dir: Path, settings: Settings, model, documents: 
     return writer.segment, counts
 
 
-def _add_fresh(writer: _SegmentWriter, model, pending: list[tuple[int, Chunk, str]], batch_size: int) -> None:
+def _add_fresh(writer: _SegmentWriter, model, pending: list[tuple[int, Chunk, str, list[str]]],
+               batch_size: int) -> None:
     if not pending:
         return
-    texts = [text for *_, text in pending]
-    writer.add_rows([n for n, *_ in pending], [c.start for _, c, _ in pending], [c.end for _, c, _ in pending],
-                    [c.paragraph for _, c, _ in pending], [c.page or 0 for _, c, _ in pending],
-                    embed(model, texts, batch_size))
+    texts = [text for _, _, text, _ in pending]
+    embedded, owners = [], []  # a chunk's own text, then its windows'
+    for row, (_, _, text, windows) in enumerate(pending):
+        embedded.extend([text, *windows])
+        owners.extend([row] * (1 + len(windows)))
+    chunks = [c for _, c, _, _ in pending]
+    writer.add_rows([n for n, *_ in pending], [c.start for c in chunks], [c.end for c in chunks],
+                    [c.paragraph for c in chunks], [c.page or 0 for c in chunks],
+                    embed(model, embedded, batch_size), owners)
     writer.terms.add([tokenize(text) for text in texts])
 
 
@@ -490,8 +543,13 @@ def _write_merged_segment(index_dir: Path, settings: Settings, segments: list[Se
             vectors = segment.vectors()
             for at in range(0, len(rows), BLOCK_CHUNKS):
                 block = rows[at:at + BLOCK_CHUNKS]
+                if segment.vector_rows is None:
+                    kept, owners = block, None
+                else:  # the vectors of the block's rows, and which of them each belongs to
+                    kept = np.flatnonzero(np.isin(segment.vector_rows, block))
+                    owners = np.searchsorted(block, segment.vector_rows[kept])
                 w.add_rows(renumber[segment.doc[block]], segment.start[block], segment.end[block],
-                           segment.paragraph[block], segment.page[block], vectors[block])
+                           segment.paragraph[block], segment.page[block], vectors[kept], owners)
             del vectors
             w.terms.add_rows(segment.terms, rows)
     return writer.segment, moved
