@@ -55,15 +55,16 @@ class Settings:
     # as well as the fixed dense 0.6 before it on every one, above BM25 and dense on SQuAD, SelQA
     # and the development set, level with BM25 on COVID-QA and 0.003 under dense's perfect sample
     # (README, "Fusion"); RRF (k 10 to 100) fell below BM25 on COVID-QA, SelQA and the
-    # development set. It costs 2 of the 32 follow-up questions at citation 1 (README).
+    # development set. It costs follow-up questions at citation 1 (hit@1 0.969 → 0.875; 0.938
+    # with dense windows, which also put hybrid above BM25 on COVID-QA; README).
     fusion: str = "weighted"
     rrf_k: int = 60  # for fusion="rrf"
     dense_weight: float = 0.5  # for fusion="weighted"
     confidence_power: float = 2.0  # for fusion="weighted"; 0: the weights stay fixed
     candidates: int = 50  # hits taken from each retriever before fusion (100: +0.003 on SQuAD)
-    # Past this many chunks the vector index is approximate (HNSW) instead of exact: a flat scan
-    # of 100k vectors takes 25-50 ms on two busy cores, HNSW under 1 ms at recall@10 ≈ 0.98
-    # (bench/bench_retrieval.py). efSearch: None chooses by the graph's size (qa.dense.ef_search_for).
+    # Past this many vectors in a segment (about 3.3 a chunk with dense windows) the vector index
+    # is approximate (HNSW) instead of exact: a flat scan of 100k vectors takes 25-50 ms on two
+    # busy cores, HNSW under 1 ms at recall@10 ≈ 0.98 (bench/bench_retrieval.py). efSearch: None chooses by the graph's size (qa.dense.ef_search_for).
     ann_threshold: int = 50_000
     hnsw_m: int = 32
     hnsw_ef_search: int | None = None
