@@ -58,6 +58,7 @@ def test_incremental_updates_touch_only_what_changed(model, tmp_path):
     index = MilvusIndex.open(settings)
     assert len(long_text) > 2 * SLICE_CHARS
     assert min(windows_of(index, source) for source in ("bees.txt", "kiwi.txt", "ledger.md")) > 0
+    assert first.windows == sum(windows_of(index, s) for s in ("bees.txt", "kiwi.txt", "ledger.md"))
     assert index.document_by_source("ledger.md").text == long_text
     kiwi_before = {d.source: d for d in index.documents()}["kiwi.txt"]
     kiwi_windows = windows_of(index, "kiwi.txt")

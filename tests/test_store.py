@@ -337,12 +337,15 @@ def test_a_chunk_scores_its_best_window_and_an_index_without_windows_still_reads
 
     question = "How many soldiers does Russia recruit each month?"
     vector = embed(model, [question])[0]
-    _, with_windows = _build(sources_copy, tmp_path / "windows", model, dense_windows=300)
-    _, without = _build(sources_copy, tmp_path / "plain", model, dense_windows=0)
+    report, with_windows = _build(sources_copy, tmp_path / "windows", model, dense_windows=300)
+    plain_report, without = _build(sources_copy, tmp_path / "plain", model, dense_windows=0)
     windowed, plain = Index.open(with_windows.index_dir, with_windows), Index.open(without.index_dir, without)
     [segment] = windowed.segments
     assert segment.vector_count > segment.rows == plain.size == windowed.size
     assert plain.segments[0].vector_rows is None  # one vector a chunk: no vectors.chunk.npy
+    assert report.windows == segment.vector_count - segment.rows and plain_report.windows == 0
+    assert f"{report.embedded} embedded (and {report.windows} dense windows) in" in report.summary()
+    assert "dense windows" not in plain_report.summary()
 
     found = dict(windowed.dense_search(vector, windowed.size))
     own = dict(plain.dense_search(vector, plain.size))

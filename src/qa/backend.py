@@ -61,6 +61,7 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0
+    windows: int = 0  # dense windows embedded beside the `embedded` chunks (qa.chunking.chunk_windows)
     seconds: float = 0.0
     rebuilt_because: str | None = None
     compaction_due: bool = False  # a big merge was left for `qa index --compact` (qa.store)
@@ -73,7 +74,9 @@ class BuildReport:
         parts = [f"{len(self.added)} added", f"{len(self.changed)} changed",
                  f"{len(self.removed)} removed", f"{len(self.unchanged)} unchanged",
                  f"{len(self.skipped)} skipped"]
-        line = f"{', '.join(parts)}; {self.chunks} chunks, {self.embedded} embedded in {self.seconds:.1f} s"
+        windows = f" (and {self.windows} dense windows)" if self.windows else ""
+        line = (f"{', '.join(parts)}; {self.chunks} chunks, {self.embedded} embedded{windows} "
+                f"in {self.seconds:.1f} s")
         if self.rebuilt_because:
             line += f" (full rebuild: {self.rebuilt_because})"
         if self.compaction_due:

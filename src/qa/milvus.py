@@ -336,7 +336,7 @@ def update(settings: Settings, model, documents: list[Document], rebuild: bool =
             for at in range(0, len(stale), 100):
                 _delete_windows(client, [row.chunk_ids for row in stale[at:at + 100]])
         next_id = max([MANIFEST_ID + 1, *(row.ids.stop for row in old.values())])
-        report.embedded = _write_documents(client, fresh, settings, model, next_id, progress)
+        report.embedded, report.windows = _write_documents(client, fresh, settings, model, next_id, progress)
         report.chunks = sum(old[s].chunks for s in report.unchanged) + report.embedded
         # Sealed segments get their indexes built; unsealed ones are searched row by row
         # (on milvus-lite, BM25 over 10k unflushed chunks takes a second a query).
@@ -425,10 +425,11 @@ def _delete_windows(client, runs: list[range]) -> None:
 
 
 def _write_documents(client, documents: list[Document], settings: Settings, model, next_id: int,
-                     progress: bool) -> int:
-    """Chunk, embed and store `documents` from id `next_id` on; returns the chunks written."""
+                     progress: bool) -> tuple[int, int]:
+    """Chunk, embed and store `documents` from id `next_id` on; returns the chunks written and
+    their dense windows."""
     now = _now()
-    written = 0
+    written = windows = 0
     chunks: list[tuple[int, Chunk, str, list[str]]] = []  # (id, chunk, its indexed_text, its windows')
     rows: list[dict] = []
     with tqdm(desc="embedding chunks", unit="chunk", disable=not progress) as bar:
@@ -447,14 +448,17 @@ def _write_documents(client, documents: list[Document], settings: Settings, mode
                         for part in range(parts))
             next_id += parts + len(own)
             if len(chunks) >= INSERT_BLOCK or number == len(documents):
-                written += _write_chunks(client, chunks, model, settings.batch_size, bar)
+                written += len(chunks)
+                windows += _write_chunks(client, chunks, model, settings.batch_size, bar)
                 # A document is listed only once its chunks are stored (see `update`).
                 client.upsert(DOCUMENTS, rows, timeout=WRITE_TIMEOUT_S)
                 chunks, rows = [], []
-    return written
+    return written, windows
 
 
 def _write_chunks(client, numbered: list[tuple[int, Chunk, str, list[str]]], model, batch_size: int, bar) -> int:
+    """Embed and store `numbered` (id, chunk, its indexed_text, its windows' texts) and their
+    windows; returns the windows written."""
     for i in range(0, len(numbered), INSERT_BLOCK):
         block = numbered[i:i + INSERT_BLOCK]
         vectors = embed(model, [indexed for _, _, indexed, _ in block]
@@ -473,7 +477,7 @@ def _write_chunks(client, numbered: list[tuple[int, Chunk, str, list[str]]], mod
                                     for (n, source), v in zip(owners, vectors[len(block):])],
                           timeout=WRITE_TIMEOUT_S)
         bar.update(len(block))
-    return len(numbered)
+    return sum(len(windows) for *_, windows in numbered)
 
 
 def _document_row(id_: int, part: int, parts: int, chunks: int, source: str, title: str, sha256: str,

@@ -345,6 +345,7 @@ def _update(index_dir: Path, settings: Settings, model, documents: list[Document
     if fresh:
         segment, counts = _write_fresh_segment(index_dir, settings, model, fresh, progress)
         report.embedded = sum(counts)
+        report.windows = segment.vector_count - segment.rows
         for number, (document, count) in enumerate(zip(fresh, counts)):
             new_entries[document.source] = {"source": document.source, "title": document.title,
                                             "sha256": document.sha256, "chunks": count, "indexed_at": now,
