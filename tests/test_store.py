@@ -62,6 +62,10 @@ def test_index_built_with_other_settings_asks_for_a_rebuild(sources_copy, tmp_pa
         Index.open(index_dir, Settings(model="other-model"))
     report, _ = _build(sources_copy, index_dir, model, chunk_chars=300)
     assert "chunk_chars" in report.rebuilt_because
+    with pytest.raises(IndexUnusable, match="dense_windows=300, not 0.*--rebuild"):
+        Index.open(index_dir, Settings(chunk_chars=300, dense_windows=0))
+    report, _ = _build(sources_copy, index_dir, model, chunk_chars=300, dense_windows=0)
+    assert report.rebuilt_because == "previous index built with dense_windows=300, not 0" and report.windows == 0
 
 
 def test_missing_index_says_how_to_build_one(tmp_path):
