@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.config import DEFAULTS
+from qa.config import DEFAULTS, Settings
 from qa.documents import Document, strip_span
 
 
@@ -111,6 +111,15 @@ def chunk_windows(document: Document, chunk: Chunk, window_chars: int = DEFAULTS
                 sentences.extend((a, b, number) for a, b in _split_long(document.text, s, e, window_chars))
     return [_chunk(document, start, end, paragraph)
             for start, end, paragraph in _pack(sentences, window_chars, overlap_sentences)]
+
+
+def indexed_chunks(document: Document, settings: Settings = DEFAULTS) -> list[tuple[Chunk, str, list[str]]]:
+    """What an index stores of `document`, cut as `settings` say: each chunk, the text embedded and
+    BM25-indexed for it (`indexed_text`), and the embedded texts of its dense windows."""
+    return [(chunk, indexed_text(document, chunk, settings.chunk_context),
+             [indexed_text(document, window, settings.chunk_context)
+              for window in chunk_windows(document, chunk, settings.dense_windows, settings.overlap_sentences)])
+            for chunk in chunk_document(document, settings.chunk_chars, settings.overlap_sentences)]
 
 
 def _chunk(document: Document, start: int, end: int, paragraph: int) -> Chunk:

@@ -64,7 +64,8 @@ class Settings:
     candidates: int = 50  # hits taken from each retriever before fusion (100: +0.003 on SQuAD)
     # Past this many vectors in a segment (about 3.3 a chunk with dense windows) the vector index
     # is approximate (HNSW) instead of exact: a flat scan of 100k vectors takes 25-50 ms on two
-    # busy cores, HNSW under 1 ms at recall@10 ≈ 0.98 (bench/bench_retrieval.py). efSearch: None chooses by the graph's size (qa.dense.ef_search_for).
+    # busy cores, HNSW under 1 ms at recall@10 ≈ 0.98 (bench/bench_retrieval.py). efSearch: None
+    # chooses by the graph's size (qa.dense.ef_search_for).
     ann_threshold: int = 50_000
     hnsw_m: int = 32
     hnsw_ef_search: int | None = None

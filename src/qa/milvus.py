@@ -36,7 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
-from qa.chunking import Chunk, chunk_document, chunk_windows, indexed_text
+from qa.chunking import Chunk, indexed_chunks
 from qa.config import Settings
 from qa.dense import EF_SEARCH_LARGE, dimension, embed
 from qa.documents import Document
@@ -47,7 +47,7 @@ from qa.lexical import STOPWORDS
 FORMAT_VERSION = 3
 CHUNKS, DOCUMENTS, WINDOWS = "qa_chunks", "qa_documents", "qa_windows"
 COLLECTIONS = (CHUNKS, DOCUMENTS, WINDOWS)
-# Windows fetched a chunk asked for in a dense search: a 600-character chunk has two or three.
+# Windows fetched a chunk asked for in a dense search: a 600-character chunk has two to four.
 WINDOWS_PER_CHUNK = 4
 MANIFEST_ID = 0
 # A VARCHAR holds at most 65,535 bytes: 16,000 characters stay under it even at 4 bytes each.
@@ -437,11 +437,8 @@ def _write_documents(client, documents: list[Document], settings: Settings, mode
             body = json.dumps({"text": document.text, "paragraphs": document.paragraphs,
                                "pages": document.pages, "headings": document.headings}, ensure_ascii=False)
             parts = max(1, math.ceil(len(body) / SLICE_CHARS))
-            own = chunk_document(document, settings.chunk_chars, settings.overlap_sentences)
-            chunks.extend((next_id + parts + n, chunk, indexed_text(document, chunk, settings.chunk_context),
-                           [indexed_text(document, w, settings.chunk_context) for w in
-                            chunk_windows(document, chunk, settings.dense_windows, settings.overlap_sentences)])
-                          for n, chunk in enumerate(own))
+            own = indexed_chunks(document, settings)
+            chunks.extend((next_id + parts + n, *chunk) for n, chunk in enumerate(own))
             rows.extend(_document_row(next_id + part, part, parts, len(own), document.source,
                                       document.title, document.sha256, now,
                                       body[part * SLICE_CHARS:(part + 1) * SLICE_CHARS])

@@ -54,7 +54,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
-from qa.chunking import Chunk, chunk_document, chunk_windows, indexed_text
+from qa.chunking import Chunk, indexed_chunks
 from qa.config import Settings
 from qa.dense import DenseIndex, dimension, embed, live_bitmap
 from qa.documents import Document
@@ -491,12 +491,9 @@ def _write_fresh_segment(index_dir: Path, settings: Settings, model, documents: 
     with writer as w, tqdm(desc="embedding chunks", unit="chunk", disable=not progress) as bar:
         for document in documents:
             number = w.add_document(_document_line(document))
-            chunks = chunk_document(document, settings.chunk_chars, settings.overlap_sentences)
+            chunks = indexed_chunks(document, settings)
             counts.append(len(chunks))
-            pending.extend((number, c, indexed_text(document, c, settings.chunk_context),
-                            [indexed_text(document, w, settings.chunk_context)
-                             for w in chunk_windows(document, c, settings.dense_windows, settings.overlap_sentences)])
-                           for c in chunks)
+            pending.extend((number, *chunk) for chunk in chunks)
             if len(pending) >= BLOCK_CHUNKS:
                 _add_fresh(w, model, pending, settings.batch_size)
                 bar.update(len(pending))
