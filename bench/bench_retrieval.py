@@ -130,7 +130,7 @@ def baselines(generation: Path, model, args) -> dict:
     """rank-bm25 and flat FAISS over the same chunks and vectors; HNSW recall@10 if HNSW is used."""
     import faiss
 
-    from qa.dense import DenseIndex, embed
+    from qa.dense import embed
     from qa.store import Index
 
     questions = synthetic.dev_questions()
@@ -151,7 +151,7 @@ def baselines(generation: Path, model, args) -> dict:
         times.append((time.perf_counter() - t) * 1000)
     result["flat_search_ms"] = {"p50": _pct(times, 50), "p95": _pct(times, 95)}
 
-    dense = DenseIndex.load(segment.folder)
+    dense = segment.dense  # as the product searches it: a graph's candidates rescored exactly
     if dense.kind == "hnsw":
         # Query-like probes: the real questions plus 300 chunk vectors moved off their chunk.
         rng = np.random.default_rng(1)
@@ -160,15 +160,16 @@ def baselines(generation: Path, model, args) -> dict:
         _, exact = flat.search(probes, 10)
         hnsw = dense._index
         result["hnsw"] = {"M": hnsw.hnsw.nb_neighbors(1), "ef_construction": hnsw.hnsw.efConstruction,
-                          "ef_search_saved": hnsw.hnsw.efSearch, "sweep": []}
+                          "ef_search_saved": hnsw.hnsw.efSearch, "codes": type(hnsw).__name__,
+                          "vectors": int(hnsw.ntotal), "sweep": []}
         for ef in [int(x) for x in args.ef_search.split(",")]:
             hnsw.hnsw.efSearch = ef
             times, found = [], []
             for row, probe in enumerate(probes):
                 t = time.perf_counter()
-                _, ids = hnsw.search(probe.reshape(1, -1), 10)
+                ids = [i for i, _ in dense.search(probe, 10)]
                 times.append((time.perf_counter() - t) * 1000)
-                found.append(len(set(ids[0]) & set(exact[row])) / 10)
+                found.append(len(set(ids) & set(exact[row])) / 10)
             result["hnsw"]["sweep"].append({"ef_search": ef, "recall_at_10": float(np.mean(found)),
                                             "search_ms_p50": _pct(times, 50)})
     del flat

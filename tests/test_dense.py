@@ -57,6 +57,30 @@ def test_large_collections_get_an_approximate_index_with_high_recall():
     assert recall >= 0.95
 
 
+def test_a_graph_holds_one_byte_a_dimension_and_still_returns_exact_cosines():
+    """HNSW stores 8-bit codes (a quarter of float32), and the candidates it finds are scored
+    again from the float vectors: the cosines returned are the vectors' own, best first."""
+    from faiss import downcast_index
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(3000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    graph = DenseIndex.build(vectors, ann_threshold=1_000, ef_search=256)
+    assert graph.coded and downcast_index(downcast_index(graph._index).storage).code_size == 64
+    exact = DenseIndex.build(vectors, ann_threshold=10_000)
+    assert not exact.coded
+    agree = []
+    for query in vectors[:50] + rng.normal(scale=0.05, size=(50, 64)).astype(np.float32):
+        found = graph.search(query, 10)
+        ids, scores = [i for i, _ in found], np.array([s for _, s in found])
+        np.testing.assert_allclose(scores, vectors[ids] @ query, rtol=0, atol=1e-5)
+        assert np.all(np.diff(scores) <= 0)
+        agree.append(len(set(ids) & {i for i, _ in exact.search(query, 10)}) / 10)
+    assert np.mean(agree) >= 0.95
+    # Without its float vectors at hand (as loaded alone), it still searches, by its codes.
+    assert [i for i, _ in graph.rescored_from(None).search(vectors[0], 1)] == [0]
+
+
 def test_search_breadth_grows_with_the_graph_unless_set():
     """efSearch 256 for graphs up to 300k vectors, 512 past them (recall falls as graphs grow),
     and whatever the settings give when they give one."""

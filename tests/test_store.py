@@ -334,6 +334,25 @@ def test_an_update_with_nothing_to_do_removes_what_a_killed_run_left(tmp_path, m
     assert not (settings.index_dir / "segments" / "seg-999999").exists()
 
 
+def test_a_graph_index_ranks_and_scores_as_exact_search_does(sources_copy, tmp_path, model):
+    """Past ann_threshold vectors a segment's graph holds 8-bit codes; its candidates are rescored
+    from vectors.f32, so dense search gives the rows and cosines an exact index gives."""
+    from qa.dense import embed
+
+    _, exact_settings = _build(sources_copy, tmp_path / "flat", model)
+    _, graph_settings = _build(sources_copy, tmp_path / "graph", model, ann_threshold=10)
+    exact, graph = Index.open(exact_settings.index_dir, exact_settings), Index.open(graph_settings.index_dir, graph_settings)
+    [segment] = graph.segments
+    assert segment.vector_count > 10 and segment.dense.kind == "hnsw" and segment.dense.coded
+    assert not exact.segments[0].dense.coded
+    for question in ("How many soldiers does Russia recruit each month?", "Who leads the Wagner group?"):
+        vector = embed(model, [question])[0]
+        found, expected = graph.dense_search(vector, 5), exact.dense_search(vector, 5)
+        assert [row for row, _ in found] == [row for row, _ in expected]
+        np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], rtol=0, atol=1e-5)
+    exact.close(), graph.close()
+
+
 def test_a_chunk_scores_its_best_window_and_an_index_without_windows_still_reads(sources_copy, tmp_path, model):
     from qa import pipeline
     from qa.chunking import chunk_windows

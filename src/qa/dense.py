@@ -114,40 +114,93 @@ def ef_search_for(count: int, ef_search: int | None = None) -> int:
     return EF_SEARCH_LARGE if count > LARGE_GRAPH else EF_SEARCH_SMALL
 
 
+# A graph's vectors are stored as 8-bit codes (one byte a dimension, ranges learnt from a sample),
+# a quarter of float32: at a million chunks with dense windows (3.3 million vectors) float32 graphs
+# alone held about 6 GB. The graph finds candidates by their codes; the best are then scored again
+# from the segment's float32 vectors on disk (`VectorFile`), so the cosines returned are exact.
+CODES = "QT_8bit"  # faiss.ScalarQuantizer's code type for graphs
+SAMPLE_VECTORS = 65_536  # vectors the 8-bit ranges are learnt from
+RESCORED = 2  # an approximate search fetches this many times k candidates to score exactly
+
+
+class VectorFile:
+    """Rows of a float32 matrix on disk (vectors x width), read when asked for: a search rescores
+    a few hundred of them, so they are read with pread, not mapped (mapped pages would count to
+    the process's memory as searches touch them)."""
+
+    def __init__(self, path: Path, dim: int) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._row = dim * 4
+        self._dim = dim
+
+    def rows(self, ids) -> np.ndarray:
+        data = b"".join(os.pread(self._fd, self._row, int(i) * self._row) for i in ids)
+        return np.frombuffer(data, dtype=np.float32).reshape(-1, self._dim)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def sample_rows(path: Path, count: int, dim: int, size: int = SAMPLE_VECTORS) -> np.ndarray:
+    """Up to `size` rows of a float32 matrix file, evenly spread over it."""
+    picks = np.unique(np.linspace(0, count - 1, min(count, size)).astype(np.int64))
+    vectors = VectorFile(path, dim)
+    try:
+        return vectors.rows(picks).copy()
+    finally:
+        vectors.close()
+
+
 class DenseIndex:
     """Inner-product search over unit vectors: exact (flat) for small collections,
-    HNSW past `ann_threshold` vectors."""
+    HNSW over 8-bit codes past `ann_threshold` vectors, its best candidates scored again exactly."""
 
     FILE = "dense.faiss"
 
-    def __init__(self, faiss_index) -> None:
+    def __init__(self, faiss_index, exact=None) -> None:
         self._index = faiss_index
+        # rows -> their float32 vectors (a VectorFile, or an array's indexing): for rescoring
+        self._exact = exact
 
     @classmethod
     def empty(cls, dim: int, count: int, ann_threshold: int = DEFAULTS.ann_threshold,
-              hnsw_m: int = DEFAULTS.hnsw_m, ef_search: int | None = DEFAULTS.hnsw_ef_search) -> "DenseIndex":
+              hnsw_m: int = DEFAULTS.hnsw_m, ef_search: int | None = DEFAULTS.hnsw_ef_search,
+              sample: np.ndarray | None = None, exact=None) -> "DenseIndex":
         """An index for `count` vectors, to be given with `add` (a block at a time, so that a big
-        collection's vectors need not all sit in memory twice)."""
+        collection's vectors need not all sit in memory twice). An HNSW index learns its codes'
+        ranges from `sample` (some of the vectors to come) and rescores from `exact`."""
         import faiss
 
         if count > ann_threshold:
-            index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            if sample is None or not len(sample):
+                raise ValueError("an HNSW index needs a sample of its vectors to learn its 8-bit codes from")
+            index = faiss.IndexHNSWSQ(dim, getattr(faiss.ScalarQuantizer, CODES), hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = 80
             index.hnsw.efSearch = ef_search_for(count, ef_search)
+            index.train(np.ascontiguousarray(sample, dtype=np.float32))
         else:
             index = faiss.IndexFlatIP(dim)
         # Vectors added a block at a time grow FAISS's code array by doubling, which at a million
-        # vectors can hold 3 GB for 1.5 GB of vectors: give it its final capacity at once (a
-        # std::vector keeps its capacity when resized down).
-        codes = faiss.downcast_index(index.storage if count > ann_threshold else index).codes
-        codes.resize(count * dim * 4)
-        codes.resize(0)
-        return cls(index)
+        # vectors can hold twice their size: give it its final capacity at once (a std::vector
+        # keeps its capacity when resized down).
+        storage = faiss.downcast_index(index.storage if count > ann_threshold else index)
+        storage.codes.resize(count * storage.code_size)
+        storage.codes.resize(0)
+        return cls(index, exact)
 
     @classmethod
     def build(cls, vectors: np.ndarray, ann_threshold: int = DEFAULTS.ann_threshold,
               hnsw_m: int = DEFAULTS.hnsw_m, ef_search: int | None = DEFAULTS.hnsw_ef_search) -> "DenseIndex":
-        index = cls.empty(vectors.shape[1], len(vectors), ann_threshold, hnsw_m, ef_search)
+        """An index of vectors in memory (rescored from them)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        index = cls.empty(vectors.shape[1], len(vectors), ann_threshold, hnsw_m, ef_search,
+                          sample=vectors[np.linspace(0, len(vectors) - 1, min(len(vectors), SAMPLE_VECTORS)).astype(int)],
+                          exact=vectors.__getitem__)
         index.add(vectors)
         return index
 
@@ -166,14 +219,23 @@ class DenseIndex:
                           else f"cannot write {path}", str(path)) from error
 
     @classmethod
-    def load(cls, folder: Path) -> "DenseIndex":
+    def load(cls, folder: Path, exact=None) -> "DenseIndex":
         import faiss
 
-        return cls(faiss.read_index(str(Path(folder) / cls.FILE)))
+        return cls(faiss.read_index(str(Path(folder) / cls.FILE)), exact)
+
+    def rescored_from(self, exact) -> "DenseIndex":
+        """This index, its candidates rescored from `exact` (rows -> their float32 vectors)."""
+        return DenseIndex(self._index, exact)
 
     @property
     def kind(self) -> str:
         return "hnsw" if "HNSW" in type(self._index).__name__ else "flat"
+
+    @property
+    def coded(self) -> bool:
+        """Whether the index holds codes, not the vectors themselves (its scores approximate)."""
+        return "SQ" in type(self._index).__name__
 
     @property
     def size(self) -> int:
@@ -187,10 +249,13 @@ class DenseIndex:
 
         if self.size == 0:
             return []
+        query = vector.reshape(1, -1).astype(np.float32)
+        rescore = self.coded and self._exact is not None
+        fetch = min(RESCORED * k if rescore else k, self.size)
         params = None
         if live_bits is not None:
             selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(live_bits))
-            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=self._index.hnsw.efSearch)
+            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=max(self._index.hnsw.efSearch, fetch))
                       if self.kind == "hnsw" else faiss.SearchParameters(sel=selector))
         # One query runs on one thread whatever the thread count; an OpenMP team only adds its
         # start-up and spin-waiting, which cost tens of milliseconds on busy shared cores. The
@@ -198,11 +263,15 @@ class DenseIndex:
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            scores, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), min(k, self.size),
-                                             params=params)
+            scores, ids = self._index.search(query, fetch, params=params)
         finally:
             faiss.omp_set_num_threads(threads)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        found = ids[0][ids[0] >= 0]
+        if not rescore:
+            return [(int(i), float(s)) for i, s in zip(found, scores[0])][:k]
+        exact = self._exact(found) @ query[0]
+        order = np.argsort(-exact, kind="stable")[:k]
+        return [(int(found[i]), float(exact[i])) for i in order]
 
 
 def live_bitmap(live: np.ndarray) -> np.ndarray:

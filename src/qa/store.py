@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
 from qa.chunking import Chunk, indexed_chunks
 from qa.config import Settings
-from qa.dense import DenseIndex, dimension, embed, live_bitmap
+from qa.dense import DenseIndex, VectorFile, dimension, embed, live_bitmap, sample_rows
 from qa.documents import Document
 from qa.lexical import LexicalIndex, TermCounter, TermCounts, tokenize
 
@@ -109,7 +109,12 @@ class Segment:
 
     @cached_property
     def dense(self) -> DenseIndex:
-        return DenseIndex.load(self.folder)
+        # An HNSW graph holds 8-bit codes; its best candidates are rescored from the float vectors.
+        index = DenseIndex.load(self.folder)
+        if index.coded:
+            self._exact = VectorFile(self.folder / VECTORS, self.facts["dimension"])
+            index = index.rescored_from(self._exact.rows)
+        return index
 
     @property
     def vector_count(self) -> int:
@@ -143,6 +148,8 @@ class Segment:
 
     def close(self) -> None:
         self._texts.close()
+        if getattr(self, "_exact", None) is not None:
+            self._exact.close()
 
 
 class Index:
@@ -468,7 +475,9 @@ class _SegmentWriter:
         # Read back a block at a time (not memory-mapped: mapped pages would count towards this
         # process's memory until the end), so a big segment's vectors sit in memory once, in FAISS.
         s = self.settings
-        dense = DenseIndex.empty(self.dim, self.vector_count, s.ann_threshold, s.hnsw_m, s.hnsw_ef_search)
+        sample = (sample_rows(self.partial / VECTORS, self.vector_count, self.dim)
+                  if self.vector_count > s.ann_threshold else None)
+        dense = DenseIndex.empty(self.dim, self.vector_count, s.ann_threshold, s.hnsw_m, s.hnsw_ef_search, sample)
         with open(self.partial / VECTORS, "rb") as f:
             for _ in range(0, self.vector_count, 4 * BLOCK_CHUNKS):
                 block = np.fromfile(f, dtype=np.float32, count=4 * BLOCK_CHUNKS * self.dim)
