@@ -55,6 +55,8 @@ def parse_args(argv=None):
                         help="questions timed with rank-bm25, which is slow at scale (default 3)")
     parser.add_argument("--skip-rank-bm25", action="store_true", help="no rank-bm25 baseline (it needs RAM at 1M)")
     parser.add_argument("--ann-threshold", type=int, help="override Settings.ann_threshold (e.g. 0 forces HNSW)")
+    parser.add_argument("--codes", help="the HNSW graph's code type, a faiss.ScalarQuantizer name "
+                                        "(default: qa.dense.CODES, QT_8bit), e.g. QT_4bit to compare")
     parser.add_argument("--ef-search", default="64,128,256",
                         help="efSearch values whose recall@10 is measured for an HNSW index")
     parser.add_argument("--keep", action="store_true", help="keep the built indexes under bench/out/")
@@ -206,7 +208,11 @@ def main(argv=None) -> int:
         print(json.dumps(serve(Path(args.serve), args.backend, args.rounds)))
         return 0
     OUT.mkdir(parents=True, exist_ok=True)
+    import qa.dense
     from qa.dense import load_model
+
+    if args.codes:
+        qa.dense.CODES = args.codes
 
     model = load_model(device="cpu", backend="torch")
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.real)
