@@ -56,7 +56,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-rank-bm25", action="store_true", help="no rank-bm25 baseline (it needs RAM at 1M)")
     parser.add_argument("--ann-threshold", type=int, help="override Settings.ann_threshold (e.g. 0 forces HNSW)")
     parser.add_argument("--codes", help="the HNSW graph's code type, a faiss.ScalarQuantizer name "
-                                        "(default: qa.dense.CODES, QT_8bit), e.g. QT_4bit to compare")
+                                        "(default: qa.dense.CODES, QT_6bit), e.g. QT_8bit or QT_4bit to compare")
     parser.add_argument("--ef-search", default="64,128,256",
                         help="efSearch values whose recall@10 is measured for an HNSW index")
     parser.add_argument("--keep", action="store_true", help="keep the built indexes under bench/out/")

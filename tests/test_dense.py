@@ -57,8 +57,8 @@ def test_large_collections_get_an_approximate_index_with_high_recall():
     assert recall >= 0.95
 
 
-def test_a_graph_holds_one_byte_a_dimension_and_still_returns_exact_cosines():
-    """HNSW stores 8-bit codes (a quarter of float32), and the candidates it finds are scored
+def test_a_graph_holds_six_bits_a_dimension_and_still_returns_exact_cosines():
+    """HNSW stores 6-bit codes (under a fifth of float32), and the candidates it finds are scored
     again from the float vectors: the cosines returned are the vectors' own, best first."""
     from faiss import downcast_index
 
@@ -66,7 +66,7 @@ def test_a_graph_holds_one_byte_a_dimension_and_still_returns_exact_cosines():
     vectors = rng.normal(size=(3000, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     graph = DenseIndex.build(vectors, ann_threshold=1_000, ef_search=256)
-    assert graph.coded and downcast_index(downcast_index(graph._index).storage).code_size == 64
+    assert graph.coded and downcast_index(downcast_index(graph._index).storage).code_size == 64 * 6 // 8
     exact = DenseIndex.build(vectors, ann_threshold=10_000)
     assert not exact.coded
     agree = []

@@ -335,7 +335,7 @@ def test_an_update_with_nothing_to_do_removes_what_a_killed_run_left(tmp_path, m
 
 
 def test_a_graph_index_ranks_and_scores_as_exact_search_does(sources_copy, tmp_path, model):
-    """Past ann_threshold vectors a segment's graph holds 8-bit codes; its candidates are rescored
+    """Past ann_threshold vectors a segment's graph holds 6-bit codes; its candidates are rescored
     from vectors.f32, so dense search gives the rows and cosines an exact index gives."""
     from qa.dense import embed
 

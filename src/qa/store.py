@@ -109,7 +109,7 @@ class Segment:
 
     @cached_property
     def dense(self) -> DenseIndex:
-        # An HNSW graph holds 8-bit codes; its best candidates are rescored from the float vectors.
+        # An HNSW graph holds 6-bit codes; its best candidates are rescored from the float vectors.
         index = DenseIndex.load(self.folder)
         if index.coded:
             self._exact = VectorFile(self.folder / VECTORS, self.facts["dimension"])
