@@ -334,13 +334,19 @@ def test_an_update_with_nothing_to_do_removes_what_a_killed_run_left(tmp_path, m
     assert not (settings.index_dir / "segments" / "seg-999999").exists()
 
 
-def test_a_graph_index_ranks_and_scores_as_exact_search_does(sources_copy, tmp_path, model):
+def test_a_graph_index_ranks_and_scores_as_exact_search_does(sources_copy, tmp_path, model, capsys):
     """Past ann_threshold vectors a segment's graph holds 6-bit codes; its candidates are rescored
-    from vectors.f32, so dense search gives the rows and cosines an exact index gives."""
+    from vectors.f32, so dense search gives the rows and cosines an exact index gives. Building a
+    graph (minutes at a million chunks) shows a progress bar of its own; a flat index needs none."""
     from qa.dense import embed
 
-    _, exact_settings = _build(sources_copy, tmp_path / "flat", model)
-    _, graph_settings = _build(sources_copy, tmp_path / "graph", model, ann_threshold=10)
+    exact_settings = Settings(index_dir=tmp_path / "flat")
+    update(exact_settings, model, sources_copy, progress=True)
+    shown = capsys.readouterr().err
+    assert "embedding chunks" in shown and "building the vector graph" not in shown
+    graph_settings = Settings(index_dir=tmp_path / "graph", ann_threshold=10)
+    update(graph_settings, model, sources_copy, progress=True)
+    assert "building the vector graph" in capsys.readouterr().err
     exact, graph = Index.open(exact_settings.index_dir, exact_settings), Index.open(graph_settings.index_dir, graph_settings)
     [segment] = graph.segments
     assert segment.vector_count > 10 and segment.dense.kind == "hnsw" and segment.dense.coded

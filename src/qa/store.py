@@ -413,9 +413,10 @@ class _SegmentWriter:
     """Writes one segment a block of chunks at a time into a hidden folder, renamed into place at
     the end: an interrupted write leaves only a folder the next update removes."""
 
-    def __init__(self, index_dir: Path, settings: Settings, dim: int) -> None:
+    def __init__(self, index_dir: Path, settings: Settings, dim: int, progress: bool = False) -> None:
         self.settings = settings
         self.dim = dim
+        self.progress = progress
         self.name = _next_segment(index_dir)
         self.final = index_dir / SEGMENTS / self.name
         self.partial = index_dir / SEGMENTS / f".{self.name}.partial"
@@ -478,10 +479,14 @@ class _SegmentWriter:
         sample = (sample_rows(self.partial / VECTORS, self.vector_count, self.dim)
                   if self.vector_count > s.ann_threshold else None)
         dense = DenseIndex.empty(self.dim, self.vector_count, s.ann_threshold, s.hnsw_m, s.hnsw_ef_search, sample)
-        with open(self.partial / VECTORS, "rb") as f:
+        # A graph takes minutes at a million chunks (a flat index a blink): it gets its own bar.
+        graph = self.progress and sample is not None
+        with open(self.partial / VECTORS, "rb") as f, tqdm(desc="building the vector graph", unit="vector",
+                                                           total=self.vector_count, disable=not graph) as bar:
             for _ in range(0, self.vector_count, 4 * BLOCK_CHUNKS):
                 block = np.fromfile(f, dtype=np.float32, count=4 * BLOCK_CHUNKS * self.dim)
                 dense.add(block.reshape(-1, self.dim))
+                bar.update(len(block) // self.dim)
         dense.save(self.partial)
 
     def discard(self) -> None:
@@ -493,7 +498,7 @@ class _SegmentWriter:
 def _write_fresh_segment(index_dir: Path, settings: Settings, model, documents: list[Document],
                          progress: bool) -> tuple[Segment, list[int]]:
     """A segment of `documents`, chunked, embedded and counted; returns it and each one's chunk count."""
-    writer = _writing(index_dir, settings, dimension(model))
+    writer = _writing(index_dir, settings, dimension(model), progress)
     counts = []
     # document number, chunk, the text embedded and counted, the texts of its windows
     pending: list[tuple[int, Chunk, str, list[str]]] = []
@@ -565,8 +570,8 @@ def _write_merged_segment(index_dir: Path, settings: Settings, segments: list[Se
 class _writing:
     """`with _writing(...) as writer:` a segment, finished on success, discarded on any error."""
 
-    def __init__(self, index_dir: Path, settings: Settings, dim: int) -> None:
-        self._args = (index_dir, settings, dim)
+    def __init__(self, index_dir: Path, settings: Settings, dim: int, progress: bool = False) -> None:
+        self._args = (index_dir, settings, dim, progress)
         self.segment: Segment | None = None
 
     def __enter__(self) -> _SegmentWriter:
