@@ -27,8 +27,6 @@ def main(argv=None) -> int:
     parser.add_argument("out", type=Path, help="folder for the float32 copy (reader-int8.onnx, despite its name)")
     args = parser.parse_args(argv)
 
-    import torch
-
     import train_reader
     from qa.dense import model_path
     from qa.reader import MODEL_DIR, MODEL_FILE
@@ -37,14 +35,7 @@ def main(argv=None) -> int:
     model.load_state_dict(train_reader.state_from_onnx(MODEL_DIR / MODEL_FILE, model.state_dict()))
     model.eval()
     args.out.mkdir(parents=True, exist_ok=True)
-    example = torch.ones((2, 16), dtype=torch.long)
-    names = ("input_ids", "attention_mask", "token_type_ids")
-    with torch.no_grad():
-        torch.onnx.export(model, (example, example, torch.zeros_like(example)), str(args.out / MODEL_FILE),
-                          dynamo=False, opset_version=17, input_names=list(names),
-                          output_names=["relevance", "start", "end"],
-                          dynamic_axes={n: {0: "batch", 1: "tokens"} for n in (*names, "start", "end")}
-                          | {"relevance": {0: "batch"}})
+    train_reader.export_float(model, args.out / MODEL_FILE)
     for name in ("tokenizer.json", "reader.json"):
         shutil.copy(MODEL_DIR / name, args.out / name)
     print(f"wrote {args.out / MODEL_FILE} ({(args.out / MODEL_FILE).stat().st_size / 2**20:.0f} MiB, float32)")

@@ -426,6 +426,20 @@ def state_from_onnx(path: Path, state: dict) -> dict:
 
 # ---------------------------------------------------------------- export
 
+def export_float(model, path: Path) -> None:
+    """`model` (a `build_model` in eval mode) as a float32 ONNX model with the reader's inputs and
+    outputs, batch and length free: what `export` quantizes."""
+    import torch
+
+    example = torch.ones((2, 16), dtype=torch.long)
+    inputs = ("input_ids", "attention_mask", "token_type_ids")
+    with torch.no_grad():
+        torch.onnx.export(model, (example, example, torch.zeros_like(example)), str(path), dynamo=False,
+                          opset_version=17, input_names=list(inputs), output_names=["relevance", "start", "end"],
+                          dynamic_axes={n: {0: "batch", 1: "tokens"} for n in (*inputs, "start", "end")}
+                          | {"relevance": {0: "batch"}})
+
+
 def export(args) -> None:
     import shutil
 
@@ -442,15 +456,7 @@ def export(args) -> None:
     target = args.model_dir
     target.mkdir(parents=True, exist_ok=True)
     fp32 = args.out / "reader-fp32.onnx"
-    example = torch.ones((2, 16), dtype=torch.long)
-    with torch.no_grad():
-        torch.onnx.export(model, (example, example, torch.zeros_like(example)), str(fp32), dynamo=False,
-                          opset_version=17,
-                          input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["relevance", "start", "end"],
-                          dynamic_axes={n: {0: "batch", 1: "tokens"}
-                                        for n in ("input_ids", "attention_mask", "token_type_ids", "start", "end")}
-                          | {"relevance": {0: "batch"}})
+    export_float(model, fp32)
     # int8 matrix products and embedding tables: a quarter of the float size.
     quantize_dynamic(str(fp32), str(target / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=args.quantize.split(","))

@@ -148,12 +148,16 @@ class VectorFile:
         self.close()
 
 
-def sample_rows(path: Path, count: int, dim: int, size: int = SAMPLE_VECTORS) -> np.ndarray:
-    """Up to `size` rows of a float32 matrix file, evenly spread over it."""
-    picks = np.unique(np.linspace(0, count - 1, min(count, size)).astype(np.int64))
+def sample_picks(count: int, size: int = SAMPLE_VECTORS) -> np.ndarray:
+    """Up to `size` row numbers of `count`, evenly spread: the rows a graph's codes learn from."""
+    return np.unique(np.linspace(0, count - 1, min(count, size)).astype(np.int64))
+
+
+def sample_rows(path: Path, count: int, dim: int) -> np.ndarray:
+    """The `sample_picks` rows of a float32 matrix file."""
     vectors = VectorFile(path, dim)
     try:
-        return vectors.rows(picks).copy()
+        return vectors.rows(sample_picks(count)).copy()
     finally:
         vectors.close()
 
@@ -201,8 +205,7 @@ class DenseIndex:
         """An index of vectors in memory (rescored from them)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         index = cls.empty(vectors.shape[1], len(vectors), ann_threshold, hnsw_m, ef_search,
-                          sample=vectors[np.linspace(0, len(vectors) - 1, min(len(vectors), SAMPLE_VECTORS)).astype(int)],
-                          exact=vectors.__getitem__)
+                          sample=vectors[sample_picks(len(vectors))], exact=vectors.__getitem__)
         index.add(vectors)
         return index
 
@@ -221,10 +224,10 @@ class DenseIndex:
                           else f"cannot write {path}", str(path)) from error
 
     @classmethod
-    def load(cls, folder: Path, exact=None) -> "DenseIndex":
+    def load(cls, folder: Path) -> "DenseIndex":
         import faiss
 
-        return cls(faiss.read_index(str(Path(folder) / cls.FILE)), exact)
+        return cls(faiss.read_index(str(Path(folder) / cls.FILE)))
 
     def rescored_from(self, exact) -> "DenseIndex":
         """This index, its candidates rescored from `exact` (rows -> their float32 vectors)."""
@@ -270,7 +273,7 @@ class DenseIndex:
             faiss.omp_set_num_threads(threads)
         found = ids[0][ids[0] >= 0]
         if not rescore:
-            return [(int(i), float(s)) for i, s in zip(found, scores[0])][:k]
+            return [(int(i), float(s)) for i, s in zip(found, scores[0])]
         exact = self._exact(found) @ query[0]
         order = np.argsort(-exact, kind="stable")[:k]
         return [(int(found[i]), float(exact[i])) for i in order]

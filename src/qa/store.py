@@ -98,6 +98,7 @@ class Segment:
         self.vector_rows = np.load(folder / VECTOR_ROWS) if (folder / VECTOR_ROWS).exists() else None
         self._texts = open(folder / "documents.jsonl", "rb")
         self._texts_lock = threading.Lock()  # seek + readline must not interleave across threads
+        self._exact: VectorFile | None = None  # vectors.f32, opened when a coded graph rescores
 
     @property
     def rows(self) -> int:
@@ -148,7 +149,7 @@ class Segment:
 
     def close(self) -> None:
         self._texts.close()
-        if getattr(self, "_exact", None) is not None:
+        if self._exact is not None:
             self._exact.close()
 
 
