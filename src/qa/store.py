@@ -43,12 +43,13 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
 from functools import cached_property, lru_cache
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -56,7 +57,8 @@ from tqdm.auto import tqdm
 from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
 from qa.chunking import Chunk, indexed_chunks
 from qa.config import Settings
-from qa.dense import DenseIndex, VectorFile, dimension, embed, live_bitmap, sample_rows
+from qa.dense import (DenseIndex, ModelNotFound, VectorFile, dimension, embed, live_bitmap, model_path,
+                      sample_rows)
 from qa.documents import Document
 from qa.lexical import LexicalIndex, TermCounter, TermCounts, tokenize
 
@@ -64,6 +66,8 @@ FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 SEGMENTS = "segments"
 REBUILD_HINT = "; rebuild it with `qa index --rebuild`"
+GENERATION_NAME = re.compile(r"gen-\d{6,}")
+SEGMENT_NAME = re.compile(r"seg-\d{6,}")
 # More segments than this and the small ones are merged: each costs a search per query.
 MAX_SEGMENTS = 8
 # Past this share of masked rows all segments are merged: masked rows cost memory and search time.
@@ -88,8 +92,11 @@ class Segment:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.facts = json.loads((folder / "segment.json").read_text())
-        _check_files(folder, self.facts)
+        self.facts = _read_json(folder / "segment.json", folder.parent.parent)
+        problem = _facts_problem(self.facts)
+        if problem:
+            raise IndexUnusable(_unusable(folder.parent.parent, f"{folder.name}/segment.json {problem}"))
+        _check_files(folder, self.facts, folder.parent.parent)
         arrays = np.load(folder / "chunks.npz")
         self.doc, self.start, self.end = arrays["doc"], arrays["start"], arrays["end"]
         self.paragraph, self.page = arrays["paragraph"], arrays["page"]
@@ -163,12 +170,9 @@ class Index:
     def __init__(self, folder: Path, searchable: bool = True) -> None:
         self.folder = folder
         self.manifest = _read_manifest(folder)
-        if self.manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexUnusable(f"the index at {folder} is in format {self.manifest.get('format_version')}, "
-                                f"this qa reads format {FORMAT_VERSION}; rebuild it with `qa index --rebuild`")
-        _check_files(folder, self.manifest)
         self.segments: list[Segment] = []
         try:
+            _check_files(folder, self.manifest, folder.parent)
             for name in self.manifest["segments"]:
                 self.segments.append(Segment(folder.parent / SEGMENTS / name))
             self.live = _live_rows(self.segments, self.manifest["documents"])
@@ -185,8 +189,8 @@ class Index:
             raise
         except Exception as error:  # numpy, json and faiss each fail in their own way
             self.close()
-            raise IndexUnusable(f"the index at {folder} is damaged ({type(error).__name__}: {error}); "
-                                f"rebuild it with `qa index --rebuild`") from error
+            raise IndexUnusable(_unusable(folder.parent, f"{folder.name} or a segment it names is damaged "
+                                                         f"({type(error).__name__}: {error})")) from error
         self._sources = {d["source"]: n for n, d in enumerate(self.manifest["documents"])}
         self._segment_document = lru_cache(maxsize=256)(self._read_document)
 
@@ -198,6 +202,8 @@ class Index:
             folder = _live_generation(index_dir)
             if folder is None:
                 raise IndexUnusable(f"no index at {index_dir}: build one with `qa index SOURCES_DIR --index {index_dir}`")
+            if folder == index_dir:
+                raise IndexUnusable(_unusable(index_dir, f"its {CURRENT} file names no generation"))
             try:
                 index = cls(folder, searchable)
                 break
@@ -274,6 +280,10 @@ def _live_rows(segments: list[Segment], entries: list[dict]) -> list[np.ndarray 
     """Per segment, which rows belong to a document of the generation (None: all of them)."""
     numbers: list[list[int]] = [[] for _ in segments]
     for entry in entries:
+        if entry["number"] >= len(segments[entry["segment"]].offsets):
+            segment = segments[entry["segment"]].folder
+            raise IndexUnusable(_unusable(segment.parent.parent, f"its manifest names document {entry['number']} "
+                                                                 f"of {segment.name}, which has fewer"))
         numbers[entry["segment"]].append(entry["number"])
     live = []
     for segment, kept in zip(segments, numbers):
@@ -653,7 +663,8 @@ def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[Index
     try:
         index = Index.open(index_dir, searchable=False)  # an update reads no vector or BM25 index
     except IndexUnusable as error:
-        return None, rebuild_reason(False, f"unusable: {str(error).removesuffix(REBUILD_HINT)}")
+        what = str(error).removesuffix(REBUILD_HINT).removeprefix(f"the index at {index_dir} is unusable: ")
+        return None, rebuild_reason(False, f"unusable: {what}")
     problem = settings.mismatch(index.manifest["settings"])
     if problem:
         index.close()
@@ -665,24 +676,26 @@ def built_shape(settings: Settings) -> dict | None:
     """The settings the index in `settings.index_dir` was built with (`Settings.index_shape`), or
     None when there is no readable index."""
     folder = _live_generation(settings.index_dir)
+    if folder is None or folder == Path(settings.index_dir):
+        return None
     try:
-        return json.loads((folder / "manifest.json").read_text())["settings"] if folder else None
-    except (OSError, ValueError, KeyError, TypeError):
+        return _read_manifest(folder)["settings"]
+    except (OSError, IndexUnusable):
         return None
 
 
 def _live_generation(index_dir: Path) -> Path | None:
-    """The folder CURRENT names (which may be damaged or gone), or None when there is no index."""
+    """The folder CURRENT names (which may be damaged or gone), or None when there is no index;
+    `index_dir` itself when CURRENT names no generation (empty, not text, or any other name)."""
     try:
-        name = (Path(index_dir) / CURRENT).read_text().strip()
+        with open(Path(index_dir) / CURRENT, "rb") as f:
+            name = f.read(256).decode("utf-8", errors="replace").strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return Path(index_dir) / name
+    return Path(index_dir) / (name if GENERATION_NAME.fullmatch(name) else "")
 
 
 def _what_is_missing(folder: Path, error: FileNotFoundError) -> str:
-    if not folder.name.startswith("gen-"):  # CURRENT is empty (or names no generation)
-        return f"its {CURRENT} file names no generation"
     if not folder.is_dir():
         return f"{CURRENT} names {folder.name}, which is missing"
     missing = Path(error.filename or "?")
@@ -706,8 +719,9 @@ def _remove_unused_segments(index_dir: Path) -> None:
     named: set[str] = set()
     for generation in index_dir.glob("gen-*"):
         try:
-            named.update(json.loads((generation / "manifest.json").read_text()).get("segments", []))
-        except (OSError, ValueError, AttributeError):
+            segments = json.loads((generation / "manifest.json").read_text()).get("segments", [])
+            named.update(name for name in segments if isinstance(name, str))
+        except (OSError, ValueError, RecursionError, AttributeError, TypeError):
             continue  # a damaged generation is removed with its segments by the next rebuild
     for path in folder.iterdir():
         if path.name not in named:
@@ -735,14 +749,100 @@ def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _read_manifest(folder: Path) -> dict:
+def _unusable(index_dir: Path, what: str) -> str:
+    return f"the index at {index_dir} is unusable: {what}" + REBUILD_HINT
+
+
+def _read_json(path: Path, index_dir: Path) -> dict:
+    """The JSON object in index file `path`; IndexUnusable saying what is wrong with it
+    (FileNotFoundError when it is missing: a concurrent update may have removed it)."""
+    where = path.relative_to(index_dir).as_posix()
     try:
-        return json.loads((folder / "manifest.json").read_text())
+        value = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise
+    except UnicodeDecodeError as error:
+        raise IndexUnusable(_unusable(index_dir, f"{where} is not UTF-8 text")) from error
+    except json.JSONDecodeError as error:
+        raise IndexUnusable(_unusable(index_dir, f"{where} is not JSON ({error.msg})")) from error
+    except RecursionError as error:
+        raise IndexUnusable(_unusable(index_dir, f"{where} is JSON nested too deeply")) from error
     except (OSError, ValueError) as error:
-        raise IndexUnusable(f"the index manifest {folder / 'manifest.json'} is unreadable ({error}); "
-                            f"rebuild it with `qa index --rebuild`") from error
+        raise IndexUnusable(_unusable(index_dir, f"{where} cannot be read ({error})")) from error
+    if not isinstance(value, dict):
+        raise IndexUnusable(_unusable(index_dir, f"{where} holds {_kind(value)}, not a JSON object"))
+    return value
+
+
+def _read_manifest(folder: Path) -> dict:
+    """The manifest of generation `folder`, of this format and checked to have its shape (so that
+    what reads it need not check again); IndexUnusable saying what is wrong otherwise."""
+    manifest = _read_json(folder / "manifest.json", folder.parent)
+    version = manifest.get("format_version")
+    if type(version) is int and version != FORMAT_VERSION:
+        raise IndexUnusable(f"the index at {folder.parent} is in format {version}, this qa reads format "
+                            f"{FORMAT_VERSION}" + REBUILD_HINT)
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise IndexUnusable(_unusable(folder.parent, f"{folder.name}/manifest.json {problem}"))
+    return manifest
+
+
+# The fields of a manifest, of each document entry in it, and of a segment's facts, by type.
+_MANIFEST_FIELDS = {"format_version": int, "settings": dict, "chunk_count": int, "segments": list,
+                    "documents": list, "files": dict}
+_ENTRY_FIELDS = {"source": str, "title": str, "sha256": str, "chunks": int, "indexed_at": str,
+                 "segment": int, "number": int}
+_FACT_FIELDS = {"rows": int, "dimension": int, "documents": int, "files": dict}
+
+
+def _manifest_problem(manifest: dict) -> str | None:
+    """What makes `manifest` not a manifest of this format, in words; None when its shape is right."""
+    missing = _missing_field(manifest, _MANIFEST_FIELDS)
+    if missing:
+        return missing
+    shape, defaults = manifest["settings"], Settings().index_shape()
+    for name, value in shape.items():
+        if name in defaults and type(value) is not type(defaults[name]):
+            return f"records the setting {name} as {_kind(value)}"
+    try:
+        model_path(Settings().shaped_like(shape).model)  # a pickle, a missing folder: refused, not loaded
+    except ModelNotFound as error:
+        return f"names a model qa cannot load ({error})"
+    except ValueError as error:
+        return f"records settings qa cannot use ({error})"
+    if not all(isinstance(name, str) and SEGMENT_NAME.fullmatch(name) for name in manifest["segments"]):
+        return "names a segment that is not seg-NNNNNN"
+    segments = len(manifest["segments"])
+    for number, entry in enumerate(manifest["documents"], start=1):
+        if not (isinstance(entry, dict) and all(type(entry.get(k)) is t for k, t in _ENTRY_FIELDS.items())
+                and 0 <= entry["segment"] < segments and entry["number"] >= 0 and entry["chunks"] >= 0):
+            return f"has a damaged entry for document {number}"
+    return None
+
+
+def _facts_problem(facts: dict) -> str | None:
+    """What makes `facts` (a segment.json) not a segment's facts, in words; None when its shape is right."""
+    missing = _missing_field(facts, _FACT_FIELDS)
+    if missing:
+        return missing
+    if any(type(facts.get(k, 1)) is not int or facts.get(k, 1) < 0 for k in ("rows", "dimension", "documents",
+                                                                            "vectors", "vectors_per_row")):
+        return "has a count that is not a whole number"
+    return None
+
+
+def _missing_field(value: dict, fields: dict[str, type]) -> str | None:
+    for name, kind in fields.items():
+        if type(value.get(name)) is not kind:
+            return f"has no {name!r} field of the right kind (found {_kind(value.get(name))})"
+    return None
+
+
+def _kind(value) -> str:
+    kinds = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+             bool: "true/false", type(None): "nothing"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 # Files up to this size are checksummed as well as measured; larger ones (vectors and the vector
@@ -765,19 +865,23 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _check_files(folder: Path, manifest: dict) -> None:
-    for name, expected in manifest.get("files", {}).items():
+def _check_files(folder: Path, facts: dict, index_dir: Path) -> None:
+    for name, expected in facts["files"].items():
         path = folder / name
         problem = None
-        if not path.is_file():
+        if (not isinstance(expected, dict) or type(expected.get("size")) is not int
+                or not isinstance(expected.get("sha256"), (str, type(None)))
+                or PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts):
+            problem = "its entry in the list of files is damaged"
+        elif not path.is_file():
             problem = "missing"
         elif path.stat().st_size != expected["size"]:
             problem = f"{path.stat().st_size} bytes, expected {expected['size']}"
         elif expected["sha256"] and _sha256(path) != expected["sha256"]:
             problem = "its contents changed since it was written"
         if problem:
-            raise IndexUnusable(f"the index file {path} is damaged ({problem}); "
-                                f"rebuild it with `qa index --rebuild`")
+            raise IndexUnusable(_unusable(index_dir, f"{path.relative_to(index_dir).as_posix()} is damaged "
+                                                     f"({problem})"))
 
 
 def _versions() -> dict[str, str]:
