@@ -307,3 +307,40 @@ def test_fusion_options_reach_the_ranking(local_index, settings, capsys):
     assert len(above_lowest) >= 3
     assert ranked("--mode", "hybrid", "--dense-weight", "0", "--confidence-power", "0")[:len(above_lowest)] \
         == above_lowest
+
+
+# ---------------------------------------------------------------- files that are not what they claim
+
+
+def _refused(*args: str, timeout: float = 60) -> tuple[int, str]:
+    """Run `qa ARGS` in a process of at most 4 GB that must end within `timeout`: (status, stderr)."""
+    import resource
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+
+    process = _qa(*args, preexec_fn=limited)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError(f"qa {' '.join(args)} still ran after {timeout} s") from None
+    return process.returncode, err.decode()
+
+
+def test_verify_and_eval_refuse_deep_json_devices_and_pipes_in_one_line(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)  # no writer: opening it to read waits for ever
+    cases = [(deep, "is JSON nested too deeply to be a qa export",
+              "deep.json, line 1: JSON nested too deeply; each line must be one JSON object"),
+             ("/dev/zero", "is not a regular file (a pipe, a device)", "is not a regular file (a pipe, a device)"),
+             (pipe, "is not a regular file (a pipe, a device)", "is not a regular file (a pipe, a device)")]
+    for path, verify_says, eval_says in cases:
+        status, err = _refused("verify", str(path), "--sources", str(tmp_path))
+        assert status == 2 and err == f"qa: {path} {verify_says}" + (
+            "" if path == deep else ": give the JSON file a qa export or `qa ask --json` wrote") + "\n"
+        status, err = _refused("eval", str(path), "--index", str(tmp_path / "index"), "--out", str(tmp_path))
+        assert status == 1 and err.count("\n") == 1 and eval_says in err and "Traceback" not in err

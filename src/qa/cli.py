@@ -249,19 +249,13 @@ def cmd_show(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from qa.export import ExportError, verify
+    from qa.export import ExportError, load_export, verify
 
     path = Path(args.export)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return _refuse(f"no file {path}: give the JSON a qa export or `qa ask --json` wrote")
-    except IsADirectoryError:
-        return _refuse(f"{path} is a folder: give the JSON file a qa export or `qa ask --json` wrote")
-    except UnicodeDecodeError:
-        return _refuse(f"{path} is not UTF-8 text, so not a qa export")
-    except json.JSONDecodeError as error:
-        return _refuse(f"{path} is not JSON ({error.msg} at line {error.lineno}, column {error.colno})")
+        data = load_export(path)
+    except ExportError as error:
+        return _refuse(str(error))
     sources = Path(args.sources) if args.sources else Settings().sources_dir
     if not sources.is_dir():
         return _refuse(f"no folder {sources}: give the folder of the quoted documents with --sources DIR")

@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import math
+import stat
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,8 @@ from qa.reader import SPAN_EXTRA_WORDS
 from qa.retrieve import Hit, Retriever
 
 DEFAULT_MODES = ("bm25", "dense", "hybrid")
+# 100,000 questions are about 20 MB; a bigger file is a mistake, read whole into memory.
+MAX_QUESTION_SET_BYTES = 256 * 2**20
 HIT_AT = (1, 3, 5, 10)
 BEIR_DEPTH = 100  # documents ranked per query: recall@100 needs a hundred
 RECALL_CURVE = (1, 3, 5, 10, 20, 50, 100)
@@ -59,9 +62,18 @@ def load_question_set(path: str | Path) -> list[Question]:
     """The questions of a JSONL question set; ValueError naming the file and line on bad input."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        facts = path.stat()
     except FileNotFoundError:
         raise ValueError(f"no question set at {path}: give the path of a .jsonl file") from None
+    # A pipe can hang a reader and a device never end: only a regular file, of a sane size.
+    if not stat.S_ISREG(facts.st_mode):
+        what = "a folder" if stat.S_ISDIR(facts.st_mode) else "not a regular file (a pipe, a device)"
+        raise ValueError(f"{path} is {what}: give the path of a .jsonl question set")
+    if facts.st_size > MAX_QUESTION_SET_BYTES:
+        raise ValueError(f"the question set {path} is {facts.st_size / 2**20:,.0f} MB, over the "
+                         f"{MAX_QUESTION_SET_BYTES // 2**20} MB a question set may have")
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"cannot read the question set {path}: {error}") from None
     questions, seen = [], {}
@@ -74,6 +86,9 @@ def load_question_set(path: str | Path) -> list[Question]:
         except json.JSONDecodeError as error:
             raise ValueError(f"{where}: not valid JSON ({error.msg} at column {error.colno}); "
                              f"each line must be one JSON object") from None
+        except RecursionError:
+            raise ValueError(f"{where}: JSON nested too deeply; each line must be one JSON object with "
+                             f"id, question and answers") from None
         question = _question_from_row(row, where)
         if question.id in seen:
             raise ValueError(f"{where}: id {question.id!r} is already used on line {seen[question.id]}")
@@ -96,7 +111,7 @@ def _line_id(line: str) -> str | None:
     """The id on a question-set line, if it has one (to name a later question in a message)."""
     try:
         row = json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
     return str(row["id"]) if isinstance(row, dict) and isinstance(row.get("id"), (str, int)) else None
 
@@ -382,6 +397,8 @@ def _jsonl(path: Path):
                 row = json.loads(line)
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
+            except RecursionError:
+                raise ValueError(f"{path}, line {number}: JSON nested too deeply") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{path}, line {number}: expected a JSON object")
             yield number, row

@@ -9,7 +9,10 @@ document changed around it) or gone. Only `verify` reads files; the rest is plai
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -23,6 +26,8 @@ ABOUT = ("Each citation's quote is text[start:end] of the text qa extracted from
          "text), and text_sha256 is the SHA-256 of that text in UTF-8. `qa verify THIS_FILE "
          "--sources DIR` checks every quote again.")
 SHORT_QUOTE = 60  # characters of a quote shown in a verification line
+# A long conversation's export is a few MB: a file past this is no export (and /dev/zero never ends).
+MAX_EXPORT_BYTES = 64 * 2**20
 # Verification reads a source whatever limits its index had (`qa index --max-file-mb` goes to 2 GB).
 _NO_LIMIT_BYTES, _NO_LIMIT_CHARS = 2**31, 10**9
 
@@ -169,6 +174,35 @@ def _footnote(c: dict) -> str:
 
 
 # --- Verification: an export and the sources folder in, one QuoteCheck per quote out -----------
+
+def load_export(path: str | Path):
+    """The JSON in the file `path`, read only when it is a regular file of at most MAX_EXPORT_BYTES
+    (a pipe can hang a reader, a device never end); ExportError saying what is wrong otherwise."""
+    path = Path(path)
+    wanted = "the JSON file a qa export or `qa ask --json` wrote"
+    try:
+        facts = path.stat()
+    except FileNotFoundError:
+        raise ExportError(f"no file {path}: give {wanted}") from None
+    if stat.S_ISDIR(facts.st_mode):
+        raise ExportError(f"{path} is a folder: give {wanted}")
+    if not stat.S_ISREG(facts.st_mode):
+        raise ExportError(f"{path} is not a regular file (a pipe, a device): give {wanted}")
+    if facts.st_size > MAX_EXPORT_BYTES:
+        raise ExportError(f"{path} is {facts.st_size / 2**20:,.0f} MB, larger than any qa export "
+                          f"(at most {MAX_EXPORT_BYTES // 2**20} MB)")
+    # O_NONBLOCK: should the file be swapped for a pipe since, opening it does not wait for a writer.
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        data = f.read(MAX_EXPORT_BYTES + 1)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ExportError(f"{path} is not UTF-8 text, so not a qa export") from None
+    except json.JSONDecodeError as error:
+        raise ExportError(f"{path} is not JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+    except RecursionError:
+        raise ExportError(f"{path} is JSON nested too deeply to be a qa export") from None
+
 
 def read_export(data) -> list[dict]:
     """The answers of a qa export (`to_json`) or of one `qa ask --json` answer, checked enough to
