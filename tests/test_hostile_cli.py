@@ -344,3 +344,130 @@ def test_verify_and_eval_refuse_deep_json_devices_and_pipes_in_one_line(tmp_path
             "" if path == deep else ": give the JSON file a qa export or `qa ask --json` wrote") + "\n"
         status, err = _refused("eval", str(path), "--index", str(tmp_path / "index"), "--out", str(tmp_path))
         assert status == 1 and err.count("\n") == 1 and eval_says in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- terminal escapes in text
+
+
+# A document that sets the window title, clears the screen, hides what follows (ESC[8m), opens a
+# C1 control sequence and reverses the rest of a line.
+HOSTILE = ("Honeybees dance to tell hive mates where the flowers are.\x1b]0;pwned\x07 The queen bee lays up "
+           "to two thousand eggs a day.\x1b[2J\x1b[8m Drones do not sting.\x9b31m Workers\u202e live six weeks.\n")
+CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def _terminal_safe(text: str) -> bool:
+    return not any(c in text for c in CONTROLS) and "\\x1b]0;pwned\\x07" in text and "\\x1b[8m" in text
+
+
+def test_text_from_documents_and_exports_reaches_the_terminal_escaped(tmp_path, capsys):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "bees.txt").write_text(HOSTILE, encoding="utf-8")
+    index = ["--index", str(tmp_path / "index")]
+    assert main(["index", str(sources), "-q", *index]) == 0
+    capsys.readouterr()
+    question = "How many eggs does the queen bee lay?"
+
+    assert main(["ask", question, *index]) == 0
+    out = capsys.readouterr().out
+    assert _terminal_safe(out) and "\\u202e" in out and "\\x9b31m" in out
+    assert main(["ask", question, "--format", "markdown", *index]) == 0
+    out = capsys.readouterr().out
+    assert not any(c in out for c in CONTROLS) and "\\x1b\\[8m" in out  # Markdown escapes the [
+    assert main(["search", "queen bee eggs", *index]) == 0
+    assert not any(c in capsys.readouterr().out for c in CONTROLS)  # (the passage is cut at 400 characters)
+
+    assert main(["ask", question, "--json", *index]) == 0  # JSON: the same text, all of it \u-escaped
+    printed = capsys.readouterr().out
+    answer = json.loads(printed)
+    assert not any(c in printed for c in CONTROLS) and answer["citations"][0]["quote"] == HOSTILE.strip()
+    assert main(["search", "queen bee eggs", "--json", *index]) == 0
+    printed = capsys.readouterr().out
+    assert not any(c in printed for c in CONTROLS) and json.loads(printed)["hits"][0]["text"] == HOSTILE.strip()
+
+    # An export whose quote hides the verdict after it ("gone") behind ESC[8m.
+    answer["citations"][0]["quote"] = "Honeybees dance\x1b[8m"
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(answer))
+    assert main(["verify", str(export), "--sources", str(sources)]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "gone    Q1 [1] bees.txt chars 0-175 “Honeybees dance\\x1b[8m”: no longer" in out
+
+
+def test_qa_show_escapes_on_a_terminal_and_keeps_the_exact_text_in_a_pipe(tmp_path):
+    import hashlib
+    import pty
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "bees.txt").write_text(HOSTILE, encoding="utf-8")
+    index = ["--index", str(tmp_path / "index")]
+    assert main(["index", str(sources), "-q", *index]) == 0
+
+    piped = subprocess.run([sys.executable, "-m", "qa.cli", "show", "bees.txt", *index], capture_output=True)
+    assert piped.stdout.decode("utf-8") == HOSTILE  # `qa show | sha256sum` is the text's hash
+    assert hashlib.sha256(piped.stdout).hexdigest() == hashlib.sha256(HOSTILE.encode()).hexdigest()
+
+    terminal, other_end = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "qa.cli", "show", "bees.txt", *index], stdout=other_end)
+    os.close(other_end)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    assert process.wait(timeout=60) == 0
+    assert _terminal_safe(shown.decode("utf-8")) and "Workers\\u202e live six weeks." in shown.decode("utf-8")
+
+
+def test_qa_eval_clips_what_it_echoes_of_a_question_set(local_index, settings, tmp_path, capsys):
+    questions = tmp_path / "set.jsonl"
+    huge = "x" * 1_000_000
+    questions.write_text(json.dumps({"id": "big", "question": "When did Russia invade Ukraine? \x1b[2J",
+                                     "answers": [huge, "\x1b]0;pwned\x07"]}) + "\n")
+    assert main(["eval", str(questions), "--index", str(settings.index_dir), "--modes", "bm25",
+                 "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert len(out) < 5_000 and "\x1b" not in out
+    assert "[bm25] big When did Russia invade Ukraine? \\x1b[2J\n    expected: xxx" in out
+
+
+# ---------------------------------------------------------------- a file rewritten during qa index
+
+
+def test_a_file_rewritten_while_qa_index_reads_it_is_read_again_not_dropped(sources_copy, tmp_path, monkeypatch,
+                                                                             capsys):
+    """An editor saves by emptying a file and writing it again; qa index, reading it in between,
+    found it empty and dropped it from the index until the next run."""
+    import time
+
+    from qa import documents
+
+    index = ["--index", str(tmp_path / "index")]
+    bees = sources_copy / "bees.txt"
+    bees.write_text("Honeybees dance to tell hive mates where the flowers are.\n")
+    assert main(["index", str(sources_copy), "-q", *index]) == 0
+    read = documents.read_document
+
+    def read_while_saved(path, *args, **kwargs):
+        if path.name != "bees.txt":
+            return read(path, *args, **kwargs)
+        bees.write_text("")  # the editor has emptied it: qa reads it now
+        try:
+            return read(path, *args, **kwargs)
+        finally:
+            time.sleep(0.05)  # past the file system clock's tick
+            bees.write_text("Honeybees dance to show where nectar is.\n")
+
+    monkeypatch.setattr(documents, "read_document", read_while_saved)
+    assert main(["index", str(sources_copy), "-q", *index]) == 0
+    assert "0 added, 1 changed, 0 removed, 2 unchanged, 0 skipped" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert main(["show", "bees.txt", *index]) == 0
+    assert capsys.readouterr().out == "Honeybees dance to show where nectar is.\n"

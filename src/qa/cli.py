@@ -21,17 +21,46 @@ MAX_FILE_MB_RANGE = (1, 2_048)
 PORT_RANGE = (1, 65_535)
 MAX_DOCUMENT_CHARS_RANGE = (1_000, 1_000_000_000)
 
+# Control characters (C0 but newline and tab, DEL, C1) and the bidirectional overrides. Printed raw,
+# text from a document, an export or a question set could set the window title, clear the screen,
+# hide a line (ESC[8m) or reorder it (issue 34).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
-def _bounded(convert, noun: str, low, high, shown: str):
+
+def shown(text: str) -> str:
+    """`text` as a terminal may show it: control characters written as escapes (ESC as \\x1b),
+    newlines and tabs kept."""
+    return _CONTROL.sub(lambda match: ascii(match.group())[1:-1], text)
+
+
+def echo(text: str = "", **options) -> None:
+    """print(), with control characters escaped: for human-readable output."""
+    print(shown(text), **options)
+
+
+def as_json(value) -> str:
+    """`value` as indented JSON, every control character \\u-escaped (json escapes only C0 ones):
+    safe on a terminal, and the same strings when parsed."""
+    text = json.dumps(value, ensure_ascii=False, indent=1)
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def clipped(text: str, limit: int = 200) -> str:
+    """`text` on one line, cut to `limit` characters (a question set's fields can be any size)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _bounded(convert, noun: str, low, high, spec: str):
     """An argparse `type` that accepts `convert(text)` from `low` to `high` (written with format
-    `shown`), or says why not: "'x' is not NOUN" or "TEXT is out of range: use LOW to HIGH"."""
+    `spec`), or says why not: "'x' is not NOUN" or "TEXT is out of range: use LOW to HIGH"."""
     def parse(text: str):
         try:
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
         if not low <= value <= high:  # NaN fails too
-            raise argparse.ArgumentTypeError(f"{text} is out of range: use {low:{shown}} to {high:{shown}}")
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use {low:{spec}} to {high:{spec}}")
         return value
     parse.__name__ = "number"  # argparse names the type in its messages
     return parse
@@ -140,8 +169,8 @@ def cmd_index(args) -> int:
     model = pipeline.model_for(settings)
     report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
     for skipped in report.skipped:
-        print(f"warning: {skipped}", file=sys.stderr)
-    print(f"index {settings.index_location}: {report.summary()}")
+        echo(f"warning: {skipped}", file=sys.stderr)
+    echo(f"index {settings.index_location}: {report.summary()}")
     if args.compact:
         if settings.backend != "local":
             sys.exit("qa: --compact is for the local index; Milvus compacts its collections itself")
@@ -163,8 +192,8 @@ def cmd_search(args) -> int:
 
         hits = rerank(shared_reader(settings.reader_dir), retriever, question, hits)
     if args.json:
-        print(json.dumps({"question": question, "mode": args.mode or retriever.settings.mode,
-                          "hits": [h.as_dict() for h in hits]}, ensure_ascii=False, indent=1))
+        print(as_json({"question": question, "mode": args.mode or retriever.settings.mode,
+                       "hits": [h.as_dict() for h in hits]}))
         return 0
     if not hits:
         print("No passage matches this question.")
@@ -175,10 +204,10 @@ def cmd_search(args) -> int:
         if hit.dense_rank:
             why.append(f"dense #{hit.dense_rank} ({hit.dense_score:.3f})")
         c = hit.chunk
-        print(f"[{hit.rank}] {c.source} ¶{c.paragraph} chars {c.start}-{c.end}  "
-              f"score {hit.score:.4f}  {'; '.join(why)}")
-        print(f"    {hit.title}")
-        print("    " + c.text.replace("\n", " ")[:400])
+        echo(f"[{hit.rank}] {c.source} ¶{c.paragraph} chars {c.start}-{c.end}  "
+             f"score {hit.score:.4f}  {'; '.join(why)}")
+        echo(f"    {hit.title}")
+        echo("    " + c.text.replace("\n", " ")[:400])
         print()
     return 0
 
@@ -197,28 +226,28 @@ def cmd_ask(args) -> int:
     previous = answer_question(retriever, args.after, args.mode, args.k) if args.after else None
     answer = answer_after(retriever, args.question, previous, args.mode, args.k)
     if output == "json":
-        print(json.dumps(answer.as_dict(), ensure_ascii=False, indent=1))
+        print(as_json(answer.as_dict()))
         return 2 if answer.error else 0
     if output == "markdown":
         from qa.export import to_markdown
 
-        print(to_markdown([answer]), end="")
+        echo(to_markdown([answer]), end="")
         return 2 if answer.error else 0
     if answer.error:
-        print(f"qa: {answer.error}", file=sys.stderr)
+        echo(f"qa: {answer.error}", file=sys.stderr)
         return 2
     if answer.abstained:
-        print(answer.text)
+        echo(answer.text)
     else:  # the words that answer are marked **like this** inside each verbatim quote
-        print(" ".join(f"“{answer.citations[q.citation - 1].marked()}” [{q.citation}]" for q in answer.quotes))
+        echo(" ".join(f"“{answer.citations[q.citation - 1].marked()}” [{q.citation}]" for q in answer.quotes))
     if answer.searched_for:
-        print(f"(searched for: {answer.searched_for})")
+        echo(f"(searched for: {answer.searched_for})")
     if answer.citations:
         print("\nNearest passages (not an answer):" if answer.abstained else "\nCitations:")
     for c in answer.citations:
         where = f"¶{c.paragraph}" + (f", page {c.page}" if c.page else "") + (f" · {c.heading}" if c.heading else "")
-        print(f"[{c.n}] {c.title} — {c.source}, {where}, chars {c.start}-{c.end}")
-        print(f"    “{c.quote}”")
+        echo(f"[{c.n}] {c.title} — {c.source}, {where}, chars {c.start}-{c.end}")
+        echo(f"    “{c.quote}”")
     return 0
 
 
@@ -242,9 +271,11 @@ def cmd_show(args) -> int:
     if args.sha256:
         print(text_sha256(document))
         return 0
-    # Exactly the text, no newline added, so that `qa show SOURCE | sha256sum` is its text_sha256.
+    # Exactly the text, no newline added, so that `qa show SOURCE | sha256sum` is its text_sha256;
+    # on a terminal, with its control characters escaped.
+    text = document.text[start:end]
     sys.stdout.flush()
-    sys.stdout.buffer.write(document.text[start:end].encode("utf-8"))
+    sys.stdout.buffer.write((shown(text) if sys.stdout.isatty() else text).encode("utf-8"))
     return 0
 
 
@@ -264,14 +295,14 @@ def cmd_verify(args) -> int:
     except ExportError as error:
         return _refuse(f"{path}: {error}")
     for check in checks:
-        print(check.line())
+        echo(check.line())
     counts = {status: sum(c.status == status for c in checks) for status in ("exact", "moved", "gone", "missing")}
     print(f"{len(checks)} quotes: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
     return 0 if all(c.exact for c in checks) else 1
 
 
 def _refuse(message: str) -> int:
-    print(f"qa: {message}", file=sys.stderr)
+    echo(f"qa: {message}", file=sys.stderr)
     return 2
 
 
@@ -281,7 +312,7 @@ def _checked_question(question: str, settings: Settings) -> str:
     try:
         return check_question(question, settings)
     except BadQuestion as error:
-        print(f"qa: {error}", file=sys.stderr)
+        echo(f"qa: {error}", file=sys.stderr)
         sys.exit(2)  # as `qa ask` does for a question that cannot be searched
 
 
@@ -463,25 +494,26 @@ def build_parser() -> argparse.ArgumentParser:
                                                         progress=progress, name=Path(args.questions).name,
                                                         follow_ups=not args.without_context)
         except ValueError as error:
-            sys.exit(f"qa: {error}")
+            sys.exit(f"qa: {shown(str(error))}")
         finally:
             bar.close()
         written = report.write(args.out)
         if args.run_out:
             written |= {f"{path.stem} run": path for path in report.write_runs(args.run_out)}
         if args.json:
-            print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+            print(as_json(report.as_dict()))
         else:
-            print(report.table())
+            echo(report.table())
             misses = report.misses()
             print(f"\n{len(misses)} misses (not answered by the first passage, or abstained wrongly)"
                   + (":" if misses else ""))
             for miss in misses[:40]:
-                print(f"[{miss['mode']}] {miss['id']} {miss['question']}\n    expected: {miss['expected']}"
-                      f" — {miss['why']}\n    got: {' '.join(miss['got'].split())[:200]}")
+                echo(f"[{miss['mode']}] {clipped(miss['id'], 60)} {clipped(miss['question'])}\n"
+                     f"    expected: {clipped(miss['expected'])} — {clipped(miss['why'])}\n"
+                     f"    got: {clipped(miss['got'])}")
             if len(misses) > 40:
-                print(f"… and {len(misses) - 40} more in {written['json']}")
-        print("wrote " + ", ".join(str(path) for path in written.values()), file=sys.stderr)
+                echo(f"… and {len(misses) - 40} more in {written['json']}")
+        echo("wrote " + ", ".join(str(path) for path in written.values()), file=sys.stderr)
         return 0
 
     p = with_reader(with_index(commands.add_parser(
@@ -533,7 +565,7 @@ def run(args) -> int:
         sys.stdout.flush()  # inside the try: a reader that went away (`qa ask … | head`) is not a crash
         return status
     except UserError as error:
-        sys.exit(f"qa: {error}")  # status 1, the message on stderr
+        sys.exit(f"qa: {shown(str(error))}")  # status 1, the message on stderr
     except BrokenPipeError:
         # The standard way (Python docs, "Note on SIGPIPE"): point stdout at devnull so that the
         # interpreter's last flush cannot fail again, and exit as a process killed by SIGPIPE would.
@@ -544,7 +576,7 @@ def run(args) -> int:
         return 128 + signal.SIGINT
     except OSError as error:  # a folder that cannot be made or written, a full disk: say which
         where = f"{error.filename}: " if error.filename else ""
-        print(f"qa: {where}{error.strerror or error}", file=sys.stderr)
+        echo(f"qa: {where}{error.strerror or error}", file=sys.stderr)
         return 1
 
 

@@ -91,13 +91,13 @@ def load_question_set(path: str | Path) -> list[Question]:
                              f"id, question and answers") from None
         question = _question_from_row(row, where)
         if question.id in seen:
-            raise ValueError(f"{where}: id {question.id!r} is already used on line {seen[question.id]}")
+            raise ValueError(f"{where}: id {_short(question.id)} is already used on line {seen[question.id]}")
         if question.follows == question.id:
-            raise ValueError(f"{where}: question {question.id!r} follows itself; 'follows' names an earlier question")
+            raise ValueError(f"{where}: question {_short(question.id)} follows itself; 'follows' names an earlier question")
         if question.follows is not None and seen.get(question.follows) is None:
             later = next((n for n, text in enumerate(lines[number:], start=number + 1)
                           if _line_id(text) == question.follows), None)
-            raise ValueError(f"{where}: 'follows' names {question.follows!r}, which "
+            raise ValueError(f"{where}: 'follows' names {_short(question.follows)}, which "
                              + (f"comes later (line {later}); a follow-up must come after the question it follows"
                                 if later else "is not the id of any question in the set"))
         seen[question.id] = number
@@ -138,6 +138,11 @@ def _question_from_row(row, where: str) -> Question:
         raise ValueError(f"{where}: 'follows' must be the id of an earlier question, not {_json_kind(follows)}")
     return Question(str(row["id"]), row["question"], tuple(row["answers"]), tuple(row.get("sources", [])),
                     None if follows is None else str(follows))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """`text` quoted for a message, cut to `limit` characters: an id can be any size."""
+    return repr(text) if len(text) <= limit else repr(text[:limit - 1]) + "…"
 
 
 def _json_kind(value) -> str:
@@ -257,7 +262,7 @@ def evaluate_question_set(retriever: Retriever, questions: list[Question],
     asked = set()
     for question in questions:
         if question.follows is not None and question.follows not in asked:
-            raise ValueError(f"question {question.id!r} follows {question.follows!r}, which is not an "
+            raise ValueError(f"question {_short(question.id)} follows {_short(question.follows)}, which is not an "
                              f"earlier question of the set")
         asked.add(question.id)
     results, done, total = [], 0, len(questions) * len(modes)

@@ -6,8 +6,9 @@ The CLI, the web app and the evaluation all start here, so they see the same ret
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 from qa.answer import Answer, answer_question
@@ -15,7 +16,7 @@ from qa.backend import Backend, BuildReport
 from qa.config import Settings
 from qa.conversation import query_after
 from qa.dense import load_model
-from qa.documents import read_sources
+from qa.documents import Document, Skipped, UnreadableFile, read_document, read_sources
 from qa.retrieve import Hit, Retriever
 
 # Which question the reader reads for a follow-up: "original" (the question as asked) or
@@ -28,6 +29,9 @@ READER_SEES = "expanded"
 # open_index, update and built_shape (see qa.backend); each is imported only when used, since
 # Milvus needs the optional pymilvus.
 BACKENDS = {"local": "qa.store", "milvus": "qa.milvus"}
+# A file skipped by an update but changed while it ran is read again after this pause: an editor
+# that rewrites a file empties it first, and read at that moment it would leave the index.
+SETTLE_S = 0.25
 
 
 @dataclass
@@ -94,11 +98,41 @@ def update(settings: Settings, model, sources_dir: Path | None = None, rebuild: 
            progress: bool = True) -> BuildReport:
     """Bring the configured index (local or Milvus) up to date with the sources folder."""
     sources_dir = Path(sources_dir or settings.sources_dir)
+    began = time.time()
     documents, skipped = read_sources(sources_dir, settings.max_file_mb * 2**20, progress,
                                       settings.max_document_chars)
+    documents, skipped = _read_changed_again(sources_dir, settings, documents, skipped, began)
     report = backend_module(settings).update(settings, model, documents, rebuild=rebuild, progress=progress)
     report.skipped = skipped
     return report
+
+
+def _read_changed_again(sources_dir: Path, settings: Settings, documents: list[Document],
+                        skipped: list[Skipped], since: float) -> tuple[list[Document], list[Skipped]]:
+    """`documents` and `skipped`, with each skipped file that was written to since `since` (the
+    start of reading) read once more after a pause: it may have been caught half rewritten."""
+    def changed(path: Path) -> bool:
+        try:  # files skipped for what they are, unchanged, are not read twice
+            return path.is_file() and path.stat().st_mtime >= since
+        except OSError:
+            return False
+
+    again = [s for s in skipped if changed(sources_dir / s.path)]
+    if not again:
+        return documents, skipped
+    time.sleep(SETTLE_S)
+    documents, still_skipped = list(documents), []
+    for s in skipped:
+        try:
+            if s not in again:
+                still_skipped.append(s)
+                continue
+            documents.append(read_document(sources_dir / s.path, s.path, settings.max_file_mb * 2**20,
+                                           settings.max_document_chars))
+        except UnreadableFile as error:
+            still_skipped.append(Skipped(s.path, str(error)))
+    documents.sort(key=lambda d: PurePosixPath(d.source).parts)  # the order read_sources gives
+    return documents, still_skipped
 
 
 def model_for(settings: Settings):
