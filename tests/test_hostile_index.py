@@ -141,3 +141,21 @@ def test_a_manifest_naming_a_model_folder_with_a_pickle_is_refused_unread(built,
     assert "full rebuild: previous index unusable" in capsys.readouterr().out
     assert main(["ask", QUESTION, "--index", str(built)]) == 0
     assert "2022" in capsys.readouterr().out
+
+
+def test_a_document_damaged_past_its_checksum_is_one_line_when_read(built, sources_copy, capsys):
+    """documents.jsonl past CHECKSUM_LIMIT is only measured when the index opens: a damaged line
+    is found when a question reads it, and said in one line."""
+    segment = _segment_json(built).parent
+    lines = (segment / "documents.jsonl").read_bytes()
+    (segment / "documents.jsonl").write_bytes(b"[" + lines[1:])  # the same size
+    _edit_json(_segment_json(built), lambda f: f["files"]["documents.jsonl"].update(sha256=None))
+    for command in (["ask", QUESTION], ["show", json.loads(lines.splitlines()[0])["source"]]):
+        with pytest.raises(SystemExit) as exit:
+            main([*command, "--index", str(built)])
+        assert str(exit.value) == (f"qa: the index at {built} is unusable: segments/seg-000001/documents.jsonl "
+                                   f"is damaged (document 0: JSONDecodeError); rebuild it with `qa index --rebuild`")
+    assert main(["index", str(sources_copy), "--index", str(built), "-q", "--rebuild"]) == 0
+    capsys.readouterr()
+    assert main(["ask", QUESTION, "--index", str(built)]) == 0
+    assert "2022" in capsys.readouterr().out

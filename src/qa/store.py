@@ -264,12 +264,18 @@ class Index:
         return sorted(hits, key=lambda hit: (-hit[1], hit[0]))[:k]
 
     def _read_document(self, segment: int, number: int) -> Document:
-        record = json.loads(self.segments[segment].document_line(number))
-        return Document(source=record["source"], title=record["title"], text=record["text"],
-                        sha256=record["sha256"],
-                        paragraphs=tuple(map(tuple, record["paragraphs"])),
-                        pages=tuple(record["pages"]),
-                        headings=tuple(map(tuple, record.get("headings", ()))))
+        try:
+            record = json.loads(self.segments[segment].document_line(number))
+            return Document(source=record["source"], title=record["title"], text=record["text"],
+                            sha256=record["sha256"],
+                            paragraphs=tuple(map(tuple, record["paragraphs"])),
+                            pages=tuple(record["pages"]),
+                            headings=tuple(map(tuple, record.get("headings", ()))))
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as error:
+            # Checked when the index opened, unless too big to checksum (CHECKSUM_LIMIT).
+            name = self.segments[segment].folder.name
+            raise IndexUnusable(_unusable(self.folder.parent, f"{SEGMENTS}/{name}/documents.jsonl is damaged "
+                                                              f"(document {number}: {type(error).__name__})")) from error
 
     def close(self) -> None:
         for segment in self.segments:
