@@ -471,3 +471,19 @@ def test_a_file_rewritten_while_qa_index_reads_it_is_read_again_not_dropped(sour
     monkeypatch.undo()
     assert main(["show", "bees.txt", *index]) == 0
     assert capsys.readouterr().out == "Honeybees dance to show where nectar is.\n"
+
+
+@pytest.mark.parametrize("damage, says", [("reader-int8.onnx", "(InvalidProtobuf: "),
+                                          ("reader.json", "(JSONDecodeError: Expecting value")])
+def test_a_damaged_reader_folder_is_one_line(local_index, settings, tmp_path, damage, says):
+    from qa.reader import MODEL_DIR
+
+    copy = tmp_path / "reader"
+    shutil.copytree(MODEL_DIR, copy)
+    (copy / damage).write_text("[")
+    with pytest.raises(SystemExit) as exited:
+        main(["ask", "Who leads Wagner?", "--index", str(settings.index_dir), "--reader", str(copy)])
+    message = exited.value.code
+    assert message.startswith(f"qa: the reader model in {copy} cannot be loaded {says}") and "\n" not in message
+    assert message.endswith("give a folder that training/train_reader.py export wrote, or reinstall qa "
+                            "(pip install -e .) for the shipped one")

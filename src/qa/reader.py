@@ -36,7 +36,7 @@ WORD = re.compile(r"\S+")
 
 
 class ReaderUnavailable(UserError):
-    """The reader model is not where qa was told to find it."""
+    """The reader model is not where qa was told to find it, or cannot be loaded from there."""
 
 
 @dataclass(frozen=True)
@@ -253,10 +253,18 @@ class Reader:
         if threads:
             options.intra_op_num_threads = threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(folder / MODEL_FILE), options,
-                                             providers=["CPUExecutionProvider"])
-        self.tokenizer = load_tokenizer(folder / "tokenizer.json")
-        self.card = json.loads((folder / "reader.json").read_text())
+        try:
+            self._session = ort.InferenceSession(str(folder / MODEL_FILE), options,
+                                                 providers=["CPUExecutionProvider"])
+            self.tokenizer = load_tokenizer(folder / "tokenizer.json")
+            self.card = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
+            if not isinstance(self.card, dict):
+                raise ValueError("reader.json holds no JSON object")
+        except Exception as error:  # onnxruntime, tokenizers and json each fail in their own way
+            why = " ".join(str(error).split())[:200]
+            raise ReaderUnavailable(f"the reader model in {folder} cannot be loaded ({type(error).__name__}: {why}): "
+                                    f"give a folder that training/train_reader.py export wrote, or reinstall qa "
+                                    f"(pip install -e .) for the shipped one") from error
 
     def select(self, question: str, sentences: list[str], contexts: list[str], cosine,
                overlap=None, ranks=None) -> list[Reading]:
