@@ -487,3 +487,17 @@ def test_a_damaged_reader_folder_is_one_line(local_index, settings, tmp_path, da
     assert message.startswith(f"qa: the reader model in {copy} cannot be loaded {says}") and "\n" not in message
     assert message.endswith("give a folder that training/train_reader.py export wrote, or reinstall qa "
                             "(pip install -e .) for the shipped one")
+
+
+def test_file_names_reach_the_terminal_escaped(tmp_path, capsys):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "\x1b]0;pwned\x07bees.txt").write_text("Honeybees dance to tell hive mates where flowers are.\n")
+    (sources / "\x1b[2Jnotes.xyz").write_text("not read")
+    index = ["--index", str(tmp_path / "index")]
+    assert main(["index", str(sources), "-q", *index]) == 0
+    assert capsys.readouterr().err == "warning: skipped \\x1b[2Jnotes.xyz: unsupported file type .xyz; qa reads " \
+        ".txt, .md, .markdown, .html, .htm, .pdf, .docx\n"
+    with pytest.raises(SystemExit) as exited:
+        main(["show", "nope.txt", *index])
+    assert exited.value.code.endswith("e.g. \\x1b]0;pwned\\x07bees.txt")

@@ -260,14 +260,14 @@ def cmd_show(args) -> int:
     try:
         document = backend.document_by_source(args.source)
     except KeyError:
-        sys.exit(f"qa: no document {args.source!r} in the index at {settings.index_location}: give the "
-                 f"file name a citation shows (its \"source\"), e.g. {backend.documents()[0].source}")
+        sys.exit(shown(f"qa: no document {args.source!r} in the index at {settings.index_location}: give "
+                       f"the file name a citation shows (its \"source\"), e.g. {backend.documents()[0].source}"))
     length = len(document.text)
     start = args.start or 0
     end = length if args.end is None else args.end
     if not 0 <= start <= end <= length:
-        sys.exit(f"qa: --start {start} --end {end} is outside {args.source}, whose text has {length:,} "
-                 f"characters: give 0 <= start <= end <= {length:,}")
+        sys.exit(shown(f"qa: --start {start} --end {end} is outside {args.source}, whose text has {length:,} "
+                       f"characters: give 0 <= start <= end <= {length:,}"))
     if args.sha256:
         print(text_sha256(document))
         return 0
