@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import html
 import os
 import re
 from bisect import bisect_right
@@ -250,14 +251,9 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)"
 def _without_front_matter(text: str) -> tuple[str, str | None]:
     """Markdown with its YAML front matter blanked to spaces (so offsets still match the file),
     and the front matter's title, or else the first heading's."""
-    import yaml
-
     title, match = None, _FRONT_MATTER.match(text)
     if match:
-        try:
-            fields = yaml.safe_load(match.group(1) or "")
-        except yaml.YAMLError:
-            fields = "not front matter"  # a horizontal rule "---" followed by text, for instance
+        fields = front_matter_fields(match.group(1) or "")
         if fields is None or isinstance(fields, dict):
             value = (fields or {}).get("title")
             title = " ".join(str(value).split())[:200] or None if value is not None else None
@@ -266,6 +262,46 @@ def _without_front_matter(text: str) -> tuple[str, str | None]:
         headings = (re.match(r"#{1,6}\s+(\S.*)", line.strip()) for line in text.split("\n"))
         title = next((h.group(1).rstrip("# \t")[:200] for h in headings if h), None)
     return text, title
+
+
+# Front matter is a few fields; YAML can also make a few hundred bytes into gigabytes (aliases of
+# aliases), and nesting costs its parser quadratic time and its composer a recursion per level.
+FRONT_MATTER_CHARS = 65_536
+FRONT_MATTER_DEPTH = 32
+_NOT_FRONT_MATTER = "not front matter"
+_KEY_LINE = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\n)*[\w\-\"']+[^\n]*:")
+
+
+def front_matter_fields(block: str) -> dict | None | str:
+    """The YAML front matter's fields (None when empty), or "not front matter" when it is not a
+    mapping (a horizontal rule "---" followed by text, for instance). A block that YAML would
+    expand (aliases) or that nests deeper than FRONT_MATTER_DEPTH is front matter whose fields are
+    not read: {} when it starts like a mapping."""
+    import yaml
+
+    if len(block) > FRONT_MATTER_CHARS or _bracket_depth(block) > FRONT_MATTER_DEPTH:
+        return {} if _KEY_LINE.match(block) else _NOT_FRONT_MATTER
+    depth = 0
+    try:
+        for event in yaml.parse(block, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or depth > FRONT_MATTER_DEPTH:
+                return {} if _KEY_LINE.match(block) else _NOT_FRONT_MATTER
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+        return yaml.safe_load(block)
+    except yaml.YAMLError:
+        return _NOT_FRONT_MATTER
+
+
+def _bracket_depth(block: str) -> int:
+    """How deep "[" and "{" nest, quotes ignored (so at most an overestimate), in linear time."""
+    depth = deepest = 0
+    for match in re.finditer(r"[\[\]{}]", block):
+        depth = depth + 1 if match.group() in "[{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 _ATX_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+([^\n]*)", re.MULTILINE)
@@ -296,34 +332,75 @@ def _fold_newlines(text: str) -> str:
 
 
 HTML_HEADING_MISSES = 20
-_BLOCKS = ["p", "div", "section", "article", "header", "footer", "aside", "main", "nav",
-           "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "blockquote", "pre", "table",
-           "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "form"]
+_BLOCKS = frozenset(["p", "div", "section", "article", "header", "footer", "aside", "main", "nav",
+                     "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "blockquote", "pre", "table",
+                     "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "form"])
+_HIDDEN = frozenset(["script", "style", "noscript", "template", "head", "svg", "iframe"])
+_HEADINGS = frozenset(["h1", "h2", "h3"])
+_TAG = re.compile(r"<[^<>]*>")  # never crosses another "<", so stripping is linear even when tags never close
 
 
 def _html_text(raw: str) -> tuple[str, str | None, tuple[tuple[int, int], ...]]:
-    from bs4 import BeautifulSoup
+    """The visible text of a page, its <title>, and the spans of its h1-h3 headings.
 
-    soup = BeautifulSoup(raw, "html.parser")
-    title = " ".join(soup.title.get_text().split()) or None if soup.title else None
-    for hidden in soup(["script", "style", "noscript", "template", "head", "svg", "iframe"]):
-        hidden.decompose()
-    headings = soup.find_all(["h1", "h2", "h3"])
-    for block in soup.find_all(_BLOCKS):
-        block.insert_after("\n\n")
-    for br in soup.find_all("br"):
+    libxml2 (through lxml) parses in C in time linear in the page, with no recursion; the tree is
+    walked once, as a stream of start and end events, so no step looks back over what came before.
+    """
+    from lxml import etree
+
+    parser = etree.HTMLParser(encoding="utf-8", recover=True, no_network=True, huge_tree=True,
+                              remove_comments=True, remove_pis=True)
+    root = etree.fromstring(raw.encode("utf-8", "surrogatepass"), parser)
+    if any(error.level_name == "FATAL" for error in parser.error_log):
+        # libxml2 stops at 2,048 nested elements (or worse); what it read is not the whole page.
+        return _visible_lines(html.unescape(_TAG.sub(" ", raw))), None, ()
+    if root is None:
+        return "", None, ()
+    title = root.find(".//title")
+    title = " ".join("".join(title.itertext()).split()) or None if title is not None else None
+    pieces: list[str] = []
+    breaks: list[int] = []  # pieces that are line breaks still waiting for the text after them
+    heading_texts, heading_start = [], None
+
+    def emit(piece: str | None) -> None:
+        if not piece:
+            return
         # A line break, except inside a word: "Mar<br>ianne" (a letter, then a lower-case letter,
         # no white space) is one word broken for layout, and reads as "Marianne".
-        before, after = br.find_previous(string=True) or "", br.find_next(string=True) or ""
-        br.replace_with("" if before[-1:].isalpha() and after[:1].islower() else "\n")
-    text = _visible_lines(soup.get_text())
+        for at in breaks:
+            before = pieces[at - 1][-1:] if at else ""
+            pieces[at] = "" if before.isalpha() and piece[:1].islower() else "\n"
+        breaks.clear()
+        pieces.append(piece)
+
+    walk = etree.iterwalk(root, events=("start", "end"))
+    for event, element in walk:
+        tag = element.tag.lower() if isinstance(element.tag, str) else ""
+        if event == "start":
+            if tag in _HIDDEN:
+                walk.skip_subtree()  # its end event still comes, and with it the text after it
+            elif tag == "br":
+                breaks.append(len(pieces))
+                pieces.append("\n")
+            else:
+                if tag in _HEADINGS and heading_start is None:
+                    heading_start = (tag, len(pieces))
+                emit(element.text)
+            continue
+        if tag in _BLOCKS:
+            if heading_start is not None and heading_start[0] == tag:
+                heading_texts.append("".join(pieces[heading_start[1]:]))
+                heading_start = None
+            emit("\n\n")
+        emit(element.tail)
+    text = _visible_lines("".join(pieces))
     # Each heading is a block of its own, so its text, folded the same way, is a run of whole lines
     # of the page's text; found in order, each after the one before.
     # One that is not (inline text just before it shares its line) costs a search to the end, so
     # after HTML_HEADING_MISSES of them the rest are left out: reading stays linear in the page.
     spans, cursor, misses = [], 0, 0
-    for heading in headings:
-        words = _visible_lines(heading.get_text())
+    for heading in heading_texts:
+        words = _visible_lines(heading)
         found = re.compile(rf"^{re.escape(words)}$", re.MULTILINE).search(text, cursor) if words else None
         if found:
             spans.append(found.span())
@@ -344,7 +421,6 @@ def _docx_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, s
     """A Word document's paragraphs and tables in order (a table row per line, cells split by
     " | "), paragraphs separated by blank lines, its title, and the spans of its headings."""
     import io
-    import zipfile
 
     from docx import Document as WordDocument
     from docx.table import Table
@@ -353,13 +429,9 @@ def _docx_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, s
         raise UnreadableFile("is encrypted (password-protected), or an old-format Word file saved as "
                              ".docx; save an unprotected .docx copy to index it")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            # Reading stops at each part's declared size, so the declared sizes bound the unpacking.
-            unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > DOCX_UNPACKED_BYTES_PER_CHAR * max_chars:
-            raise UnreadableFile(f"unpacks to {unpacked:,} bytes, more than a Word document within the "
-                                 f"text limit of {max_chars:,} characters needs (a zip bomb?); raise it "
-                                 f"with `qa index --max-document-chars` to index this file")
+        check_zip(data, DOCX_UNPACKED_BYTES_PER_CHAR * max_chars,
+                  f"more than a Word document within the text limit of {max_chars:,} characters needs "
+                  f"(a zip bomb?); raise it with `qa index --max-document-chars` to index this file")
         word = WordDocument(io.BytesIO(data))
         blocks, total = [], 0
         for block in word.iter_inner_content():
@@ -391,6 +463,48 @@ def _docx_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, s
         offset += len(text) + 2
     title = title or next((text for text, heading in blocks if heading), None)
     return "\n\n".join(parts), " ".join(title.split())[:200] if title else None, tuple(spans)
+
+
+ZIP_STEP = 1 << 20
+
+
+def check_zip(data: bytes, limit: int, why: str) -> None:
+    """Refuse a zip (Word, and any zip-based format) that unpacks to over `limit` bytes, or any of
+    whose parts unpacks to more than its directory declares, before a library unpacks it whole.
+
+    Python's zipfile trusts the declared size and inflates up to 2 GB in one step to reach it;
+    here each part is inflated a step at a time, and a part still going past its declared size
+    (a small size declared over a huge stream) is refused at the first step past it.
+    """
+    import io
+    import struct
+    import zipfile
+    import zlib
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = archive.infolist()
+    declared = sum(info.file_size for info in parts)
+    if declared > limit:
+        raise UnreadableFile(f"unpacks to {declared:,} bytes, {why}")
+    view = memoryview(data)
+    for info in parts:
+        # The part's bytes follow its local header: 30 bytes, then its name and extra field.
+        names, extra = struct.unpack_from("<HH", data, info.header_offset + 26)
+        start = info.header_offset + 30 + names + extra
+        packed = view[start:start + info.compress_size]
+        if info.compress_type == zipfile.ZIP_STORED:
+            unpacked = len(packed)
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            inflate, unpacked = zlib.decompressobj(-zlib.MAX_WBITS), 0
+            while packed and unpacked <= info.file_size:
+                unpacked += len(inflate.decompress(packed, ZIP_STEP))
+                packed = inflate.unconsumed_tail
+        else:
+            raise UnreadableFile(f"{info.filename} is packed with zip method {info.compress_type}, which "
+                                 f"Word documents never use")
+        if unpacked > info.file_size:
+            raise UnreadableFile(f"{info.filename} unpacks to more than the {info.file_size:,} bytes its zip "
+                                 f"directory declares (a zip bomb?)")
 
 
 def _cells(row) -> list[str]:
