@@ -93,7 +93,8 @@ def load_question_set(path: str | Path) -> list[Question]:
         if question.id in seen:
             raise ValueError(f"{where}: id {_short(question.id)} is already used on line {seen[question.id]}")
         if question.follows == question.id:
-            raise ValueError(f"{where}: question {_short(question.id)} follows itself; 'follows' names an earlier question")
+            raise ValueError(f"{where}: question {_short(question.id)} follows itself; 'follows' names an "
+                             f"earlier question")
         if question.follows is not None and seen.get(question.follows) is None:
             later = next((n for n, text in enumerate(lines[number:], start=number + 1)
                           if _line_id(text) == question.follows), None)

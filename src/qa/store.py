@@ -274,8 +274,8 @@ class Index:
         except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as error:
             # Checked when the index opened, unless too big to checksum (CHECKSUM_LIMIT).
             name = self.segments[segment].folder.name
-            raise IndexUnusable(_unusable(self.folder.parent, f"{SEGMENTS}/{name}/documents.jsonl is damaged "
-                                                              f"(document {number}: {type(error).__name__})")) from error
+            what = f"{SEGMENTS}/{name}/documents.jsonl is damaged (document {number}: {type(error).__name__})"
+            raise IndexUnusable(_unusable(self.folder.parent, what)) from error
 
     def close(self) -> None:
         for segment in self.segments:
