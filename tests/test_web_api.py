@@ -314,23 +314,16 @@ def test_uploads_saved_or_refused_leave_nothing_in_gradios_temp_folder(client, a
     (app.sources / good.name).unlink()
 
 
-def test_an_evaluation_leaves_no_folder_in_the_temp_directory(client, tmp_path, monkeypatch):
-    import tempfile
+def test_an_evaluation_leaves_nothing_of_the_question_set_in_gradios_temp_folder(client, tmp_path):
+    from gradio.utils import get_upload_folder
 
     from conftest import DEV_SET
 
-    ours, real_mkdtemp = tmp_path / "tmp", tempfile.mkdtemp
-    ours.mkdir()
-
-    def mkdtemp(suffix=None, prefix=None, dir=None):  # the evaluation's folders land in `ours`
-        return real_mkdtemp(suffix, prefix, str(ours) if (prefix or "").startswith("qa-eval-") else dir)
-
-    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)  # the app runs in this process
-    questions = tmp_path / "set.jsonl"
+    questions = tmp_path / f"set-{tmp_path.name}.jsonl"  # unique to this run
     questions.write_text(DEV_SET.read_text().splitlines()[0] + "\n")
     table, metrics_png, *_ = client.predict(handle_file(questions), ["bm25"], 3, api_name="/evaluate")
     assert "hit@1" in table and Path(metrics_png).read_bytes()[:4] == b"\x89PNG"  # the client got the files
-    assert list(ours.iterdir()) == []
+    assert not list(Path(get_upload_folder()).rglob(questions.name))
 
 
 # --- Any input to /ask gets the documented JSON -------------------------------------------------------

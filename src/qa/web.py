@@ -7,13 +7,12 @@ question is escaped: it is text, never markup.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -22,14 +21,17 @@ from html import escape
 from pathlib import Path, PurePosixPath
 
 import gradio as gr
+from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
 
 from qa import pipeline as qa_pipeline
 from qa.answer import Answer, answer_question, shared_reader
-from qa.config import DEFAULTS, MODES, Settings
+from qa.config import MODES, Settings
 from qa.documents import SUPPORTED, NothingToIndex
 from qa.errors import UserError
 from qa.export import to_json, to_markdown
 from qa.web_evaluate import evaluate_tab
+from qa.web_limits import Guard, Limits, SessionFolders, discard_upload, own_temp_folder
 
 EXAMPLES = [
     "How many North Korean troops are estimated to be in training?",
@@ -41,6 +43,9 @@ CONTEXT_CHARS = 700  # shown on each side of a quote when checking a citation
 MAX_NAME_CHARS = 200
 SHORT_QUOTE_CHARS = 200  # of each further citation's quote shown in the chat; the rest expands
 CONCURRENCY = 2  # two CPU cores: more parallel questions would only slow each other down
+# Every half hour, Gradio deletes its temp files older than six hours (uploads never used, files
+# of sessions that never ended); qa.web_limits caps the folder's size meanwhile.
+DELETE_CACHE = (1800, 6 * 3600)
 
 
 class BadUpload(ValueError):
@@ -115,6 +120,13 @@ def checked_ask(question, mode, k, settings: Settings) -> tuple[str, str, int]:
     if number is None or not 1 <= number <= MAX_K:
         raise ValueError(f"k (the number of citations) must be a whole number from 1 to {MAX_K}, not {k!r}")
     return question, mode, number
+
+
+def echoed(answer: dict, limit: int) -> dict:
+    """`answer` with its question cut to `limit` characters: a question refused for its length is
+    never sent back whole."""
+    question = answer.get("question") or ""
+    return answer if len(question) <= limit else {**answer, "question": question[:limit] + "…"}
 
 
 def _json_kind(value) -> str:
@@ -354,7 +366,10 @@ def save_upload(temp_path: str, sources_dir: Path, max_bytes: int) -> str:
     taken it is saved as "name (2).txt", "name (3).txt"…; returns the name it was saved under, or
     raises BadUpload saying why it was refused. Its text is read once, by the index update."""
     name = safe_upload_name(Path(temp_path).name)
-    size = Path(temp_path).stat().st_size
+    try:
+        size = Path(temp_path).stat().st_size
+    except FileNotFoundError:  # e.g. removed by Gradio's clean-up of old temp files
+        raise BadUpload(f"{name}: the upload is no longer on the server; upload it again") from None
     if size > max_bytes:
         raise BadUpload(f"{name}: {size / 2**20:.1f} MB is over the upload limit of {max_bytes // 2**20} MB")
     sources_dir = Path(sources_dir).resolve()
@@ -362,10 +377,15 @@ def save_upload(temp_path: str, sources_dir: Path, max_bytes: int) -> str:
         raise BadUpload(f"{name}: would be saved outside the sources folder")
     if (sources_dir / name).is_file() and _same_bytes(temp_path, sources_dir / name):
         raise BadUpload(f"{name}: this very file is already in the sources folder; not added twice")
-    # Copy to a hidden name, then link it under the first free name: a link never replaces a file,
-    # even one created a moment ago, and an index update never reads half a file.
-    partial = sources_dir / f".{name}.upload"
-    shutil.copyfile(temp_path, partial)
+    # Copy to a hidden name of its own (two uploads of one name at once never share it), then link
+    # it under the first free name: a link never replaces a file, even one created a moment ago,
+    # and an index update never reads half a file.
+    partial = sources_dir / f".{name}.{secrets.token_hex(8)}.upload"
+    try:
+        shutil.copyfile(temp_path, partial)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise BadUpload(f"{name}: cannot be saved in the sources folder ({error.strerror})") from None
     try:
         stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
         for number in range(1, 1000):
@@ -374,6 +394,10 @@ def save_upload(temp_path: str, sources_dir: Path, max_bytes: int) -> str:
                 _place(partial, sources_dir / saved)
                 return saved
             except FileExistsError:
+                if (sources_dir / saved).is_file() and _same_bytes(partial, sources_dir / saved):
+                    # e.g. the same file uploaded from two tabs at once: the other one saved it
+                    raise BadUpload(f"{name}: this very file is already in the sources folder"
+                                    + ("" if saved == name else f" as {saved}") + "; not added twice") from None
                 continue
         raise BadUpload(f"{name}: a thousand files of that name are already in the sources folder; rename it")
     finally:
@@ -406,19 +430,15 @@ def write_exports(answers: list[dict], folder: Path, now: datetime) -> tuple[Pat
     return markdown, data
 
 
-def discard_upload(temp_path: str) -> None:
-    """Remove an upload from Gradio's temp folder once it is saved or refused (a refused file
-    would otherwise stay there until the app stops), with its folder when that is left empty."""
-    path = Path(temp_path)
-    path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # not empty: another upload shares it
-        path.parent.rmdir()
-
-
 class _Blocks(gr.Blocks):
-    """gr.Blocks whose API endpoints take their optional parameters as optional in Gradio's
-    positional REST form too (POST /gradio_api/call/ask {"data": [question]}): Gradio fills in
-    defaults only for its keyword form (/gradio_api/call/v2/ask {"question": …})."""
+    """gr.Blocks that carries the `Limits` it is served with (see `launch`), and whose API
+    endpoints take their optional parameters as optional in Gradio's positional REST form too
+    (POST /gradio_api/call/ask {"data": [question]}): Gradio fills in defaults only for its
+    keyword form (/gradio_api/call/v2/ask {"question": …})."""
+
+    def __init__(self, limits: Limits, **kwargs):
+        super().__init__(**kwargs)
+        self.limits = limits
 
     def validate_inputs(self, block_fn, inputs: list) -> None:
         from gradio.components.api_component import Api
@@ -426,6 +446,13 @@ class _Blocks(gr.Blocks):
         missing = block_fn.inputs[len(inputs):]
         if all(isinstance(block, Api) for block in missing):
             inputs.extend(block.value for block in missing)  # the defaults; None for the question
+        for block, value in zip(block_fn.inputs, inputs):
+            # Gradio's slider takes a number out of range with a message, but fails on text with
+            # a TypeError the caller never sees.
+            if isinstance(block, gr.Slider) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                kind = "a whole number" if float(block.step).is_integer() else "a number"
+                raise gr.Error(f"{block.label} must be {kind} from {block.minimum:g} to {block.maximum:g}, "
+                               f"not {repr(value)[:40]}.")
         super().validate_inputs(block_fn, inputs)
 
 
@@ -448,6 +475,9 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
     """The Gradio app over a loaded pipeline (see `launch`); `read_only`: questions only, with no
     uploads, re-scans or evaluation, neither in the page nor in the API."""
     settings = pipeline.settings
+    limits = Limits.for_files(settings.max_file_mb, read_only)
+    sessions = SessionFolders(get_upload_folder(), limits.temp_bytes)
+    upload_outcomes: dict[str, str] = {}  # recent uploads' temp files → what became of them (oldest first)
     updating = threading.Lock()
     if pipeline.compaction_due:
         compact_in_background(pipeline, updating)
@@ -461,11 +491,13 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
         except ValueError as error:
             text = question if isinstance(question, str) else ""
             shown = mode if isinstance(mode, str) else settings.mode
-            return Answer(text, True, (), (), shown, message=str(error), error=str(error)).as_dict()
-        try:
-            return answer_question(pipeline.retriever, question, mode, k).as_dict()
-        except UserError as error:  # the index went away (a Milvus server stopped): say so, keep serving
-            return Answer(question, True, (), (), mode, message=str(error), error=str(error)).as_dict()
+            answer = Answer(text, True, (), (), shown, message=str(error), error=str(error))
+        else:
+            try:
+                answer = answer_question(pipeline.retriever, question, mode, k)
+            except UserError as error:  # the index went away (a Milvus server stopped): say so, keep serving
+                answer = Answer(question, True, (), (), mode, message=str(error), error=str(error))
+        return echoed(answer.as_dict(), settings.max_question_chars)
 
     def ask_after(question, mode, k, previous: dict | None) -> dict:
         """`ask` in a conversation: a follow-up of `previous` (this session's last answer) is
@@ -475,9 +507,10 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
         except ValueError:
             return ask(question, mode, k)  # its message for the same mistake
         try:
-            return qa_pipeline.answer_after(pipeline.retriever, question, previous, mode, k).as_dict()
+            answer = qa_pipeline.answer_after(pipeline.retriever, question, previous, mode, k)
         except UserError as error:  # as in `ask`
-            return Answer(question, True, (), (), mode, message=str(error), error=str(error)).as_dict()
+            answer = Answer(question, True, (), (), mode, message=str(error), error=str(error))
+        return echoed(answer.as_dict(), settings.max_question_chars)
 
     def document_text(source: str) -> str | None:
         try:
@@ -505,12 +538,13 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
 
     def chat(question, history, answers, mode, k, whole):
         answer = ask_after(question, mode, k, answers[-1] if answers else None)
-        history = history + [{"role": "user", "content": question_html(answer["question"] or question or "")},
+        asked = answer["question"] or (question if isinstance(question, str) else "")[:settings.max_question_chars]
+        history = history + [{"role": "user", "content": question_html(asked)},
                              {"role": "assistant", "content": answer_html(answer) + searched_for_html(answer)}]
         answers = answers + [answer]
         selected = len(answers) - 1
         first = answer["citations"][0]["n"] if answer["citations"] else None
-        return ("", history, answers, selected, citation_choices(answers, selected),
+        return ("", history, history, answers, selected, citation_choices(answers, selected),
                 show_citation(answers, selected, first, whole))
 
     def pick_answer(answers, whole, evt: gr.SelectData):
@@ -519,16 +553,18 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
         first = answers[selected]["citations"][0]["n"] if selected is not None and answers[selected]["citations"] else None
         return selected, citation_choices(answers, selected), show_citation(answers, selected, first, whole)
 
-    def export_conversation(answers):
-        if not answers:
-            yield gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
-            return
-        with tempfile.TemporaryDirectory(prefix="qa-export-") as folder:
-            markdown, data = write_exports(answers, Path(folder), datetime.now(timezone.utc))
-            # Yielded, not returned: Gradio copies the files into its cache before asking for
-            # more, and the folder goes then (as the Evaluate tab's reports do).
-            yield (gr.DownloadButton(value=str(markdown), interactive=True),
-                   gr.DownloadButton(value=str(data), interactive=True))
+    def export_conversation(answers, request: gr.Request):
+        if not answers or not sessions.has_room():
+            return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
+        # One export a session, remade after each answer in place of the last; Gradio serves it
+        # from the session's folder, which goes when the session ends.
+        folder = sessions.fresh(request.session_hash, "export")
+        markdown, data = write_exports(answers, folder, datetime.now(timezone.utc))
+        return (gr.DownloadButton(value=str(markdown), interactive=True),
+                gr.DownloadButton(value=str(data), interactive=True))
+
+    def end_session(request: gr.Request):
+        sessions.end(request.session_hash)
 
     def documents_table():
         documents = pipeline.retriever.backend.documents()
@@ -563,13 +599,23 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
         """Save uploaded documents into the sources folder and index them."""
         saved, refused = {}, []
         for path in files or []:
+            if path in upload_outcomes and not Path(path).exists():
+                # Gradio keeps identical bytes of one name in one temp file, so the same file
+                # uploaded from two tabs at once is one file, added (and removed) by the first.
+                refused.append(upload_outcomes[path])
+                continue
             try:
                 name = save_upload(path, settings.sources_dir, settings.max_file_mb * 2**20)
-                saved[name] = safe_upload_name(Path(path).name)
+                saved[name] = wanted = safe_upload_name(Path(path).name)
+                upload_outcomes[path] = (f"{wanted}: this very file is already in the sources folder"
+                                         + ("" if name == wanted else f" as {name}") + "; not added twice")
             except BadUpload as error:
                 refused.append(str(error))
+                upload_outcomes[path] = str(error)
             finally:
                 discard_upload(path)
+                while len(upload_outcomes) > 1000:
+                    upload_outcomes.pop(next(iter(upload_outcomes)))
         if not saved:
             status = report_html("Nothing was added." if files else "No file was uploaded.", [], refused)
             return (None, status, *documents_table())
@@ -578,8 +624,10 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
     def rescan(progress=gr.Progress(track_tqdm=True)):
         return (refresh_index({}, [], progress), *documents_table())
 
-    with _Blocks(title="qa — answers quoted from your documents") as demo:
+    with _Blocks(limits, title="qa — answers quoted from your documents", delete_cache=DELETE_CACHE) as demo:
         answers = gr.State([])  # this session's answers, in order (Answer.as_dict())
+        # The chat's messages, kept here rather than sent by the browser with each question.
+        history = gr.State([])
         selected = gr.State(None)  # which of them the citation panel shows
         gr.Markdown("# qa — answers quoted from your documents\n"
                     "Every answer is a **verbatim sentence** from your documents with a numbered citation. "
@@ -615,7 +663,7 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
                                          js_on_load=None)
             if not read_only:  # its question-set uploads and runs would be open to anyone
                 with gr.Tab("Evaluate", id="evaluate"):
-                    evaluate_tab(pipeline)
+                    evaluate_tab(pipeline, sessions)
             with gr.Tab("Sources", id="sources") as sources_tab:
                 count = gr.Markdown()
                 table = gr.Dataframe(headers=["Title", "File", "Chunks", "Indexed at"],
@@ -633,8 +681,8 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
                         rescan_button = gr.Button("Re-scan the sources folder", scale=1)
                     status = gr.HTML(elem_id="qa-upload-status", js_on_load=None)
 
-        chat_inputs = [question, chatbot, answers, mode, k, whole]
-        chat_outputs = [question, chatbot, answers, selected, citation, source]
+        chat_inputs = [question, history, answers, mode, k, whole]
+        chat_outputs = [question, chatbot, history, answers, selected, citation, source]
         for trigger in (question.submit, ask_button.click):
             trigger(chat, chat_inputs, chat_outputs, api_visibility="private", concurrency_id="answer",
                     concurrency_limit=CONCURRENCY)
@@ -654,6 +702,7 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
         for trigger in (demo.load, sources_tab.select):
             trigger(documents_table, None, [table, count], api_visibility="private")
         gr.api(ask, api_name="ask", concurrency_id="answer", concurrency_limit=CONCURRENCY)
+        demo.unload(end_session)
     return demo
 
 
@@ -683,26 +732,29 @@ mark.qa-span b.qa-answer-words { background: #f59e0b; }
 """
 
 
-def launch(demo: gr.Blocks, host: str, port: int, block: bool = True,
-           max_file_mb: int = DEFAULTS.max_file_mb, auth: tuple[str, str] | None = None) -> None:
-    """Serve `demo` on host:port with the queue that keeps sessions apart; never shared publicly.
-    With `auth` (user, password), every page and API call needs a login."""
+def launch(demo: _Blocks, host: str, port: int, block: bool = True, auth: tuple[str, str] | None = None) -> None:
+    """Serve `demo` (from `build_app`) on host:port with the queue that keeps sessions apart, never
+    shared publicly, behind `qa.web_limits.Guard` with the app's limits. With `auth` (user,
+    password), every page and API call needs a login."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
     demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
-                max_file_size=f"{max_file_mb}mb", quiet=not block, footer_links=["api"],
-                theme=gr.themes.Soft(), css=CSS, auth=auth)
+                max_file_size=demo.limits.max_file_bytes, quiet=not block, footer_links=["api"],
+                theme=gr.themes.Soft(), css=CSS, auth=auth,
+                app_kwargs={"middleware": [Middleware(Guard, limits=demo.limits)]})
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None, read_only: bool = False) -> int:
     """`python app.py` and `qa serve`: index the sources, then serve the chat until stopped."""
     host, port = listen_address(host, port)
     access = access_for(host, read_only)  # before the model loads: a refusal should be quick
+    temp = own_temp_folder(port)  # before the app is built: Gradio's parts take their folder then
     try:
         pipeline = prepare(settings)
     except UserError as error:  # no index, no documents, no such device or model: one line
         raise SystemExit(f"qa: {error}") from None
     print(f"qa web chat on http://{host}:{port}")
     print(access.describe(host))
-    launch(build_app(pipeline, access.read_only), host, port, max_file_mb=settings.max_file_mb,
-           auth=access.auth)
+    demo = build_app(pipeline, access.read_only)
+    print(f"temporary files: {temp}/ (at most {demo.limits.temp_bytes // 2**20:,} MB)")
+    launch(demo, host, port, auth=access.auth)
     return 0
