@@ -1,0 +1,82 @@
+"""The natural-question sets under tests/data/natural/ (issue 31) are consistent with their documents.
+
+Every answer string occurs in the text of its source as qa reads it (compared the way the eval
+README says: case-insensitively, with runs of white space folded to one space), and in a line of
+that text that is not a heading, the title line or a question; every source exists; ids are unique;
+near misses and off-topic questions have no answers and no sources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from qa.documents import read_document
+
+NATURAL = Path(__file__).resolve().parent / "data" / "natural"
+SETS = ("dev", "heldout")
+KINDS = {"why", "how", "meaning", "what-happened", "yes-no", "action", "factoid", "near-miss", "off-topic"}
+UNANSWERABLE = {"near-miss", "off-topic"}
+
+
+def fold(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def questions(name: str) -> list[dict]:
+    lines = (NATURAL / name / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def answer_lines(path: Path) -> list[str]:
+    """The document's lines that may hold an answer: not a heading, not the title line, not a question."""
+    document = read_document(path)
+    heading_lines = {fold(document.text[start:end]) for start, end in document.headings}
+    lines = [fold(line) for line in document.text.split("\n") if line.strip()]
+    title = lines[0] if lines else ""
+    return [line for line in lines
+            if line not in heading_lines and line != title and not line.endswith("?")]
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_questions_are_well_formed(name):
+    rows = questions(name)
+    assert len(rows) >= 30
+    ids = [row["id"] for row in rows]
+    assert len(ids) == len(set(ids)), "ids must be unique"
+    for row in rows:
+        assert set(row) == {"id", "question", "answers", "sources", "kind"}, row["id"]
+        assert row["question"].strip(), row["id"]
+        assert row["kind"] in KINDS, row["id"]
+        if row["kind"] in UNANSWERABLE:
+            assert row["answers"] == [] and row["sources"] == [], row["id"]
+        else:
+            assert row["answers"] and row["sources"], row["id"]
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_answers_occur_in_their_sources(name):
+    folder = NATURAL / name / "sources"
+    lines = {}
+    for row in questions(name):
+        for source in row["sources"]:
+            path = folder / source
+            assert path.is_file(), f"{row['id']}: no source {source}"
+            if source not in lines:
+                lines[source] = answer_lines(path)
+        for answer in row["answers"]:
+            wanted = fold(answer)
+            assert any(wanted in line for source in row["sources"] for line in lines[source]), \
+                f"{row['id']}: {answer!r} not found in the body text of {row['sources']}"
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_each_set_has_three_documents_of_600_to_1000_words(name):
+    names = sorted(path.name for path in (NATURAL / name / "sources").iterdir())
+    assert len(names) == 3
+    for path in (NATURAL / name / "sources").iterdir():
+        words = len(read_document(path).text.split())
+        assert 600 <= words <= 1000, f"{path.name}: {words} words"
