@@ -1,0 +1,193 @@
+"""Render the measured results kept as records (bench/results/*.yaml) into the tables of the docs.
+
+A record is one measurement: what was measured and under which condition, the commands, the
+commit whose README first reported the figures, the date, the machine and its load, and the
+metrics. A rendered table is the text between `<!-- results: NAME -->` and `<!-- /results -->` in
+README.md or docs/results/*.md; everything else on those pages is written by hand.
+
+    .venv/bin/python bench/render_results.py           # rewrite the tables from the records
+    .venv/bin/python bench/render_results.py --check   # exit 1 when a page is not up to date
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import string
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDS = ROOT / "bench" / "results"
+BLOCK = re.compile(r"(<!-- results: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows are the records naming this table, by their `order`; a column is a heading and a
+    template over the record's metrics and condition (`{hit@1:.3f}`)."""
+
+    page: str
+    first: str  # heading of the first column, which holds each record's `row`
+    columns: tuple[tuple[str, str], ...]
+    after: tuple[str, ...] = ()  # rows written as they are, e.g. the targets
+
+
+ANSWERS = (("hit@1", "{hit@1:.3f}"), ("hit@3", "{hit@3:.3f}"), ("hit@10", "{hit@10:.3f}"),
+           ("quote@1", "{quote@1:.3f}"), ("span@1", "{span@1:.3f}"), ("answered", "{answered:.3f}"))
+
+TABLES = {
+    "squad-300": Table("docs/results/answer-quality.md", "300 answerable questions, 2,150 chunks", ANSWERS),
+    "squad-1000": Table("docs/results/answer-quality.md", "1,000 answerable questions, 44 articles", ANSWERS,
+                        after=("| issue 13's targets | ≥ 0.92 | | | ≥ 0.88 | ≥ 0.70 | ≥ 0.95 | |",)),
+    "out-of-domain-300": Table("docs/results/answer-quality.md", "set (300 questions, hybrid): fusion",
+                               ANSWERS),
+    "news-sets": Table("docs/results/answer-quality.md", "set (shipped sources, hybrid, k=10)", (
+        ("hit@1", "{hit@1:.3f}"), ("quote@1", "{quote@1:.3f}"), ("span@1", "{span@1:.3f}"),
+        ("answered", "{answered:.3f}"), ("follow_up_hit@1", "{follow_up_hit@1:.3f}"),
+        ("abstained", "{abstained:.3f}"))),
+    "retrieval-speed": Table("docs/results/retrieval-speed.md", "chunks", (
+        ("query embedding", "{query_embedding}"), ("vector index", "{vector_index}"),
+        ("build s", "{build_s:.1f}"), ("disk MiB", "{disk_mib}"), ("peak RSS MiB", "{peak_rss_mib}"),
+        ("bm25 p50/p95 ms", "{bm25_p50_ms:.1f} / {bm25_p95_ms:.1f}"),
+        ("dense p50/p95 ms", "{dense_p50_ms:.1f} / {dense_p95_ms:.1f}"),
+        ("hybrid p50/p95 ms", "{hybrid_p50_ms:.1f} / {hybrid_p95_ms:.1f}"),
+        ("plain flat FAISS p50 ms", "{flat_faiss_p50_ms:.1f}"),
+        ("plain rank-bm25 ms/query", "{rank_bm25_ms}"))),
+    "graph-codes": Table("docs/results/retrieval-speed.md", "100k chunks, HNSW", (
+        ("build s", "{build_s:.1f}"), ("disk MiB", "{disk_mib:,}"), ("open s", "{open_s:.2f}"),
+        ("serve peak RSS MiB", "{serve_peak_rss_mib:,}"),
+        ("dense p50 / p95 ms", "{dense_p50_ms:.1f} / {dense_p95_ms:.1f}"),
+        ("hybrid p50 / p95 ms", "{hybrid_p50_ms:.1f} / {hybrid_p95_ms:.1f}"),
+        ("recall@10 at efSearch 128 / 256 / 512",
+         "{recall@10_ef128:.3f} / {recall@10_ef256:.3f} / {recall@10_ef512:.3f}"))),
+    "million-windows": Table("docs/results/incremental-updates.md", "1,000,029 chunks, dense windows", (
+        ("full build s", "{build_s:,}"), ("build peak RSS MiB", "{build_peak_rss_mib:,}"),
+        ("one document changed s (embedding alone)", "{one_change_s:.2f} ({one_change_embedding_s:.2f})"),
+        ("a second changed / one removed s", "{second_change_s:.2f} / {removed_s:.2f}"),
+        ("open + answer peak RSS MiB (open s)", "{serve_peak_rss_mib:,} ({open_s:.2f})"),
+        ("hybrid / bm25 / dense p50 ms", "{hybrid_p50_ms:.1f} / {bm25_p50_ms:.1f} / {dense_p50_ms:.1f}"),
+        ("p95 ms", "{hybrid_p95_ms:.1f} / {bm25_p95_ms:.1f} / {dense_p95_ms:.1f}")),
+        after=("| target (issue 15) | | ≤ 4 GiB | ≤ 5 s | | ≤ 2.5 GiB | hybrid ≤ 12 ms | | |",)),
+}
+
+# README's one small table: a few records' headline figures, each linked to its record and page.
+SUMMARY = (
+    ("squad1000-shipped", "Whole answers, 1,000 held-out SQuAD questions (44 Wikipedia articles)", (
+        ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
+        ("the marked words are the answer", "{span@1:.3f}"), ("answerable answered", "{answered:.3f}"))),
+    ("covid300-dense-windows", "Whole answers, 300 COVID-QA questions (98 biomedical papers)", (
+        ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
+    ("selqa300-dense-windows", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
+        ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
+    ("news-near-misses", "16 questions about the shipped news that it does not answer", (
+        ("abstained", "{abstained:.3f}"),)),
+    ("million-windows-6bit", "A million chunks with dense windows, on 2 CPU cores", (
+        ("hybrid search p50", "{hybrid_p50_ms:.1f} ms"), ("one changed document", "{one_change_s:.2f} s"),
+        ("serving memory", "{serve_peak_rss_mib:,} MiB"))),
+)
+
+
+def load_records() -> dict[str, dict]:
+    return {path.stem: yaml.safe_load(path.read_text()) for path in sorted(RECORDS.glob("*.yaml"))}
+
+
+class _Cells(string.Formatter):
+    """Formats a template over one record: its metrics, then its condition; strings stay as they are."""
+
+    def get_value(self, key, args, kwargs):
+        for part in ("metrics", "condition"):
+            if key in (kwargs.get(part) or {}):
+                return kwargs[part][key]
+        raise KeyError(key)
+
+    def format_field(self, value, format_spec):
+        return value if isinstance(value, str) else format(value, format_spec)
+
+
+def cell(template: str, record: dict) -> str:
+    """One table cell; "–" where the record lacks a figure the template names."""
+    try:
+        text = _Cells().vformat(template, (), record)
+    except KeyError:
+        return "–"
+    metric = re.fullmatch(r"\{([^:}]+)(:[^}]*)?\}", template)
+    interval = (record.get("intervals") or {}).get(metric.group(1)) if metric else None
+    if interval:
+        text += f" ({interval[0]:.3f}-{interval[1]:.3f})"
+    return text
+
+
+def record_link(name: str, record: dict, page: str) -> str:
+    target = os.path.relpath(RECORDS / f"{name}.yaml", (ROOT / page).parent)
+    return f"[{record['date']}]({target})"
+
+
+def render_table(name: str, table: Table, records: dict[str, dict]) -> str:
+    rows = sorted(((r["order"], n, r) for n, r in records.items() if r.get("table") == name))
+    lines = ["| " + " | ".join([table.first, *(h for h, _ in table.columns), "record"]) + " |",
+             "|" + "---|" * (len(table.columns) + 2)]
+    for _, record_name, record in rows:
+        cells = [record["row"], *(cell(t, record) for _, t in table.columns)]
+        if record.get("current"):
+            cells = [f"**{c}**" if c != "–" else c for c in cells]
+        lines.append("| " + " | ".join([*cells, record_link(record_name, record, table.page)]) + " |")
+    lines.extend(table.after)
+    return "\n".join(lines) + "\n"
+
+
+def render_summary(records: dict[str, dict]) -> str:
+    lines = ["| measured on | result | date, commit |", "|---|---|---|"]
+    for name, label, figures in SUMMARY:
+        record = records[name]
+        result = "; ".join(f"{what} {cell(template, record)}" for what, template in figures)
+        lines.append(f"| [{label}]({TABLES[record['table']].page}) | {result} | "
+                     f"[{record['date']}, {record['commit']}](bench/results/{name}.yaml) |")
+    return "\n".join(lines) + "\n"
+
+
+def rendered_pages(records: dict[str, dict] | None = None) -> dict[Path, tuple[str, str]]:
+    """Every page holding a results block: (its text now, its text with the blocks rendered)."""
+    records = load_records() if records is None else records
+    blocks = {name: (table.page, lambda n=name, t=table: render_table(n, t, records))
+              for name, table in TABLES.items()}
+    blocks["summary"] = ("README.md", lambda: render_summary(records))
+    pages = {}
+    for page in sorted({page for page, _ in blocks.values()}):
+        path = ROOT / page
+        old = path.read_text()
+
+        def fill(match):
+            name = match.group("name")
+            if name not in blocks or blocks[name][0] != page:
+                raise SystemExit(f"{page}: no table named {name!r} renders here")
+            return match.group(1) + blocks[name][1]() + match.group(4)
+
+        pages[path] = (old, BLOCK.sub(fill, old))
+    placed = {m.group("name") for old, _ in pages.values() for m in BLOCK.finditer(old)}
+    if missing := sorted(set(blocks) - placed):
+        raise SystemExit(f"no page has a place for the tables {', '.join(missing)}")
+    return pages
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a page is stale")
+    stale = []
+    check = parser.parse_args().check
+    for path, (old, new) in rendered_pages().items():
+        if old != new:
+            stale.append(path.relative_to(ROOT))
+            if not check:
+                path.write_text(new)
+    for path in stale:
+        print(f"{path}: {'stale' if check else 'rewritten'}")
+    return 1 if check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
