@@ -84,7 +84,7 @@ SUMMARY = (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
     ("selqa300-dense-windows", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
-    ("news-near-misses", "16 questions about the shipped news that it does not answer", (
+    ("news-near-misses", "16 on-topic questions the shipped news does not answer", (
         ("abstained", "{abstained:.3f}"),)),
     ("million-windows-6bit", "A million chunks with dense windows, on 2 CPU cores", (
         ("hybrid search p50", "{hybrid_p50_ms:.1f} ms"), ("one changed document", "{one_change_s:.2f} s"),

@@ -1,0 +1,93 @@
+"""The documentation cannot drift: generated pages match the code, rendered tables match the
+records in bench/results/, and every relative link in README.md and docs/ leads somewhere."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+RECORD_FIELDS = {"measured", "condition", "metrics", "commands", "commit", "date", "machine", "load"}
+
+
+def script(path: str):
+    """A script of the repository (not a package module), imported by its path."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def stale(pages: dict[Path, tuple[str, str]]) -> list[str]:
+    return [str(path.relative_to(ROOT)) for path, (now, wanted) in pages.items() if now != wanted]
+
+
+def test_cli_reference_and_settings_table_match_the_code():
+    pages = script("docs/generate_reference.py").generated_pages()
+    assert {path.name for path in pages} == {"cli.md", "configuration.md"}
+    assert not stale(pages), "run: .venv/bin/python docs/generate_reference.py"
+
+
+def test_cli_reference_has_every_command():
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    for command in ("index", "search", "ask", "verify", "show", "serve", "eval"):
+        assert f"## qa {command}\n" in reference
+        assert f"usage: qa {command} " in reference
+
+
+def test_results_tables_match_their_records():
+    assert not stale(script("bench/render_results.py").rendered_pages()), \
+        "run: .venv/bin/python bench/render_results.py"
+
+
+@pytest.mark.parametrize("record", sorted((ROOT / "bench" / "results").glob("*.yaml")), ids=lambda p: p.stem)
+def test_each_result_record_says_how_it_was_measured(record):
+    fields = yaml.safe_load(record.read_text())
+    assert RECORD_FIELDS <= set(fields)
+    assert fields["commands"] and fields["metrics"]
+    assert re.fullmatch(r"[0-9a-f]{7,40}", fields["commit"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", fields["date"])
+
+
+def links(page: Path) -> list[str]:
+    """The link targets of a Markdown page, outside fenced code blocks and code spans."""
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    return LINK.findall(text)
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings."""
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#{1,6} (.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_lead_to_files_that_exist(page):
+    broken = []
+    for target in links(page):
+        if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+            broken.append(target)
+    assert not broken, f"{page.relative_to(ROOT)}: {broken}"
+
+
+def test_readme_is_short_and_shows_the_chat():
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count("\n") <= 150
+    assert "](docs/images/chat.png)" in readme
+    assert "make run" in readme and "make test" in readme
