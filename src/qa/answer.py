@@ -8,6 +8,7 @@ answers the question and marks the words that do. Nothing here writes text: ever
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
@@ -17,6 +18,7 @@ import numpy as np
 
 from qa.chunking import sentence_spans
 from qa.config import Settings
+from qa.layout import is_non_answer, section_question
 from qa.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.retrieve import Hit, Retriever, text_sha256
 
@@ -135,7 +137,8 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     hits = retriever.search(query, mode, max(k, settings.answer_passages))
     if not hits:
         return Answer(question, True, (), (), mode, message=NO_ANSWER, searched_for=searched_for)
-    ranked = _one_per_passage(read_sentences(reader, retriever, question, hits))[:k]
+    sentences = read_sentences(reader, retriever, question, hits)
+    ranked = [widened(s, retriever, question) for s in _one_per_passage(sentences)[:k]]
     if not ranked:  # the passages were headings only
         return Answer(question, True, (), (), mode, message=NO_ANSWER, hits=tuple(hits))
     citations = tuple(_citation(n, s, retriever) for n, s in enumerate(ranked, start=1))
@@ -150,6 +153,49 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         if sentence.score >= best.score - settings.second_quote_margin:
             quotes.append(Quote(citations[n - 1].quote, n))
     return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits), searched_for=searched_for)
+
+
+def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> ScoredSentence:
+    """For a question that asks for an explanation (why, how, what it means, what can be done),
+    the sentence with its neighbours in the paragraph, up to `max_quote_sentences` in a row: those
+    after it first (what follows a claim explains it), then those before; a factoid question's
+    answer stays one sentence. The run stays inside the passage, which the citation shows."""
+    limit = retriever.settings.max_quote_sentences
+    if limit <= 1 or not asks_for_explanation(question):
+        return sentence
+    chunk = sentence.hit.chunk
+    document = retriever.backend.document_by_source(chunk.source)
+    first, last = document.paragraphs[document.paragraph_at(sentence.start) - 1]
+    first, last = max(first, chunk.start), min(last, chunk.end)
+    spans = [(first + s, first + e) for s, e in sentence_spans(document.text[first:last])]
+    spans = [(s, e) for s, e in spans if e <= sentence.start or s >= sentence.end]
+    after = [(s, e) for s, e in spans if s >= sentence.end]
+    before = [(s, e) for s, e in reversed(spans) if e <= sentence.start]
+    start, end = sentence.start, sentence.end
+    for s, e in after[:limit - 1]:
+        if is_non_answer(document, s, e) or e - start > MAX_QUOTE_CHARS:
+            break
+        end = e
+    for s, e in before[:limit - 1 - len(sentence_spans(document.text[sentence.end:end]))]:
+        if is_non_answer(document, s, e) or end - s > MAX_QUOTE_CHARS:
+            break
+        start = s
+    return replace(sentence, start=start, end=end)
+
+
+MAX_QUOTE_CHARS = 600
+_EXPLANATION = re.compile(
+    r"^\s*(?:and |but |so |then )?(?:why\b|how\b(?!\s+(?:many|much|long|old|far|big|often|tall|large|high|"
+    r"soon|fast|few|deep|wide|heavy|early|late)\b)|what\b.*\b(?:mean|means|meant|implications?|happens?|happened|"
+    r"can|could|should|might|would|will)\b|explain\b|describe\b|in what way\b|is it true\b|"
+    r"what(?:'s| is) the (?:point|reason|purpose|difference|effect|impact)\b)",
+    re.IGNORECASE)
+
+
+def asks_for_explanation(question: str) -> bool:
+    """Whether the question asks why, how (not how many/much/long…), what something means, what
+    can be done or what happened: answers that often take two or three sentences."""
+    return bool(_EXPLANATION.search(question))
 
 
 def abstain_threshold(settings: Settings, reader: Reader) -> float:
@@ -175,6 +221,9 @@ class Candidates:
     contexts: list[str]  # the words before each sentence in its paragraph (qa.reader.preceding_context)
     cosine: np.ndarray  # each sentence's embedding similarity to the question
     overlap: np.ndarray  # each one's share of the question's words (qa.reader.word_overlap)
+    # the similarity to the question of the question heading whose section holds each sentence
+    # (qa.layout.section_question; 0 outside such a section)
+    section: np.ndarray
 
     @property
     def ranks(self) -> np.ndarray:
@@ -183,43 +232,63 @@ class Candidates:
 
     def subset(self, keep: list[int]) -> "Candidates":
         return Candidates([self.spans[i] for i in keep], [self.texts[i] for i in keep],
-                          [self.contexts[i] for i in keep], self.cosine[keep], self.overlap[keep])
+                          [self.contexts[i] for i in keep], self.cosine[keep], self.overlap[keep],
+                          self.section[keep])
 
 
 def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) -> Candidates:
     """Every sentence of the hits, with the words before it; a sentence that overlapping passages
     share is taken once, for the passage ranked first; headings are left out."""
-    seen, spans, texts, contexts = set(), [], [], []
+    seen, spans, texts, contexts, headings = set(), [], [], [], []
     for hit in hits:
         c = hit.chunk
         document = retriever.backend.document_by_source(c.source)
         for s, e in sentence_spans(c.text):
             start, end = c.start + s, c.start + e
-            # A heading names a section and often echoes the question: it is never the answer.
-            if (c.source, start) in seen or document.is_heading(start, end):
+            # A heading, title or question often echoes the question: it is never the answer.
+            if (c.source, start) in seen or is_non_answer(document, start, end):
                 continue
             seen.add((c.source, start))
             paragraph_start = document.paragraphs[document.paragraph_at(start) - 1][0]
             spans.append((hit, start, end))
             texts.append(c.text[s:e])
             contexts.append(preceding_context(document.text, paragraph_start, start))
-    cosine = retriever.embed_sentences(texts) @ retriever.embed_query(question) if texts else np.zeros(0)
+            heading = section_question(document, start)
+            headings.append(" ".join(document.text[heading[0]:heading[1]].split()) if heading else "")
+    query = retriever.embed_query(question)
+    cosine = retriever.embed_sentences(texts) @ query if texts else np.zeros(0)
+    asked = sorted(set(headings) - {""})
+    similar = dict(zip(asked, retriever.embed_sentences(asked) @ query)) if asked else {}
+    section = np.array([similar.get(h, 0.0) for h in headings], dtype=float)
     # Shared words weighted by their rarity among all the candidates, read or not, as fitted.
-    return Candidates(spans, texts, contexts, np.asarray(cosine), np.asarray(word_overlap(question, texts)))
+    return Candidates(spans, texts, contexts, np.asarray(cosine), np.asarray(word_overlap(question, texts)),
+                      section)
 
 
 def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: list[Hit]) -> list[ScoredSentence]:
     """The candidate sentences of the hits (`candidate_sentences`) that are worth reading, read."""
+    settings = retriever.settings
     candidates = candidate_sentences(retriever, question, hits)
     ranks = candidates.ranks
     read = shortlist(list(ranks), reader.prescore(candidates.cosine, candidates.overlap, ranks),
-                     retriever.settings.reader_sentences)
+                     settings.reader_sentences)
+    # Under a question heading that asks what the question asks, the answer is likely: read it.
+    strength = section_strength(candidates.section, settings)
+    read = sorted(set(read) | set(np.flatnonzero(strength > 0).tolist()))
     chosen = candidates.subset(read)
     readings = reader.select(question, chosen.texts, chosen.contexts, chosen.cosine, chosen.overlap,
                              chosen.ranks)
-    return [ScoredSentence(hit, start, end, r.score, start + r.answer_start, start + r.answer_end,
-                           1 / (1 + math.exp(-r.logit)))
-            for (hit, start, end), r in zip(chosen.spans, readings)]
+    return [ScoredSentence(hit, start, end, 1 - (1 - r.score) * (1 - lift), start + r.answer_start,
+                           start + r.answer_end, 1 / (1 + math.exp(-r.logit)))
+            for (hit, start, end), r, lift in zip(chosen.spans, readings, strength[read])]
+
+
+def section_strength(similarity: np.ndarray, settings: Settings) -> np.ndarray:
+    """How much a question heading over a sentence says that it answers: 0 up to a similarity of
+    `section_match`, then rising linearly to `section_weight` at 1. Combined with the reader's
+    probability p as independent evidence: 1 - (1 - p)(1 - strength)."""
+    above = np.clip((similarity - settings.section_match) / (1 - settings.section_match), 0, 1)
+    return settings.section_weight * above
 
 
 def shortlist(passages: list[int], prescores, limit: int | None) -> list[int]:

@@ -79,6 +79,11 @@ class Settings:
     # and each passage's best (None: all of them).
     reader_sentences: int | None = 12
     second_quote_margin: float = 0.03  # a second passage is quoted when this close to the best
+    # A sentence under a question heading that asks what the question asks (embedding cosine over
+    # section_match) is scored up, by up to section_weight of its distance to 1 (qa.answer).
+    section_match: float = 0.6
+    section_weight: float = 0.5
+    max_quote_sentences: int = 3  # an explanation (why, how…) may quote this many sentences in a row
     max_question_chars: int = 2_000
     # The web app's Evaluate tab, open to anyone who reaches the app, takes sets up to this size
     # (at about 9 questions a second per mode, 500 questions in 3 modes is about 3 minutes).

@@ -1,0 +1,83 @@
+"""Whole answers on natural-question sets: each set's sources indexed, every question asked, and
+what a user meets counted, overall and by kind of question (why, how, near miss…).
+
+    .venv/bin/python bench/natural_questions.py tests/data/natural/dev [more set folders]
+        [--out bench/out/natural.json] [--label NAME]
+
+A set folder holds sources/ and questions.jsonl (the format of ../shared/eval, plus "kind").
+Compare code versions by running it from each checkout (PYTHONPATH=OTHER/src) with --label.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+
+def evaluate(folder: Path, work: Path) -> list[dict]:
+    """Index the set's sources into `work` and answer its questions; the per-question results."""
+    qa = [sys.executable, "-m", "qa.cli"]
+    subprocess.run(qa + ["index", str(folder / "sources"), "--index", str(work / "index"), "-q"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(qa + ["eval", str(folder / "questions.jsonl"), "--index", str(work / "index"),
+                         "--modes", "hybrid", "--out", str(work / "eval")],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kinds = {q["id"]: q.get("kind", "") for q in map(json.loads, (folder / "questions.jsonl").open())}
+    results = json.loads((work / "eval" / "report.json").read_text())["results"]
+    return [{**r, "kind": kinds.get(r["id"], "")} for r in results]
+
+
+def tally(results: list[dict]) -> dict:
+    """hit@1, quote@1 and hit@3 over answerable questions, their abstention rate, and the share of
+    unanswerable ones (near misses, off topic) abstained."""
+    answerable = [r for r in results if r["answers"]]
+    unanswerable = [r for r in results if not r["answers"]]
+    share = lambda rows, test: round(sum(map(test, rows)) / len(rows), 3) if rows else None  # noqa: E731
+    return {
+        "questions": len(results),
+        "hit@1": share(answerable, lambda r: not r["abstained"] and r["rank"] == 1),
+        "quote@1": share(answerable, lambda r: not r["abstained"] and r["quote_holds_answer"]),
+        "hit@3": share(answerable, lambda r: r["rank"] is not None and r["rank"] <= 3),
+        "answerable_abstained": share(answerable, lambda r: r["abstained"]),
+        "unanswerable_abstained": share(unanswerable, lambda r: r["abstained"]),
+        "quote_sentences": share(answerable, lambda r: _sentences(r)),
+    }
+
+
+def _sentences(result: dict) -> float:
+    from qa.chunking import sentence_spans
+
+    quotes = result["answer"]["answer"]
+    return len(sentence_spans(quotes[0]["quote"])) if quotes else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sets", nargs="+", type=Path, help="set folders (sources/ and questions.jsonl)")
+    parser.add_argument("--out", type=Path, help="write the tallies and per-question results as JSON")
+    parser.add_argument("--label", default="", help="a name for this run in the output")
+    args = parser.parse_args()
+    everything = {}
+    for folder in args.sets:
+        with tempfile.TemporaryDirectory() as work:
+            results = evaluate(folder, Path(work))
+        by_kind = defaultdict(list)
+        for r in results:
+            by_kind[r["kind"]].append(r)
+        summary = {"all": tally(results), **{kind: tally(rows) for kind, rows in sorted(by_kind.items())}}
+        everything[str(folder)] = {"summary": summary, "results": results}
+        print(f"{args.label} {folder}")
+        for name, row in summary.items():
+            print(f"  {name:<14} " + "  ".join(f"{k} {v}" for k, v in row.items() if v is not None))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"label": args.label, "sets": everything}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

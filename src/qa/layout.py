@@ -1,0 +1,69 @@
+"""Where a sentence stands in its document: lines that only label (titles, headings, bylines, dates,
+photo credits), questions the text itself asks, and the question a section answers.
+
+None of these is an answer; a question heading ("What could the U.S. do about it?", an FAQ entry)
+tells instead where the answer is: in the paragraphs under it.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from qa.documents import Document
+
+MAX_LABEL_WORDS = 20  # a line this short with no closing punctuation labels; it does not state
+SECTION_PARAGRAPHS = 12  # how far under a question heading its answer may still be
+_CLOSERS = "\"'”’»)]*_ \t"
+_STATEMENT_ENDS = ".!…;:。！"
+
+
+def is_question(sentence: str) -> bool:
+    """Whether the sentence asks: it ends with a question mark (closing quotes aside)."""
+    return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
+
+
+def is_label_line(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a whole line of at most MAX_LABEL_WORDS words that does not end
+    like a statement: a title, heading, byline, date or credit in a plain-text document. Table
+    rows (" | ") and list items state things, so they are not labels."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    if text[line_start:start].strip() or text[end:line_end].strip():
+        return False
+    line = text[start:end].strip()
+    if not line or " | " in line or line[0] in "-*•·–" or len(line.split()) > MAX_LABEL_WORDS:
+        return False
+    return not line.rstrip(_CLOSERS).endswith(tuple(_STATEMENT_ENDS))
+
+
+def is_non_answer(document: Document, start: int, end: int) -> bool:
+    """A heading, a label line or a question: text a quote must never be."""
+    sentence = document.text[start:end]
+    return (document.is_heading(start, end) or is_question(sentence)
+            or is_label_line(document.text, start, end) or _is_title(document, sentence))
+
+
+def _is_title(document: Document, sentence: str) -> bool:
+    # A headline longer than MAX_LABEL_WORDS is still the title: the first line that names it.
+    return " ".join(sentence.split())[:200] == document.title and not document.text[:1].isspace() \
+        and document.text.lstrip().startswith(sentence.strip())
+
+
+def section_question(document: Document, start: int) -> tuple[int, int] | None:
+    """The span of the question heading whose section holds `start`: the nearest paragraph before
+    it that is a label line or heading and asks a question, with no other heading between, within
+    SECTION_PARAGRAPHS paragraphs; None when the section is not opened by a question."""
+    starts = [s for s, _ in document.paragraphs]
+    number = bisect_right(starts, start) - 1
+    for s, e in reversed(document.paragraphs[max(0, number - SECTION_PARAGRAPHS):number + 1]):
+        if s < start and (document.is_heading(s, e) or is_label_line(document.text, s, e)):
+            return (s, e) if is_question(document.text[s:e]) else None
+        first_line = document.text.find("\n", s, min(e, start))
+        if first_line > 0 and is_question(document.text[s:first_line]) and _is_label(document, s, first_line):
+            return s, first_line  # "Q: …?" on its paragraph's first line, the answer below it
+    return None
+
+
+def _is_label(document: Document, start: int, end: int) -> bool:
+    return document.is_heading(start, end) or is_label_line(document.text, start, end)

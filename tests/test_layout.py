@@ -1,0 +1,128 @@
+"""Lines that label, questions the text asks, and the section a question heading opens: none is
+ever quoted as an answer, and the text under a matching question is (issue 31)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer import answer_question, asks_for_explanation
+from qa.config import Settings
+from qa.documents import document_from_text
+from qa.layout import is_label_line, is_non_answer, is_question, section_question
+from qa.pipeline import load, update
+
+ARTICLE = """Why the river town is moving uphill – and what it costs
+
+A crane lifts a prefabricated house onto a new foundation in Harwick, May 3, 2026.
+
+Jo Lindqvist/Harwick Herald
+
+May 5, 2026
+
+The town of Harwick voted on Tuesday to move 140 homes away from the river.
+
+Why would a town move itself?
+
+The river has flooded Harwick four times since 2010. Insurers stopped covering homes in the lowest streets last year. Moving the homes costs less than rebuilding them after every flood.
+
+Read more: The best bakeries of the valley
+
+What happens to the empty land?
+
+It will become a park that the river is allowed to flood.
+"""
+
+
+@pytest.fixture(scope="module")
+def article():
+    return document_from_text("article.txt", ARTICLE)
+
+
+def lines(document, test):
+    return [line for line in document.text.split("\n") if line.strip()
+            if test(document, *(lambda s: (s, s + len(line)))(document.text.index(line)))]
+
+
+def test_titles_credits_dates_and_questions_are_non_answers(article):
+    non_answers = lines(article, is_non_answer)
+    assert non_answers == [
+        "Why the river town is moving uphill – and what it costs", "Jo Lindqvist/Harwick Herald",
+        "May 5, 2026", "Why would a town move itself?", "Read more: The best bakeries of the valley",
+        "What happens to the empty land?"]
+
+
+def test_statements_tables_and_list_items_are_not_labels():
+    text = "Opening hours | 9 to 5\n- Water the beds daily\nThe garden opens at nine.\nShort line"
+    doc = document_from_text("t.txt", text)
+    found = {line: is_label_line(doc.text, doc.text.index(line), doc.text.index(line) + len(line))
+             for line in text.split("\n")}
+    assert found == {"Opening hours | 9 to 5": False, "- Water the beds daily": False,
+                     "The garden opens at nine.": False, "Short line": True}
+    assert is_question("Is it open?”") and not is_question("He asked why.")
+
+
+def test_a_question_heading_opens_the_section_under_it(article):
+    text = article.text
+    heading = section_question(article, text.index("Insurers stopped"))
+    assert text[heading[0]:heading[1]] == "Why would a town move itself?"
+    # A label that is not a question ends the section: the teaser line here.
+    assert section_question(article, text.index("The town of Harwick voted")) is None
+    faq = document_from_text("faq.txt", "Q: Can I bring my dog?\nA: Dogs on a lead are welcome.\n\n"
+                                        "Q: Is there parking?\nA: Twelve spaces behind the hall.")
+    span = section_question(faq, faq.text.index("Twelve spaces"))
+    assert faq.text[span[0]:span[1]] == "Q: Is there parking?"
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Why would a town move itself?", True), ("How does the scheme work?", True),
+    ("What does 'managed retreat' mean?", True), ("What can residents do?", True),
+    ("How many homes will move?", False), ("Who took the photo?", False), ("When was the vote?", False),
+])
+def test_explanations_are_told_from_factoid_questions(question, expected):
+    assert asks_for_explanation(question) is expected
+
+
+@pytest.fixture(scope="module")
+def article_retriever(tmp_path_factory, model):
+    folder = tmp_path_factory.mktemp("article")
+    (folder / "sources").mkdir()
+    (folder / "sources" / "article.txt").write_text(ARTICLE)
+    settings = Settings(index_dir=folder / "index", sources_dir=folder / "sources")
+    update(settings, model, progress=False)
+    return load(settings, model).retriever
+
+
+@pytest.mark.parametrize("question", [
+    "Why is Harwick moving homes away from the river?", "Why would a town move itself?",
+    "What happens to the empty land?", "When was the photo of the crane taken?", "Who took the photo?",
+])
+def test_no_title_heading_question_or_credit_is_ever_quoted(article_retriever, question):
+    answer = answer_question(article_retriever, question)
+    document = article_retriever.backend.document_by_source("article.txt")
+    for citation in answer.citations:
+        assert document.text[citation.start:citation.end] == citation.quote
+        assert not is_question(citation.quote), citation.quote
+        assert not is_label_line(document.text, citation.start, citation.end), citation.quote
+
+
+def test_a_why_answer_quotes_consecutive_sentences_exactly(article_retriever):
+    answer = answer_question(article_retriever, "Why would a town move itself?")
+    assert not answer.abstained
+    first = answer.citations[0]
+    document = article_retriever.backend.document_by_source("article.txt")
+    assert first.quote.startswith("The river has flooded Harwick four times since 2010.")
+    assert "Insurers stopped covering homes" in first.quote  # more than one sentence
+    assert document.text[first.start:first.end] == first.quote
+    assert first.start <= first.answer_start < first.answer_end <= first.end
+
+
+@pytest.mark.parametrize("question", [
+    "Why would North Korea send troops to Russia?", "What could the United States do about it?",
+    "What does this mean for the United States?", "Why did we write this?",
+])
+def test_shipped_headlines_and_question_subheadings_are_never_quoted(retriever, question):
+    answer = answer_question(retriever, question)
+    for citation in answer.citations:
+        document = retriever.backend.document_by_source(citation.source)
+        assert not is_non_answer(document, citation.start, citation.end), citation.quote
+        assert citation.quote not in (document.title, "Why We Wrote This")
