@@ -126,3 +126,11 @@ def test_shipped_headlines_and_question_subheadings_are_never_quoted(retriever, 
         document = retriever.backend.document_by_source(citation.source)
         assert not is_non_answer(document, citation.start, citation.end), citation.quote
         assert citation.quote not in (document.title, "Why We Wrote This")
+
+
+def test_a_long_headline_is_a_title_but_a_one_line_document_is_text():
+    headline = "Why the " + "very " * 20 + "long river town is moving uphill – and what it costs"
+    doc = document_from_text("a.txt", f"{headline}\n\nThe town voted to move.")
+    assert is_non_answer(doc, 0, len(headline))
+    prose = document_from_text("b.txt", "Bees dance to tell hive mates where the flowers are. They see blue.")
+    assert not is_non_answer(prose, 0, len("Bees dance to tell hive mates where the flowers are."))

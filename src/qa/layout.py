@@ -12,6 +12,7 @@ from bisect import bisect_right
 from qa.documents import Document
 
 MAX_LABEL_WORDS = 20  # a line this short with no closing punctuation labels; it does not state
+MAX_TITLE_WORDS = 40
 SECTION_PARAGRAPHS = 12  # how far under a question heading its answer may still be
 _CLOSERS = "\"'”’»)]*_ \t"
 _STATEMENT_ENDS = ".!…;:。！"
@@ -22,7 +23,7 @@ def is_question(sentence: str) -> bool:
     return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
 
 
-def is_label_line(text: str, start: int, end: int) -> bool:
+def is_label_line(text: str, start: int, end: int, max_words: int = MAX_LABEL_WORDS) -> bool:
     """Whether text[start:end] is a whole line of at most MAX_LABEL_WORDS words that does not end
     like a statement: a title, heading, byline, date or credit in a plain-text document. Table
     rows (" | ") and list items state things, so they are not labels."""
@@ -32,7 +33,7 @@ def is_label_line(text: str, start: int, end: int) -> bool:
     if text[line_start:start].strip() or text[end:line_end].strip():
         return False
     line = text[start:end].strip()
-    if not line or " | " in line or line[0] in "-*•·–" or len(line.split()) > MAX_LABEL_WORDS:
+    if not line or " | " in line or line[0] in "-*•·–" or len(line.split()) > max_words:
         return False
     return not line.rstrip(_CLOSERS).endswith(tuple(_STATEMENT_ENDS))
 
@@ -41,13 +42,12 @@ def is_non_answer(document: Document, start: int, end: int) -> bool:
     """A heading, a label line or a question: text a quote must never be."""
     sentence = document.text[start:end]
     return (document.is_heading(start, end) or is_question(sentence)
-            or is_label_line(document.text, start, end) or _is_title(document, sentence))
+            or is_label_line(document.text, start, end) or _is_title(document, start, end))
 
 
-def _is_title(document: Document, sentence: str) -> bool:
-    # A headline longer than MAX_LABEL_WORDS is still the title: the first line that names it.
-    return " ".join(sentence.split())[:200] == document.title and not document.text[:1].isspace() \
-        and document.text.lstrip().startswith(sentence.strip())
+def _is_title(document: Document, start: int, end: int) -> bool:
+    # A headline longer than MAX_LABEL_WORDS is still a label when it is the first line.
+    return not document.text[:start].strip() and is_label_line(document.text, start, end, MAX_TITLE_WORDS)
 
 
 def section_question(document: Document, start: int) -> tuple[int, int] | None:
