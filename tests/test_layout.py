@@ -54,11 +54,16 @@ def test_titles_credits_dates_and_questions_are_non_answers(article):
 def test_statements_tables_and_list_items_are_not_labels():
     text = "Opening hours | 9 to 5\n- Water the beds daily\nThe garden opens at nine.\nShort line"
     doc = document_from_text("t.txt", text)
-    found = {line: is_label_line(doc.text, doc.text.index(line), doc.text.index(line) + len(line))
+    found = {line: is_label_line(doc, doc.text.index(line), doc.text.index(line) + len(line))
              for line in text.split("\n")}
     assert found == {"Opening hours | 9 to 5": False, "- Water the beds daily": False,
                      "The garden opens at nine.": False, "Short line": True}
     assert is_question("Is it open?”") and not is_question("He asked why.")
+    # The lines of a hard-wrapped paragraph are not labels, however short.
+    wrapped = document_from_text("w.md", "Intro.\n\nThe new bridge could bring twice as many visitors\n"
+                                         "because coaches could cross the river.\n")
+    line = "The new bridge could bring twice as many visitors"
+    assert not is_label_line(wrapped, wrapped.text.index(line), wrapped.text.index(line) + len(line))
 
 
 def test_a_question_heading_opens_the_section_under_it(article):
@@ -102,7 +107,7 @@ def test_no_title_heading_question_or_credit_is_ever_quoted(article_retriever, q
     for citation in answer.citations:
         assert document.text[citation.start:citation.end] == citation.quote
         assert not is_question(citation.quote), citation.quote
-        assert not is_label_line(document.text, citation.start, citation.end), citation.quote
+        assert not is_label_line(document, citation.start, citation.end), citation.quote
 
 
 def test_a_why_answer_quotes_consecutive_sentences_exactly(article_retriever):

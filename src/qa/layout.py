@@ -23,14 +23,13 @@ def is_question(sentence: str) -> bool:
     return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
 
 
-def is_label_line(text: str, start: int, end: int, max_words: int = MAX_LABEL_WORDS) -> bool:
-    """Whether text[start:end] is a whole line of at most MAX_LABEL_WORDS words that does not end
-    like a statement: a title, heading, byline, date or credit in a plain-text document. Table
-    rows (" | ") and list items state things, so they are not labels."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
-    if text[line_start:start].strip() or text[end:line_end].strip():
+def is_label_line(document: Document, start: int, end: int, max_words: int = MAX_LABEL_WORDS) -> bool:
+    """Whether text[start:end] is a paragraph of one line, of at most `max_words` words, that does
+    not end like a statement: a title, heading, byline, date or credit in a plain-text document.
+    A line of a hard-wrapped paragraph is not one; table rows (" | ") and list items state things."""
+    text = document.text
+    first, last = document.paragraphs[document.paragraph_at(start) - 1]
+    if text[first:start].strip() or text[end:last].strip() or "\n" in text[first:last]:
         return False
     line = text[start:end].strip()
     if not line or " | " in line or line[0] in "-*•·–" or len(line.split()) > max_words:
@@ -42,12 +41,12 @@ def is_non_answer(document: Document, start: int, end: int) -> bool:
     """A heading, a label line or a question: text a quote must never be."""
     sentence = document.text[start:end]
     return (document.is_heading(start, end) or is_question(sentence)
-            or is_label_line(document.text, start, end) or _is_title(document, start, end))
+            or is_label_line(document, start, end) or _is_title(document, start, end))
 
 
 def _is_title(document: Document, start: int, end: int) -> bool:
     # A headline longer than MAX_LABEL_WORDS is still a label when it is the first line.
-    return not document.text[:start].strip() and is_label_line(document.text, start, end, MAX_TITLE_WORDS)
+    return not document.text[:start].strip() and is_label_line(document, start, end, MAX_TITLE_WORDS)
 
 
 def section_question(document: Document, start: int) -> tuple[int, int] | None:
@@ -57,13 +56,10 @@ def section_question(document: Document, start: int) -> tuple[int, int] | None:
     starts = [s for s, _ in document.paragraphs]
     number = bisect_right(starts, start) - 1
     for s, e in reversed(document.paragraphs[max(0, number - SECTION_PARAGRAPHS):number + 1]):
-        if s < start and (document.is_heading(s, e) or is_label_line(document.text, s, e)):
+        if s < start and (document.is_heading(s, e) or is_label_line(document, s, e)):
             return (s, e) if is_question(document.text[s:e]) else None
         first_line = document.text.find("\n", s, min(e, start))
-        if first_line > 0 and is_question(document.text[s:first_line]) and _is_label(document, s, first_line):
+        asked = document.text[s:first_line] if first_line > 0 else ""
+        if is_question(asked) and len(asked.split()) <= MAX_LABEL_WORDS:
             return s, first_line  # "Q: …?" on its paragraph's first line, the answer below it
     return None
-
-
-def _is_label(document: Document, start: int, end: int) -> bool:
-    return document.is_heading(start, end) or is_label_line(document.text, start, end)
