@@ -79,3 +79,25 @@ def test_docx_whose_zip_lies_about_a_size_is_refused_without_inflating_it(tmp_pa
     finally:
         tracemalloc.stop()
     assert peak < 50 * 2**20, f"{peak / 2**20:.0f} MiB allocated to refuse it"
+
+
+def test_an_unchanged_file_is_not_parsed_again_by_an_update(tmp_path, model, monkeypatch):
+    from qa import documents
+    from qa.config import Settings
+    from qa.pipeline import update
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "page.html").write_text("<p>The mill opened in 1891.</p>" + "<br>" * 20_000)
+    settings = Settings(index_dir=tmp_path / "index", sources_dir=sources)
+    update(settings, model, progress=False)
+    parsed = []
+    real = documents._html_text
+    monkeypatch.setattr(documents, "_html_text", lambda raw: parsed.append(1) or real(raw))
+    (sources / "note.txt").write_text("A new note about the mill.")
+    report = update(settings, model, progress=False)
+    assert report.unchanged == ["page.html"] and report.added == ["note.txt"]
+    assert parsed == []  # the page was recognised by its bytes' hash, not read again
+    (sources / "page.html").write_text("<p>The mill opened in 1892.</p>")
+    assert update(settings, model, progress=False).changed == ["page.html"] and parsed == [1]
+    assert update(settings, model, progress=False, rebuild=True).added and parsed == [1, 1]

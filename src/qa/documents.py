@@ -15,6 +15,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from qa.config import DEFAULTS
 from qa.errors import UserError
@@ -87,10 +88,15 @@ class NothingToIndex(UserError):
     """A sources folder without one readable document; indexes built before are kept."""
 
 
+# What a file's bytes were read as before, when they are the same (source, SHA-256 of the bytes):
+# an update takes an unchanged file's document from the index instead of parsing it again.
+Known = Callable[[str, str], "Document | None"]
+
+
 def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = False,
-                 max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[list[Document], list[Skipped]]:
+                 max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None) -> tuple[list[Document], list[Skipped]]:
     """`read_folder` for indexing: NothingToIndex, naming each skipped file, when nothing is readable."""
-    documents, skipped = read_folder(folder, max_bytes, progress, max_chars)
+    documents, skipped = read_folder(folder, max_bytes, progress, max_chars, known)
     if not documents:
         reasons = "".join(f"\n  {s}" for s in skipped)
         raise NothingToIndex(f"no readable document in {folder}: add .txt, .md, .html, .pdf or .docx "
@@ -99,9 +105,9 @@ def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool =
 
 
 def read_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = False,
-                max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[list[Document], list[Skipped]]:
+                max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None) -> tuple[list[Document], list[Skipped]]:
     """Every readable document under `folder` (hidden entries ignored, linked folders followed
-    once), and the files and folders skipped."""
+    once), and the files and folders skipped; `known` gives back documents read before."""
     from tqdm.auto import tqdm
 
     folder = Path(folder)
@@ -110,15 +116,16 @@ def read_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = 
     for path in tqdm(paths, desc="reading documents", unit="file", disable=not progress):
         source = path.relative_to(folder).as_posix()
         try:
-            documents.append(read_document(path, source, max_bytes, max_chars))
+            documents.append(read_document(path, source, max_bytes, max_chars, known))
         except UnreadableFile as error:
             skipped.append(Skipped(source, str(error)))
     return documents, skipped
 
 
 def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FILE_BYTES,
-                  max_chars: int = MAX_DOCUMENT_CHARS) -> Document:
-    """Read one file; raises UnreadableFile with the reason when it cannot be used."""
+                  max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None) -> Document:
+    """Read one file; raises UnreadableFile with the reason when it cannot be used. When `known`
+    has the document its bytes were read as before, that document, without parsing again."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
@@ -131,6 +138,9 @@ def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FI
         data = path.read_bytes()
     except OSError as error:
         raise UnreadableFile(f"cannot be opened ({error.strerror or error})") from error
+    sha256 = hashlib.sha256(data).hexdigest()
+    if known is not None and (found := known(source or path.name, sha256)) is not None:
+        return found
     pages, headings = (), ()
     if suffix == ".pdf":
         text, pages, title = _pdf_text(data, max_chars)
@@ -151,7 +161,7 @@ def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FI
         source=source or path.name,
         title=title or _first_line(text, markdown=suffix in (".md", ".markdown")),
         text=text,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         paragraphs=paragraph_spans(text),
         pages=pages,
         headings=headings,

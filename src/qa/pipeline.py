@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -17,6 +18,7 @@ from qa.config import Settings
 from qa.conversation import query_after
 from qa.dense import load_model
 from qa.documents import Document, Skipped, UnreadableFile, read_document, read_sources
+from qa.errors import UserError
 from qa.retrieve import Hit, Retriever
 
 # Which question the reader reads for a follow-up: "original" (the question as asked) or
@@ -99,12 +101,43 @@ def update(settings: Settings, model, sources_dir: Path | None = None, rebuild: 
     """Bring the configured index (local or Milvus) up to date with the sources folder."""
     sources_dir = Path(sources_dir or settings.sources_dir)
     began = time.time()
-    documents, skipped = read_sources(sources_dir, settings.max_file_mb * 2**20, progress,
-                                      settings.max_document_chars)
+    with indexed_documents(settings, rebuild) as known:
+        documents, skipped = read_sources(sources_dir, settings.max_file_mb * 2**20, progress,
+                                          settings.max_document_chars, known)
     documents, skipped = _read_changed_again(sources_dir, settings, documents, skipped, began)
     report = backend_module(settings).update(settings, model, documents, rebuild=rebuild, progress=progress)
     report.skipped = skipped
     return report
+
+
+@contextmanager
+def indexed_documents(settings: Settings, rebuild: bool = False):
+    """A `known` for reading the sources (qa.documents): the indexed document of a file whose bytes
+    are unchanged, so an update parses only new and changed files. None when rebuilding, when
+    there is no usable local index, or on Milvus (which is not read for this)."""
+    index = None
+    if not rebuild and settings.backend == "local":
+        from qa.store import Index
+
+        with suppress(UserError, OSError):
+            index = Index.open(settings.index_dir, searchable=False)
+    if index is None:
+        yield None
+        return
+    hashes = {d.source: d.sha256 for d in index.documents()}
+
+    def known(source: str, sha256: str) -> Document | None:
+        if hashes.get(source) != sha256:
+            return None
+        try:
+            return index.document_by_source(source)
+        except (UserError, OSError, ValueError):  # a damaged record: the file is parsed instead
+            return None
+
+    try:
+        yield known
+    finally:
+        index.close()
 
 
 def _read_changed_again(sources_dir: Path, settings: Settings, documents: list[Document],
