@@ -8,7 +8,7 @@ import pytest
 from qa.answer import answer_question, asks_for_explanation
 from qa.config import Settings
 from qa.documents import document_from_text
-from qa.layout import is_label_line, is_non_answer, is_question, section_question
+from qa.layout import echoes_question, is_label_line, is_non_answer, is_question, section_question
 from qa.pipeline import load, update
 
 ARTICLE = """Why the river town is moving uphill – and what it costs
@@ -139,3 +139,11 @@ def test_a_long_headline_is_a_title_but_a_one_line_document_is_text():
     assert is_non_answer(doc, 0, len(headline))
     prose = document_from_text("b.txt", "Bees dance to tell hive mates where the flowers are. They see blue.")
     assert not is_non_answer(prose, 0, len("Bees dance to tell hive mates where the flowers are."))
+
+
+def test_a_sentence_the_question_repeats_is_not_an_answer(article_retriever):
+    lead = "The town of Harwick voted on Tuesday to move 140 homes away from the river."
+    assert echoes_question(f"{lead} Why would a town move itself?", lead)
+    assert not echoes_question("How many homes will Harwick move?", lead)
+    answer = answer_question(article_retriever, f"{lead} Why did they decide to do that?")
+    assert all(c.quote != lead for c in answer.citations)

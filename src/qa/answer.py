@@ -18,7 +18,7 @@ import numpy as np
 
 from qa.chunking import sentence_spans
 from qa.config import Settings
-from qa.layout import is_non_answer, section_question
+from qa.layout import echoes_question, is_non_answer, section_question
 from qa.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.retrieve import Hit, Retriever, text_sha256
 
@@ -246,7 +246,8 @@ def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) ->
         for s, e in sentence_spans(c.text):
             start, end = c.start + s, c.start + e
             # A heading, title or question often echoes the question: it is never the answer.
-            if (c.source, start) in seen or is_non_answer(document, start, end):
+            if ((c.source, start) in seen or is_non_answer(document, start, end)
+                    or echoes_question(question, c.text[s:e])):
                 continue
             seen.add((c.source, start))
             paragraph_start = document.paragraphs[document.paragraph_at(start) - 1][0]

@@ -7,6 +7,7 @@ tells instead where the answer is: in the paragraphs under it.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 
 from qa.documents import Document
@@ -14,6 +15,9 @@ from qa.documents import Document
 MAX_LABEL_WORDS = 20  # a line this short with no closing punctuation labels; it does not state
 MAX_TITLE_WORDS = 40
 SECTION_PARAGRAPHS = 12  # how far under a question heading its answer may still be
+ECHO_MIN_WORDS = 6
+ECHO_SHARE = 0.9  # a sentence this much made of the question's own words adds nothing to it
+_WORDS = re.compile(r"\w+")
 _CLOSERS = "\"'”’»)]*_ \t"
 _STATEMENT_ENDS = ".!…;:。！"
 
@@ -47,6 +51,16 @@ def is_non_answer(document: Document, start: int, end: int) -> bool:
 def _is_title(document: Document, start: int, end: int) -> bool:
     # A headline longer than MAX_LABEL_WORDS is still a label when it is the first line.
     return not document.text[:start].strip() and is_label_line(document, start, end, MAX_TITLE_WORDS)
+
+
+def echoes_question(question: str, sentence: str) -> bool:
+    """Whether the sentence only repeats the question: nearly all of its words (of six or more)
+    are in the question, as when a question opens with a lead taken from the document."""
+    words = _WORDS.findall(sentence.lower())
+    if len(words) < ECHO_MIN_WORDS:
+        return False
+    asked = set(_WORDS.findall(question.lower()))
+    return sum(word in asked for word in words) >= ECHO_SHARE * len(words)
 
 
 def section_question(document: Document, start: int) -> tuple[int, int] | None:
