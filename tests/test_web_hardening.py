@@ -5,6 +5,7 @@ ports, each with a temp folder of its own."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
@@ -50,7 +51,11 @@ class App:
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def files(self, pattern="*") -> list[Path]:
-        return [p for p in self.temp.rglob(pattern) if p.is_file()]
+        # The app removes a session's folder while this walks it: a folder gone mid-walk is empty.
+        found = []
+        for root, _, names in os.walk(self.temp):
+            found += [Path(root) / n for n in fnmatch.filter(names, pattern) if (Path(root) / n).is_file()]
+        return found
 
     def close(self):
         self.demo.close()
