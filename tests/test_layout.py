@@ -147,3 +147,15 @@ def test_a_sentence_the_question_repeats_is_not_an_answer(article_retriever):
     assert not echoes_question("How many homes will Harwick move?", lead)
     answer = answer_question(article_retriever, f"{lead} Why did they decide to do that?")
     assert all(c.quote != lead for c in answer.citations)
+
+
+def test_after_a_lead_the_reader_reads_what_is_asked(article_retriever):
+    from qa.answer import asked_part
+
+    lead = "The town of Harwick voted on Tuesday to move 140 homes away from the river."
+    assert asked_part(f"{lead} How many times has the river flooded since 2010?") == \
+        "How many times has the river flooded since 2010?"
+    assert asked_part(f"{lead} Why?") == f"{lead} Why?"
+    assert asked_part("How many homes will move?") == "How many homes will move?"
+    answer = answer_question(article_retriever, f"{lead} How many times has the river flooded since 2010?")
+    assert not answer.abstained and "four times since 2010" in answer.citations[0].quote

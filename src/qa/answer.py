@@ -137,8 +137,10 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     hits = retriever.search(query, mode, max(k, settings.answer_passages))
     if not hits:
         return Answer(question, True, (), (), mode, message=NO_ANSWER, searched_for=searched_for)
-    sentences = read_sentences(reader, retriever, question, hits)
-    ranked = [widened(s, retriever, question) for s in _one_per_passage(sentences)[:k]]
+    # Retrieval searches with the whole question, lead and all; the reader reads what is asked.
+    asked = asked_part(question)
+    sentences = read_sentences(reader, retriever, asked, hits)
+    ranked = [widened(s, retriever, asked) for s in _one_per_passage(sentences)[:k]]
     if not ranked:  # the passages were headings only
         return Answer(question, True, (), (), mode, message=NO_ANSWER, hits=tuple(hits))
     citations = tuple(_citation(n, s, retriever) for n, s in enumerate(ranked, start=1))
@@ -196,6 +198,21 @@ def asks_for_explanation(question: str) -> bool:
     """Whether the question asks why, how (not how many/much/long…), what something means, what
     can be done or what happened: answers that often take two or three sentences."""
     return bool(_EXPLANATION.search(question))
+
+
+def asked_part(question: str) -> str:
+    """What a question asks: its last sentence when a lead of other sentences comes first ("A group
+    of senators announced … Which measure did they leave out?"), unless that sentence is too short
+    to stand alone ("Why?"); else the whole question."""
+    spans = sentence_spans(question)
+    if len(spans) < 2:
+        return question
+    start, end = spans[-1]
+    last = question[start:end]
+    return last if len(last.split()) >= MIN_ASKED_WORDS else question
+
+
+MIN_ASKED_WORDS = 4
 
 
 def abstain_threshold(settings: Settings, reader: Reader) -> float:
