@@ -18,7 +18,7 @@ import numpy as np
 
 from qa.chunking import sentence_spans
 from qa.config import Settings
-from qa.layout import echoes_question, is_non_answer, section_question
+from qa.layout import echoes_question, is_non_answer, is_question, section_question
 from qa.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.retrieve import Hit, Retriever, text_sha256
 
@@ -202,14 +202,14 @@ def asks_for_explanation(question: str) -> bool:
 
 def asked_part(question: str) -> str:
     """What a question asks: its last sentence when a lead of other sentences comes first ("A group
-    of senators announced … Which measure did they leave out?"), unless that sentence is too short
-    to stand alone ("Why?"); else the whole question."""
+    of senators announced … Which measure did they leave out?"), unless it does not ask (a
+    follow-up's carried names) or is too short to stand alone ("Why?"); else the whole question."""
     spans = sentence_spans(question)
     if len(spans) < 2:
         return question
     start, end = spans[-1]
     last = question[start:end]
-    return last if len(last.split()) >= MIN_ASKED_WORDS else question
+    return last if is_question(last) and len(last.split()) >= MIN_ASKED_WORDS else question
 
 
 MIN_ASKED_WORDS = 4
