@@ -170,15 +170,14 @@ def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> Sc
     first, last = document.paragraphs[document.paragraph_at(sentence.start) - 1]
     first, last = max(first, chunk.start), min(last, chunk.end)
     spans = [(first + s, first + e) for s, e in sentence_spans(document.text[first:last])]
-    spans = [(s, e) for s, e in spans if e <= sentence.start or s >= sentence.end]
     after = [(s, e) for s, e in spans if s >= sentence.end]
     before = [(s, e) for s, e in reversed(spans) if e <= sentence.start]
-    start, end = sentence.start, sentence.end
+    start, end, taken = sentence.start, sentence.end, 1
     for s, e in after[:limit - 1]:
         if is_non_answer(document, s, e) or e - start > MAX_QUOTE_CHARS:
             break
-        end = e
-    for s, e in before[:limit - 1 - len(sentence_spans(document.text[sentence.end:end]))]:
+        end, taken = e, taken + 1
+    for s, e in before[:limit - taken]:
         if is_non_answer(document, s, e) or end - s > MAX_QUOTE_CHARS:
             break
         start = s
@@ -255,7 +254,7 @@ class Candidates:
 
 def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) -> Candidates:
     """Every sentence of the hits, with the words before it; a sentence that overlapping passages
-    share is taken once, for the passage ranked first; headings are left out."""
+    share is taken once, for the passage ranked first; non-answers (qa.layout) are left out."""
     seen, spans, texts, contexts, headings = set(), [], [], [], []
     for hit in hits:
         c = hit.chunk
@@ -326,7 +325,7 @@ def shortlist(passages: list[int], prescores, limit: int | None) -> list[int]:
 def rerank(reader: Reader, retriever: Retriever, question: str, hits: list[Hit]) -> list[Hit]:
     """The hits reordered by their best sentence's reader score (ranks renumbered, scores replaced)."""
     best: dict[int, float] = {}
-    for sentence in read_sentences(reader, retriever, question, hits):
+    for sentence in read_sentences(reader, retriever, asked_part(question), hits):
         best[sentence.hit.rank] = max(best.get(sentence.hit.rank, 0.0), sentence.score)
     ordered = sorted(hits, key=lambda h: (-best.get(h.rank, 0.0), h.rank))
     return [replace(h, rank=n, score=round(best.get(h.rank, 0.0), 4)) for n, h in enumerate(ordered, 1)]

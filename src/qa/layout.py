@@ -8,7 +8,6 @@ tells instead where the answer is: in the paragraphs under it.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 
 from qa.documents import Document
 
@@ -18,6 +17,7 @@ SECTION_PARAGRAPHS = 12  # how far under a question heading its answer may still
 ECHO_MIN_WORDS = 6
 ECHO_SHARE = 0.9  # a sentence this much made of the question's own words adds nothing to it
 _WORDS = re.compile(r"\w+")
+_VISIBLE = re.compile(r"\S")
 _CLOSERS = "\"'”’»)]*_ \t"
 _STATEMENT_ENDS = ".!…;:。！"
 
@@ -31,8 +31,12 @@ def is_label_line(document: Document, start: int, end: int, max_words: int = MAX
     """Whether text[start:end] is a paragraph of one line, of at most `max_words` words, that does
     not end like a statement: a title, heading, byline, date or credit in a plain-text document.
     A line of a hard-wrapped paragraph is not one; table rows (" | ") and list items state things."""
-    text = document.text
     first, last = document.paragraphs[document.paragraph_at(start) - 1]
+    return _is_label(document.text, first, last, start, end, max_words)
+
+
+def _is_label(text: str, first: int, last: int, start: int, end: int, max_words: int) -> bool:
+    # (first, last): the paragraph that holds text[start:end].
     if text[first:start].strip() or text[end:last].strip() or "\n" in text[first:last]:
         return False
     line = text[start:end].strip()
@@ -42,15 +46,14 @@ def is_label_line(document: Document, start: int, end: int, max_words: int = MAX
 
 
 def is_non_answer(document: Document, start: int, end: int) -> bool:
-    """A heading, a label line or a question: text a quote must never be."""
-    sentence = document.text[start:end]
-    return (document.is_heading(start, end) or is_question(sentence)
-            or is_label_line(document, start, end) or _is_title(document, start, end))
-
-
-def _is_title(document: Document, start: int, end: int) -> bool:
-    # A headline longer than MAX_LABEL_WORDS is still a label when it is the first line.
-    return not document.text[:start].strip() and is_label_line(document, start, end, MAX_TITLE_WORDS)
+    """A heading, a label line or a question: text a quote must never be. The document's first
+    line is a label up to MAX_TITLE_WORDS long: a headline runs longer than a byline."""
+    text = document.text
+    if document.is_heading(start, end) or is_question(text[start:end]):
+        return True
+    visible = _VISIBLE.search(text)
+    first_line = visible is not None and visible.start() == start
+    return is_label_line(document, start, end, MAX_TITLE_WORDS if first_line else MAX_LABEL_WORDS)
 
 
 def echoes_question(question: str, sentence: str) -> bool:
@@ -67,10 +70,9 @@ def section_question(document: Document, start: int) -> tuple[int, int] | None:
     """The span of the question heading whose section holds `start`: the nearest paragraph before
     it that is a label line or heading and asks a question, with no other heading between, within
     SECTION_PARAGRAPHS paragraphs; None when the section is not opened by a question."""
-    starts = [s for s, _ in document.paragraphs]
-    number = bisect_right(starts, start) - 1
+    number = document.paragraph_at(start) - 1
     for s, e in reversed(document.paragraphs[max(0, number - SECTION_PARAGRAPHS):number + 1]):
-        if s < start and (document.is_heading(s, e) or is_label_line(document, s, e)):
+        if s < start and (document.is_heading(s, e) or _is_label(document.text, s, e, s, e, MAX_LABEL_WORDS)):
             return (s, e) if is_question(document.text[s:e]) else None
         first_line = document.text.find("\n", s, min(e, start))
         asked = document.text[s:first_line] if first_line > 0 else ""

@@ -107,22 +107,11 @@ def preceding_context(text: str, paragraph_start: int, start: int) -> str:
     return text[max(paragraph_start, start - CONTEXT_CHARS):start]
 
 
-def question_ids(tokenizer, question: str) -> list[int]:
-    """The question's tokens, at most QUESTION_TOKENS: its start for one long sentence (which the
-    question word begins), its end when a lead comes before the question ("A group of senators
-    announced … Which measure did they leave out?"), which would otherwise be cut off."""
-    ids = tokenizer.encode(question, add_special_tokens=False).ids
-    if len(ids) <= QUESTION_TOKENS:
-        return ids
-    lead = re.match(r".*[.!?…][\"'”’)\]]*\s+(?=\S)", question.rstrip(), re.DOTALL)
-    return ids[-QUESTION_TOKENS:] if lead else ids[:QUESTION_TOKENS]
-
-
 def encode_pairs(tokenizer, question: str, sentences: list[str], contexts: list[str]) -> list[Encoded]:
     """[CLS] question [SEP] sentence [SEP] context [SEP], cut to MAX_TOKENS; the context keeps its
     last words, the sentence its first ones."""
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    q_ids = question_ids(tokenizer, question)
+    q_ids = tokenizer.encode(question, add_special_tokens=False).ids[:QUESTION_TOKENS]
     sentence_encodings = tokenizer.encode_batch(sentences, add_special_tokens=False)
     context_encodings = tokenizer.encode_batch(contexts, add_special_tokens=False)
     encoded = []
