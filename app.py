@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qa.cli import run, serve_arguments
+from qa.app.cli import run, serve_arguments
 
 
 def main(argv: list[str] | None = None) -> int:

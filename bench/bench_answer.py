@@ -36,9 +36,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from qa import pipeline
-    from qa.answer import answer_question, candidate_sentences, read_sentences
+    from qa.read.answer import answer_question, candidate_sentences, read_sentences
     from qa.config import Settings
-    from qa.reader import Reader
+    from qa.read.reader import Reader
 
     questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from qa.config import Settings
-from qa.evaluate import evaluate_beir, evaluate_question_set, load_question_set
+from qa.evaluation.evaluate import evaluate_beir, evaluate_question_set, load_question_set
 from qa.pipeline import model_for, open_backend, update
 from qa.retrieve import Retriever
 

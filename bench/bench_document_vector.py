@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qa.evaluate import load_beir
+from qa.evaluation.evaluate import load_beir
 
 
 def combined(dense: dict, whole: dict, lengths: dict[str, int], max_chars: int) -> dict:

@@ -2,7 +2,7 @@
 
 Backends: torch (SentenceTransformer.encode, what qa runs by default), onnx (the same weights
 exported to ONNX, float32) and onnx-int8 (dynamic int8 quantisation of the matrix products), see
-src/qa/onnx_embed.py. For each: chunks/second over realistic chunk texts at several batch sizes
+src/qa/index/onnx_embed.py. For each: chunks/second over realistic chunk texts at several batch sizes
 and thread counts (best of --rounds, since the cores are shared), single-question latency, and
 cosine similarity to the torch vectors on the development set (its questions and the chunks of
 the shipped sources), plus whether each question's nearest chunk stays the same.
@@ -47,8 +47,8 @@ def set_threads(model, backend: str, threads: int) -> None:
     else:
         import onnxruntime as ort
 
-        from qa.dense import model_path
-        from qa.onnx_embed import exported_model
+        from qa.index.dense import model_path
+        from qa.index.onnx_embed import exported_model
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -59,8 +59,8 @@ def set_threads(model, backend: str, threads: int) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from qa.chunking import chunk_document
-    from qa.dense import embed, load_model
+    from qa.ingest.chunking import chunk_document
+    from qa.index.dense import embed, load_model
 
     texts = [c.text for d in synthetic.synthetic_documents(args.chunks // 20 + 1) for c in chunk_document(d)]
     texts = texts[:args.chunks]

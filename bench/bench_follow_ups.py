@@ -4,7 +4,7 @@
 
 Builds an index of the shipped sources in a temporary folder, then answers the question set's
 follow-ups (questions with `follows`) five ways, each after its first question was answered the
-same way: alone (no context); with qa.conversation's query (names carried) read by the reader as
+same way: alone (no context); with qa.read.conversation's query (names carried) read by the reader as
 asked ("original") or as searched ("expanded", qa's default); and with the first rule tried (every
 content word of the previous question plus the answer's names), read both ways. Prints hit@1,
 hit@3 and quote@1 over the follow-ups, per mode, as a Markdown table.
@@ -28,10 +28,11 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="bm25,dense,hybrid")
     args = parser.parse_args(argv)
 
-    from qa import conversation, pipeline
-    from qa.answer import answer_question
+    from qa.read import conversation
+    from qa import pipeline
+    from qa.read.answer import answer_question
     from qa.config import Settings
-    from qa.evaluate import answer_rank, contains_answer, hit_rate, load_question_set
+    from qa.evaluation.evaluate import answer_rank, contains_answer, hit_rate, load_question_set
 
     def content_word_query(question: str, previous: dict | None) -> str:
         """The first rule tried: the previous question's content words, then the answer's names."""

@@ -1,6 +1,6 @@
 """HNSW graph codes on real vectors and real questions: recall@10 of each code size, rescored as qa does.
 
-qa's graphs hold 6-bit codes and rescore twice k candidates from the float32 vectors (qa.dense).
+qa's graphs hold 6-bit codes and rescore twice k candidates from the float32 vectors (qa.index.dense).
 bench/bench_retrieval.py --codes measures that on synthetic chunks (noisy copies of a few thousand
 real vectors, a hard case); this measures it on the real chunk and window vectors of the
 evaluation collections' indexes, probed with their real questions embedded, against exact search.
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     import faiss
 
     from qa.config import Settings
-    from qa.dense import RESCORED, SAMPLE_VECTORS, embed
+    from qa.index.dense import RESCORED, SAMPLE_VECTORS, embed
     from qa.pipeline import model_for
 
     vectors, questions = [], []

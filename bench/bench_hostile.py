@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa.chunking import sentence_spans
-from qa.documents import UnreadableFile, read_document
+from qa.ingest.chunking import sentence_spans
+from qa.ingest.documents import UnreadableFile, read_document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from hostile_files import HTML_SHAPES, MEGABYTE, alias_bomb, lying_docx  # noqa: E402

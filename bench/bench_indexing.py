@@ -1,7 +1,7 @@
 """Indexing throughput, incremental re-indexing, and cold start, with the real model.
 
 1. Full build of a corpus of --documents synthetic documents (bench/synthetic.py text) through
-   qa.store.update, embedding every chunk: chunks/second, and the embedding's share.
+   qa.index.store.update, embedding every chunk: chunks/second, and the embedding's share.
 2. One document changed (a paragraph appended), then the same update again: only that
    document is chunked and embedded; the BM25 and vector indexes are rebuilt from stored vectors.
    A run with nothing changed is timed too.
@@ -65,7 +65,7 @@ def parse_args(argv=None):
                         help="with --scale: override Settings.ann_threshold (above CHUNKS: a flat vector "
                              "index, whose build takes seconds where HNSW's takes long on few cores)")
     parser.add_argument("--bm25-compare", type=int, metavar="CHUNKS",
-                        help="instead: qa.lexical against bm25s on this many synthetic chunks (search, top 50)")
+                        help="instead: qa.index.lexical against bm25s on this many synthetic chunks (search, top 50)")
     parser.add_argument("--step", choices=("vectors", "build", "change", "serve"), help=argparse.SUPPRESS)
     parser.add_argument("--index-dir", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -78,9 +78,9 @@ def corpus(documents: int, paragraphs: int):
 
 def indexing(args, folder: Path) -> dict:
     from qa.config import Settings
-    from qa.dense import load_model
-    from qa.documents import document_from_text
-    from qa import store
+    from qa.index.dense import load_model
+    from qa.ingest.documents import document_from_text
+    from qa.index import store
 
     settings = Settings(index_dir=folder / "index", embed_backend=args.backend)
     model = load_model(settings.model, "cpu", args.backend)
@@ -110,11 +110,11 @@ def indexing(args, folder: Path) -> dict:
 def breakdown(index_dir: Path, backend: str) -> dict:
     """In a fresh process: how long each step to the first answer takes."""
     began = time.perf_counter()
-    from qa.answer import answer_question
+    from qa.read.answer import answer_question
     from qa.config import Settings
-    from qa.dense import load_model
+    from qa.index.dense import load_model
     from qa.retrieve import Retriever
-    from qa.store import Index
+    from qa.index.store import Index
     imported = time.perf_counter()
     settings = Settings(index_dir=index_dir, embed_backend=backend)
     model = load_model(settings.model, settings.device, backend)
@@ -157,7 +157,7 @@ def cold_start(args, folder: Path) -> dict:
 
 def scale_vectors(args, index_dir: Path) -> dict:
     from qa.config import Settings
-    from qa.dense import load_model
+    from qa.index.dense import load_model
 
     model = load_model(Settings().model, "cpu", args.backend)
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.real)
@@ -165,10 +165,10 @@ def scale_vectors(args, index_dir: Path) -> dict:
 
 
 def scale_build(args, index_dir: Path) -> dict:
-    from qa import store
-    from qa.chunking import chunk_document
+    from qa.index import store
+    from qa.ingest.chunking import chunk_document
     from qa.config import Settings
-    from qa.dense import load_model
+    from qa.index.dense import load_model
 
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.real)
     real = synthetic.real_vectors(None, documents, args.real, OUT)  # cached by the "vectors" step
@@ -188,11 +188,11 @@ def scale_build(args, index_dir: Path) -> dict:
 
 
 def scale_change(args, index_dir: Path) -> dict:
-    from qa import store
-    from qa.chunking import chunk_document
+    from qa.index import store
+    from qa.ingest.chunking import chunk_document
     from qa.config import Settings
-    from qa.dense import embed, load_model
-    from qa.documents import document_from_text
+    from qa.index.dense import embed, load_model
+    from qa.ingest.documents import document_from_text
 
     settings = Settings(index_dir=index_dir, embed_backend=args.backend, ann_threshold=args.ann_threshold)
     model = load_model(settings.model, "cpu", args.backend)
@@ -228,9 +228,9 @@ def scale_change(args, index_dir: Path) -> dict:
 
 def scale_serve(args, index_dir: Path) -> dict:
     from qa.config import Settings
-    from qa.dense import load_model
+    from qa.index.dense import load_model
     from qa.retrieve import Retriever
-    from qa.store import Index
+    from qa.index.store import Index
 
     settings = Settings(index_dir=index_dir, embed_backend=args.backend)
     began = time.perf_counter()
@@ -256,15 +256,15 @@ def scale_serve(args, index_dir: Path) -> dict:
 
 
 def bm25_compare(chunks: int) -> int:
-    """qa.lexical (per-segment term counts, statistics over all segments) against bm25s, which it
+    """qa.index.lexical (per-segment term counts, statistics over all segments) against bm25s, which it
     replaced: the same chunk tokens, the development questions × 3, best 50, in one process."""
     import gc
 
     import bm25s
     import numpy as np
 
-    from qa.chunking import chunk_document
-    from qa.lexical import LexicalIndex, tokenize
+    from qa.ingest.chunking import chunk_document
+    from qa.index.lexical import LexicalIndex, tokenize
 
     tokens = [tokenize(c.text) for d in synthetic.synthetic_documents(chunks) for c in chunk_document(d)]
     ours = LexicalIndex.build(tokens)
@@ -281,7 +281,7 @@ def bm25_compare(chunks: int) -> int:
             top[np.argsort(-scores[top])]
 
     questions = synthetic.dev_questions()
-    for name, search in (("qa.lexical", lambda q: ours.search(q, 50)), ("bm25s", theirs)) * 2:
+    for name, search in (("qa.index.lexical", lambda q: ours.search(q, 50)), ("bm25s", theirs)) * 2:
         times = []
         for _ in range(3):
             for question in questions:

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
-from qa.evaluate import evaluate_question_set, load_question_set  # noqa: E402
-from qa.documents import document_from_text  # noqa: E402
+from qa.evaluation.evaluate import evaluate_question_set, load_question_set  # noqa: E402
+from qa.ingest.documents import document_from_text  # noqa: E402
 from qa.pipeline import backend_module, model_for, open_backend, update  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep_fusion import LIST_DEPTH, beir_judge  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
-from qa.dense import embed  # noqa: E402
-from qa.evaluate import index_beir, load_beir  # noqa: E402
+from qa.index.dense import embed  # noqa: E402
+from qa.evaluation.evaluate import index_beir, load_beir  # noqa: E402
 from qa.pipeline import model_for  # noqa: E402
 from qa.retrieve import Hit, fuse_rankings  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Retrieval speed, memory and index size at 10k, 100k (and, asked for, 1M) chunks.
 
-For each size this builds a real qa index (qa.store, the same code `qa index` runs) of synthetic
+For each size this builds a real qa index (qa.index.store, the same code `qa index` runs) of synthetic
 chunks (see bench/synthetic.py: Zipfian text; a few thousand chunks embedded with the real model,
 the rest perturbed copies of those vectors), then, in a separate process that only opens the index
 and loads the model, times real questions (the development set) in each mode, query embedding
@@ -56,7 +56,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-rank-bm25", action="store_true", help="no rank-bm25 baseline (it needs RAM at 1M)")
     parser.add_argument("--ann-threshold", type=int, help="override Settings.ann_threshold (e.g. 0 forces HNSW)")
     parser.add_argument("--codes", help="the HNSW graph's code type, a faiss.ScalarQuantizer name "
-                                        "(default: qa.dense.CODES, QT_6bit), e.g. QT_8bit or QT_4bit to compare")
+                                        "(default: qa.index.dense.CODES, QT_6bit), e.g. QT_8bit or QT_4bit to compare")
     parser.add_argument("--ef-search", default="64,128,256",
                         help="efSearch values whose recall@10 is measured for an HNSW index")
     parser.add_argument("--keep", action="store_true", help="keep the built indexes under bench/out/")
@@ -68,9 +68,9 @@ def serve(index_dir: Path, backend: str, rounds: int) -> dict:
     """Child process: open the index, load the model, time questions; print what it measured."""
     began = time.perf_counter()
     from qa.config import Settings
-    from qa.dense import load_model
+    from qa.index.dense import load_model
     from qa.retrieve import Retriever
-    from qa.store import Index
+    from qa.index.store import Index
     imported = time.perf_counter()
     settings = Settings(index_dir=index_dir, embed_backend=backend)
     model = load_model(settings.model, "cpu", backend)
@@ -101,14 +101,14 @@ def _pct(values, q) -> float:
 
 def build(size: int, real: dict, args) -> tuple[Path, dict]:
     from qa.config import Settings
-    from qa import store
+    from qa.index import store
 
     began = time.perf_counter()
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(size)
     generated = time.perf_counter() - began
     index_dir = OUT / f"index-{size}"
     settings = Settings(index_dir=index_dir).with_(ann_threshold=args.ann_threshold)
-    from qa.chunking import chunk_document
+    from qa.ingest.chunking import chunk_document
 
     shipped = {c.text for d in synthetic.shipped_documents() for c in chunk_document(d)}
     encoder = synthetic.PrecomputedEncoder(real, exact=shipped, noise=args.noise)
@@ -118,7 +118,7 @@ def build(size: int, real: dict, args) -> tuple[Path, dict]:
     del documents
     gc.collect()
     generation = index_dir / (index_dir / "CURRENT").read_text().strip()
-    # A fresh build is one segment (qa.store): its files are the index's.
+    # A fresh build is one segment (qa.index.store): its files are the index's.
     [segment] = json.loads((generation / "manifest.json").read_text())["segments"]
     segment = index_dir / "segments" / segment
     files = {p.name: p.stat().st_size / 2**20 for p in segment.iterdir() if p.is_file()}
@@ -132,8 +132,8 @@ def baselines(generation: Path, model, args) -> dict:
     """rank-bm25 and flat FAISS over the same chunks and vectors; HNSW recall@10 if HNSW is used."""
     import faiss
 
-    from qa.dense import embed
-    from qa.store import Index
+    from qa.index.dense import embed
+    from qa.index.store import Index
 
     questions = synthetic.dev_questions()
     result = {}
@@ -180,7 +180,7 @@ def baselines(generation: Path, model, args) -> dict:
     if not args.skip_rank_bm25:
         from rank_bm25 import BM25Okapi
 
-        from qa.lexical import tokenize
+        from qa.index.lexical import tokenize
 
         began = time.perf_counter()
         corpus = [tokenize(index.chunk(i).text) or ["\x00"] for i in range(index.size)]
@@ -208,11 +208,11 @@ def main(argv=None) -> int:
         print(json.dumps(serve(Path(args.serve), args.backend, args.rounds)))
         return 0
     OUT.mkdir(parents=True, exist_ok=True)
-    import qa.dense
-    from qa.dense import load_model
+    import qa.index.dense
+    from qa.index.dense import load_model
 
     if args.codes:
-        qa.dense.CODES = args.codes
+        qa.index.dense.CODES = args.codes
 
     model = load_model(device="cpu", backend="torch")
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.real)

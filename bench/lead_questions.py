@@ -14,8 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from qa.chunking import sentence_spans
-from qa.documents import read_document
+from qa.ingest.chunking import sentence_spans
+from qa.ingest.documents import read_document
 
 
 def lead(text: str, words: int) -> str:

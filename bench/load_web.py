@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from qa.config import DEV_SET
-from qa.evaluate import contains_answer
+from qa.evaluation.evaluate import contains_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 def evaluate(folder: Path, work: Path) -> list[dict]:
     """Index the set's sources into `work` and answer its questions; the per-question results."""
-    qa = [sys.executable, "-m", "qa.cli"]
+    qa = [sys.executable, "-m", "qa.app.cli"]
     subprocess.run(qa + ["index", str(folder / "sources"), "--index", str(work / "index"), "-q"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(qa + ["eval", str(folder / "questions.jsonl"), "--index", str(work / "index"),
@@ -50,7 +50,7 @@ def tally(results: list[dict]) -> dict:
 
 
 def _sentences(result: dict) -> float:
-    from qa.chunking import sentence_spans
+    from qa.ingest.chunking import sentence_spans
 
     quotes = result["answer"]["answer"]
     return len(sentence_spans(quotes[0]["quote"])) if quotes else 0

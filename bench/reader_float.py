@@ -28,8 +28,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import train_reader
-    from qa.dense import model_path
-    from qa.reader import MODEL_DIR, MODEL_FILE
+    from qa.index.dense import model_path
+    from qa.read.reader import MODEL_DIR, MODEL_FILE
 
     model = train_reader.build_model(model_path("all-MiniLM-L6-v2"), weights=False)
     model.load_state_dict(train_reader.state_from_onnx(MODEL_DIR / MODEL_FILE, model.state_dict()))

@@ -8,7 +8,7 @@ searched once, 200 deep, and every setting fuses prefixes of them with qa.retrie
 (query-time settings only: fusion, rrf_k, dense_weight, confidence_power, candidates). A list cut to `candidates`
 equals a search that deep (both searches are exact below 50,000 chunks).
 
-Also measured: how a document's chunks make its score (qa.evaluate.document_score's share), and,
+Also measured: how a document's chunks make its score (qa.evaluation.evaluate.document_score's share), and,
 with --rerank, the reader reordering hybrid's top 20 passages.
 
     nice -n 15 .venv/bin/python bench/sweep_fusion.py                  # table; bench/out/sweep_fusion.*
@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from beir_from_squad import ROOT, shared_dir, squad_path, write_squad_beir  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
-from qa.dense import embed  # noqa: E402
-from qa.evaluate import (BEIR_DEPTH, answer_rank, index_beir, load_beir, load_question_set,  # noqa: E402
+from qa.index.dense import embed  # noqa: E402
+from qa.evaluation.evaluate import (BEIR_DEPTH, answer_rank, index_beir, load_beir, load_question_set,  # noqa: E402
                          rank_documents, retrieval_metrics)
 from qa.pipeline import model_for, open_backend, update  # noqa: E402
 from qa.retrieve import Hit, Retriever, fuse_rankings  # noqa: E402
@@ -170,7 +170,7 @@ def share_sweep(found: list[Collection], settings: Settings) -> list[dict]:
 
 
 def rerank_rows(found: list[Collection], settings: Settings, limit: int, top: int = 20) -> list[dict]:
-    from qa.answer import rerank, shared_reader
+    from qa.read.answer import rerank, shared_reader
 
     reader = shared_reader(settings.reader_dir)
     rows = []

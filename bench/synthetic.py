@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import DEV_SET
-from qa.documents import Document, document_from_text, read_folder
+from qa.ingest.documents import Document, document_from_text, read_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "sources"
@@ -123,8 +123,8 @@ def real_vectors(model, documents: list[Document], count: int, out_dir: Path) ->
     import hashlib
     import time
 
-    from qa.chunking import chunk_document
-    from qa.dense import embed
+    from qa.ingest.chunking import chunk_document
+    from qa.index.dense import embed
 
     texts = list(dict.fromkeys(c.text for d in documents for c in chunk_document(d)))[:count]
     key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:12]

@@ -23,8 +23,8 @@ import numpy as np
 
 def whole_document_run(folder: Path, out: Path, depth: int = 100, backend: str | None = None) -> int:
     from qa.config import Settings
-    from qa.dense import embed, load_model
-    from qa.evaluate import load_beir
+    from qa.index.dense import embed, load_model
+    from qa.evaluation.evaluate import load_beir
 
     dataset = load_beir(folder)
     settings = Settings()

@@ -11,7 +11,7 @@ import pytest
 from qa.config import DEV_SET, Settings  # noqa: F401  (DEV_SET: for the tests)
 from qa.pipeline import model_for, open_backend, update
 from qa.retrieve import Retriever
-from qa.store import Index
+from qa.index.store import Index
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SOURCES = ROOT / "sources"

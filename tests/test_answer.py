@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from conftest import DEV_SET
-from qa.answer import NO_ANSWER, answer_question, shortlist
-from qa.evaluate import contains_answer
+from qa.read.answer import NO_ANSWER, answer_question, shortlist
+from qa.evaluation.evaluate import contains_answer
 
 QUESTIONS = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
 
@@ -68,7 +68,7 @@ def test_control_characters_and_other_scripts_are_answered(retriever):
 
 
 def test_cli_json_shape(shipped_index, settings):
-    result = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Which mercenary group nearly rebelled?",
+    result = subprocess.run([sys.executable, "-m", "qa.app.cli", "ask", "Which mercenary group nearly rebelled?",
                              "--index", str(settings.index_dir), "--json", "-k", "3"],
                             capture_output=True, text=True, check=True)
     data = json.loads(result.stdout)
@@ -84,7 +84,7 @@ def test_cli_json_shape(shipped_index, settings):
 
 
 def test_cli_marks_the_answer_words(shipped_index, settings):
-    result = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Which mercenary group nearly rebelled?",
+    result = subprocess.run([sys.executable, "-m", "qa.app.cli", "ask", "Which mercenary group nearly rebelled?",
                              "--index", str(settings.index_dir), "-k", "3"],
                             capture_output=True, text=True, check=True)
     answer_line = result.stdout.splitlines()[0]
@@ -92,7 +92,7 @@ def test_cli_marks_the_answer_words(shipped_index, settings):
 
 
 def test_search_rerank_orders_passages_by_the_reader(shipped_index, settings):
-    result = subprocess.run([sys.executable, "-m", "qa.cli", "search", "How many soldiers does Russia recruit each month?",
+    result = subprocess.run([sys.executable, "-m", "qa.app.cli", "search", "How many soldiers does Russia recruit each month?",
                              "--index", str(settings.index_dir), "-k", "5", "--rerank", "--json"],
                             capture_output=True, text=True, check=True)
     hits = json.loads(result.stdout)["hits"]
@@ -102,7 +102,7 @@ def test_search_rerank_orders_passages_by_the_reader(shipped_index, settings):
 
 
 def test_cli_rejects_an_empty_question(shipped_index, settings):
-    result = subprocess.run([sys.executable, "-m", "qa.cli", "ask", " ", "--index", str(settings.index_dir)],
+    result = subprocess.run([sys.executable, "-m", "qa.app.cli", "ask", " ", "--index", str(settings.index_dir)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "empty" in result.stderr and "Traceback" not in result.stderr
 
@@ -155,7 +155,7 @@ def test_sentences_embedded_ahead_cover_the_candidates_and_answer_alike(shipped_
     answering would, so answers do not change, and an index reloaded after an update keeps them."""
     import numpy as np
 
-    from qa.answer import candidate_sentences
+    from qa.read.answer import candidate_sentences
     from qa.pipeline import Pipeline
     from qa.retrieve import Retriever
 

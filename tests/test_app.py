@@ -30,10 +30,10 @@ def test_app_takes_the_options_of_qa_serve(capsys):
 
 
 def test_app_hands_its_options_to_the_web_app(monkeypatch, tmp_path):
-    import qa.web
+    import qa.app.web
 
     seen = {}
-    monkeypatch.setattr(qa.web, "serve", lambda settings, host, port, read_only: seen.update(
+    monkeypatch.setattr(qa.app.web, "serve", lambda settings, host, port, read_only: seen.update(
         settings=settings, host=host, port=port, read_only=read_only) or 0)
     assert _app().main(["--sources", str(tmp_path / "docs"), "--index", str(tmp_path / "idx"), "--port", "8000",
                         "--embed-backend", "torch", "--read-only", "--max-file-mb", "64"]) == 0

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import main
-from qa.evaluate import load_beir
+from qa.app.cli import main
+from qa.evaluation.evaluate import load_beir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from beir_from_squad import squad_path, write_squad_beir  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluate import load_beir
+from qa.evaluation.evaluate import load_beir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from beir_out_of_domain import main, paper_passages, shared_file, write_collection  # noqa: E402
@@ -58,7 +58,7 @@ def test_hybrid_beats_both_its_parts_on_covid_qa_passages(tmp_path):
     BM25 over the whole collection (README, "Fusion"). On the first 25 papers, measured: nDCG@10
     bm25 0.763, dense 0.677, hybrid 0.788 (fixed dense 0.6: 0.785)."""
     from qa.config import Settings
-    from qa.evaluate import evaluate_beir
+    from qa.evaluation.evaluate import evaluate_beir
 
     path = shared_file("covid")
     if path is None:
@@ -74,7 +74,7 @@ def test_hybrid_beats_both_its_parts_on_covid_qa_passages(tmp_path):
 def test_question_sets_quote_their_answers_from_their_sources(name, tmp_path):
     """bench/question_set_out_of_domain.py: every question's answers are in its source file, so
     hit@k and quote@1 can be earned; the question set loads as `qa eval` reads it."""
-    from qa.evaluate import load_question_set
+    from qa.evaluation.evaluate import load_question_set
     from question_set_out_of_domain import write_set
 
     if shared_file(name) is None:

@@ -1,7 +1,7 @@
 from hypothesis import given, settings as hsettings, strategies as st
 
-from qa.chunking import chunk_document, chunk_windows, document_sentences, sentence_spans
-from qa.documents import document_from_text, read_folder
+from qa.ingest.chunking import chunk_document, chunk_windows, document_sentences, sentence_spans
+from qa.ingest.documents import document_from_text, read_folder
 
 
 def _check(document, chunks):
@@ -121,7 +121,7 @@ def test_windows_exact_and_complete_for_any_text(text, size, window):
 def test_indexed_text_names_title_and_heading_without_touching_the_chunk():
     from dataclasses import replace
 
-    from qa.chunking import Chunk, indexed_text as indexed
+    from qa.ingest.chunking import Chunk, indexed_text as indexed
 
     def indexed_text(document, chunk, context=True):
         return indexed(document, chunk, context)
@@ -148,8 +148,8 @@ def test_indexed_text_names_title_and_heading_without_touching_the_chunk():
 
 
 def test_a_markdown_chunk_opening_with_its_heading_is_under_that_heading(tmp_path):
-    from qa.chunking import Chunk, indexed_text
-    from qa.documents import read_document
+    from qa.ingest.chunking import Chunk, indexed_text
+    from qa.ingest.documents import read_document
 
     path = tmp_path / "notes.md"
     path.write_text("# Field notes\n\nThe first part is long enough to fill a chunk of its own here.\n\n"
@@ -173,12 +173,12 @@ def test_chunk_context_leaves_quotes_and_offsets_exact_on_the_dev_set(model, tmp
     import json
 
     from conftest import DEV_SET, SHIPPED_SOURCES
-    from qa.answer import answer_question
-    from qa.chunking import indexed_text
+    from qa.read.answer import answer_question
+    from qa.ingest.chunking import indexed_text
     from qa.config import Settings
     from qa.pipeline import update
     from qa.retrieve import Retriever
-    from qa.store import Index
+    from qa.index.store import Index
 
     indexes = {}
     for context in (False, True):

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from docx import Document as WordDocument
 
-from qa import web
-from qa.answer import answer_question
-from qa.cli import main
+from qa.app import web
+from qa.read.answer import answer_question
+from qa.app.cli import main
 from qa.config import Settings
 from qa.pipeline import open_backend, update
 from qa.retrieve import Retriever
-from qa.store import Index
+from qa.index.store import Index
 
 MARKDOWN = """# The Quenby lantern festival
 

@@ -1,4 +1,4 @@
-"""Follow-up questions: the rules of qa.conversation on literals, then a conversation through the
+"""Follow-up questions: the rules of qa.read.conversation on literals, then a conversation through the
 pipeline on the shipped sources (real model, real index)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from qa.conversation import MAX_CARRIED, is_follow_up, query_after, search_query
+from qa.read.conversation import MAX_CARRIED, is_follow_up, query_after, search_query
 from qa.pipeline import load
 
 TROOPS = "How many North Korean troops arrived in Russia's far east?"
@@ -114,7 +114,7 @@ def test_a_bad_follow_up_gets_the_usual_message_and_no_search(pipeline):
 
 
 def test_cli_ask_after_a_previous_question_says_what_it_searched_for(local_index, settings, capsys):
-    from qa.cli import main
+    from qa.app.cli import main
 
     index = ["--index", str(settings.index_dir), "-k", "2"]
     assert main(["ask", "How many of them are in training?", "--after", TROOPS, *index]) == 0

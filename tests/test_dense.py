@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.dense import DenseIndex, DeviceUnavailable, ModelNotFound, embed, load_model, model_path, pick_device
+from qa.index.dense import DenseIndex, DeviceUnavailable, ModelNotFound, embed, load_model, model_path, pick_device
 
 SENTENCES = ["North Korea sent troops to Russia.", "Bees make honey in hives.",
              "Russia recruits about 25,000 soldiers a month.", "How many soldiers does Russia recruit?"]
@@ -86,7 +86,7 @@ def test_search_breadth_grows_with_the_graph_unless_set():
     and whatever the settings give when they give one."""
     from faiss import downcast_index
 
-    from qa.dense import ef_search_for
+    from qa.index.dense import ef_search_for
 
     assert ef_search_for(100_000) == 256 and ef_search_for(1_000_000) == 512
     assert ef_search_for(1_000_000, 128) == 128
@@ -98,7 +98,7 @@ def test_search_breadth_grows_with_the_graph_unless_set():
 def test_masked_rows_are_never_found_and_recall_holds_among_the_rest():
     """A segment's rows of removed documents stay in its HNSW graph, masked: searches skip them
     and still find the live rows an exact search of the live rows alone finds."""
-    from qa.dense import live_bitmap
+    from qa.index.dense import live_bitmap
 
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(4000, 64)).astype(np.float32)
@@ -120,7 +120,7 @@ def test_onnx_export_from_the_bundled_weights_works_offline(tmp_path):
     """The first-use path, whatever the cache already holds: export, quantise, load, embed."""
     import onnxruntime as ort
 
-    from qa.onnx_embed import exported_model
+    from qa.index.onnx_embed import exported_model
 
     path = exported_model(model_path("all-MiniLM-L6-v2"), quantized=True, cache_dir=tmp_path)
     assert path.name == "model-int8.onnx" and (path.parent / "model.onnx").is_file()

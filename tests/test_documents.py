@@ -1,7 +1,7 @@
 
 import pytest
 
-from qa.documents import UnreadableFile, paragraph_spans, read_document, read_folder
+from qa.ingest.documents import UnreadableFile, paragraph_spans, read_document, read_folder
 
 
 def test_shipped_sources_are_read_with_titles(tmp_path):

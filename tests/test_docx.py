@@ -11,8 +11,8 @@ from docx import Document as WordDocument
 from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls
 
-from qa import web
-from qa.documents import UnreadableFile, read_document, read_folder
+from qa.app import web
+from qa.ingest.documents import UnreadableFile, read_document, read_folder
 
 
 def write_report(path: Path) -> Path:

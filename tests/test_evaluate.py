@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from conftest import DEV_SET
-from qa.answer import Answer, Citation, Quote
-from qa.chunking import Chunk
-from qa.cli import main
-from qa.evaluate import (EvalReport, Question, QuestionResult, answer_rank, contains_answer, document_score,
+from qa.read.answer import Answer, Citation, Quote
+from qa.ingest.chunking import Chunk
+from qa.app.cli import main
+from qa.evaluation.evaluate import (EvalReport, Question, QuestionResult, answer_rank, contains_answer, document_score,
                          evaluate_question_set, hit_rate, load_beir, load_question_set,
                          mean_reciprocal_rank, question_set_metrics, rank_documents, read_run,
                          retrieval_metrics, span_matches)

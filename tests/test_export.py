@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from conftest import SHIPPED_SOURCES
-from qa.cli import main
-from qa.documents import read_document
-from qa.export import (FORMAT, VERSION, ExportError, QuoteCheck, nearest_occurrence, read_export,
+from qa.app.cli import main
+from qa.ingest.documents import read_document
+from qa.app.export import (FORMAT, VERSION, ExportError, QuoteCheck, nearest_occurrence, read_export,
                        to_json, to_markdown, verify)
 from qa.retrieve import text_sha256
 

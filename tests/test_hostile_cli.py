@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from qa.cli import main
+from qa.app.cli import main
 from qa.pipeline import update
 
 
@@ -52,7 +52,7 @@ def test_help_states_the_ranges(capsys):
 
 
 def _qa(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "qa.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "qa.app.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, **kwargs)
 
 
@@ -91,7 +91,7 @@ SAYS = {"empty CURRENT": "its CURRENT file names no generation",
 
 @pytest.mark.parametrize("how", DAMAGE)
 def test_a_damaged_index_is_reported_and_qa_index_rebuilds_it(sources_copy, tmp_path, model, how, capsys):
-    from qa import web
+    from qa.app import web
     from qa.config import Settings
 
     index_dir = tmp_path / "index"
@@ -119,7 +119,7 @@ def test_a_damaged_index_is_reported_and_qa_index_rebuilds_it(sources_copy, tmp_
 def test_a_full_disk_during_qa_index_keeps_the_old_index_and_leaves_nothing_behind(
         sources_copy, tmp_path, model, monkeypatch, capsys):
     from qa.config import Settings
-    from qa.dense import DenseIndex
+    from qa.index.dense import DenseIndex
 
     index_dir = tmp_path / "index"
     update(Settings(index_dir=index_dir), model, sources_copy, progress=False)
@@ -148,7 +148,7 @@ def test_faiss_reports_a_full_disk_as_oserror(monkeypatch, tmp_path):
     import faiss
     import numpy as np
 
-    from qa.dense import DenseIndex
+    from qa.index.dense import DenseIndex
 
     def failing(index, path):
         raise RuntimeError("Error in faiss::FileIOWriter: write error in x: 0 != 64 (No space left on device)")
@@ -164,13 +164,13 @@ def test_faiss_reports_a_full_disk_as_oserror(monkeypatch, tmp_path):
 
 def _built_with(index_dir) -> dict:
     from qa.config import Settings
-    from qa.store import built_shape
+    from qa.index.store import built_shape
 
     return built_shape(Settings(index_dir=index_dir))
 
 
 def test_an_index_is_read_and_updated_the_way_it_was_built(sources_copy, tmp_path, model, capsys):
-    from qa import web
+    from qa.app import web
     from qa.config import Settings
 
     index_dir = str(tmp_path / "index")
@@ -275,7 +275,7 @@ def test_reader_option_uses_that_model_and_a_folder_without_one_is_one_line(loca
     assert exited.value.code.startswith(f"qa: no reader model in {tmp_path} (reader-int8.onnx is missing)")
 
     # A copy of the shipped reader whose card abstains on everything: qa answers with that card.
-    from qa.reader import MODEL_DIR
+    from qa.read.reader import MODEL_DIR
 
     copy = tmp_path / "reader"
     shutil.copytree(MODEL_DIR, copy)
@@ -405,12 +405,12 @@ def test_qa_show_escapes_on_a_terminal_and_keeps_the_exact_text_in_a_pipe(tmp_pa
     index = ["--index", str(tmp_path / "index")]
     assert main(["index", str(sources), "-q", *index]) == 0
 
-    piped = subprocess.run([sys.executable, "-m", "qa.cli", "show", "bees.txt", *index], capture_output=True)
+    piped = subprocess.run([sys.executable, "-m", "qa.app.cli", "show", "bees.txt", *index], capture_output=True)
     assert piped.stdout.decode("utf-8") == HOSTILE  # `qa show | sha256sum` is the text's hash
     assert hashlib.sha256(piped.stdout).hexdigest() == hashlib.sha256(HOSTILE.encode()).hexdigest()
 
     terminal, other_end = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "qa.cli", "show", "bees.txt", *index], stdout=other_end)
+    process = subprocess.Popen([sys.executable, "-m", "qa.app.cli", "show", "bees.txt", *index], stdout=other_end)
     os.close(other_end)
     shown = b""
     while True:
@@ -447,7 +447,7 @@ def test_a_file_rewritten_while_qa_index_reads_it_is_read_again_not_dropped(sour
     found it empty and dropped it from the index until the next run."""
     import time
 
-    from qa import documents
+    from qa.ingest import documents
 
     index = ["--index", str(tmp_path / "index")]
     bees = sources_copy / "bees.txt"
@@ -476,7 +476,7 @@ def test_a_file_rewritten_while_qa_index_reads_it_is_read_again_not_dropped(sour
 @pytest.mark.parametrize("damage, says", [("reader-int8.onnx", "(InvalidProtobuf: "),
                                           ("reader.json", "(JSONDecodeError: Expecting value")])
 def test_a_damaged_reader_folder_is_one_line(local_index, settings, tmp_path, damage, says):
-    from qa.reader import MODEL_DIR
+    from qa.read.reader import MODEL_DIR
 
     copy = tmp_path / "reader"
     shutil.copytree(MODEL_DIR, copy)

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from qa.chunking import _ends_sentence, chunk_document, sentence_spans
+from qa.ingest.chunking import _ends_sentence, chunk_document, sentence_spans
 from qa.config import Settings
-from qa.documents import UnreadableFile, document_from_text, read_document, read_folder, strip_span
+from qa.ingest.documents import UnreadableFile, document_from_text, read_document, read_folder, strip_span
 from qa.pipeline import update
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")  # pandas 3 vs gradio
@@ -300,11 +300,11 @@ def test_an_upload_never_replaces_a_source_of_the_same_name(client, app, tmp_pat
 
 
 def test_an_upload_is_read_once_and_taken_back_when_unreadable(client, app, tmp_path, monkeypatch):
-    import qa.documents
+    import qa.ingest.documents
 
     reads = []
-    decoded = qa.documents._decoded
-    monkeypatch.setattr(qa.documents, "_decoded", lambda data: reads.append(data) or decoded(data))
+    decoded = qa.ingest.documents._decoded
+    monkeypatch.setattr(qa.ingest.documents, "_decoded", lambda data: reads.append(data) or decoded(data))
     status = _upload(client, tmp_path, "once.txt", "Read me once: the kettle whistles.\n")
     assert "added once.txt" in status
     assert reads.count(b"Read me once: the kettle whistles.\n") == 1

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from qa.documents import UnreadableFile, read_document, read_folder
+from qa.ingest.documents import UnreadableFile, read_document, read_folder
 from hostile_files import HTML_SHAPES, MEGABYTE, alias_bomb, lying_docx
 from test_hostile_documents import at_most
 
@@ -82,7 +82,7 @@ def test_docx_whose_zip_lies_about_a_size_is_refused_without_inflating_it(tmp_pa
 
 
 def test_an_unchanged_file_is_not_parsed_again_by_an_update(tmp_path, model, monkeypatch):
-    from qa import documents
+    from qa.ingest import documents
     from qa.config import Settings
     from qa.pipeline import update
 

@@ -8,10 +8,10 @@ import pickle
 
 import pytest
 
-from qa.cli import main
+from qa.app.cli import main
 from qa.config import Settings
 from qa.pipeline import update
-from qa.store import Index
+from qa.index.store import Index
 
 QUESTION = "When did Russia invade Ukraine?"
 
@@ -104,7 +104,7 @@ def test_a_damaged_index_file_is_one_line_and_plain_qa_index_repairs_it(built, s
 
 @pytest.mark.parametrize("how", ["CURRENT is not UTF-8", "manifest is a list"])
 def test_qa_index_rebuild_and_the_web_app_repair_a_damaged_index(built, sources_copy, model, how, capsys):
-    from qa import web
+    from qa.app import web
 
     _damage(built, how)
     assert main(["index", str(sources_copy), "--index", str(built), "-q", "--rebuild"]) == 0
@@ -123,7 +123,7 @@ class _Runs:
 def test_a_manifest_naming_a_model_folder_with_a_pickle_is_refused_unread(built, sources_copy, tmp_path, capsys):
     import shutil
 
-    from qa.dense import model_path
+    from qa.index.dense import model_path
 
     folder = tmp_path / "model"
     shutil.copytree(model_path(Settings().model), folder)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer import answer_question, asks_for_explanation
+from qa.read.answer import answer_question, asks_for_explanation
 from qa.config import Settings
-from qa.documents import document_from_text
-from qa.layout import echoes_question, is_label_line, is_non_answer, is_question, section_question
+from qa.ingest.documents import document_from_text
+from qa.read.layout import echoes_question, is_label_line, is_non_answer, is_question, section_question
 from qa.pipeline import load, update
 
 ARTICLE = """Why the river town is moving uphill – and what it costs
@@ -150,7 +150,7 @@ def test_a_sentence_the_question_repeats_is_not_an_answer(article_retriever):
 
 
 def test_after_a_lead_the_reader_reads_what_is_asked(article_retriever):
-    from qa.answer import asked_part
+    from qa.read.answer import asked_part
 
     lead = "The town of Harwick voted on Tuesday to move 140 homes away from the river."
     assert asked_part(f"{lead} How many times has the river flooded since 2010?") == \

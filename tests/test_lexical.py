@@ -1,9 +1,9 @@
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from qa.chunking import chunk_document
-from qa.documents import read_folder
-from qa.lexical import BLOCK, LexicalIndex, TermCounter, TermCounts, count_terms, tokenize, top_k
+from qa.ingest.chunking import chunk_document
+from qa.ingest.documents import read_folder
+from qa.index.lexical import BLOCK, LexicalIndex, TermCounter, TermCounts, count_terms, tokenize, top_k
 
 
 def test_tokenize_stems_drops_stopwords_and_keeps_numbers():

@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from conftest import DEV_SET, SHIPPED_SOURCES
-from qa.backend import IndexUnusable
+from qa.index.backend import IndexUnusable
 from qa.config import Settings
-from qa.evaluate import evaluate_question_set, load_question_set
-from qa.milvus import SLICE_CHARS, WINDOWS, MilvusIndex
+from qa.evaluation.evaluate import evaluate_question_set, load_question_set
+from qa.index.milvus import SLICE_CHARS, WINDOWS, MilvusIndex
 from qa.pipeline import open_backend, update
 from qa.retrieve import Retriever, reciprocal_rank_fusion
 
@@ -129,15 +129,15 @@ def test_milvus_rrf_ranker_agrees_with_our_fusion(model, tmp_path):
 
 def test_cli_indexes_and_answers_on_milvus(tmp_path):
     uri = str(tmp_path / "milvus.db")
-    indexed = subprocess.run([sys.executable, "-m", "qa.cli", "index", str(SHIPPED_SOURCES), "-q",
+    indexed = subprocess.run([sys.executable, "-m", "qa.app.cli", "index", str(SHIPPED_SOURCES), "-q",
                               "--backend", "milvus", "--uri", uri], capture_output=True, text=True)
     assert indexed.returncode == 0, indexed.stderr
     assert "2 added" in indexed.stdout
-    asked = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Which mercenary group nearly rebelled?",
+    asked = subprocess.run([sys.executable, "-m", "qa.app.cli", "ask", "Which mercenary group nearly rebelled?",
                             "--backend", "milvus", "--uri", uri, "--json"],
                            capture_output=True, text=True, check=True)
     assert "Wagner" in json.loads(asked.stdout)["citations"][0]["quote"]
-    missing = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Anything?", "--backend", "milvus",
+    missing = subprocess.run([sys.executable, "-m", "qa.app.cli", "ask", "Anything?", "--backend", "milvus",
                               "--uri", str(tmp_path / "none.db")], capture_output=True, text=True)
     assert missing.returncode != 0 and "qa index" in missing.stderr and "Traceback" not in missing.stderr
 
@@ -155,7 +155,7 @@ def test_a_milvus_index_is_read_with_the_settings_it_was_built_with(model, tmp_p
 
 def test_beir_evaluation_runs_on_milvus_too(model, tmp_path):
     from conftest import ROOT
-    from qa.evaluate import evaluate_beir
+    from qa.evaluation.evaluate import evaluate_beir
 
     settings = Settings(backend="milvus")
     report = evaluate_beir(ROOT / "tests" / "data" / "beir-sample", settings, model, modes=("bm25", "hybrid"),

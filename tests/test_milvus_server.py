@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from conftest import DEV_SET, SHIPPED_SOURCES
-from qa.backend import IndexUnusable
+from qa.index.backend import IndexUnusable
 from qa.config import Settings
-from qa.evaluate import evaluate_question_set, load_question_set
-from qa.milvus import MilvusUnavailable
+from qa.evaluation.evaluate import evaluate_question_set, load_question_set
+from qa.index.milvus import MilvusUnavailable
 from qa.pipeline import load, open_backend, update
 from qa.retrieve import Retriever
 from test_answer import (dev_answers, test_development_set_quality_bar,  # noqa: F401  (run here too)
@@ -100,7 +100,7 @@ def retriever(server_settings, model) -> Retriever:
 
 
 def qa_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "qa.app.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
@@ -183,7 +183,7 @@ def test_a_stopped_server_is_an_error_not_a_hang(server, model, monkeypatch):
     settings = Settings(backend="milvus", uri=server.uri)
     update(settings, model, SHIPPED_SOURCES, progress=False)
     pipeline = load(settings, model)
-    monkeypatch.setattr("qa.milvus.READ_TIMEOUT_S", 2)
+    monkeypatch.setattr("qa.index.milvus.READ_TIMEOUT_S", 2)
     os.kill(server.process.pid, signal.SIGSTOP)  # alive and listening, but answering nothing
     try:
         began = time.monotonic()

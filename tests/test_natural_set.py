@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import read_document
+from qa.ingest.documents import read_document
 
 NATURAL = Path(__file__).resolve().parent / "data" / "natural"
 SETS = ("dev", "heldout")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.answer import shared_reader
-from qa.reader import (MODEL_DIR, Encoded, Reader, ReaderUnavailable, combine, covering_span, encode_pairs,
+from qa.read.answer import shared_reader
+from qa.read.reader import (MODEL_DIR, Encoded, Reader, ReaderUnavailable, combine, covering_span, encode_pairs,
                        scored_span, trim_edges)
 
 PARAGRAPH = ("The Normans were the people who in the 10th and 11th centuries gave their name to "

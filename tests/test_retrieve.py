@@ -1,7 +1,7 @@
 import pytest
 
 from qa.config import Settings
-from qa.store import Index
+from qa.index.store import Index
 from qa.retrieve import fuse_rankings, ranking_confidence, reciprocal_rank_fusion, weighted_fusion
 
 

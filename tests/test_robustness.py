@@ -14,7 +14,7 @@ import time
 from qa.config import Settings
 from qa.pipeline import update
 from qa.retrieve import Retriever
-from qa.store import Index
+from qa.index.store import Index
 
 
 def _messy_folder(folder):
@@ -74,7 +74,7 @@ def test_index_survives_twenty_kills_at_random_moments(sources_copy, tmp_path, m
     for i in range(fillers):
         (sources_copy / f"filler-{i:02d}.txt").write_text(
             " ".join(f"Filler {i} line {j} is about garden tools and weather." for j in range(80)))
-    command = [sys.executable, "-m", "qa.cli", "index", str(sources_copy), "--quiet"]
+    command = [sys.executable, "-m", "qa.app.cli", "index", str(sources_copy), "--quiet"]
     # How long a whole run takes here, measured on a scratch copy: kills then land in every phase
     # (start-up, reading, embedding, writing, swapping), and some runs finish.
     scratch = tmp_path / "scratch"
@@ -132,7 +132,7 @@ def test_questions_during_an_update_see_the_old_or_the_new_index(sources_copy, t
     import threading
 
     from qa import pipeline
-    from qa.answer import answer_question
+    from qa.read.answer import answer_question
 
     settings = Settings(index_dir=tmp_path / "index", sources_dir=sources_copy)
     pipeline.update(settings, model, progress=False)

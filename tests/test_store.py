@@ -5,12 +5,12 @@ import shutil
 import numpy as np
 import pytest
 
-from qa.backend import IndexUnusable
+from qa.index.backend import IndexUnusable
 from qa.config import Settings
-from qa.dense import dimension
+from qa.index.dense import dimension
 from qa.pipeline import update
 from qa.retrieve import Retriever
-from qa.store import Index
+from qa.index.store import Index
 
 
 def _build(sources, index_dir, model, **settings):
@@ -123,7 +123,7 @@ def test_tampered_index_file_of_the_same_size_is_caught(sources_copy, tmp_path, 
 
 
 def test_a_folder_with_nothing_readable_keeps_the_previous_index(sources_copy, tmp_path, model):
-    from qa.documents import NothingToIndex
+    from qa.ingest.documents import NothingToIndex
 
     index_dir = tmp_path / "index"
     _build(sources_copy, index_dir, model)
@@ -143,7 +143,7 @@ QUESTIONS = ["How many soldiers does Russia recruit each month?", "Wagner mercen
 
 
 def _documents(count: int, round_: int = 0):
-    from qa.documents import document_from_text, read_folder
+    from qa.ingest.documents import document_from_text, read_folder
     from conftest import SHIPPED_SOURCES
 
     shipped = read_folder(SHIPPED_SOURCES)[0]
@@ -174,7 +174,7 @@ def steady_model(model):
 
 def _results(index, model, question):
     """What a user sees of both searches: each hit's text and source, with its score."""
-    from qa.dense import embed
+    from qa.index.dense import embed
 
     vector = embed(model, [question])[0]
     return {kind: [(index.chunk(i).source, index.chunk(i).text, round(score, 4)) for i, score in hits]
@@ -183,7 +183,7 @@ def _results(index, model, question):
 
 
 def _same_as_a_fresh_build(index_dir, documents, model, tmp_path):
-    from qa import store
+    from qa.index import store
 
     fresh_dir = tmp_path / f"fresh-{len(list(tmp_path.glob('fresh-*')))}"
     store.update(Settings(index_dir=fresh_dir), model, documents, progress=False)
@@ -200,7 +200,7 @@ def _segments(index_dir) -> list[str]:
 
 
 def test_an_update_writes_one_small_segment_and_searches_like_a_fresh_build(tmp_path, steady_model):
-    from qa import store
+    from qa.index import store
 
     model = steady_model
 
@@ -236,8 +236,8 @@ def test_an_update_writes_one_small_segment_and_searches_like_a_fresh_build(tmp_
 
 
 def test_segments_are_merged_when_they_pile_up_and_compact_merges_all(tmp_path, steady_model, monkeypatch, capsys):
-    from qa import store
-    from qa.cli import main
+    from qa.index import store
+    from qa.app.cli import main
 
     model = steady_model
 
@@ -283,9 +283,9 @@ def test_segments_are_merged_when_they_pile_up_and_compact_merges_all(tmp_path, 
 def test_a_big_merge_is_left_to_compact_which_the_web_app_runs_in_the_background(tmp_path, steady_model, monkeypatch):
     import threading
 
-    from qa import store
+    from qa.index import store
     from qa.pipeline import load
-    from qa.web import compact_in_background
+    from qa.app.web import compact_in_background
 
     model = steady_model
     monkeypatch.setattr(store, "INLINE_MERGE_ROWS", 3)  # as a 1M-chunk index's merge is "big"
@@ -338,7 +338,7 @@ def test_a_graph_index_ranks_and_scores_as_exact_search_does(sources_copy, tmp_p
     """Past ann_threshold vectors a segment's graph holds 6-bit codes; its candidates are rescored
     from vectors.f32, so dense search gives the rows and cosines an exact index gives. Building a
     graph (minutes at a million chunks) shows a progress bar of its own; a flat index needs none."""
-    from qa.dense import embed
+    from qa.index.dense import embed
 
     exact_settings = Settings(index_dir=tmp_path / "flat")
     update(exact_settings, model, sources_copy, progress=True)
@@ -361,8 +361,8 @@ def test_a_graph_index_ranks_and_scores_as_exact_search_does(sources_copy, tmp_p
 
 def test_a_chunk_scores_its_best_window_and_an_index_without_windows_still_reads(sources_copy, tmp_path, model):
     from qa import pipeline
-    from qa.chunking import chunk_windows
-    from qa.dense import embed
+    from qa.ingest.chunking import chunk_windows
+    from qa.index.dense import embed
 
     question = "How many soldiers does Russia recruit each month?"
     vector = embed(model, [question])[0]

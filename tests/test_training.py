@@ -77,7 +77,7 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     # their quantization.
     # Such a warm start needs of the base model only its architecture and tokenizer (what a GPU
     # machine is sent), and batches can be built ahead in worker processes.
-    from qa.dense import model_path
+    from qa.index.dense import model_path
 
     base = tmp_path / "base"
     base.mkdir()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from qa import web
+from qa.app import web
 from qa.config import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")  # pandas 3 vs gradio

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from qa import web
+from qa.app import web
 from qa.config import Settings
-from qa.documents import read_document
+from qa.ingest.documents import read_document
 from qa.pipeline import Pipeline
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")  # pandas 3 vs gradio
@@ -137,7 +137,7 @@ def test_bad_mode_gets_a_clear_message(client):
 
 
 def test_an_index_that_goes_away_is_reported_and_the_app_keeps_answering(client, app, monkeypatch):
-    from qa.milvus import MilvusUnavailable
+    from qa.index.milvus import MilvusUnavailable
 
     def gone(*args, **kwargs):
         raise MilvusUnavailable("cannot reach Milvus at http://127.0.0.1:9: is it running?")

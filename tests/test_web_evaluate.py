@@ -1,4 +1,4 @@
-"""The web app's Evaluate tab (qa.web_evaluate): an uploaded question set scored, files cleaned up."""
+"""The web app's Evaluate tab (qa.app.web_evaluate): an uploaded question set scored, files cleaned up."""
 
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,8 +9,8 @@ import pytest
 from conftest import DEV_SET
 from qa.config import Settings
 from qa.pipeline import Pipeline
-from qa.web_evaluate import evaluate_tab
-from qa.web_limits import SessionFolders
+from qa.app.web_evaluate import evaluate_tab
+from qa.app.web_limits import SessionFolders
 
 SESSION = SimpleNamespace(session_hash="one tab")  # the gr.Request Gradio passes
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from qa import web
-from qa.export import verify
+from qa.app import web
+from qa.app.export import verify
 from test_web_api import start_app
 from test_web_browser import ARTIFACTS, ask, browser  # noqa: F401  (browser: the shared fixture)
 

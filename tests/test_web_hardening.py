@@ -1,4 +1,4 @@
-"""What a hostile or careless client can cost the served app (qa.web_limits and its use in qa.web):
+"""What a hostile or careless client can cost the served app (qa.app.web_limits and its use in qa.app.web):
 request and upload sizes, uploads in read-only mode, the temp folder, password guesses, the API
 schema before login, missing endpoints, and two identical uploads at once. Real apps on free
 ports, each with a temp folder of its own."""
@@ -23,9 +23,9 @@ from gradio_client import Client, handle_file
 
 from conftest import DEV_SET, SHIPPED_SOURCES
 from test_web_browser import browser  # noqa: F401  (the shared fixture)
-from qa import web
+from qa.app import web
 from qa.config import Settings
-from qa.web_limits import MB, LoginThrottle, own_temp_folder
+from qa.app.web_limits import MB, LoginThrottle, own_temp_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")  # pandas 3 vs gradio
 
@@ -287,7 +287,7 @@ def test_login_throttle_waits_longer_after_each_further_failure():
 
 
 def test_repeated_wrong_passwords_lock_the_address_out_and_are_logged(model, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="qa.web")
+    caplog.set_level(logging.INFO, logger="qa.app.web")
     app = App(model, tmp_path, auth=("qa", "s3cret"))
     try:
         with httpx.Client(base_url=app.url) as browser:

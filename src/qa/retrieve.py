@@ -1,6 +1,6 @@
 """Ranked passages for a question: BM25, embeddings, or both fused.
 
-Retrieval searches a `qa.backend.Backend` (the on-disk index, `qa.store`, or Milvus, `qa.milvus`)
+Retrieval searches a `qa.index.backend.Backend` (the on-disk index, `qa.index.store`, or Milvus, `qa.index.milvus`)
 lexically and by vector, and fuses the two rankings here, so answers are the same on either.
 """
 
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.backend import Backend
-from qa.chunking import Chunk
+from qa.index.backend import Backend
+from qa.ingest.chunking import Chunk
 from qa.config import DEFAULTS, Settings
-from qa.dense import embed
-from qa.documents import Document
+from qa.index.dense import embed
+from qa.ingest.documents import Document
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class Retriever:
         document by document, so that a small collection's first questions find their candidates'
         vectors kept (`embed_sentences`); `stop` set ends it early. Returns how many were embedded.
         The vectors are those a question would compute (one text a run), so answers do not change."""
-        from qa.chunking import sentence_spans
+        from qa.ingest.chunking import sentence_spans
 
         done = 0
         for info in self.backend.documents():

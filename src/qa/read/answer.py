@@ -1,6 +1,6 @@
 """Extractive answers: the sentences of the retrieved passages that answer a question, cited.
 
-Every sentence of the best passages is read by the reader (qa.reader), which scores how likely it
+Every sentence of the best passages is read by the reader (qa.read.reader), which scores how likely it
 answers the question and marks the words that do. Nothing here writes text: every quote is
 `document.text[start:end]` of a source document, and every answer span lies inside its quote.
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunking import sentence_spans
+from qa.ingest.chunking import sentence_spans
 from qa.config import Settings
-from qa.layout import echoes_question, is_non_answer, is_question, section_question
-from qa.reader import MODEL_DIR, Reader, preceding_context, word_overlap
+from qa.read.layout import echoes_question, is_non_answer, is_question, section_question
+from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.retrieve import Hit, Retriever, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
@@ -113,7 +113,7 @@ class ScoredSentence:
     hit: Hit
     start: int  # in the document's text
     end: int
-    score: float  # the combined probability that the sentence answers the question (qa.reader.combine)
+    score: float  # the combined probability that the sentence answers the question (qa.read.reader.combine)
     answer_start: int  # the reader's answer span, in the document's text, inside [start, end)
     answer_end: int
     reader_score: float = 0.0  # the reader's own probability, before combination
@@ -123,7 +123,7 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
                     k: int | None = None, reader: Reader | None = None,
                     search_query: str | None = None) -> Answer:
     """Quote the sentences that best answer `question`, or abstain; never raises on bad input.
-    `search_query`, when given, is what retrieval searches for instead (see qa.conversation)."""
+    `search_query`, when given, is what retrieval searches for instead (see qa.read.conversation)."""
     settings = retriever.settings
     mode, k = mode or settings.mode, k or settings.k
     try:
@@ -231,14 +231,14 @@ def shared_reader(folder: Path | None = None) -> Reader:
 @dataclass(frozen=True)
 class Candidates:
     """The sentences of some hits that could answer a question, with the evidence the reader's
-    combination weighs besides the reader itself (qa.reader.combine)."""
+    combination weighs besides the reader itself (qa.read.reader.combine)."""
     spans: list[tuple[Hit, int, int]]  # the passage, and the sentence's span in its document's text
     texts: list[str]
-    contexts: list[str]  # the words before each sentence in its paragraph (qa.reader.preceding_context)
+    contexts: list[str]  # the words before each sentence in its paragraph (qa.read.reader.preceding_context)
     cosine: np.ndarray  # each sentence's embedding similarity to the question
-    overlap: np.ndarray  # each one's share of the question's words (qa.reader.word_overlap)
+    overlap: np.ndarray  # each one's share of the question's words (qa.read.reader.word_overlap)
     # the similarity to the question of the question heading whose section holds each sentence
-    # (qa.layout.section_question; 0 outside such a section)
+    # (qa.read.layout.section_question; 0 outside such a section)
     section: np.ndarray
 
     @property
@@ -254,7 +254,7 @@ class Candidates:
 
 def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) -> Candidates:
     """Every sentence of the hits, with the words before it; a sentence that overlapping passages
-    share is taken once, for the passage ranked first; non-answers (qa.layout) are left out."""
+    share is taken once, for the passage ranked first; non-answers (qa.read.layout) are left out."""
     seen, spans, texts, contexts, headings = set(), [], [], [], []
     for hit in hits:
         c = hit.chunk

@@ -1,9 +1,9 @@
-"""The index on Milvus: the same chunks, BM25 and embedding searches as `qa.store`, in three collections.
+"""The index on Milvus: the same chunks, BM25 and embedding searches as `qa.index.store`, in three collections.
 
     qa_chunks      one row per chunk: id, text, indexed (the text with its title and heading,
-                   qa.chunking.indexed_text: analysed, and a BM25 Function fills `sparse` from it),
+                   qa.ingest.chunking.indexed_text: analysed, and a BM25 Function fills `sparse` from it),
                    source, start, end, paragraph, page, dense (unit embedding, inner product)
-    qa_windows     one row per dense window of a chunk (qa.chunking.chunk_windows): chunk (its id),
+    qa_windows     one row per dense window of a chunk (qa.ingest.chunking.chunk_windows): chunk (its id),
                    source, dense; a chunk's dense score is the best of its own and its windows'
     qa_documents   row 0 is the manifest (format, model, chunking); then per document one or more
                    rows holding its source, title, sha256, chunk count and a slice of the JSON of
@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
-from qa.chunking import Chunk, indexed_chunks
+from qa.index.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
+from qa.ingest.chunking import Chunk, indexed_chunks
 from qa.config import Settings
-from qa.dense import EF_SEARCH_LARGE, dimension, embed
-from qa.documents import Document
+from qa.index.dense import EF_SEARCH_LARGE, dimension, embed
+from qa.ingest.documents import Document
 from qa.errors import UserError
-from qa.lexical import STOPWORDS
+from qa.index.lexical import STOPWORDS
 
 # 2: BM25 reads the `indexed` field (chunk context), not `text`; 3: dense windows (qa_windows)
 FORMAT_VERSION = 3
@@ -54,7 +54,7 @@ MANIFEST_ID = 0
 SLICE_CHARS = 16_000
 MAX_VARCHAR = 65_535
 INSERT_BLOCK = 1024
-# Milvus's own analyzer, set up like qa.lexical.tokenize: lower case, our stop words, Snowball
+# Milvus's own analyzer, set up like qa.index.lexical.tokenize: lower case, our stop words, Snowball
 # English stems. (milvus-lite applies the stop words but not the stemmer; see README.)
 ANALYZER = {"tokenizer": "standard",
             "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS)},
@@ -384,7 +384,7 @@ def _create_collections(client, dim: int, settings: Settings) -> None:
     indexes = client.prepare_index_params()
     indexes.add_index(field_name="dense", index_type="HNSW", metric_type="IP",
                       params={"M": settings.hnsw_m, "efConstruction": 200})
-    # The same k1 and b as bm25s's defaults, which qa.lexical uses.
+    # The same k1 and b as bm25s's defaults, which qa.index.lexical uses.
     indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                       params={"bm25_k1": 1.5, "bm25_b": 0.75})
     client.create_collection(CHUNKS, schema=chunks, index_params=indexes, timeout=WRITE_TIMEOUT_S)

@@ -73,7 +73,7 @@ def pick_device(device: str = DEFAULTS.device) -> str:
 
 def load_model(name: str = DEFAULTS.model, device: str = DEFAULTS.device, backend: str = DEFAULTS.embed_backend):
     """The embedding model loaded from disk, never from the hub: a SentenceTransformer, or for
-    backend "onnx"/"onnx-int8" on CPU the same weights run by ONNX Runtime (qa.onnx_embed)."""
+    backend "onnx"/"onnx-int8" on CPU the same weights run by ONNX Runtime (qa.index.onnx_embed)."""
     if backend not in EMBED_BACKENDS:
         raise ValueError(f"embedding backend must be one of {', '.join(EMBED_BACKENDS)}, not {backend!r}")
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -84,7 +84,7 @@ def load_model(name: str = DEFAULTS.model, device: str = DEFAULTS.device, backen
     device = pick_device(device)
     # On a GPU torch is the fast path; ONNX Runtime here is its CPU build.
     if backend != "torch" and device == "cpu":
-        from qa import onnx_embed
+        from qa.index import onnx_embed
 
         if not onnx_embed.available():
             raise ModelNotFound(f"the {backend} backend needs onnxruntime and onnx: "

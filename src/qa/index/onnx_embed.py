@@ -2,7 +2,7 @@
 
 The bundled sentence-transformers model (BERT, mean pooling, unit length) is exported once from
 the local weights with `torch.onnx.export` and cached on disk; nothing is downloaded. `OnnxEncoder`
-answers the two calls qa makes of a model (`encode` and the dimension), so `qa.dense.embed` and
+answers the two calls qa makes of a model (`encode` and the dimension), so `qa.index.dense.embed` and
 the index code use it as they use a SentenceTransformer.
 """
 

@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from qa.documents import UnreadableFile, read_document
+from qa.ingest.documents import UnreadableFile, read_document
 from qa.errors import UserError
 
 FORMAT = "qa-export"

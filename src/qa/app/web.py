@@ -1,7 +1,7 @@
 """The web chat: ask, read the quoted answer, check each citation against its source.
 
-All Gradio code lives here and in `qa.web_evaluate` (the Evaluate tab); answers come from
-`qa.answer`, documents and updates from `qa.pipeline`. Everything shown from a document or a
+All Gradio code lives here and in `qa.app.web_evaluate` (the Evaluate tab); answers come from
+`qa.read.answer`, documents and updates from `qa.pipeline`. Everything shown from a document or a
 question is escaped: it is text, never markup.
 """
 
@@ -25,13 +25,13 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from qa import pipeline as qa_pipeline
-from qa.answer import Answer, answer_question, shared_reader
+from qa.read.answer import Answer, answer_question, shared_reader
 from qa.config import MODES, Settings
-from qa.documents import SUPPORTED, NothingToIndex
+from qa.ingest.documents import SUPPORTED, NothingToIndex
 from qa.errors import UserError
-from qa.export import to_json, to_markdown
-from qa.web_evaluate import evaluate_tab
-from qa.web_limits import Guard, Limits, SessionFolders, discard_upload, own_temp_folder
+from qa.app.export import to_json, to_markdown
+from qa.app.web_evaluate import evaluate_tab
+from qa.app.web_limits import Guard, Limits, SessionFolders, discard_upload, own_temp_folder
 
 EXAMPLES = [
     "How many North Korean troops are estimated to be in training?",
@@ -44,7 +44,7 @@ MAX_NAME_CHARS = 200
 SHORT_QUOTE_CHARS = 200  # of each further citation's quote shown in the chat; the rest expands
 CONCURRENCY = 2  # two CPU cores: more parallel questions would only slow each other down
 # Every half hour, Gradio deletes its temp files older than six hours (uploads never used, files
-# of sessions that never ended); qa.web_limits caps the folder's size meanwhile.
+# of sessions that never ended); qa.app.web_limits caps the folder's size meanwhile.
 DELETE_CACHE = (1800, 6 * 3600)
 
 
@@ -105,7 +105,7 @@ def safe_upload_name(name: str) -> str:
 
 def checked_ask(question, mode, k, settings: Settings) -> tuple[str, str, int]:
     """The /ask inputs as (question, mode, k), with None for a default; ValueError saying what is
-    wrong with any of them. (Bad questions themselves are `qa.answer`'s to explain.)"""
+    wrong with any of them. (Bad questions themselves are `qa.read.answer`'s to explain.)"""
     if question is not None and not isinstance(question, str):
         raise ValueError(f"The question must be text, not {_json_kind(question)}.")
     mode = settings.mode if mode is None or mode == "" else mode
@@ -336,9 +336,9 @@ def prepare(settings: Settings, model=None, progress: bool = True) -> qa_pipelin
 def compact_in_background(pipeline: qa_pipeline.Pipeline, updating: threading.Lock) -> threading.Thread | None:
     """Merge the local index's segments on a thread of its own (a big merge takes minutes), then
     point the app at the merged index; until then questions are answered from the index as it is,
-    and an upload waits for the merge (qa.store lets one writer at a time). Milvus compacts its
+    and an upload waits for the merge (qa.index.store lets one writer at a time). Milvus compacts its
     collections itself: None."""
-    from qa import store
+    from qa.index import store
 
     settings = pipeline.settings
     if settings.backend != "local":
@@ -422,7 +422,7 @@ def _same_bytes(a, b) -> bool:
 
 
 def write_exports(answers: list[dict], folder: Path, now: datetime) -> tuple[Path, Path]:
-    """The conversation as qa-conversation-TIME.md and .json in `folder` (qa.export's formats)."""
+    """The conversation as qa-conversation-TIME.md and .json in `folder` (qa.app.export's formats)."""
     stamp, when = now.strftime("%Y%m%d-%H%M%S"), now.isoformat(timespec="seconds")
     markdown, data = folder / f"qa-conversation-{stamp}.md", folder / f"qa-conversation-{stamp}.json"
     markdown.write_text(to_markdown(answers, exported_at=when), encoding="utf-8")
@@ -485,7 +485,7 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
 
     def ask(question: str, mode: str = settings.mode, k: int = settings.k) -> dict:
         """Answer a question from the documents: verbatim quotes with numbered citations
-        (the JSON of qa.answer.Answer.as_dict). Never raises on bad input: see "error"."""
+        (the JSON of qa.read.answer.Answer.as_dict). Never raises on bad input: see "error"."""
         try:
             question, mode, k = checked_ask(question, mode, k, settings)
         except ValueError as error:
@@ -501,7 +501,7 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
 
     def ask_after(question, mode, k, previous: dict | None) -> dict:
         """`ask` in a conversation: a follow-up of `previous` (this session's last answer) is
-        searched with its context (qa.conversation). The REST `ask` stays stateless."""
+        searched with its context (qa.read.conversation). The REST `ask` stays stateless."""
         try:
             question, mode, k = checked_ask(question, mode, k, settings)
         except ValueError:
@@ -734,7 +734,7 @@ mark.qa-span b.qa-answer-words { background: #f59e0b; }
 
 def launch(demo: _Blocks, host: str, port: int, block: bool = True, auth: tuple[str, str] | None = None) -> None:
     """Serve `demo` (from `build_app`) on host:port with the queue that keeps sessions apart, never
-    shared publicly, behind `qa.web_limits.Guard` with the app's limits. With `auth` (user,
+    shared publicly, behind `qa.app.web_limits.Guard` with the app's limits. With `auth` (user,
     password), every page and API call needs a login."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
     demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,

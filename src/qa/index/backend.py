@@ -1,7 +1,7 @@
 """What every index backend offers, and what the backends share.
 
 A backend holds the chunks of a set of documents and searches them lexically (BM25) and by
-vector. There are two: `qa.store` (files on disk: FAISS and `qa.lexical`) and `qa.milvus` (a Milvus
+vector. There are two: `qa.index.store` (files on disk: FAISS and `qa.index.lexical`) and `qa.index.milvus` (a Milvus
 collection). Each module offers the same three functions, and `qa.pipeline` picks one by name:
 
     open_index(settings) -> Backend            the index `settings` name, loaded and checked
@@ -20,8 +20,8 @@ from typing import Mapping, Protocol
 
 import numpy as np
 
-from qa.chunking import Chunk
-from qa.documents import Document, Skipped
+from qa.ingest.chunking import Chunk
+from qa.ingest.documents import Document, Skipped
 from qa.errors import UserError
 
 
@@ -61,10 +61,10 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0
-    windows: int = 0  # dense windows embedded beside the `embedded` chunks (qa.chunking.chunk_windows)
+    windows: int = 0  # dense windows embedded beside the `embedded` chunks (qa.ingest.chunking.chunk_windows)
     seconds: float = 0.0
     rebuilt_because: str | None = None
-    compaction_due: bool = False  # a big merge was left for `qa index --compact` (qa.store)
+    compaction_due: bool = False  # a big merge was left for `qa index --compact` (qa.index.store)
 
     @property
     def up_to_date(self) -> bool:

@@ -10,7 +10,7 @@ Two evaluators, each in the manner of sentence-transformers' InformationRetrieva
   become document rankings, scored with ranx (nDCG@10, recall@100, MRR@10, MAP).
 
 The metric functions are pure; reading files, building indexes and plots sit at the edges (the
-web app's Evaluate tab is `qa.web_evaluate`).
+web app's Evaluate tab is `qa.app.web_evaluate`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from qa.answer import Answer, answer_question, rerank, shared_reader
+from qa.read.answer import Answer, answer_question, rerank, shared_reader
 from qa.config import MODES, Settings
-from qa.documents import Document, document_from_text
+from qa.ingest.documents import Document, document_from_text
 from qa.pipeline import READER_SEES, answer_after
-from qa.reader import SPAN_EXTRA_WORDS
+from qa.read.reader import SPAN_EXTRA_WORDS
 from qa.retrieve import Hit, Retriever
 
 DEFAULT_MODES = ("bm25", "dense", "hybrid")

@@ -1,6 +1,6 @@
 """The BM25 index: tokenising, counting terms per segment, scoring over all segments.
 
-An index is a list of immutable segments (qa.store adds one per update), each holding its own
+An index is a list of immutable segments (qa.index.store adds one per update), each holding its own
 term counts (`TermCounts`); `LexicalIndex` scores them together with the collection statistics
 of the live chunks of every segment (document frequencies, chunk count, mean length), so the
 scores are exactly those of one index built afresh from the same chunks. The formula is Okapi

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from qa.documents import Document
+from qa.ingest.documents import Document
 
 MAX_LABEL_WORDS = 20  # a line this short with no closing punctuation labels; it does not state
 MAX_TITLE_WORDS = 40

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from qa.lexical import STOPWORDS, tokenize
+from qa.index.lexical import STOPWORDS, tokenize
 
 # Words that point back to something said before. "that" is left out: it is far more often a
 # conjunction ("Who confirmed that …") than a reference.

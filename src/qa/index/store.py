@@ -13,11 +13,11 @@ Layout of an index folder:
         documents.offsets.npy   byte offset of each line, for reading one document alone
         chunks.npz       per chunk (row): document number in the segment, start, end, paragraph, page
         vectors.f32      unit embeddings (float32, vectors x width): one a chunk, or with dense
-                         windows a chunk's own and one per window (qa.chunking.chunk_windows)
+                         windows a chunk's own and one per window (qa.ingest.chunking.chunk_windows)
         vectors.chunk.npy   the row (chunk) each vector belongs to, ascending; absent when there is
                          one vector a row (indexes built before dense windows)
         dense.faiss      the vector index of this segment (flat when small, HNSW past ann_threshold)
-        terms/           term counts for BM25 (qa.lexical.TermCounts)
+        terms/           term counts for BM25 (qa.index.lexical.TermCounts)
 
 An update writes one new segment holding the added and changed documents (nothing else is read
 again, embedded or indexed again) and a generation naming the old segments plus the new one; the
@@ -54,13 +54,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm.auto import tqdm
 
-from qa.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
-from qa.chunking import Chunk, indexed_chunks
+from qa.index.backend import BuildReport, DocumentInfo, IndexUnusable, diff_sources, rebuild_reason
+from qa.ingest.chunking import Chunk, indexed_chunks
 from qa.config import Settings
-from qa.dense import (DenseIndex, ModelNotFound, VectorFile, dimension, embed, live_bitmap, model_path,
+from qa.index.dense import (DenseIndex, ModelNotFound, VectorFile, dimension, embed, live_bitmap, model_path,
                       sample_rows)
-from qa.documents import Document
-from qa.lexical import LexicalIndex, TermCounter, TermCounts, tokenize
+from qa.ingest.documents import Document
+from qa.index.lexical import LexicalIndex, TermCounter, TermCounts, tokenize
 
 FORMAT_VERSION = 3
 CURRENT = "CURRENT"

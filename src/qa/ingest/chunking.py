@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from qa.config import DEFAULTS, Settings
-from qa.documents import Document, strip_span
+from qa.ingest.documents import Document, strip_span
 
 
 @dataclass(frozen=True)

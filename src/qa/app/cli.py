@@ -174,7 +174,7 @@ def cmd_index(args) -> int:
     if args.compact:
         if settings.backend != "local":
             sys.exit("qa: --compact is for the local index; Milvus compacts its collections itself")
-        from qa import store
+        from qa.index import store
 
         before, after = store.compact(settings)
         print(f"index {settings.index_location}: " + (f"compacted, {before} segments merged into {after}"
@@ -188,7 +188,7 @@ def cmd_search(args) -> int:
     retriever = _load(settings, _given(args))
     hits = retriever.search(question, args.mode, args.k)
     if args.rerank:
-        from qa.answer import rerank, shared_reader
+        from qa.read.answer import rerank, shared_reader
 
         hits = rerank(shared_reader(settings.reader_dir), retriever, question, hits)
     if args.json:
@@ -213,7 +213,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from qa.answer import answer_question
+    from qa.read.answer import answer_question
     from qa.pipeline import answer_after
 
     if args.json and args.format not in (None, "json"):
@@ -229,7 +229,7 @@ def cmd_ask(args) -> int:
         print(as_json(answer.as_dict()))
         return 2 if answer.error else 0
     if output == "markdown":
-        from qa.export import to_markdown
+        from qa.app.export import to_markdown
 
         echo(to_markdown([answer]), end="")
         return 2 if answer.error else 0
@@ -280,7 +280,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from qa.export import ExportError, load_export, verify
+    from qa.app.export import ExportError, load_export, verify
 
     path = Path(args.export)
     try:
@@ -307,7 +307,7 @@ def _refuse(message: str) -> int:
 
 
 def _checked_question(question: str, settings: Settings) -> str:
-    from qa.answer import BadQuestion, check_question
+    from qa.read.answer import BadQuestion, check_question
 
     try:
         return check_question(question, settings)
@@ -340,7 +340,7 @@ def with_reader(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def cmd_serve(args) -> int:
-    from qa.web import serve
+    from qa.app.web import serve
 
     return serve(_settings(args).with_(sources_dir=Path(args.sources)), args.host, args.port, args.read_only)
 
@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     def cmd_eval(args) -> int:
         from tqdm.auto import tqdm
 
-        from qa import evaluate
+        from qa.evaluation import evaluate
 
         if bool(args.questions) == bool(args.beir):
             sys.exit("qa: eval needs either a question-set file or --beir DATASET_DIR (one of them)")

@@ -1,4 +1,4 @@
-"""The web app's Evaluate tab: score every retrieval mode on an uploaded question set (qa.evaluate
+"""The web app's Evaluate tab: score every retrieval mode on an uploaded question set (qa.evaluation.evaluate
 does the work; this is only its Gradio face)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from qa.evaluate import DEFAULT_MODES, evaluate_question_set, load_question_set
-from qa.web_limits import SessionFolders, discard_upload
+from qa.evaluation.evaluate import DEFAULT_MODES, evaluate_question_set, load_question_set
+from qa.app.web_limits import SessionFolders, discard_upload
 
 MAX_K = 20
 

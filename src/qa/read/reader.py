@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.errors import UserError
 
-MODEL_DIR = Path(__file__).parent / "models" / "reader"
+MODEL_DIR = Path(__file__).parents[1] / "models" / "reader"
 MODEL_FILE = "reader-int8.onnx"
 
 QUESTION_TOKENS = 40  # questions longer than this are cut (the start carries the question word)
@@ -59,7 +59,7 @@ class Reading:
 def word_overlap(question: str, sentences: list[str]) -> list[float]:
     """Share of the question's content words (IDF-weighted over these sentences) in each sentence;
     stems cut to four letters, so that "invaded" meets "invasion"."""
-    from qa.lexical import tokenize
+    from qa.index.lexical import tokenize
 
     keys = lambda text: {t if t[0].isdigit() else t[:4] for t in tokenize(text)}  # noqa: E731
     wanted, sets = keys(question), [keys(s) for s in sentences]

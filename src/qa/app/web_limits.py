@@ -29,7 +29,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.responses import JSONResponse
 
-log = logging.getLogger("qa.web")
+log = logging.getLogger("qa.app.web")
 
 MB = 2**20
 API = "/gradio_api"

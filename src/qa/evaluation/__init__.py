@@ -1,0 +1,1 @@
+"""How well it answers: question sets, BEIR collections, metrics and reports."""

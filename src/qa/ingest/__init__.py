@@ -1,0 +1,1 @@
+"""Files → `Document`s (text with paragraph and page spans) → `Chunk`s with exact offsets."""
