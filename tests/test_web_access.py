@@ -10,7 +10,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from qa.app import web
+from qa.app import web, web_access
 from qa.config import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")  # pandas 3 vs gradio
@@ -26,20 +26,20 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queue
     ((None, None), {"QA_HOST": "", "GRADIO_SERVER_NAME": "192.168.1.5"}, ("192.168.1.5", 7860)),
 ])
 def test_listen_address_precedence(flags, environ, expected):
-    assert web.listen_address(*flags, environ=environ) == expected
+    assert web_access.listen_address(*flags, environ=environ) == expected
 
 
 def test_listen_address_names_the_bad_variable():
     with pytest.raises(SystemExit, match="GRADIO_SERVER_PORT must be a port number, not 'http'"):
-        web.listen_address(None, None, environ={"GRADIO_SERVER_PORT": "http"})
+        web_access.listen_address(None, None, environ={"GRADIO_SERVER_PORT": "http"})
     with pytest.raises(SystemExit, match="QA_PORT must be a port number from 1 to 65535, not 70000"):
-        web.listen_address(None, None, environ={"QA_PORT": "70000"})
+        web_access.listen_address(None, None, environ={"QA_PORT": "70000"})
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "::", "myhost.example"])
 def test_beyond_loopback_without_password_or_read_only_is_refused(host):
     with pytest.raises(SystemExit) as refusal:
-        web.access_for(host, read_only=False, environ={})
+        web_access.access_for(host, read_only=False, environ={})
     message = str(refusal.value)
     assert f"would listen on {host}, beyond this computer" in message
     assert "QA_PASSWORD" in message and "QA_PASSWORD_FILE" in message and "--read-only" in message
@@ -47,30 +47,30 @@ def test_beyond_loopback_without_password_or_read_only_is_refused(host):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_loopback_needs_no_password(host):
-    access = web.access_for(host, environ={})
-    assert access == web.Access(None, False)
+    access = web_access.access_for(host, environ={})
+    assert access == web_access.Access(None, False)
     assert access.describe(host) == "access: no password, this computer only; uploads and re-scans allowed"
 
 
 def test_password_from_the_environment_or_a_file(tmp_path):
-    assert web.access_for("0.0.0.0", environ={"QA_PASSWORD": "s3cret"}).auth == ("qa", "s3cret")
+    assert web_access.access_for("0.0.0.0", environ={"QA_PASSWORD": "s3cret"}).auth == ("qa", "s3cret")
     secret = tmp_path / "password"
     secret.write_text("from file \n# a second line is ignored\n")
-    access = web.access_for("0.0.0.0", environ={"QA_PASSWORD_FILE": str(secret), "QA_USER": "ann"})
+    access = web_access.access_for("0.0.0.0", environ={"QA_PASSWORD_FILE": str(secret), "QA_USER": "ann"})
     assert access.auth == ("ann", "from file ")
     assert access.describe("0.0.0.0") == "access: password required (user 'ann'); uploads and re-scans allowed"
     with pytest.raises(SystemExit, match="cannot be read"):
-        web.access_for("0.0.0.0", environ={"QA_PASSWORD_FILE": str(tmp_path / "missing")})
+        web_access.access_for("0.0.0.0", environ={"QA_PASSWORD_FILE": str(tmp_path / "missing")})
     (tmp_path / "empty").write_text("")
     with pytest.raises(SystemExit, match="the password, is empty"):
-        web.access_for("0.0.0.0", environ={"QA_PASSWORD_FILE": str(tmp_path / "empty")})
+        web_access.access_for("0.0.0.0", environ={"QA_PASSWORD_FILE": str(tmp_path / "empty")})
     with pytest.raises(SystemExit, match="not both"):
-        web.access_for("0.0.0.0", environ={"QA_PASSWORD": "a", "QA_PASSWORD_FILE": str(secret)})
+        web_access.access_for("0.0.0.0", environ={"QA_PASSWORD": "a", "QA_PASSWORD_FILE": str(secret)})
 
 
 def test_read_only_beyond_loopback_is_allowed_and_says_so():
-    access = web.access_for("0.0.0.0", read_only=True, environ={})
-    assert access == web.Access(None, True)
+    access = web_access.access_for("0.0.0.0", read_only=True, environ={})
+    assert access == web_access.Access(None, True)
     assert access.describe("0.0.0.0") == ("access: no password, anyone who can reach 0.0.0.0; "
                                           "read-only: asking only, no uploads, re-scans or evaluation")
 

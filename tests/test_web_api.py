@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from qa.app import web
+from qa.app import web, web_chat, web_citations, web_html, web_sources
 from qa.config import Settings
 from qa.ingest.documents import read_document
 from qa.pipeline import Pipeline
@@ -194,8 +194,8 @@ def test_upload_indexes_new_documents_and_refuses_bad_ones(client, app, tmp_path
 def test_upload_over_the_size_limit_is_refused(app, tmp_path):
     big = tmp_path / "big.txt"
     big.write_text("word " * 1000)
-    with pytest.raises(web.BadUpload, match="big.txt: .* over the upload limit"):
-        web.save_upload(str(big), app.sources, max_bytes=100)
+    with pytest.raises(web_sources.BadUpload, match="big.txt: .* over the upload limit"):
+        web_sources.save_upload(str(big), app.sources, max_bytes=100)
     assert not (app.sources / "big.txt").exists()
 
 
@@ -212,10 +212,10 @@ def test_upload_over_the_size_limit_is_refused(app, tmp_path):
 ])
 def test_safe_upload_name_keeps_only_a_plain_file_name(name, saved):
     if saved is None:
-        with pytest.raises(web.BadUpload):
-            web.safe_upload_name(name)
+        with pytest.raises(web_sources.BadUpload):
+            web_sources.safe_upload_name(name)
     else:
-        assert web.safe_upload_name(name) == saved
+        assert web_sources.safe_upload_name(name) == saved
 
 
 @pytest.mark.parametrize("name, reason", [
@@ -236,15 +236,15 @@ def test_safe_upload_name_keeps_only_a_plain_file_name(name, saved):
     ("README", "unsupported file type (none)"),
 ])
 def test_safe_upload_name_refuses_names_that_could_escape_or_hide(name, reason):
-    with pytest.raises(web.BadUpload, match=reason.replace("(", r"\(").replace(")", r"\)")):
-        web.safe_upload_name(name)
+    with pytest.raises(web_sources.BadUpload, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        web_sources.safe_upload_name(name)
 
 
 def test_context_html_highlights_the_span_and_escapes_everything():
     text = "Intro <b>bold</b> & more. The <script>alert(1)</script> quote here. After <img src=x onerror=y>."
     start = text.index("The <script>")
     end = text.index(" After")
-    html = web.context_html(text, start, end)
+    html = web_citations.context_html(text, start, end)
     assert ('<mark class="qa-span">The &lt;script&gt;alert(1)&lt;/script&gt; quote here.</mark>') in html
     assert "Intro &lt;b&gt;bold&lt;/b&gt; &amp; more. " in html
     assert "&lt;img src=x onerror=y&gt;" in html
@@ -254,10 +254,10 @@ def test_context_html_highlights_the_span_and_escapes_everything():
 def test_context_html_shows_a_window_and_marks_what_is_cut():
     text = "a" * 50 + " " + "b" * 2000 + " QUOTE " + "c" * 2000 + " " + "d" * 50
     start = text.index("QUOTE")
-    html = web.context_html(text, start, start + 5, around=100)
+    html = web_citations.context_html(text, start, start + 5, around=100)
     assert html.startswith('<div class="qa-doc">…') and html.endswith("…</div>")
     assert "a" * 50 not in html and len(html) < 400
-    whole = web.context_html(text, start, start + 5, around=None)
+    whole = web_citations.context_html(text, start, start + 5, around=None)
     assert "a" * 50 in whole and "d" * 50 in whole and "…" not in whole
 
 
@@ -269,32 +269,32 @@ def _citation(**changes) -> dict:
 
 def test_source_panel_confirms_the_span_or_says_the_document_changed():
     text = "Some  quote text."
-    panel = web.source_panel(text, _citation(), whole=False)
+    panel = web_citations.source_panel(text, _citation(), whole=False)
     assert "✓ The highlighted span is exactly the quoted text (characters 6–11 of 17)" in panel
     assert "a&lt;b&gt;.txt" in panel and "T &lt;i&gt;" in panel and "<i>" not in panel
-    changed = web.source_panel("Other text entirely.", _citation(), whole=False)
+    changed = web_citations.source_panel("Other text entirely.", _citation(), whole=False)
     assert "changed since the answer was given" in changed and "<mark" not in changed
-    assert "no longer in the index" in web.source_panel(None, _citation(), whole=False)
+    assert "no longer in the index" in web_citations.source_panel(None, _citation(), whole=False)
 
 
 def test_answer_html_escapes_quotes_questions_and_marks_nearest_passages():
     answered = {"question": "q", "abstained": False, "error": None, "message": None,
                 "answer": [{"quote": "It <img src=x onerror=alert(1)>\n\nworks.", "citation": 1}],
                 "citations": [_citation(page=3)]}
-    html = web.answer_html(answered)
+    html = web_html.answer_html(answered)
     assert "“It &lt;img src=x onerror=alert(1)&gt; works.”" in html
     assert '<sup class="qa-marker">[1]</sup>' in html
     assert "a&lt;b&gt;.txt, ¶2, page 3" in html and "\n" not in html
-    nearest = web.answer_html({**answered, "abstained": True, "answer": [],
+    nearest = web_html.answer_html({**answered, "abstained": True, "answer": [],
                                "message": "The sources do not answer this question."})
     assert "The sources do not answer this question." in nearest and "not an answer" in nearest
-    assert web.question_html("<script>x</script>") == '<div class="qa-question">&lt;script&gt;x&lt;/script&gt;</div>'
+    assert web_html.question_html("<script>x</script>") == '<div class="qa-question">&lt;script&gt;x&lt;/script&gt;</div>'
     quote = "the <b>answer</b> words"
-    marked = web.answer_html({**answered, "answer": [{"quote": quote, "citation": 1}],
+    marked = web_html.answer_html({**answered, "answer": [{"quote": quote, "citation": 1}],
                               "citations": [_citation(start=10, end=10 + len(quote), quote=quote,
                                                       answer_start=14, answer_end=27)]})
     assert '“the <b class="qa-answer-words">&lt;b&gt;answer&lt;/b&gt;</b> words”' in marked
-    error = web.answer_html({**answered, "error": "The question is empty <here>."})
+    error = web_html.answer_html({**answered, "error": "The question is empty <here>."})
     assert error == '<div class="qa-error">The question is empty &lt;here&gt;.</div>'
 
 
@@ -367,10 +367,10 @@ def test_mode_and_k_are_optional_over_rest_in_both_forms(app):
 
 def test_checked_ask_fills_defaults_and_accepts_whole_numbers():
     settings = Settings()
-    assert web.checked_ask("Q?", None, None, settings) == ("Q?", "hybrid", 5)
-    assert web.checked_ask("Q?", "", "", settings) == ("Q?", "hybrid", 5)
-    assert web.checked_ask("Q?", "bm25", 3.0, settings) == ("Q?", "bm25", 3)
-    assert web.checked_ask(None, "dense", " 7 ", settings) == (None, "dense", 7)
+    assert web_chat.checked_ask("Q?", None, None, settings) == ("Q?", "hybrid", 5)
+    assert web_chat.checked_ask("Q?", "", "", settings) == ("Q?", "hybrid", 5)
+    assert web_chat.checked_ask("Q?", "bm25", 3.0, settings) == ("Q?", "bm25", 3)
+    assert web_chat.checked_ask(None, "dense", " 7 ", settings) == (None, "dense", 7)
     for bad_k in (True, -1, float("nan"), float("inf"), [3], "3.5"):
         with pytest.raises(ValueError, match="k .* must be a whole number"):
-            web.checked_ask("Q?", "hybrid", bad_k, settings)
+            web_chat.checked_ask("Q?", "hybrid", bad_k, settings)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from qa.app import web
+from qa.app import web_html
 from qa.app.export import verify
 from test_web_api import start_app
 from test_web_browser import ARTIFACTS, ask, browser  # noqa: F401  (browser: the shared fixture)
@@ -54,7 +54,7 @@ def page(browser, app):  # noqa: F811
 
 def test_further_citations_show_their_quotes_short_and_expandable_and_escaped():
     long_quote = "It <b>is</b> " + "very " * 60 + "long."
-    html = web.answer_html({
+    html = web_html.answer_html({
         "question": "q", "abstained": False, "error": None, "message": None,
         "answer": [{"quote": "First <i>quote</i>.", "citation": 1}],
         "citations": [{"n": 1, "source": "a.txt", "title": "A", "paragraph": 1, "page": None,
@@ -67,7 +67,7 @@ def test_further_citations_show_their_quotes_short_and_expandable_and_escaped():
     assert '“Second <b class="qa-answer-words">&lt;x&gt;</b>.”' in html
     summary, whole = html.split("<summary>")[1].split("</summary>")
     assert summary.startswith('<span class="qa-short">“It &lt;b&gt;is&lt;/b&gt; very very') and "…" in summary
-    assert len(summary) < 300 and f"“{web.escape(' '.join(long_quote.split()))}”</details>" in whole
+    assert len(summary) < 300 and f"“{web_html.escape(' '.join(long_quote.split()))}”</details>" in whole
     assert "<b>is</b>" not in html and "\n" not in html
 
 
@@ -95,7 +95,7 @@ def test_chat_shows_the_quotes_of_citations_2_and_3(page, app):
             continue
         item = answer.locator(f".qa-citations li[value='{c.n}']")
         flat = " ".join(c.quote.split())
-        if len(flat) <= web.SHORT_QUOTE_CHARS:
+        if len(flat) <= web_html.SHORT_QUOTE_CHARS:
             assert f"“{flat}”" in item.inner_text()
             continue
         shortened += 1

@@ -23,7 +23,7 @@ from gradio_client import Client, handle_file
 
 from conftest import DEV_SET, SHIPPED_SOURCES
 from test_web_browser import browser  # noqa: F401  (the shared fixture)
-from qa.app import web
+from qa.app import web, web_sources
 from qa.config import Settings
 from qa.app.web_limits import MB, LoginThrottle, own_temp_folder
 
@@ -372,7 +372,7 @@ def test_the_same_file_saved_twice_at_once_is_kept_once(tmp_path, monkeypatch):
     upload.write_text("The lantern festival of Quenby is held in March.\n")
     sources = tmp_path / "sources"
     sources.mkdir()
-    both_copied, real_place, first_calls = threading.Barrier(2), web._place, set()
+    both_copied, real_place, first_calls = threading.Barrier(2), web_sources._place, set()
 
     def place_together(partial, target):  # both uploads copied before either is placed; one after the other
         if threading.current_thread().name not in first_calls:
@@ -382,12 +382,12 @@ def test_the_same_file_saved_twice_at_once_is_kept_once(tmp_path, monkeypatch):
                 time.sleep(0.3)
         return real_place(partial, target)
 
-    monkeypatch.setattr(web, "_place", place_together)
+    monkeypatch.setattr(web_sources, "_place", place_together)
     outcomes = {}
 
     def save(name):
         try:
-            outcomes[name] = web.save_upload(str(upload), sources, MB)
+            outcomes[name] = web_sources.save_upload(str(upload), sources, MB)
         except Exception as error:  # noqa: BLE001  (the test reports any)
             outcomes[name] = error
 
@@ -397,7 +397,7 @@ def test_the_same_file_saved_twice_at_once_is_kept_once(tmp_path, monkeypatch):
     for thread in threads:
         thread.join()
     assert outcomes["first"] == "notes.txt"
-    assert isinstance(outcomes["second"], web.BadUpload), outcomes["second"]
+    assert isinstance(outcomes["second"], web_sources.BadUpload), outcomes["second"]
     assert "notes.txt: this very file is already in the sources folder" in str(outcomes["second"])
     assert sorted(p.name for p in sources.iterdir()) == ["notes.txt"]  # nothing half-placed left
 
