@@ -1,0 +1,284 @@
+"""The arguments of each `qa` command: one function a command, the groups of options several
+share, and the argparse types that keep numbers within ranges a run can handle."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from qa.config import BACKENDS, EMBED_BACKENDS, FUSIONS, MODES, Settings
+from qa.app.cli_commands import cmd_ask, cmd_eval, cmd_index, cmd_search, cmd_serve, cmd_show, cmd_verify
+
+# Ranges of the numeric options: past them a run crashes, lies or takes hours (issue 12).
+K_RANGE = (1, 100)
+CHUNK_CHARS_RANGE = (50, 20_000)
+OVERLAP_RANGE = (0, 10)
+MAX_FILE_MB_RANGE = (1, 2_048)
+PORT_RANGE = (1, 65_535)
+MAX_DOCUMENT_CHARS_RANGE = (1_000, 1_000_000_000)
+
+
+def _bounded(convert, noun: str, low, high, spec: str):
+    """An argparse `type` that accepts `convert(text)` from `low` to `high` (written with format
+    `spec`), or says why not: "'x' is not NOUN" or "TEXT is out of range: use LOW to HIGH"."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not low <= value <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use {low:{spec}} to {high:{spec}}")
+        return value
+    parse.__name__ = "number"  # argparse names the type in its messages
+    return parse
+
+
+def whole_number(low: int, high: int):
+    """An argparse `type` that accepts a whole number from `low` to `high`, or says why not."""
+    return _bounded(int, "a whole number", low, high, ",")
+
+
+def number_between(low: float, high: float):
+    """An argparse `type` that accepts a number from `low` to `high`, or says why not."""
+    return _bounded(float, "a number", low, high, "g")
+
+
+def dense_windows(text: str) -> int:
+    """An argparse `type` for --dense-windows: 0 (off) or a window size in characters."""
+    value = whole_number(0, CHUNK_CHARS_RANGE[1])(text)
+    if 0 < value < CHUNK_CHARS_RANGE[0]:
+        raise argparse.ArgumentTypeError(f"{text} is too small: use 0 (off) or {CHUNK_CHARS_RANGE[0]} "
+                                         f"to {CHUNK_CHARS_RANGE[1]:,}")
+    return value
+
+
+def with_chunking(p, defaults: Settings, what: str = ""):
+    """--chunk-chars, --overlap, --chunk-context and --dense-windows: how documents are cut into
+    indexed chunks, and how they are embedded."""
+    p.add_argument("--chunk-chars", type=whole_number(*CHUNK_CHARS_RANGE), metavar="N",
+                   help=f"{what}target chunk size in characters, {_range(CHUNK_CHARS_RANGE)} "
+                        f"(default {defaults.chunk_chars})")
+    p.add_argument("--overlap", type=whole_number(*OVERLAP_RANGE), metavar="N",
+                   help=f"{what}sentences shared by neighbouring chunks, {_range(OVERLAP_RANGE)} "
+                        f"(default {defaults.overlap_sentences})")
+    p.add_argument("--chunk-context", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"{what}embed and BM25-index each chunk with its document's title and nearest "
+                        f"heading before it (default: {'on' if defaults.chunk_context else 'off'}); quotes "
+                        "and offsets are the same either way")
+    p.add_argument("--dense-windows", type=dense_windows, metavar="N",
+                   help=f"{what}also embed each chunk longer than N characters in windows of about N "
+                        "(whole sentences); a chunk's dense score is the best of its own vector and its "
+                        f"windows'. 0: one vector a chunk (default {defaults.dense_windows})")
+    return p
+
+
+def with_fusion(p, defaults: Settings):
+    """--fusion, --dense-weight and --confidence-power: how hybrid merges its two rankings."""
+    p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
+    p.add_argument("--dense-weight", type=number_between(0, 1), metavar="W",
+                   help=f"weighted fusion: the dense retriever's share before confidence scaling, 0 to 1 "
+                        f"(default: {defaults.dense_weight:g})")
+    p.add_argument("--confidence-power", type=number_between(0, 10), metavar="P",
+                   help="weighted fusion: scale each retriever's weight by its ranking's confidence "
+                        "(how far its best score stands above its candidates, in standard deviations) "
+                        f"to this power; 0 keeps the weights fixed (default: {defaults.confidence_power:g})")
+    return p
+
+
+def device(text: str) -> str:
+    """An argparse `type` for --device: auto, cpu, cuda or cuda:N."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device: use auto, cpu, cuda or cuda:N")
+    return text
+
+
+def with_index(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every command takes: where the index lives and how the model runs."""
+    defaults = Settings()
+    p.add_argument("--index", metavar="DIR", help=f"index folder (default: {defaults.index_dir})")
+    p.add_argument("--device", type=device, help="where to embed: auto (CUDA if present), cpu, cuda, cuda:N")
+    p.add_argument("--embed-backend", choices=EMBED_BACKENDS,
+                   help=f"how to run the embedding model on a CPU (default: {defaults.embed_backend}); "
+                        "an index is built and searched with one of them")
+    p.add_argument("--backend", choices=BACKENDS,
+                   help=f"where the index lives: local files or Milvus (default: {defaults.backend})")
+    p.add_argument("--uri", help="the Milvus to use: a path ending in .db for milvus-lite, or "
+                                 "http://host:19530 (default: milvus.db in the index folder)")
+    return p
+
+
+def with_reader(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--reader, for the commands that read sentences to answer."""
+    p.add_argument("--reader", metavar="DIR",
+                   help="reader model folder (reader-int8.onnx, tokenizer.json, reader.json), e.g. one "
+                        "trained with training/train_reader.py (default: the one shipped with qa)")
+    return p
+
+
+def with_sources(p: argparse.ArgumentParser, as_option: bool = False) -> argparse.ArgumentParser:
+    """The folder of documents: an optional argument, or `--sources DIR` with `as_option`."""
+    defaults = Settings()
+    sources_help = f"folder of documents (default: {defaults.sources_dir})"
+    if as_option:
+        p.add_argument("--sources", default=str(defaults.sources_dir), metavar="DIR", help=sources_help)
+    else:
+        p.add_argument("sources", nargs="?", default=str(defaults.sources_dir), help=sources_help)
+    return p
+
+
+def with_max_file_mb(p: argparse.ArgumentParser, also: str = "") -> argparse.ArgumentParser:
+    """--max-file-mb: the largest file indexed (`also`: what else the limit does, in the help)."""
+    p.add_argument("--max-file-mb", type=whole_number(*MAX_FILE_MB_RANGE), metavar="N",
+                   help=f"skip files{also} larger than this, {_range(MAX_FILE_MB_RANGE)} "
+                        f"(default {Settings().max_file_mb})")
+    return p
+
+
+def with_retrieval(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The question and how its passages are retrieved, for `qa search` and `qa ask`."""
+    defaults = Settings()
+    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("--mode", choices=MODES, help=f"retriever (default: {defaults.mode})")
+    p.add_argument("-k", type=whole_number(*K_RANGE), metavar="N",
+                   help=f"passages to return, {_range(K_RANGE)} (default: {defaults.k})")
+    with_fusion(p, defaults)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return with_reader(with_index(p))
+
+
+def serve_arguments(p: argparse.ArgumentParser, sources_option: bool = False) -> argparse.ArgumentParser:
+    """The options of `qa serve`, which `python app.py` takes too (there the sources folder is
+    `--sources DIR` rather than an argument)."""
+    with_sources(p, sources_option)
+    p.add_argument("--host", help="address to listen on (default: $QA_HOST, $GRADIO_SERVER_NAME or 127.0.0.1); "
+                                  "beyond 127.0.0.1 it needs $QA_PASSWORD (or $QA_PASSWORD_FILE) or --read-only")
+    p.add_argument("--port", type=whole_number(*PORT_RANGE),
+                   help="port (default: $QA_PORT, $GRADIO_SERVER_PORT or 7860)")
+    p.add_argument("--read-only", action="store_true", help="questions only: no uploads, re-scans or evaluation")
+    with_max_file_mb(p, ", and refuse uploads,")
+    p.set_defaults(run=cmd_serve)
+    return with_reader(with_index(p))
+
+
+def command(commands, name: str, run, **texts) -> argparse.ArgumentParser:
+    """The parser of `qa NAME`, its `help` and `description` in `texts`, which runs `run`."""
+    p = commands.add_parser(name, **texts)
+    p.set_defaults(run=run)
+    return p
+
+
+def add_index_command(commands) -> None:
+    defaults = Settings()
+    p = with_index(command(
+        commands, "index", cmd_index, help="build or update the index of a folder of documents",
+        description="Read .txt, .md, .html, .pdf and .docx files, chunk them and build the BM25 and "
+                    "embedding indexes. Only new or changed documents are embedded again; the "
+                    "previous index stays usable until the new one is complete."))
+    with_sources(p)
+    p.add_argument("--rebuild", action="store_true", help="ignore the existing index and start over")
+    p.add_argument("--compact", action="store_true",
+                   help="then merge the index's segments into one, dropping removed documents' chunks "
+                        "(updates do this by themselves when they pile up; no embedding)")
+    with_chunking(p, defaults)
+    with_max_file_mb(p)
+    p.add_argument("--max-document-chars", type=whole_number(*MAX_DOCUMENT_CHARS_RANGE), metavar="N",
+                   help=f"skip documents whose text is longer than this, {_range(MAX_DOCUMENT_CHARS_RANGE)} "
+                        f"(default {defaults.max_document_chars:,})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def add_search_command(commands) -> None:
+    p = with_retrieval(command(
+        commands, "search", cmd_search, help="show the passages retrieved for a question",
+        description="Rank the indexed passages for a question and show, for each, its source, "
+                    "offsets and its rank and score in each retriever."))
+    p.add_argument("--rerank", action="store_true",
+                   help="reorder the k passages by the reader's score of their best sentence")
+
+
+def add_ask_command(commands) -> None:
+    p = with_retrieval(command(
+        commands, "ask", cmd_ask, help="answer a question with verbatim, cited sentences from the documents",
+        description="Quote the sentences of your documents that answer the question, each with a "
+                    "numbered citation (file, title, paragraph, page, character offsets). When "
+                    "nothing answers it, say so and show the nearest passages instead."))
+    p.add_argument("--format", choices=("text", "markdown", "json"),
+                   help="text (default); markdown: the question as a heading, each quote with a "
+                        "footnote giving file, title, paragraph, page and offsets; json: one JSON "
+                        "object (the same as --json), which `qa verify` can check later")
+    p.add_argument("--after", metavar="PREVIOUS_QUESTION",
+                   help="the question asked before: a follow-up (\"Who led it?\") is searched with "
+                        "the names of that question and its answer")
+
+
+def add_verify_command(commands) -> None:
+    p = command(
+        commands, "verify", cmd_verify, help="check that the quotes of an exported answer are still in their sources",
+        description="Read the sources again and report each quote of EXPORT.json (a conversation "
+                    "exported from the web chat, or the output of `qa ask --json`) as exact (still at "
+                    "its offsets), moved (found elsewhere in the same document: the new offsets), gone "
+                    "(no longer in the document) or missing (the source file is not there or cannot be "
+                    "read). Exit status: 0 when every quote is exact, 1 when any moved, is gone or "
+                    "missing, 2 when EXPORT.json is not a qa export.")
+    p.add_argument("export", metavar="EXPORT.json", help="the JSON export or `qa ask --json` output")
+    p.add_argument("--sources", metavar="DIR",
+                   help=f"the folder the quoted files are in (default: {Settings().sources_dir})")
+
+
+def add_show_command(commands) -> None:
+    p = with_index(command(
+        commands, "show", cmd_show, help="print a document's text as qa extracted it: what citation offsets count",
+        description="Print the text qa extracted from SOURCE (a file name as citations give it), or "
+                    "the characters START to END of it: citation offsets count characters of this "
+                    "text (Python string indices). Nothing is added, not even a final newline, so "
+                    "`qa show SOURCE | sha256sum` equals the citation's text_sha256."))
+    p.add_argument("source", help="the document's file name, as a citation's \"source\" gives it")
+    p.add_argument("--start", type=whole_number(0, 10**12), metavar="N", help="first character (default 0)")
+    p.add_argument("--end", type=whole_number(0, 10**12), metavar="M",
+                   help="one past the last character (default: the end of the text)")
+    p.add_argument("--sha256", action="store_true", help="print the SHA-256 of the whole text instead")
+
+
+def add_serve_command(commands) -> None:
+    serve_arguments(commands.add_parser(
+        "serve", help="start the web chat (the same as `python app.py`)",
+        description="Index the sources folder (only new or changed files), then serve the chat on "
+                    "http://HOST:PORT until stopped. Nothing is shared beyond that address."))
+
+
+def add_eval_command(commands) -> None:
+    defaults = Settings()
+    p = with_reader(with_index(command(
+        commands, "eval", cmd_eval, help="score answers on a question set, or retrieval on a BEIR dataset, by mode",
+        description="Answer every question of a JSONL question set (id, question, answers) in each "
+                    "mode and report hit@1/3/5/10, MRR@10, quote@1, span@1, abstention and speed; or, with "
+                    "--beir, index a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/test.tsv) and "
+                    "report nDCG@10, recall@100, MRR@10 and MAP. Writes report.json, metrics.csv "
+                    "and two plots to --out.")))
+    p.add_argument("questions", nargs="?", help="question set, one JSON object a line")
+    p.add_argument("--beir", metavar="DATASET_DIR",
+                   help="evaluate retrieval on a BEIR dataset; its index goes to --index "
+                        "(default: DATASET_DIR/.qa-index)")
+    p.add_argument("--modes", default="bm25,dense,hybrid", help="comma-separated (default: bm25,dense,hybrid)")
+    p.add_argument("-k", type=whole_number(*K_RANGE), default=10, metavar="N",
+                   help=f"citations per answer, {_range(K_RANGE)} (default: 10)")
+    with_fusion(p, defaults)
+    with_chunking(p, defaults, "with --beir: ")
+    p.add_argument("--out", default="eval-out", metavar="DIR", help="folder for report files (default: eval-out)")
+    p.add_argument("--run-out", metavar="DIR",
+                   help="with --beir: also write one TREC run file per mode (MODE.run: qid Q0 docid rank "
+                        "score tag) to DIR, to score with other tools")
+    p.add_argument("--without-context", action="store_true",
+                   help="ask every question alone, ignoring 'follows' (to measure what a follow-up "
+                        "gains from the question before it)")
+    p.add_argument("--rerank", action="store_true",
+                   help="with --beir: the reader reorders each query's best 20 passages, as qa search --rerank "
+                        "does (slow: 1 to 3 s a query on 2 CPU cores)")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="with --beir: other systems' TREC run files, scored beside qa's modes (named by file "
+                        "stem), with ranx's paired t-test marking significant differences")
+    p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
+
+
+def _range(bounds: tuple[int, int]) -> str:
+    return f"{bounds[0]} to {bounds[1]:,}"
