@@ -82,7 +82,7 @@ def test_docx_whose_zip_lies_about_a_size_is_refused_without_inflating_it(tmp_pa
 
 
 def test_an_unchanged_file_is_not_parsed_again_by_an_update(tmp_path, model, monkeypatch):
-    from qa.ingest import documents
+    from qa.ingest import markup
     from qa.config import Settings
     from qa.pipeline import update
 
@@ -92,8 +92,8 @@ def test_an_unchanged_file_is_not_parsed_again_by_an_update(tmp_path, model, mon
     settings = Settings(index_dir=tmp_path / "index", sources_dir=sources)
     update(settings, model, progress=False)
     parsed = []
-    real = documents._html_text
-    monkeypatch.setattr(documents, "_html_text", lambda raw: parsed.append(1) or real(raw))
+    real = markup.html_text
+    monkeypatch.setattr(markup, "html_text", lambda raw: parsed.append(1) or real(raw))
     (sources / "note.txt").write_text("A new note about the mill.")
     report = update(settings, model, progress=False)
     assert report.unchanged == ["page.html"] and report.added == ["note.txt"]
