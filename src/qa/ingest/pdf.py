@@ -1,0 +1,316 @@
+"""PDFs read with PDFium: the text qa indexes, where each of its characters sits on its page, the
+rectangles that cover a quote, and the page drawn with those rectangles highlighted.
+
+Positions are in PDF points (1/72 inch) on the page as a viewer shows it (its crop box, turned by
+its /Rotate), measured from the top-left corner: a box is (x0, y0, x1, y1) with x0 < x1, y0 < y1.
+A page drawn at `dpi` puts a point p at pixel p * dpi / 72.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import io
+import logging
+import math
+import threading
+from bisect import bisect_right
+from dataclasses import dataclass
+from itertools import repeat
+
+import numpy as np
+import pypdfium2 as pdfium
+
+from qa.ingest.extract import UnreadableFile, too_long
+
+Box = tuple[float, float, float, float]
+
+# PDFium may not be called from two threads at once, not even for two documents (the web app can
+# draw a page while an index is being built), so every use of it holds this lock.
+_PDFIUM = threading.Lock()
+
+QUOTE_COLOUR = (255, 235, 59)  # highlighter yellow
+ANSWER_COLOUR = (255, 152, 0)  # orange
+
+_HYPHEN = 0xFFFE  # what PDFium puts for a hyphen that it joined to the next line's word
+_PAGE_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True, eq=False)
+class PdfText:
+    """A PDF's text as qa indexes it, and the box of each of its characters."""
+
+    text: str  # the pages' texts, each stripped, joined by a blank line
+    pages: tuple[int, ...]  # start offset of each page in `text`
+    title: str | None  # from the document information, when it has one
+    # float32, one row per character of `text`: its box on its page (see the module's docstring);
+    # NaN for characters drawn nowhere: the page separators, line breaks and spaces PDFium inferred.
+    boxes: np.ndarray
+    page_sizes: tuple[tuple[float, float], ...]  # (width, height) of each page as shown, in points
+
+    def page_at(self, offset: int) -> int:
+        """1-based number of the page that holds `offset` (a separator belongs to the page before)."""
+        return max(1, bisect_right(self.pages, offset))
+
+    def char_pages(self) -> np.ndarray:
+        """The 1-based page of every character of `text`, as int32."""
+        offsets = np.arange(len(self.text))
+        return np.searchsorted(np.asarray(self.pages), offsets, side="right").astype(np.int32)
+
+
+def read_pdf(data: bytes, max_chars: int) -> PdfText:
+    """The text and character boxes of a PDF; raises UnreadableFile, with the reason in a user's
+    words, for a broken, encrypted or text-less PDF or one whose text passes `max_chars`."""
+    drawing = _drawing_sizes(data)
+    texts, boxes, sizes, total = [], [], [], 0
+    with _PDFIUM:
+        pdf = _open(data)
+        try:
+            for number in range(1, len(pdf) + 1):
+                # Extracting takes time per character, and a page draws at most about one character
+                # per byte of its instructions (pages may share them: a 7 KB file drew 6 million), so a
+                # page that could pass the limit is refused before PDFium parses it.
+                if drawing is not None and drawing[number - 1] > max_chars - total:
+                    raise UnreadableFile(
+                        f"page {number} holds {drawing[number - 1]:,} bytes of drawing instructions, enough "
+                        f"for more text than the limit of {max_chars:,} characters ({total:,} read before it); "
+                        f"raise it with `qa index --max-document-chars` to index this file")
+                page = pdf[number - 1]
+                try:
+                    text, page_boxes = _page_text(page, max_chars - total)
+                    sizes.append(tuple(float(side) for side in page.get_size()))
+                finally:
+                    page.close()
+                total += len(text)
+                if page_boxes is None:
+                    raise UnreadableFile(too_long(total, max_chars, at_least=number < len(pdf)))
+                texts.append(text)
+                boxes.append(page_boxes)
+            title = pdf.get_metadata_value("Title").strip() or None
+        except pdfium.PdfiumError as error:
+            raise UnreadableFile(f"not a readable PDF ({type(error).__name__}: {error})") from error
+        finally:
+            pdf.close()
+    if texts and not any(texts):
+        raise UnreadableFile(f"has no text layer (scanned?); it needs OCR to be read "
+                             f"({len(texts)} page{'s' if len(texts) > 1 else ''} without text)")
+    starts, rows, offset = [], [], 0
+    for number, (text, page_boxes) in enumerate(zip(texts, boxes)):
+        if number:
+            rows.append(np.full((len(_PAGE_SEPARATOR), 4), np.nan, np.float32))
+        starts.append(offset)
+        rows.append(page_boxes)
+        offset += len(text) + len(_PAGE_SEPARATOR)
+    return PdfText(text=_PAGE_SEPARATOR.join(texts), pages=tuple(starts), title=title,
+                   boxes=np.concatenate(rows) if rows else np.empty((0, 4), np.float32),
+                   page_sizes=tuple(sizes))
+
+
+def quote_regions(pdf_text: PdfText, start: int, end: int) -> list[tuple[int, tuple[Box, ...]]]:
+    """For each page that text[start:end] is drawn on, in order: (page, rectangles), one rectangle
+    per line (more where other text sits between the quote's characters). The characters whose
+    boxes lie inside a page's rectangles, read in order, are the quote's characters on that page,
+    white space aside."""
+    regions = []
+    for page in range(pdf_text.page_at(start), pdf_text.page_at(max(start, end - 1)) + 1):
+        first = pdf_text.pages[page - 1]
+        last = pdf_text.pages[page] if page < len(pdf_text.pages) else len(pdf_text.text)
+        lo, hi = max(start, first), min(end, last)
+        drawn = [i for i in range(lo, hi)
+                 if not pdf_text.text[i].isspace() and not math.isnan(pdf_text.boxes[i, 0])]
+        if not drawn:
+            continue
+        # Other characters on the page: a rectangle may not take in one of their centres.
+        others = np.concatenate([pdf_text.boxes[first:lo], pdf_text.boxes[hi:last]])
+        others = others[~np.isnan(others[:, 0])]
+        centres = np.stack([(others[:, 0] + others[:, 2]) / 2, (others[:, 1] + others[:, 3]) / 2], axis=1)
+        rectangles = []
+        for line in _lines(pdf_text, drawn):
+            rectangles.extend(_cover(pdf_text.boxes[line], centres))
+        regions.append((page, tuple(rectangles)))
+    return regions
+
+
+def quote_boxes(pdf_text: PdfText, start: int, end: int) -> tuple[int, tuple[Box, ...]]:
+    """(page, rectangles) of the first page text[start:end] is drawn on: a quote that runs onto the
+    next page is highlighted on its first page only (`quote_regions` has every page). A quote of
+    nothing drawn (only white space) gives the page of `start` and no rectangles."""
+    regions = quote_regions(pdf_text, start, end)
+    return regions[0] if regions else (pdf_text.page_at(start), ())
+
+
+def render_page(data: bytes, page: int, boxes: tuple[Box, ...] = (), answer_boxes: tuple[Box, ...] = (),
+                dpi: int = 150):
+    """The 1-based `page` drawn at `dpi` as an RGB PIL image (its info["dpi"] set), with `boxes`
+    highlighted yellow and `answer_boxes` orange, like a highlighter: the text stays readable."""
+    from PIL import Image, ImageChops, ImageDraw
+
+    with _PDFIUM:
+        pdf = _open(data)
+        try:
+            if not 1 <= page <= len(pdf):
+                raise ValueError(f"page {page} is not in this PDF of {len(pdf)} pages")
+            drawn = pdf[page - 1]
+            try:
+                image = drawn.render(scale=dpi / 72).to_pil().convert("RGB")
+            finally:
+                drawn.close()
+        finally:
+            pdf.close()
+    paint = Image.new("RGB", image.size, "white")
+    draw = ImageDraw.Draw(paint)
+    scale = dpi / 72
+    for colour, rectangles in ((QUOTE_COLOUR, boxes), (ANSWER_COLOUR, answer_boxes)):
+        for x0, y0, x1, y1 in rectangles:
+            draw.rectangle((math.floor(x0 * scale), math.floor(y0 * scale),
+                            math.ceil(x1 * scale) - 1, math.ceil(y1 * scale) - 1), fill=colour)
+    image = ImageChops.multiply(image, paint)
+    image.info["dpi"] = (dpi, dpi)
+    return image
+
+
+def _open(data: bytes):
+    try:
+        return pdfium.PdfDocument(data)  # tries an empty password: many PDFs are encrypted with none
+    except pdfium.PdfiumError as error:
+        if error.err_code == pdfium.raw.FPDF_ERR_PASSWORD:
+            raise UnreadableFile("is encrypted (it needs a password); save a copy without one to index it") from error
+        raise UnreadableFile(f"not a readable PDF ({type(error).__name__}: {error})") from error
+
+
+def _drawing_sizes(data: bytes) -> list[int] | None:
+    """Bytes of drawing instructions of each page, or None where pypdf cannot tell (PDFium may
+    still read the file; then the text limit is checked on each page's text instead)."""
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            return None
+        sizes = []
+        for page in reader.pages:
+            contents = page.get_contents()
+            sizes.append(len(contents.get_data()) if contents is not None else 0)
+        return sizes
+    except Exception:  # pypdf raises many types for broken files; PDFium will say what is wrong
+        return None
+
+
+@functools.cache
+def _per_character():
+    """PDFium's per-character calls (loose box, whether PDFium made the character up) typed to take
+    plain integers: the pypdfium2 wrappers convert their arguments on every call, which took most
+    of the time of reading a page's boxes."""
+
+    def plain(function, *argtypes):
+        return ctypes.CFUNCTYPE(ctypes.c_int, *argtypes)(ctypes.cast(function, ctypes.c_void_p).value)
+
+    return (plain(pdfium.raw.FPDFText_GetLooseCharBox, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p),
+            plain(pdfium.raw.FPDFText_IsGenerated, ctypes.c_void_p, ctypes.c_int))
+
+
+def _page_text(page, room: int) -> tuple[str, np.ndarray | None]:
+    """The page's text (line endings folded, stripped) and its characters' boxes; None for the
+    boxes when the text is longer than `room`: they are not read then."""
+    textpage = page.get_textpage()
+    try:
+        count = textpage.count_chars()
+        units = (ctypes.c_ushort * (count + 1))()
+        pdfium.raw.FPDFText_GetText(textpage, 0, count, units)
+        codes, source = _page_codes(np.frombuffer(units, np.uint16, count))
+        text = codes.astype("<u4").tobytes().decode("utf-32-le", errors="replace")
+        stripped = text.strip()
+        if len(stripped) > room:
+            return stripped, None
+        lead = len(text) - len(text.lstrip())
+        source = source[lead:lead + len(stripped)]
+        loose_box, is_generated = _per_character()
+        handle = ctypes.cast(textpage.raw, ctypes.c_void_p).value
+        loose = np.zeros((count, 4), np.float32)  # left, top, right, bottom, upwards from the page's origin
+        found = np.fromiter(map(loose_box, repeat(handle, count), range(count),
+                                range(loose.ctypes.data, loose.ctypes.data + 16 * count, 16)), bool, count)
+        found &= ~np.fromiter(map(is_generated, repeat(handle, count), range(count)), bool, count)
+        boxes = _shown(loose, page)
+        boxes[~found] = np.nan
+        return stripped, np.where((source >= 0)[:, None], boxes[np.maximum(source, 0)], np.float32(np.nan))
+    finally:
+        textpage.close()
+
+
+def _page_codes(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PDFium's UTF-16 text of a page as code points with "\\r\\n" and "\\r" folded to "\\n" and each
+    joined hyphen put back as "-\\n", and for each code point the PDFium character it came from
+    (-1 for a "\\n" put in)."""
+    codes = units.astype(np.uint32)
+    source = np.arange(len(units))
+    # A character beyond U+FFFF is two PDFium characters (a surrogate pair): one code point, drawn
+    # where the first half is.
+    high = (codes[:-1] >= 0xD800) & (codes[:-1] < 0xDC00) & (codes[1:] >= 0xDC00) & (codes[1:] < 0xE000)
+    pairs = np.flatnonzero(high)
+    codes[pairs] = 0x10000 + ((codes[pairs] - 0xD800) << 10) + (codes[pairs + 1] - 0xDC00)
+    keep = np.ones(len(codes), bool)
+    keep[pairs + 1] = False
+    codes[(codes >= 0xD800) & (codes < 0xE000) & keep] = 0xFFFD  # a half without its pair
+    # "\r\n" becomes "\n" (the "\r" goes), a lone "\r" becomes "\n".
+    keep[:-1] &= ~((codes[:-1] == 0x0D) & (codes[1:] == 0x0A))
+    codes[codes == 0x0D] = 0x0A
+    codes, source = codes[keep], source[keep]
+    # PDFium joins a word hyphenated at a line's end; the page shows "-" and a line break, as
+    # pypdf reads it.
+    hyphens = np.flatnonzero(codes == _HYPHEN)
+    codes[hyphens] = ord("-")
+    following = np.append(codes[1:], 0x0A)
+    breaks = hyphens[following[hyphens] != 0x0A] + 1
+    return np.insert(codes, breaks, 0x0A), np.insert(source, breaks, -1)
+
+
+def _shown(loose: np.ndarray, page) -> np.ndarray:
+    """Boxes from PDF user space (left, top, right, bottom, upwards) to the page as shown: from its
+    crop box's top-left corner, turned by its /Rotate."""
+    left_edge, bottom_edge, right_edge, top_edge = page.get_bbox()
+    left, top, right, bottom = loose.T
+    turned = {
+        0: (left - left_edge, top_edge - top, right - left_edge, top_edge - bottom),
+        90: (bottom - bottom_edge, left - left_edge, top - bottom_edge, right - left_edge),
+        180: (right_edge - right, bottom - bottom_edge, right_edge - left, top - bottom_edge),
+        270: (top_edge - top, right_edge - right, top_edge - bottom, right_edge - left),
+    }[page.get_rotation() % 360]
+    return np.stack(turned, axis=1).astype(np.float32)
+
+
+def _lines(pdf_text: PdfText, drawn: list[int]) -> list[list[int]]:
+    """The drawn characters of a quote in runs that sit on one line, in reading order."""
+    boxes = pdf_text.boxes
+    lines = [[drawn[0]]]
+    top, bottom = boxes[drawn[0], 1], boxes[drawn[0], 3]
+    for before, at in zip(drawn, drawn[1:]):
+        middle = (boxes[at, 1] + boxes[at, 3]) / 2
+        if "\n" in pdf_text.text[before + 1:at] or not top < middle < bottom or boxes[at, 0] < boxes[before, 0]:
+            lines.append([])
+            top, bottom = boxes[at, 1], boxes[at, 3]
+        lines[-1].append(at)
+        top, bottom = min(top, boxes[at, 1]), max(bottom, boxes[at, 3])
+    return lines
+
+
+def _cover(boxes: np.ndarray, centres: np.ndarray) -> list[Box]:
+    """Rectangles over `boxes` (one line's characters, in order): their union, or where it would
+    take in one of the `centres` of other characters, a new rectangle from the character that would."""
+
+    def takes_in(x0, y0, x1, y1):
+        return bool(np.any((centres[:, 0] > x0) & (centres[:, 0] < x1) & (centres[:, 1] > y0) & (centres[:, 1] < y1)))
+
+    whole = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
+    if not takes_in(*whole):
+        return [tuple(float(v) for v in whole)]
+    rectangles, current = [], tuple(boxes[0])
+    for box in boxes[1:]:
+        grown = (min(current[0], box[0]), min(current[1], box[1]), max(current[2], box[2]), max(current[3], box[3]))
+        if takes_in(*grown):
+            rectangles.append(current)
+            current = tuple(box)
+        else:
+            current = grown
+    rectangles.append(current)
+    return [tuple(float(v) for v in rectangle) for rectangle in rectangles]
