@@ -185,6 +185,16 @@ class Retriever:
                 done += 1
         return done
 
+    def kept_sentences(self) -> frozenset[str]:
+        """The sentences whose vectors are kept now (`embed_sentences`)."""
+        with self._sentences_lock:
+            return frozenset(self._sentences)
+
+    def forget_sentences(self) -> None:
+        """Drop every kept sentence vector, as a fresh process starts."""
+        with self._sentences_lock:
+            self._sentences.clear()
+
     def keep_sentences_of(self, other: "Retriever") -> None:
         """Take over `other`'s kept sentence vectors (the same model: a reloaded index)."""
         if other.model is self.model:
