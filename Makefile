@@ -23,7 +23,7 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) bench/bench_retrieval.py
+	$(PY) -m bench.retrieval.speed
 
 clean:
 	rm -rf $(VENV) index/current index/gen-* bench/out

@@ -1,12 +1,13 @@
 """Render the measured results kept as records (bench/results/*.yaml) into the tables of the docs.
 
-A record is one measurement: what was measured and under which condition, the commands, the
-commit whose README first reported the figures, the date, the machine and its load, and the
-metrics. A rendered table is the text between `<!-- results: NAME -->` and `<!-- /results -->` in
-README.md or docs/results/*.md; everything else on those pages is written by hand.
+A record is one measurement: what was measured and under which condition, the commands (shell
+lines run from the repository root), how bench/check_results.py reruns them (`check`), the commit
+whose README first reported the figures, the date, the machine and its load, and the metrics. A
+rendered table is the text between `<!-- results: NAME -->` and `<!-- /results -->` in README.md
+or docs/results/*.md; everything else on those pages is written by hand.
 
-    .venv/bin/python bench/render_results.py           # rewrite the tables from the records
-    .venv/bin/python bench/render_results.py --check   # exit 1 when a page is not up to date
+    .venv/bin/python -m bench.render_results           # rewrite the tables from the records
+    .venv/bin/python -m bench.render_results --check   # exit 1 when a page is not up to date
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.paths import ROOT
+
 RECORDS = ROOT / "bench" / "results"
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 

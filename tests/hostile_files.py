@@ -1,4 +1,4 @@
-"""Makers of hostile files (issue 34), shared by the tests and bench/bench_hostile.py."""
+"""Makers of hostile files (issue 34), shared by the tests and bench/ingest/hostile_files.py."""
 
 from __future__ import annotations
 

@@ -1,17 +1,14 @@
 """The BEIR path at a realistic size, without network: SQuAD paragraphs of articles the reader
-never trained on as the corpus, their questions as queries (bench/beir_from_squad.py)."""
+never trained on as the corpus, their questions as queries (bench/datasets/beir_from_squad.py)."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from bench.datasets.beir_from_squad import squad_path, write_squad_beir
 from qa.app.cli import main
 from qa.evaluation.evaluate import load_beir
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from beir_from_squad import squad_path, write_squad_beir  # noqa: E402
 
 SQUAD = squad_path()
 pytestmark = pytest.mark.skipif(SQUAD is None, reason="needs ../shared/train/squad-v1.1-train.json.gz")

@@ -1,18 +1,14 @@
-"""The two out-of-domain BEIR collections built from the shared data (bench/beir_out_of_domain.py):
+"""The two out-of-domain BEIR collections built from the shared data (bench/datasets/beir_out_of_domain.py):
 COVID-QA passages and SelQA sections load as BEIR, every judgement names a document of the
 corpus, and each COVID-QA question judges the passage its annotated answer is in."""
 
 import gzip
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
+from bench.datasets.beir_out_of_domain import main, paper_passages, shared_file, write_collection
 from qa.evaluation.evaluate import load_beir
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from beir_out_of_domain import main, paper_passages, shared_file, write_collection  # noqa: E402
 
 
 @pytest.mark.parametrize("name, documents, queries", [("covid", 2543, 1374), ("selqa", 680, 785)])
@@ -47,7 +43,7 @@ def test_paper_passages_skip_the_metadata_and_headings():
 
 
 def test_missing_shared_data_is_a_clear_message(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("beir_out_of_domain.shared_dir", lambda: None)
+    monkeypatch.setattr("bench.datasets.beir_out_of_domain.shared_dir", lambda: None)
     with pytest.raises(SystemExit) as stop:
         main(["covid", str(tmp_path / "x")])
     assert "no ../shared/train/covid-qa.json.gz" in str(stop.value)
@@ -72,10 +68,10 @@ def test_hybrid_beats_both_its_parts_on_covid_qa_passages(tmp_path):
 
 @pytest.mark.parametrize("name", ["covid", "selqa"])
 def test_question_sets_quote_their_answers_from_their_sources(name, tmp_path):
-    """bench/question_set_out_of_domain.py: every question's answers are in its source file, so
+    """bench/datasets/out_of_domain_set.py: every question's answers are in its source file, so
     hit@k and quote@1 can be earned; the question set loads as `qa eval` reads it."""
     from qa.evaluation.evaluate import load_question_set
-    from question_set_out_of_domain import write_set
+    from bench.datasets.out_of_domain_set import write_set
 
     if shared_file(name) is None:
         pytest.skip(f"needs ../shared/train ({name})")

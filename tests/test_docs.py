@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench import check_results, render_results
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
@@ -44,8 +46,8 @@ def test_cli_reference_has_every_command():
 
 
 def test_results_tables_match_their_records():
-    assert not stale(script("bench/render_results.py").rendered_pages()), \
-        "run: .venv/bin/python bench/render_results.py"
+    assert not stale(render_results.rendered_pages()), \
+        "run: .venv/bin/python -m bench.render_results"
 
 
 @pytest.mark.parametrize("record", sorted((ROOT / "bench" / "results").glob("*.yaml")), ids=lambda p: p.stem)
@@ -55,6 +57,14 @@ def test_each_result_record_says_how_it_was_measured(record):
     assert fields["commands"] and fields["metrics"]
     assert re.fullmatch(r"[0-9a-f]{7,40}", fields["commit"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", fields["date"])
+    check = check_results.check_of(fields)  # a sentence (why it is not rerun) or how to rerun it
+    assert isinstance(check, str) or not any(re.search(r"\b(DIR|SET|WORKTREE_OF_\w+)\b", c) for c in check.commands)
+
+
+def test_a_rerun_passes_within_the_tolerance_and_reports_timings_without_judging_them():
+    verdicts = check_results.compare({"hit@1": 0.929, "span@1": 0.571, "build_s": 1.4, "quote@1": 0.9},
+                                     {"hit@1": 0.928571, "span@1": 0.5, "build_s": 9.0}, tolerance=0.002)
+    assert [v.status for v in verdicts] == ["OK", "FAIL", "INFO", "MISSING"]
 
 
 def links(page: Path) -> list[str]:

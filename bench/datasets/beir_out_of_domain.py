@@ -14,8 +14,8 @@ question judges its own section relevant.
 Neither set was trained on (the reader trains on SQuAD only). The data are read from
 ../shared/train/ at run time and written where asked, never into the repository:
 
-    python bench/beir_out_of_domain.py covid bench/out/covid-beir
-    python bench/beir_out_of_domain.py selqa bench/out/selqa-beir
+    python -m bench.datasets.beir_out_of_domain covid bench/out/covid-beir
+    python -m bench.datasets.beir_out_of_domain selqa bench/out/selqa-beir
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from beir_from_squad import shared_dir, write_beir  # noqa: E402
+from bench.datasets.beir_from_squad import write_beir
+from bench.paths import shared_dir
 
 FILES = {"covid": "covid-qa.json.gz", "selqa": "selqa-ass-dev.json.gz"}
 MIN_PASSAGE = 100  # characters: shorter blocks are headings, page numbers, affiliations

@@ -9,8 +9,8 @@ dense run (its best chunk at its best vector) and its cosine in the whole-docume
 nDCG@10 (ranx) of qa's dense run, the whole-document run and the combination at each limit.
 
     .venv/bin/qa eval --beir bench/out/covid-beir --run-out RUNS          # RUNS/dense.run
-    .venv/bin/python bench/whole_document_run.py bench/out/covid-beir WHOLE.run
-    .venv/bin/python bench/bench_document_vector.py bench/out/covid-beir RUNS/dense.run WHOLE.run
+    .venv/bin/python -m bench.retrieval.whole_document_run bench/out/covid-beir WHOLE.run
+    .venv/bin/python -m bench.retrieval.document_vector bench/out/covid-beir RUNS/dense.run WHOLE.run
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("beir", type=Path, help="the BEIR dataset folder")
     parser.add_argument("dense_run", type=Path, help="qa's dense run (qa eval --beir … --run-out DIR: DIR/dense.run)")
-    parser.add_argument("whole_run", type=Path, help="the whole-document run (bench/whole_document_run.py)")
+    parser.add_argument("whole_run", type=Path, help="the whole-document run (bench/retrieval/whole_document_run.py)")
     parser.add_argument("--max-chars", type=int, nargs="+", default=[800, 1000, 1500, 10**9],
                         help="documents up to this long get the whole-document vector (default: 800 1000 1500 all)")
     args = parser.parse_args(argv)

@@ -1,15 +1,15 @@
 """HNSW graph codes on real vectors and real questions: recall@10 of each code size, rescored as qa does.
 
 qa's graphs hold 6-bit codes and rescore twice k candidates from the float32 vectors (qa.index.dense).
-bench/bench_retrieval.py --codes measures that on synthetic chunks (noisy copies of a few thousand
+bench/retrieval/speed.py --codes measures that on synthetic chunks (noisy copies of a few thousand
 real vectors, a hard case); this measures it on the real chunk and window vectors of the
 evaluation collections' indexes, probed with their real questions embedded, against exact search.
 Build the indexes first (README, "Answer quality"):
 
-    .venv/bin/python bench/squad_set.py bench/out/squad44 --articles 44 --questions 1000
-    .venv/bin/python bench/question_set_out_of_domain.py covid bench/out/covid-qa   # and selqa
+    .venv/bin/python -m bench.datasets.squad_set bench/out/squad44 --articles 44 --questions 1000
+    .venv/bin/python -m bench.datasets.out_of_domain_set covid bench/out/covid-qa   # and selqa
     .venv/bin/qa index bench/out/squad44/sources --index bench/out/squad44/index     # and the others
-    .venv/bin/python bench/bench_graph_codes.py bench/out/squad44 bench/out/covid-qa bench/out/selqa-qa
+    .venv/bin/python -m bench.retrieval.graph_codes bench/out/squad44 bench/out/covid-qa bench/out/selqa-qa
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ Corpus: every paragraph of the first N held-out articles (the validation split o
 training/train_reader.py), titled by its article; queries: a seeded sample of their questions;
 qrels: each question judges its own paragraph relevant (1). Neighbouring paragraphs of one
 article share words and title, so the set is harder than its size suggests. Used by
-tests/test_beir.py (small) and bench/sweep_fusion.py (larger); data are read from
+tests/test_beir.py (small) and bench/retrieval/sweep_fusion.py (larger); data are read from
 ../shared/train/ at run time, never copied into the repository.
 
-    python bench/beir_from_squad.py bench/out/squad-beir --articles 35 --queries 500
+    .venv/bin/python -m bench.datasets.beir_from_squad bench/out/squad-beir --articles 35 --queries 500
 """
 
 from __future__ import annotations
@@ -19,22 +19,13 @@ import random
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "training"))
-from train_reader import SEED, split_articles  # noqa: E402  (the held-out articles, defined once)
-
-
-def shared_dir() -> Path | None:
-    """The shared data folder beside the checkout (../shared), or beside the worktrees' parent
-    for a git worktree under wt/; None when neither has one."""
-    return next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()), None)
+from bench.paths import shared_file
+from training.train_reader import SEED, split_articles  # the held-out articles, defined once
 
 
 def squad_path() -> Path | None:
     """SQuAD 1.1 train in the shared data, or None when it is not there."""
-    shared = shared_dir()
-    path = shared / "train" / "squad-v1.1-train.json.gz" if shared else None
-    return path if path and path.is_file() else None
+    return shared_file("train", "squad-v1.1-train.json.gz")
 
 
 def write_squad_beir(folder: Path, squad: Path, articles: int, queries: int, seed: int = SEED,
@@ -77,7 +68,7 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=35, help="held-out articles (default 35, of 44)")
     parser.add_argument("--queries", type=int, default=500, help="questions sampled (default 500)")
     parser.add_argument("--skip", type=int, default=0,
-                        help="leave out the first N held-out articles (--skip 35: the 9 that bench/sweep_fusion.py never read)")
+                        help="leave out the first N held-out articles (--skip 35: the 9 that bench/retrieval/sweep_fusion.py never read)")
     args = parser.parse_args()
     squad = squad_path()
     if squad is None:

@@ -4,11 +4,11 @@ is answered twice: with no sentence vectors kept (cold) and again with them kept
 a web app in use meets the same passages question after question (`Retriever.embed_sentences`),
 and embeds a collection's sentences ahead of questions (`Retriever.warm_sentences`, timed here).
 
-    .venv/bin/python bench/bench_answer.py                 # 16 dev questions × 5 rounds
-    .venv/bin/python bench/bench_answer.py --rounds 10 --threads 2
+    .venv/bin/python -m bench.answers.latency                 # 16 dev questions × 5 rounds
+    .venv/bin/python -m bench.answers.latency --rounds 10 --threads 2
 
 Cold start (`qa ask` from process start to printed answer) is measured by
-`bench/bench_indexing.py --skip-build`.
+`python -m bench.indexing.speed --skip-build`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-DEV_SET = ROOT.parent / "shared" / "eval" / "seed-dev.jsonl"
-OUT = Path(__file__).resolve().parent / "out"
+from bench.paths import DEV_SET, OUT, SOURCES
 
 
 def main(argv=None) -> int:
@@ -42,7 +40,7 @@ def main(argv=None) -> int:
 
     questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
-        settings = Settings(index_dir=Path(tmp) / "index", sources_dir=ROOT / "sources")
+        settings = Settings(index_dir=Path(tmp) / "index", sources_dir=SOURCES)
         model = pipeline.model_for(settings)
         pipeline.update(settings, model, progress=False)
         qa = pipeline.load(settings, model)
@@ -50,11 +48,11 @@ def main(argv=None) -> int:
         answer_question(qa.retriever, questions[0], reader=reader)  # first calls are slow: not timed
         # The web app embeds the collection's sentences ahead of questions (Retriever.warm_sentences):
         # how long that takes, and how many of the questions' candidate sentences it covers.
-        qa.retriever._sentences.clear()
+        qa.retriever.forget_sentences()
         began = time.perf_counter()
         warmed = qa.retriever.warm_sentences()
         warm_s = time.perf_counter() - began
-        kept = dict(qa.retriever._sentences)
+        kept = qa.retriever.kept_sentences()
         candidates = [t for q in questions
                       for t in candidate_sentences(qa.retriever, q, qa.retriever.search(q, k=settings.answer_passages)).texts]
         covered = sum(t in kept for t in candidates) / max(1, len(candidates))
@@ -62,7 +60,7 @@ def main(argv=None) -> int:
         for _ in range(args.rounds):
             for question in questions:
                 # Cold: no sentence vectors kept from earlier questions (a collection's first questions).
-                qa.retriever._sentences.clear()
+                qa.retriever.forget_sentences()
                 began = time.perf_counter()
                 answer_question(qa.retriever, question, reader=reader)
                 cold.append(time.perf_counter() - began)

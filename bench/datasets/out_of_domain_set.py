@@ -1,7 +1,7 @@
 """Question sets in qa's own format from COVID-QA and SelQA, to measure whole answers (retrieval,
 reader, citations) on text unlike the SQuAD the reader trained on.
 
-    .venv/bin/python bench/question_set_out_of_domain.py covid bench/out/covid-qa
+    .venv/bin/python -m bench.datasets.out_of_domain_set covid bench/out/covid-qa
     .venv/bin/qa index bench/out/covid-qa/sources --index bench/out/covid-qa/index
     .venv/bin/qa eval bench/out/covid-qa/questions.jsonl --index bench/out/covid-qa/index --modes hybrid
 
@@ -24,8 +24,7 @@ import random
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from beir_out_of_domain import FILES, shared_file  # noqa: E402
+from bench.datasets.beir_out_of_domain import FILES, shared_file
 
 SEED = 13
 

@@ -7,8 +7,8 @@ and thread counts (best of --rounds, since the cores are shared), single-questio
 cosine similarity to the torch vectors on the development set (its questions and the chunks of
 the shipped sources), plus whether each question's nearest chunk stays the same.
 
-    .venv/bin/python bench/bench_embedding.py
-    .venv/bin/python bench/bench_embedding.py --device cuda --backends torch --batch-sizes 64,256
+    .venv/bin/python -m bench.indexing.embedding
+    .venv/bin/python -m bench.indexing.embedding --device cuda --backends torch --batch-sizes 64,256
 """
 
 from __future__ import annotations
@@ -18,14 +18,10 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import synthetic  # noqa: E402
-
-OUT = Path(__file__).resolve().parent / "out"
+from bench.datasets import synthetic
+from bench.paths import OUT
 
 
 def parse_args(argv=None):

@@ -2,10 +2,10 @@
 (Settings.chunk_context), each index built every way asked for; retrieval on BEIR collections and
 passages on question sets, by mode.
 
-    .venv/bin/python bench/beir_from_squad.py /tmp/squad-beir --articles 30 --queries 1000
-    .venv/bin/python bench/bench_chunking.py --beir tests/data/beir-sample /tmp/squad-beir \\
+    .venv/bin/python -m bench.datasets.beir_from_squad /tmp/squad-beir --articles 30 --queries 1000
+    .venv/bin/python -m bench.retrieval.chunking --beir tests/data/beir-sample /tmp/squad-beir \\
         --questions ../shared/eval/seed-dev.jsonl tests/data/extra-questions.jsonl      # context off / on
-    .venv/bin/python bench/bench_chunking.py --chunk-chars 300 600 1000 1500 --context off \\
+    .venv/bin/python -m bench.retrieval.chunking --chunk-chars 300 600 1000 1500 --context off \\
         --beir tests/data/beir-sample /tmp/squad-beir --out bench/out/chunk-size           # chunk sizes
 
 Prints a Markdown table (nDCG@10 for BEIR; hit@1 / hit@3 of passages holding an answer for question
@@ -21,13 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.paths import OUT, SOURCES
 from qa.config import Settings
 from qa.evaluation.evaluate import evaluate_beir, evaluate_question_set, load_question_set
 from qa.pipeline import model_for, open_backend, update
 from qa.retrieve import Retriever
-
-ROOT = Path(__file__).resolve().parent.parent
-OUT = Path(__file__).resolve().parent / "out"
 ORDER = ("bm25", "dense", "hybrid")
 CONTEXT = {"off": False, "on": True}
 
@@ -36,7 +34,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--beir", nargs="*", default=[], type=Path, help="BEIR dataset folders")
     parser.add_argument("--questions", nargs="*", default=[], type=Path, help="question sets (JSONL)")
-    parser.add_argument("--sources", type=Path, default=ROOT / "sources", help="what the question sets ask about")
+    parser.add_argument("--sources", type=Path, default=SOURCES, help="what the question sets ask about")
     parser.add_argument("--chunk-chars", nargs="+", type=int, default=[Settings().chunk_chars],
                         help="chunk sizes to build (default: %(default)s)")
     parser.add_argument("--context", nargs="+", choices=list(CONTEXT), default=list(CONTEXT),

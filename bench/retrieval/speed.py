@@ -1,15 +1,15 @@
 """Retrieval speed, memory and index size at 10k, 100k (and, asked for, 1M) chunks.
 
 For each size this builds a real qa index (qa.index.store, the same code `qa index` runs) of synthetic
-chunks (see bench/synthetic.py: Zipfian text; a few thousand chunks embedded with the real model,
+chunks (see bench/datasets/synthetic.py: Zipfian text; a few thousand chunks embedded with the real model,
 the rest perturbed copies of those vectors), then, in a separate process that only opens the index
 and loads the model, times real questions (the development set) in each mode, query embedding
 included, and records that process's peak memory. Beside it, in the same run: rank-bm25
 (BM25Okapi) over the same chunk tokens and a flat FAISS index over the same vectors, and, when the
 index is HNSW, its recall@10 against exact search.
 
-    .venv/bin/python bench/bench_retrieval.py                     # 10k and 100k chunks
-    .venv/bin/python bench/bench_retrieval.py --sizes 1000000 --skip-rank-bm25
+    .venv/bin/python -m bench.retrieval.speed                     # 10k and 100k chunks
+    .venv/bin/python -m bench.retrieval.speed --sizes 1000000 --skip-rank-bm25
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import synthetic  # noqa: E402
+from bench.datasets import synthetic
+from bench.paths import OUT, ROOT
 
-OUT = Path(__file__).resolve().parent / "out"
 MODES = ("bm25", "dense", "hybrid")
 
 
@@ -37,7 +36,7 @@ def parse_args(argv=None):
         description=__doc__ + "\nPrints a table; writes JSON (and, with --keep, the indexes) under bench/out/.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Figures: build = chunking + BM25 + vector index + writing (embedding excluded: the "
-               "vectors are precomputed; see bench_indexing.py for embedding throughput). Latency = "
+               "vectors are precomputed; see bench/indexing/embedding.py for embedding throughput). Latency = "
                "Retriever.search(question, mode, k=5) in a process with the model and index loaded, "
                "query embedding included. Peak RSS = that process's maximum resident memory.")
     parser.add_argument("--sizes", default="10000,100000",
@@ -229,8 +228,8 @@ def main(argv=None) -> int:
         base = baselines(generation, model, args)
         print(f"   baselines: {json.dumps(base)}", flush=True)
         for backend in args.backends.split(","):
-            child = subprocess.run([sys.executable, __file__, "--serve", str(generation.parent),
-                                    "--backend", backend, "--rounds", str(args.rounds)],
+            child = subprocess.run([sys.executable, "-m", __spec__.name, "--serve", str(generation.parent),
+                                    "--backend", backend, "--rounds", str(args.rounds)], cwd=ROOT,
                                    capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
             if child.returncode:
                 sys.exit(child.stderr)

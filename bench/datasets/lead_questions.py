@@ -2,8 +2,8 @@
 of senators announced … Which measure did lawmakers leave out?"): each question of a set folder
 is prefixed with the first sentences of its own source document, up to --lead-words words.
 
-    .venv/bin/python bench/lead_questions.py bench/out/squad bench/out/squad-lead [--lead-words 45]
-    .venv/bin/python bench/natural_questions.py bench/out/squad-lead
+    .venv/bin/python -m bench.datasets.lead_questions bench/out/squad bench/out/squad-lead [--lead-words 45]
+    .venv/bin/python -m bench.answers.natural_questions bench/out/squad-lead
 
 Writes OUT/questions.jsonl and links OUT/sources to the set's sources (nothing is copied).
 """

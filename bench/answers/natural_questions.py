@@ -1,7 +1,7 @@
 """Whole answers on natural-question sets: each set's sources indexed, every question asked, and
 what a user meets counted, overall and by kind of question (why, how, near miss…).
 
-    .venv/bin/python bench/natural_questions.py tests/data/natural/dev [more set folders]
+    .venv/bin/python -m bench.answers.natural_questions tests/data/natural/dev [more set folders]
         [--out bench/out/natural.json] [--label NAME]
 
 A set folder holds sources/ and questions.jsonl (the format of ../shared/eval, plus "kind").
@@ -21,7 +21,7 @@ from pathlib import Path
 
 def evaluate(folder: Path, work: Path) -> list[dict]:
     """Index the set's sources into `work` and answer its questions; the per-question results."""
-    qa = [sys.executable, "-m", "qa.app.cli"]
+    qa = [sys.executable, "-m", "qa"]
     subprocess.run(qa + ["index", str(folder / "sources"), "--index", str(work / "index"), "-q"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(qa + ["eval", str(folder / "questions.jsonl"), "--index", str(work / "index"),

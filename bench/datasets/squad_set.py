@@ -1,7 +1,7 @@
 """A question set in qa's own format from SQuAD articles the reader never trained on, to measure
 whole answers (retrieval + reader + citations) on text nobody here tuned to.
 
-    .venv/bin/python bench/squad_set.py bench/out/squad            # 20 held-out articles
+    .venv/bin/python -m bench.datasets.squad_set bench/out/squad            # 20 held-out articles
     .venv/bin/qa index bench/out/squad/sources --index bench/out/squad/index
     .venv/bin/qa eval bench/out/squad/questions.jsonl --index bench/out/squad/index --modes hybrid
 
@@ -21,8 +21,9 @@ import random
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SQUAD = ROOT.parent / "shared" / "train" / "squad-v1.1-train.json.gz"
+from bench.paths import SHARED
+
+SQUAD = SHARED / "train" / "squad-v1.1-train.json.gz"
 USED_BY_TRAINING_SCRIPT = 1000  # validate (500) and calibrate (400) read the pool's first questions
 
 
@@ -36,8 +37,7 @@ def main(argv=None) -> int:
     if not args.squad.exists():
         parser.error(f"no SQuAD file at {args.squad}; put ../shared beside the project or pass --squad")
 
-    sys.path.insert(0, str(ROOT / "training"))
-    import train_reader
+    from training import train_reader
 
     _, held, pool = train_reader.held_out(argparse.Namespace(data=args.squad.parent, seed=train_reader.SEED))
     used = {(q.article, q.text) for q in pool[:USED_BY_TRAINING_SCRIPT]}

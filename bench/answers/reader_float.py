@@ -5,7 +5,7 @@ writes a copy whose weights are the same int8 values, dequantized (training/trai
 `state_from_onnx`), exported as a float32 ONNX model (86 MB, not for shipping), so that the two differ
 only in how activations are computed. Compare them on the held-out validation sets:
 
-    .venv/bin/python bench/reader_float.py runs/reader-float
+    .venv/bin/python -m bench.answers.reader_float runs/reader-float
     cp -r src/qa/models/reader runs/reader-int8     # validate writes its table into the card
     .venv/bin/python training/train_reader.py validate --limit 500 --model-dir runs/reader-int8
     .venv/bin/python training/train_reader.py validate --limit 500 --model-dir runs/reader-float
@@ -18,16 +18,13 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "training"))
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="folder for the float32 copy (reader-int8.onnx, despite its name)")
     args = parser.parse_args(argv)
 
-    import train_reader
+    from training import train_reader
     from qa.index.dense import model_path
     from qa.read.reader import MODEL_DIR, MODEL_FILE
 

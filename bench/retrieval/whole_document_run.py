@@ -5,7 +5,7 @@ Each document of a BEIR folder is embedded once, as "title. text" (the model rea
 documents are ranked by cosine. The ranking is written as a TREC run, so that qa puts it beside
 its own modes, with ranx's paired t-test:
 
-    .venv/bin/python bench/whole_document_run.py tests/data/beir-sample bench/out/whole-document.run
+    .venv/bin/python -m bench.retrieval.whole_document_run tests/data/beir-sample bench/out/whole-document.run
     .venv/bin/qa eval --beir tests/data/beir-sample --compare bench/out/whole-document.run
 
 It answers the question of issue 14: does chunking cost the dense retriever against embedding

@@ -1,6 +1,6 @@
 """Follow-up questions with and without conversation context, and which text the reader reads.
 
-    .venv/bin/python bench/bench_follow_ups.py            # tests/data/follow-up-questions.jsonl, 3 modes
+    .venv/bin/python -m bench.answers.follow_ups            # tests/data/follow-up-questions.jsonl, 3 modes
 
 Builds an index of the shipped sources in a temporary folder, then answers the question set's
 follow-ups (questions with `follows`) five ways, each after its first question was answered the
@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.paths import ROOT, SOURCES
+
 QUESTIONS = ROOT / "tests" / "data" / "follow-up-questions.jsonl"
 
 
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
     questions = load_question_set(args.questions)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(index_dir=Path(folder) / "index", sources_dir=ROOT / "sources")
+        settings = Settings(index_dir=Path(folder) / "index", sources_dir=SOURCES)
         model = pipeline.model_for(settings)
         pipeline.update(settings, model, progress=False)
         retriever = pipeline.load(settings, model).retriever

@@ -11,7 +11,7 @@ document rankings, beside each index's own modes. What qa built from it (each ch
 and one per window inside it, `Settings.dense_windows`) is measured directly by
 `qa eval --beir DIR --dense-windows 0|300`.
 
-    .venv/bin/python bench/bench_multi_vector.py bench/out/selqa-beir bench/out/covid-beir \\
+    .venv/bin/python -m bench.retrieval.multi_vector bench/out/selqa-beir bench/out/covid-beir \\
         bench/out/squad-beir --small 300          # indexes kept in bench/out/multi-vector/
 
 Writes the table to bench/out/multi-vector.md.
@@ -20,19 +20,15 @@ Writes the table to bench/out/multi-vector.md.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweep_fusion import LIST_DEPTH, beir_judge  # noqa: E402
-
-from qa.config import Settings  # noqa: E402
-from qa.index.dense import embed  # noqa: E402
-from qa.evaluation.evaluate import index_beir, load_beir  # noqa: E402
-from qa.pipeline import model_for  # noqa: E402
-from qa.retrieve import Hit, fuse_rankings  # noqa: E402
-
-OUT = Path(__file__).resolve().parent / "out"
+from bench.paths import OUT
+from bench.retrieval.sweep_fusion import LIST_DEPTH, beir_judge
+from qa.config import Settings
+from qa.evaluation.evaluate import index_beir, load_beir
+from qa.index.dense import embed
+from qa.pipeline import model_for
+from qa.retrieve import Hit, fuse_rankings
 COLUMNS = ("bm25", "dense", "hybrid", "dense, small chunks", "dense, best small window",
            "hybrid, best small window", "dense, best of chunk and windows", "hybrid, best of chunk and windows")
 

@@ -6,8 +6,8 @@ checked: an answerable question must be answered with the expected text in one o
 citations, an off-topic one must abstain, and every quote must sit at its offsets in the passage.
 Prints requests, errors, wrong answers, throughput and latency p50/p95.
 
-    .venv/bin/python bench/load_web.py                  # 50 clients for 60 s
-    .venv/bin/python bench/load_web.py --clients 20 --seconds 30
+    .venv/bin/python -m bench.web.load                  # 50 clients for 60 s
+    .venv/bin/python -m bench.web.load --clients 20 --seconds 30
 """
 
 from __future__ import annotations
@@ -24,10 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-from qa.config import DEV_SET
+from bench.paths import DEV_SET, ROOT, SOURCES
 from qa.evaluation.evaluate import contains_answer
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -63,7 +61,7 @@ def main() -> int:
 
     questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
     work = Path(tempfile.mkdtemp(prefix="qa-load-"))
-    shutil.copytree(ROOT / "sources", work / "sources")
+    shutil.copytree(SOURCES, work / "sources")
     port = free_port()
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--sources",
                                str(work / "sources"), "--index", str(work / "index")],

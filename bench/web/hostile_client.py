@@ -11,8 +11,8 @@ GRADIO_TEMP_DIR in a fresh folder, and measures:
    export the page asks for, as the page does), after M uploads, and after the tab closes;
 3. with --read-only, 20 anonymous 10 MB uploads: their statuses, and what the temp folder kept.
 
-    .venv/bin/python bench/bench_web_hostile.py                          # 100 answers, 100 uploads
-    .venv/bin/python bench/bench_web_hostile.py --answers 1000 --uploads 100
+    .venv/bin/python -m bench.web.hostile_client                          # 100 answers, 100 uploads
+    .venv/bin/python -m bench.web.hostile_client --answers 1000 --uploads 100
 
 Only HTTP is used, so it also runs against an older checkout (PYTHONPATH=old/src) to compare;
 --skip-body leaves out part 1 there (an app without a body limit reads all 100 MB).
@@ -35,9 +35,7 @@ from pathlib import Path
 
 import httpx
 
-from qa.config import DEV_SET
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.paths import DEV_SET, ROOT, SOURCES
 MB = 2**20
 
 
@@ -216,7 +214,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="qa-hostile-web-"))
-    shutil.copytree(ROOT / "sources", work / "sources")
+    shutil.copytree(SOURCES, work / "sources")
     try:
         app = App(work)
         try:

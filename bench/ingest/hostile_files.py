@@ -8,7 +8,7 @@
    front matter, 1 MB of each pathological HTML shape, a .docx whose zip lies about a part's size;
    each read in a fresh process, with its time and the peak memory it added.
 
-    .venv/bin/python bench/bench_hostile.py [--skip-large-pdf]
+    .venv/bin/python -m bench.ingest.hostile_files [--skip-large-pdf]
 
 Run it against an older checkout (PYTHONPATH=old/src) to compare; only public calls are used.
 """
@@ -19,16 +19,13 @@ import argparse
 import io
 import multiprocessing
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from qa.ingest.chunking import sentence_spans
 from qa.ingest.documents import UnreadableFile, read_document
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from hostile_files import HTML_SHAPES, MEGABYTE, alias_bomb, lying_docx  # noqa: E402
+from tests.hostile_files import HTML_SHAPES, MEGABYTE, alias_bomb, lying_docx
 
 
 def pdf_drawing(text: str, times: int, pages: int) -> bytes:

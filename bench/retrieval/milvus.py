@@ -1,12 +1,12 @@
 """Milvus beside the embedded index: index and query times at 10k chunks, and answer parity on the
 development set, for milvus-lite's file mode and, when asked, a Milvus server.
 
-    .venv/bin/python bench/bench_milvus.py [--chunks 10000] [--rounds 3] [--server | --uri URI]
+    .venv/bin/python -m bench.retrieval.milvus [--chunks 10000] [--rounds 3] [--server | --uri URI]
 
 --server starts milvus-lite's own gRPC server (`python -m milvus_lite server`) in bench/out/ for
 the run; --uri measures a Milvus you run (its qa collections are dropped and rewritten).
 
-Both backends index the same synthetic documents (bench/synthetic.py) with the same vectors
+Both backends index the same synthetic documents (bench/datasets/synthetic.py) with the same vectors
 source: `--real` chunks embedded for real once (cached in bench/out/), the rest real vectors plus
 noise, so index times measure storage, not the model. Query times are `Retriever.search` (query
 embedding included) and each backend's search alone, over the development questions.
@@ -26,17 +26,15 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.datasets import synthetic
+from bench.paths import DEV_SET, OUT
+from qa.config import Settings
+from qa.evaluation.evaluate import evaluate_question_set, load_question_set
+from qa.ingest.documents import document_from_text
+from qa.pipeline import backend_module, model_for, open_backend, update
+from qa.retrieve import Retriever
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import synthetic  # noqa: E402
-
-from qa.config import Settings  # noqa: E402
-from qa.evaluation.evaluate import evaluate_question_set, load_question_set  # noqa: E402
-from qa.ingest.documents import document_from_text  # noqa: E402
-from qa.pipeline import backend_module, model_for, open_backend, update  # noqa: E402
-from qa.retrieve import Retriever  # noqa: E402
-
-OUT = synthetic.ROOT / "bench" / "out" / "milvus"
+OUT = OUT / "milvus"
 MODES = ("bm25", "dense", "hybrid")
 
 
@@ -130,7 +128,7 @@ def query_times(target: Target, folder: Path, model, questions: list[str], round
 
 def parity(model, targets: dict[str, Target]) -> dict:
     """hit@1 and hit@3 per mode on the development set, on each target (the `qa eval` scorer)."""
-    questions = load_question_set(synthetic.DEV_SET)
+    questions = load_question_set(DEV_SET)
     rates = {}
     for name, target in targets.items():
         folder = OUT / f"parity-{slug(name)}"
@@ -163,7 +161,7 @@ def measure(args, targets: dict[str, Target]) -> None:
         print(f"{metric:24}" + "".join(f" {figure(rows[name][metric]):>22}" for name in targets))
 
     rates = parity(model, targets)
-    print(f"\nDevelopment set ({synthetic.DEV_SET.name}), answerable questions, hit@1 / hit@3:")
+    print(f"\nDevelopment set ({DEV_SET.name}), answerable questions, hit@1 / hit@3:")
     print(f"{'mode':8}" + "".join(f" {name:>22}" for name in rates))
     for mode in MODES:
         print(f"{mode:8}" + "".join(f" {r[mode]['hit@1']:>14.3f} / {r[mode]['hit@3']:.3f}" for r in rates.values()))

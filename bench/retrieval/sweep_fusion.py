@@ -1,7 +1,7 @@
 """Which fusion settings make hybrid retrieval beat both its parts: a small grid, several collections.
 
 Collections: the BEIR sample of the tests (40 documents), SQuAD held-out articles as a BEIR set
-(bench/beir_from_squad.py), any BEIR folders given with --beir (bench/beir_out_of_domain.py writes
+(bench/datasets/beir_from_squad.py), any BEIR folders given with --beir (bench/datasets/beir_out_of_domain.py writes
 COVID-QA and SelQA ones) and the development question set over the shipped sources (hit@k of
 passages holding an answer). Each index is built ONCE; each query's BM25 and dense lists are
 searched once, 200 deep, and every setting fuses prefixes of them with qa.retrieve.fuse_rankings
@@ -11,10 +11,10 @@ equals a search that deep (both searches are exact below 50,000 chunks).
 Also measured: how a document's chunks make its score (qa.evaluation.evaluate.document_score's share), and,
 with --rerank, the reader reordering hybrid's top 20 passages.
 
-    nice -n 15 .venv/bin/python bench/sweep_fusion.py                  # table; bench/out/sweep_fusion.*
-    nice -n 15 .venv/bin/python bench/sweep_fusion.py --rerank 200     # + reader reranking, 200 queries a set
-    # with COVID-QA passages and SelQA sections too (bench/beir_out_of_domain.py writes them):
-    nice -n 15 .venv/bin/python bench/sweep_fusion.py --beir bench/out/covid-beir bench/out/selqa-beir \
+    nice -n 15 .venv/bin/python -m bench.retrieval.sweep_fusion                  # table; bench/out/sweep_fusion.*
+    nice -n 15 .venv/bin/python -m bench.retrieval.sweep_fusion --rerank 200     # + reader reranking, 200 queries a set
+    # with COVID-QA passages and SelQA sections too (bench/datasets/beir_out_of_domain.py writes them):
+    nice -n 15 .venv/bin/python -m bench.retrieval.sweep_fusion --beir bench/out/covid-beir bench/out/selqa-beir \
         --out bench/out/sweep_fusion_all
 """
 
@@ -27,17 +27,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from beir_from_squad import ROOT, shared_dir, squad_path, write_squad_beir  # noqa: E402
+from bench.datasets.beir_from_squad import squad_path, write_squad_beir
+from bench.paths import OUT, ROOT, SOURCES, shared_file
+from qa.config import Settings
+from qa.evaluation.evaluate import (BEIR_DEPTH, answer_rank, index_beir, load_beir, load_question_set,
+                                    rank_documents, retrieval_metrics)
+from qa.index.dense import embed
+from qa.pipeline import model_for, open_backend, update
+from qa.retrieve import Hit, Retriever, fuse_rankings
 
-from qa.config import Settings  # noqa: E402
-from qa.index.dense import embed  # noqa: E402
-from qa.evaluation.evaluate import (BEIR_DEPTH, answer_rank, index_beir, load_beir, load_question_set,  # noqa: E402
-                         rank_documents, retrieval_metrics)
-from qa.pipeline import model_for, open_backend, update  # noqa: E402
-from qa.retrieve import Hit, Retriever, fuse_rankings  # noqa: E402
-
-OUT = ROOT / "bench" / "out"
 LIST_DEPTH = 2 * BEIR_DEPTH  # what `qa eval --beir` searches: documents span several chunks
 CANDIDATES = (20, 50, 100)
 # (fusion, rrf_k, dense_weight, confidence_power): RRF, fixed weights, weights scaled per query
@@ -123,11 +121,11 @@ def collections(model, settings: Settings, squad_articles: int, squad_queries: i
         print(f"{dataset.name}: {len(dataset.corpus)} documents, {retriever.backend.size} chunks, "
               f"{len(dataset.queries)} queries, indexed in {time.perf_counter() - began:.0f} s", file=sys.stderr)
         found.append(Collection(dataset.name, retriever, dataset.queries, beir_judge(dataset.qrels)))
-    dev = shared_dir() / "eval" / "seed-dev.jsonl" if shared_dir() else None
-    if dev and dev.is_file():
+    dev = shared_file("eval", "seed-dev.jsonl")
+    if dev:
         questions = [q for q in load_question_set(dev) if q.answerable]
         dev_settings = settings.with_(index_dir=OUT / "sweep-index" / "dev")
-        update(dev_settings, model, ROOT / "sources", progress=False)
+        update(dev_settings, model, SOURCES, progress=False)
         retriever = Retriever(open_backend(dev_settings), model, dev_settings)
         found.append(Collection("dev", retriever, {q.id: q.question for q in questions}, question_judge(questions)))
     else:
@@ -220,7 +218,7 @@ def main() -> int:
     parser.add_argument("--rerank", type=int, default=0, metavar="N",
                         help="also measure the reader reranking hybrid's top 20, on N queries a collection")
     parser.add_argument("--beir", nargs="*", default=[], type=Path, metavar="DIR",
-                        help="more BEIR folders to sweep (e.g. bench/beir_out_of_domain.py's covid and selqa)")
+                        help="more BEIR folders to sweep (e.g. bench/datasets/beir_out_of_domain.py's covid and selqa)")
     parser.add_argument("--out", type=Path, default=OUT / "sweep_fusion",
                         help="results as OUT.json and OUT.md (default bench/out/sweep_fusion)")
     parser.add_argument("--render", action="store_true", help="only print the tables of the last run's JSON")

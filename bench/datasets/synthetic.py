@@ -20,11 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import DEV_SET
+from bench.paths import DEV_SET, SOURCES
 from qa.ingest.documents import Document, document_from_text, read_folder
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ROOT / "sources"
 PARAGRAPHS_PER_DOCUMENT = 20
 
 

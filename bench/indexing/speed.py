@@ -1,6 +1,6 @@
 """Indexing throughput, incremental re-indexing, and cold start, with the real model.
 
-1. Full build of a corpus of --documents synthetic documents (bench/synthetic.py text) through
+1. Full build of a corpus of --documents synthetic documents (bench/datasets/synthetic.py text) through
    qa.index.store.update, embedding every chunk: chunks/second, and the embedding's share.
 2. One document changed (a paragraph appended), then the same update again: only that
    document is chunked and embedded; the BM25 and vector indexes are rebuilt from stored vectors.
@@ -9,11 +9,11 @@
    `.venv/bin/qa ask "..."` timed end to end (process start to printed answer), and, in a fresh
    process, the steps: imports, model load, index open, first answer.
 
-    .venv/bin/python bench/bench_indexing.py
-    .venv/bin/python bench/bench_indexing.py --backend onnx-int8 --documents 1000
+    .venv/bin/python -m bench.indexing.speed
+    .venv/bin/python -m bench.indexing.speed --backend onnx-int8 --documents 1000
 
 With --scale CHUNKS (e.g. 100000 or 1000000), instead: a big index of synthetic chunks (vectors
-precomputed as in bench_retrieval.py: see synthetic.PrecomputedEncoder), each step in its own
+precomputed as in bench/retrieval/speed.py: see synthetic.PrecomputedEncoder), each step in its own
 process so that each peak memory (VmHWM) is that step's alone:
    build    store.update of the whole corpus: seconds and peak RSS
    change   one document changed (a paragraph appended, embedded with the real model), then a
@@ -22,7 +22,7 @@ process so that each peak memory (VmHWM) is that step's alone:
    serve    open the index, load the model, time the development questions: hybrid, bm25 and
             dense p50/p95 with the query embedded afresh for every search; peak RSS
 
-    nice -n 15 .venv/bin/python bench/bench_indexing.py --scale 100000
+    nice -n 15 .venv/bin/python -m bench.indexing.speed --scale 100000
 """
 
 from __future__ import annotations
@@ -37,12 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import synthetic  # noqa: E402
-from qa.config import EMBED_BACKENDS, Settings  # noqa: E402
+from bench.datasets import synthetic
+from bench.paths import OUT, ROOT
+from qa.config import EMBED_BACKENDS, Settings
 
-OUT = Path(__file__).resolve().parent / "out"
-ROOT = synthetic.ROOT
 QUESTION = "How many North Korean troops are estimated to be in training?"
 
 
@@ -146,8 +144,8 @@ def cold_start(args, folder: Path) -> dict:
             sys.exit(done.stderr)
     steps = []
     for backend in ("torch", "onnx-int8"):
-        child = subprocess.run([sys.executable, __file__, "--breakdown", str(index_dir), "--backend", backend],
-                               capture_output=True, text=True, env=env)
+        child = subprocess.run([sys.executable, "-m", __spec__.name, "--breakdown", str(index_dir),
+                                "--backend", backend], cwd=ROOT, capture_output=True, text=True, env=env)
         if child.returncode:
             sys.exit(child.stderr)
         steps.append(json.loads(child.stdout.strip().splitlines()[-1]))
@@ -298,11 +296,11 @@ def scale(args) -> int:
     result = {"chunks_asked": args.scale, "backend": args.backend}
     with tempfile.TemporaryDirectory(prefix="qa-bench-scale-") as tmp:
         for step in ("vectors", "build", "change", "serve"):
-            child = subprocess.run([sys.executable, __file__, "--scale", str(args.scale), "--step", step,
+            child = subprocess.run([sys.executable, "-m", __spec__.name, "--scale", str(args.scale), "--step", step,
                                     "--index-dir", str(Path(tmp) / "index"), "--backend", args.backend,
                                     "--real", str(args.real), "--rounds", str(args.rounds),
                                     "--ann-threshold", str(args.ann_threshold)],
-                                   capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+                                   cwd=ROOT, capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
             if child.returncode:
                 sys.exit(child.stderr)
             result[step] = json.loads(child.stdout.strip().splitlines()[-1])

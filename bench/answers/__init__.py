@@ -1,0 +1,1 @@
+"""Whole answers: quality on question sets, follow-ups, the reader, and answer latency."""

@@ -1,0 +1,1 @@
+"""Question sets, BEIR collections and synthetic corpora the other benchmarks measure on."""

@@ -1,0 +1,1 @@
+"""Reading documents: hostile files, PDF positions, OCR."""

@@ -1,0 +1,1 @@
+"""Ranked passages: retrieval quality (fusion, chunking, dense vectors), speed, memory, backends."""

@@ -1,0 +1,1 @@
+"""The served web app: many users at once, hostile clients."""
