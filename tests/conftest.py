@@ -1,5 +1,6 @@
 """Shared fixtures: the real model and a real index of the shipped sources, built once per run
-on each backend (the embedded index, and Milvus on milvus-lite)."""
+on each backend (the embedded index, and Milvus on milvus-lite); and the `unit` and
+`integration` markers, given by file and by fixture (docs/testing.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import DEV_SET, Settings  # noqa: F401  (DEV_SET: for the tests)
+from qa.config import Settings
 from qa.pipeline import model_for, open_backend, update
 from qa.retrieve import Retriever
 from qa.index.store import Index
@@ -16,6 +17,29 @@ from qa.index.store import Index
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SOURCES = ROOT / "sources"
 ARTIFACTS = ROOT / "test-artifacts"
+# The development question set, in the shared data beside the checkout.
+DEV_SET = ROOT.parent / "shared" / "eval" / "seed-dev.jsonl"
+
+# A test is `integration` when it asks for a fixture that loads a model (the embedding model, the
+# reader, a browser page; and so every fixture built on them: indexes, retrievers, web apps), or
+# when its file is not listed here; otherwise it is `unit`. The files listed hold pure tests
+# (documents, chunks, fusion, BM25, exports, the docs) beside, at most, tests that ask for such a
+# fixture; the others build indexes through the CLI, start processes or servers, or load models
+# themselves. A test marked `unit` or `integration` by hand keeps its mark.
+LOADING_FIXTURES = {"model", "torch_model", "reader", "browser"}
+UNIT_FILES = {"test_answer.py", "test_chunking.py", "test_conversation.py", "test_docs.py", "test_documents.py",
+              "test_docx.py", "test_export.py", "test_hostile_documents.py", "test_hostile_formats.py",
+              "test_layout.py", "test_lexical.py", "test_natural_set.py", "test_ocr.py", "test_pdf_positions.py",
+              "test_retrieve.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("unit") or item.get_closest_marker("integration"):
+            continue
+        loads = LOADING_FIXTURES & set(getattr(item, "fixturenames", ()))
+        unit = item.path.name in UNIT_FILES and not loads
+        item.add_marker(pytest.mark.unit if unit else pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")
