@@ -1,6 +1,6 @@
 """Small files written to freeze the app: YAML that expands or nests without end in Markdown front
 matter, HTML shapes that once took minutes to read, and a Word zip that lies about its sizes.
-Each is read or refused within two seconds (issue 34; memory in bench/bench_hostile.py)."""
+Each is read or refused within two seconds (issue 34; memory in bench/ingest/hostile_files.py)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ class Settings:
     # Fusion: a weighted sum of min-max normalised scores, dense 0.5, each retriever's weight
     # scaled per query by its confidence squared (qa.retrieve.ranking_confidence: how many standard
     # deviations its best candidate stands above the mean of its candidates). In
-    # bench/sweep_fusion.py, over five collections (the BEIR sample, SQuAD held-out articles,
+    # bench/retrieval/sweep_fusion.py, over five collections (the BEIR sample, SQuAD held-out articles,
     # COVID-QA passages, SelQA sections, the development set), at 50 candidates it scored at least
     # as well as the fixed dense 0.6 before it on every one, above BM25 and dense on SQuAD, SelQA
     # and the development set, level with BM25 on COVID-QA and 0.003 under dense's perfect sample
@@ -64,7 +64,7 @@ class Settings:
     candidates: int = 50  # hits taken from each retriever before fusion (100: +0.003 on SQuAD)
     # Past this many vectors in a segment (about 3.3 a chunk with dense windows) the vector index
     # is approximate (HNSW) instead of exact: a flat scan of 100k vectors takes 25-50 ms on two
-    # busy cores, HNSW under 1 ms at recall@10 ≈ 0.98 (bench/bench_retrieval.py). efSearch: None
+    # busy cores, HNSW under 1 ms at recall@10 ≈ 0.98 (bench/retrieval/speed.py). efSearch: None
     # chooses by the graph's size (qa.index.dense.ef_search_for).
     ann_threshold: int = 50_000
     hnsw_m: int = 32

@@ -179,7 +179,7 @@ class RankedDocument:
     score: float = 0.0  # what ranked it: see `document_score`
 
 
-# What a document's other retrieved chunks add to its best chunk's score: bench/sweep_fusion.py measured it.
+# What a document's other retrieved chunks add to its best chunk's score: bench/retrieval/sweep_fusion.py measured it.
 CHUNK_SHARE = 0.0
 
 

@@ -113,7 +113,7 @@ def embed(model, texts: list[str], batch_size: int = DEFAULTS.batch_size, progre
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-# HNSW's search breadth, by graph size (bench/bench_retrieval.py, recall@10 against exact search):
+# HNSW's search breadth, by graph size (bench/retrieval/speed.py, recall@10 against exact search):
 # at 100k vectors efSearch 256 gave 0.998 (512 the same, at twice the time: 1.9 against 0.9 ms);
 # at 1M, 256 gave 0.967 and 512 0.986. Recall falls as the graph grows, so graphs past 300k
 # vectors get 512.
@@ -131,7 +131,7 @@ def ef_search_for(count: int, ef_search: int | None = None) -> int:
 # a fifth of float32: at a million chunks with dense windows (3.7 million vectors) float32 vectors
 # alone would hold 5.7 GB. The graph finds candidates by their codes; the best are then scored again
 # from the segment's float32 vectors on disk (`VectorFile`), so the cosines returned are exact. At
-# 100k chunks (bench/bench_retrieval.py --codes) recall@10 at efSearch 512 was 0.991 with 6-bit codes,
+# 100k chunks (bench/retrieval/speed.py --codes) recall@10 at efSearch 512 was 0.991 with 6-bit codes,
 # 0.988 with 8-bit, 0.991 with float32 vectors, and 0.958 with 4-bit.
 CODES = "QT_6bit"  # faiss.ScalarQuantizer's code type for graphs
 SAMPLE_VECTORS = 65_536  # vectors the codes' ranges are learnt from

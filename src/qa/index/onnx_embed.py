@@ -136,7 +136,7 @@ class OnnxEncoder:
     def encode(self, texts: list[str], batch_size: int = 64, normalize_embeddings: bool = True,
                convert_to_numpy: bool = True, show_progress_bar: bool = False) -> np.ndarray:
         """One row per text, in the order given (the signature of SentenceTransformer.encode)."""
-        # ONNX Runtime on CPU ran fastest 16 texts a run (bench/bench_embedding.py: 1.4-1.7× the
+        # ONNX Runtime on CPU ran fastest 16 texts a run (bench/indexing/embedding.py: 1.4-1.7× the
         # speed of 64); sorted by length, each run wastes little work on padding.
         batch_size = min(batch_size, self.BATCH_LIMIT)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
