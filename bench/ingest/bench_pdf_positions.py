@@ -24,15 +24,12 @@ import argparse
 import difflib
 import io
 import statistics
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 from qa.ingest.pdf import read_pdf
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from pdf_files import draw_pdf  # noqa: E402
+from tests.pdf_files import draw_pdf
 
 SOURCES = Path(__file__).resolve().parents[2] / "sources"
 LIMIT = 50_000_000
