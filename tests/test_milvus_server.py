@@ -183,7 +183,7 @@ def test_a_stopped_server_is_an_error_not_a_hang(server, model, monkeypatch):
     settings = Settings(backend="milvus", uri=server.uri)
     update(settings, model, SHIPPED_SOURCES, progress=False)
     pipeline = load(settings, model)
-    monkeypatch.setattr("qa.index.milvus.READ_TIMEOUT_S", 2)
+    monkeypatch.setattr("qa.index.milvus_index.READ_TIMEOUT_S", 2)
     os.kill(server.process.pid, signal.SIGSTOP)  # alive and listening, but answering nothing
     try:
         began = time.monotonic()
