@@ -246,45 +246,17 @@ def _decoded(data: bytes) -> str:
 
 
 def _pdf_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, tuple[int, ...], str | None]:
-    import io
-    import logging
+    # PDFium (qa.ingest.pdf), imported here: only a folder with PDFs loads it. It also keeps where
+    # each character is drawn, which citations re-read from the file (qa.ingest.pdf.indexed_pdf).
+    from qa.ingest.pdf import read_pdf
 
-    from pypdf import PdfReader
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):  # many PDFs are encrypted with no password
-            raise UnreadableFile("is encrypted (it needs a password); save a copy without one to index it")
-        page_texts, total = [], 0
-        for number, page in enumerate(reader.pages, 1):
-            # Extracting takes seconds per million characters, and a page draws at most about one
-            # character per byte of its instructions (pages may share them: a 7 KB file drew 6
-            # million), so a page that could pass the limit is refused before it is extracted.
-            contents = page.get_contents()
-            drawing = len(contents.get_data()) if contents is not None else 0
-            if drawing > max_chars - total:
-                raise UnreadableFile(f"page {number} holds {drawing:,} bytes of drawing instructions, enough for "
-                                     f"more text than the limit of {max_chars:,} characters ({total:,} read "
-                                     f"before it); raise it with `qa index --max-document-chars` to index this file")
-            page_texts.append(fold_newlines(page.extract_text() or "").strip())
-            total += len(page_texts[-1])
-            if total > max_chars:
-                raise UnreadableFile(too_long(total, max_chars, at_least=number < len(reader.pages)))
-        title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+        pdf = read_pdf(data, max_chars)
     except UnreadableFile:
         raise
-    except Exception as error:  # pypdf raises many types for broken files
+    except Exception as error:  # a damaged file can fail in the bindings as well as in PDFium
         raise UnreadableFile(f"not a readable PDF ({type(error).__name__}: {error})") from error
-    if page_texts and not any(page_texts):
-        raise UnreadableFile(f"has no text layer (scanned?); it needs OCR to be read "
-                             f"({len(page_texts)} page{'s' if len(page_texts) > 1 else ''} without text)")
-    starts, parts, offset = [], [], 0
-    for page_text in page_texts:
-        starts.append(offset)
-        parts.append(page_text)
-        offset += len(page_text) + 2
-    return "\n\n".join(parts), tuple(starts), (str(title).strip() or None) if title else None
+    return pdf.text, pdf.pages, pdf.title
 
 
 def _first_line(text: str, markdown: bool = False) -> str:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import io
 import logging
 import math
 import threading
 from bisect import bisect_right
+from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import repeat
+from pathlib import Path
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -139,6 +142,75 @@ def quote_boxes(pdf_text: PdfText, start: int, end: int) -> tuple[int, tuple[Box
     return regions[0] if regions else (pdf_text.page_at(start), ())
 
 
+@dataclass(frozen=True)
+class PageRegion:
+    """Where a quote is drawn on one page: its rectangles, and those of its answer words there."""
+
+    page: int  # 1-based
+    boxes: tuple[Box, ...]
+    answer_boxes: tuple[Box, ...] = ()
+
+
+def citation_regions(pdf_text: PdfText, start: int, end: int,
+                     answer: tuple[int, int] | None = None) -> tuple[PageRegion, ...]:
+    """`quote_regions` of text[start:end], each page with the rectangles of the `answer` span
+    (inside the quote) drawn on it; empty for a quote of white space only. Rectangles are rounded
+    outwards to 1/100 point, for JSON: they still take in no other character's centre."""
+    answer_rectangles = dict(quote_regions(pdf_text, *answer)) if answer and answer[1] > answer[0] else {}
+    return tuple(PageRegion(page, _rounded(rectangles), _rounded(answer_rectangles.get(page, ())))
+                 for page, rectangles in quote_regions(pdf_text, start, end))
+
+
+def _rounded(rectangles: tuple[Box, ...]) -> tuple[Box, ...]:
+    return tuple((math.floor(x0 * 100) / 100, math.floor(y0 * 100) / 100,
+                  math.ceil(x1 * 100) / 100, math.ceil(y1 * 100) / 100) for x0, y0, x1, y1 in rectangles)
+
+
+class NotAsIndexed(Exception):
+    """The PDF a citation points at cannot show where its quote is drawn; the message says why."""
+
+
+# PDFs read again for their positions, by (path, SHA-256 of the bytes): an answer's citations and
+# the web checker's pages come mostly from the same few files.
+_READ_AGAIN: OrderedDict[tuple[str, str], PdfText] = OrderedDict()
+_READ_AGAIN_SIZE = 4
+_READ_AGAIN_LOCK = threading.Lock()
+
+
+def indexed_pdf(path: Path, sha256: str, text: str, max_chars: int) -> tuple[bytes, PdfText]:
+    """The PDF at `path` read again as it was indexed: its bytes and `PdfText`, when the bytes still
+    hash to `sha256` and their text is `text` (the indexed document's, which citation offsets
+    count). Else NotAsIndexed: the file is gone, changed, or was indexed from another reader's text
+    (indexes built before qa read PDFs with PDFium hold pypdf's text, which these positions do not
+    match; an update keeps it while the file is unchanged)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise NotAsIndexed(f"{Path(path).name} cannot be read from the sources folder "
+                           f"({error.strerror or error})") from error
+    found = hashlib.sha256(data).hexdigest()
+    if found != sha256:
+        raise NotAsIndexed(f"{Path(path).name} changed since it was indexed; run `qa index` to read it again")
+    key = (str(Path(path).resolve()), found)
+    with _READ_AGAIN_LOCK:
+        pdf_text = _READ_AGAIN.get(key)
+        if pdf_text is not None:
+            _READ_AGAIN.move_to_end(key)
+    if pdf_text is None:
+        try:
+            pdf_text = read_pdf(data, max_chars)
+        except UnreadableFile as error:
+            raise NotAsIndexed(f"{Path(path).name} cannot be read again: {error}") from error
+        with _READ_AGAIN_LOCK:
+            _READ_AGAIN[key] = pdf_text
+            while len(_READ_AGAIN) > _READ_AGAIN_SIZE:
+                _READ_AGAIN.popitem(last=False)
+    if pdf_text.text != text:
+        raise NotAsIndexed(f"{Path(path).name} was indexed from text another PDF reader extracted, which "
+                           f"the page positions do not match; run `qa index --rebuild` to read it again")
+    return data, pdf_text
+
+
 def render_page(data: bytes, page: int, boxes: tuple[Box, ...] = (), answer_boxes: tuple[Box, ...] = (),
                 dpi: int = 150):
     """The 1-based `page` drawn at `dpi` as an RGB PIL image (its info["dpi"] set), with `boxes`
@@ -167,6 +239,17 @@ def render_page(data: bytes, page: int, boxes: tuple[Box, ...] = (), answer_boxe
     image = ImageChops.multiply(image, paint)
     image.info["dpi"] = (dpi, dpi)
     return image
+
+
+def highlighted_page(data: bytes, pdf_text: PdfText, start: int, end: int,
+                     answer: tuple[int, int] | None = None, dpi: int = 150):
+    """(page, image): the page that text[start:end] starts on, drawn by `render_page` with the
+    quote yellow and the `answer` words orange; a quote that runs onto the next page is
+    highlighted on this page only (`citation_regions` has the others)."""
+    page = pdf_text.page_at(start)
+    region = next((r for r in citation_regions(pdf_text, start, end, answer) if r.page == page),
+                  PageRegion(page, ()))
+    return page, render_page(data, page, region.boxes, region.answer_boxes, dpi)
 
 
 def _open(data: bytes):

@@ -47,16 +47,35 @@ class Citation:
     answer_end: int
     text_sha256: str = ""  # of the document's extracted text, which start/end index (`qa show`)
     heading: str = ""  # the nearest heading at or before the quote, when the document has headings
+    # PDF citations only (None for other documents, whose JSON leaves them out): the rectangles
+    # [x0, y0, x1, y1] the quote and its answer words are drawn in on `page`, one a line, in PDF
+    # points from the page's top-left corner (qa.ingest.pdf); the pages after `page` that a quote
+    # running onto them is drawn on; or, instead, why the file cannot show them (`boxes_note`).
+    boxes: tuple[tuple[float, float, float, float], ...] | None = None
+    answer_boxes: tuple[tuple[float, float, float, float], ...] | None = None
+    continued_on: tuple | None = None  # of qa.ingest.pdf.PageRegion: page, boxes, answer_boxes
+    boxes_note: str | None = None
 
     @property
     def answer(self) -> str:
         """The words that answer: `document.text[answer_start:answer_end]`."""
         return self.quote[self.answer_start - self.start:self.answer_end - self.start]
 
+    def as_dict(self) -> dict:
+        """The citation as JSON; one from a document other than a PDF has no page-region fields."""
+        shown = asdict(self)
+        if self.boxes is None and self.boxes_note is None:
+            for name in PAGE_REGION_FIELDS:
+                del shown[name]
+        return shown
+
     def marked(self, before: str = "**", after: str = "**") -> str:
         """The quote with its answer words between `before` and `after` (for display only)."""
         a, b = self.answer_start - self.start, self.answer_end - self.start
         return f"{self.quote[:a]}{before}{self.quote[a:b]}{after}{self.quote[b:]}"
+
+
+PAGE_REGION_FIELDS = ("boxes", "answer_boxes", "continued_on", "boxes_note")
 
 
 @dataclass(frozen=True)
@@ -87,7 +106,7 @@ class Answer:
     def as_dict(self) -> dict:
         shown = {"question": self.question, "abstained": self.abstained,
                  "answer": [{"quote": q.quote, "citation": q.citation} for q in self.quotes],
-                 "citations": [asdict(c) for c in self.citations], "mode": self.mode,
+                 "citations": [c.as_dict() for c in self.citations], "mode": self.mode,
                  "message": self.message, "error": self.error}
         if self.searched_for:  # only for a follow-up whose search carried words of the one before
             shown["searched_for"] = self.searched_for
@@ -352,5 +371,26 @@ def _citation(n: int, sentence: ScoredSentence, retriever: Retriever) -> Citatio
                     passage=c.text, passage_start=c.start, passage_end=c.end,
                     score=round(sentence.score, 4), answer_start=sentence.answer_start,
                     answer_end=sentence.answer_end, text_sha256=text_sha256(document),
-                    heading=document.heading_at(sentence.start))
+                    heading=document.heading_at(sentence.start),
+                    **page_regions(document, sentence.start, sentence.end,
+                                   (sentence.answer_start, sentence.answer_end), retriever.settings))
+
+
+def page_regions(document, start: int, end: int, answer: tuple[int, int] | None, settings: Settings) -> dict:
+    """The Citation fields that place text[start:end] (and its `answer` words) on the pages of a
+    PDF, read again from the sources folder (qa.ingest.pdf.indexed_pdf); {} for other documents."""
+    if not document.pages or not document.source.lower().endswith(".pdf"):
+        return {}
+    from qa.ingest.pdf import NotAsIndexed, citation_regions, indexed_pdf
+
+    try:
+        _, pdf_text = indexed_pdf(Path(settings.sources_dir) / document.source, document.sha256,
+                                  document.text, settings.max_document_chars)
+    except NotAsIndexed as error:
+        return {"boxes_note": str(error)}
+    page = document.page_at(start)
+    regions = citation_regions(pdf_text, start, end, answer)
+    here = next((r for r in regions if r.page == page), None)
+    return {"boxes": here.boxes if here else (), "answer_boxes": here.answer_boxes if here else (),
+            "continued_on": tuple(r for r in regions if r.page > page)}
 
