@@ -108,7 +108,7 @@ def cmd_search(args) -> int:
         hits = rerank(shared_reader(settings.reader_dir), retriever, question, hits)
     if args.json:
         print(as_json({"question": question, "mode": args.mode or retriever.settings.mode,
-                       "hits": [h.as_dict() for h in hits]}))
+                       "hits": [_with_page_regions(h, retriever) for h in hits]}))
         return 0
     if not hits:
         print("No passage matches this question.")
@@ -125,6 +125,22 @@ def cmd_search(args) -> int:
         echo("    " + c.text.replace("\n", " ")[:400])
         print()
     return 0
+
+
+def _with_page_regions(hit, retriever) -> dict:
+    """A hit's JSON; from a PDF, with where its passage is drawn, as a citation has it
+    (qa.read.answer.page_regions: boxes, continued_on and boxes_note; no answer words)."""
+    from qa.read.answer import page_regions
+
+    c = hit.chunk
+    regions = page_regions(retriever.backend.document_by_source(c.source), c.start, c.end, None,
+                           retriever.settings)
+    if not regions:
+        return hit.as_dict()
+    later = regions.get("continued_on")
+    return {**hit.as_dict(), "boxes": regions.get("boxes"),
+            "continued_on": None if later is None else [{"page": r.page, "boxes": r.boxes} for r in later],
+            "boxes_note": regions.get("boxes_note")}
 
 
 def cmd_ask(args) -> int:
@@ -183,6 +199,10 @@ def cmd_show(args) -> int:
     if not 0 <= start <= end <= length:
         sys.exit(shown(f"qa: --start {start} --end {end} is outside {args.source}, whose text has {length:,} "
                        f"characters: give 0 <= start <= end <= {length:,}"))
+    if args.render:
+        return _render(args, settings, document, start, end)
+    if args.answer_start is not None or args.answer_end is not None:
+        sys.exit("qa: --answer-start and --answer-end mark the answer on a page drawn with --render; add --render OUT.png")
     if args.sha256:
         print(text_sha256(document))
         return 0
@@ -191,6 +211,35 @@ def cmd_show(args) -> int:
     text = document.text[start:end]
     sys.stdout.flush()
     sys.stdout.buffer.write((shown(text) if sys.stdout.isatty() else text).encode("utf-8"))
+    return 0
+
+
+def _render(args, settings: Settings, document, start: int, end: int) -> int:
+    """`qa show --render`: the page of a PDF that text[start:end] starts on, highlighted, as a PNG."""
+    from qa.ingest.pdf import NotAsIndexed, highlighted_page, indexed_pdf
+
+    if not document.pages or not document.source.lower().endswith(".pdf"):
+        sys.exit(shown(f"qa: --render draws a page of a PDF; {args.source} is not a PDF (leave out --render "
+                       f"to print its text)"))
+    answer = None
+    if args.answer_start is not None or args.answer_end is not None:
+        answer = (start if args.answer_start is None else args.answer_start,
+                  end if args.answer_end is None else args.answer_end)
+        if not start <= answer[0] <= answer[1] <= end:
+            sys.exit(f"qa: --answer-start {answer[0]} --answer-end {answer[1]} must lie inside the quote: "
+                     f"give {start} <= answer start <= answer end <= {end}")
+    try:
+        data, pdf_text = indexed_pdf(Path(args.sources) / document.source, document.sha256, document.text,
+                                     settings.max_document_chars)
+    except NotAsIndexed as error:
+        sys.exit(shown(f"qa: cannot render {args.source}: {error}"))
+    page, image = highlighted_page(data, pdf_text, start, end, answer)
+    try:
+        image.save(args.render, format="PNG", dpi=image.info["dpi"])
+    except OSError as error:
+        sys.exit(shown(f"qa: cannot write {args.render} ({error.strerror or error})"))
+    echo(f"wrote {args.render}: page {page} of {args.source}, characters {start}-{end} highlighted",
+         file=sys.stderr)
     return 0
 
 

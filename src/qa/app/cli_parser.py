@@ -231,12 +231,24 @@ def add_show_command(commands) -> None:
         description="Print the text qa extracted from SOURCE (a file name as citations give it), or "
                     "the characters START to END of it: citation offsets count characters of this "
                     "text (Python string indices). Nothing is added, not even a final newline, so "
-                    "`qa show SOURCE | sha256sum` equals the citation's text_sha256."))
+                    "`qa show SOURCE | sha256sum` equals the citation's text_sha256. With --render, "
+                    "for a PDF: draw the page that START is on instead, START to END highlighted."))
     p.add_argument("source", help="the document's file name, as a citation's \"source\" gives it")
     p.add_argument("--start", type=whole_number(0, 10**12), metavar="N", help="first character (default 0)")
     p.add_argument("--end", type=whole_number(0, 10**12), metavar="M",
                    help="one past the last character (default: the end of the text)")
     p.add_argument("--sha256", action="store_true", help="print the SHA-256 of the whole text instead")
+    p.add_argument("--render", metavar="OUT.png",
+                   help="a PDF only: write its page that START is on as a PNG (150 dpi), characters START "
+                        "to END highlighted yellow (the page only: a quote running onto the next one is "
+                        "highlighted up to the page's end)")
+    p.add_argument("--answer-start", type=whole_number(0, 10**12), metavar="A",
+                   help="with --render: the answer words' first character (a citation's answer_start), "
+                        "highlighted orange")
+    p.add_argument("--answer-end", type=whole_number(0, 10**12), metavar="B",
+                   help="with --render: one past the answer words' last character (answer_end)")
+    p.add_argument("--sources", default=str(Settings().sources_dir), metavar="DIR",
+                   help=f"with --render: the folder the PDF was indexed from (default: {Settings().sources_dir})")
 
 
 def add_serve_command(commands) -> None:
