@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -43,15 +44,18 @@ class Pipeline:
     retriever: Retriever
     compaction_due: bool = False  # the last update left a big merge for `compact` (qa.index.store)
 
-    def search(self, question: str, mode: str | None = None, k: int | None = None) -> list[Hit]:
-        """The best `k` passages for `question` (see `Retriever.search`)."""
-        return self.retriever.search(question, mode, k)
+    def search(self, question: str, mode: str | None = None, k: int | None = None,
+               sources: Iterable[str] | None = None) -> list[Hit]:
+        """The best `k` passages for `question` (see `Retriever.search`); with `sources`, only of
+        the documents those patterns select (see `Retriever.within`)."""
+        return self.retriever.within(sources).search(question, mode, k)
 
     def ask(self, question: str, mode: str | None = None, k: int | None = None,
-            previous: Answer | None = None) -> Answer:
+            previous: Answer | None = None, sources: Iterable[str] | None = None) -> Answer:
         """The cited answer to `question`, or an abstention (see `qa.read.answer.answer_question`);
-        after `previous`, a follow-up is searched with its context (see `answer_after`)."""
-        return answer_after(self.retriever, question, previous, mode, k)
+        after `previous`, a follow-up is searched with its context (see `answer_after`). With
+        `sources`, quoted only from the documents those patterns select (see `Retriever.within`)."""
+        return answer_after(self.retriever.within(sources), question, previous, mode, k)
 
     def reload(self) -> None:
         """Point the retriever at the live index after an update (readers never see half of one)."""

@@ -6,17 +6,21 @@ lexically and by vector, and fuses the two rankings here, so answers are the sam
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 import numpy as np
 
 from qa.index.backend import Backend
 from qa.ingest.chunking import Chunk
 from qa.config import DEFAULTS, Settings
+from qa.errors import UserError
 from qa.index.dense import embed
 from qa.ingest.documents import Document
 
@@ -114,6 +118,44 @@ def fuse_rankings(bm25: list[tuple[int, float]], dense: list[tuple[int, float]],
     return sorted(fused.items(), key=lambda pair: (-pair[1], dense_rank.get(pair[0], len(dense))))
 
 
+class NoMatchingDocument(UserError):
+    """A source pattern that selects none of the indexed documents."""
+
+    def __init__(self, pattern: str, indexed: int) -> None:
+        super().__init__(f"no indexed document matches {pattern!r} (a file name, path or folder as "
+                         f"citations give it, or a glob over them): `qa documents` lists the {indexed} "
+                         f"indexed documents")
+        self.pattern = pattern
+        self.indexed = indexed
+
+
+def source_matches(pattern: str, source: str) -> bool:
+    """Whether `pattern` selects the document `source` (its path in the sources folder, as a
+    citation gives it): the path or the file name itself, a glob over either (fnmatch, case
+    sensitive; `*` also crosses `/`), or a folder the document lies in (`notes` or `notes/`)."""
+    name = source.rsplit("/", 1)[-1]
+    folder = pattern.rstrip("/")
+    return (pattern in (source, name) or fnmatchcase(source, pattern) or fnmatchcase(name, pattern)
+            or (folder != "" and source.startswith(folder + "/")))
+
+
+def matching_sources(patterns: Iterable[str], sources: Iterable[str]) -> frozenset[str]:
+    """The `sources` that any of `patterns` selects (`source_matches`); NoMatchingDocument names
+    the first pattern that selects none of them."""
+    sources = list(sources)
+    selected: set[str] = set()
+    for pattern in patterns:
+        matched = {source for source in sources if source_matches(pattern, source)}
+        if not matched:
+            raise NoMatchingDocument(pattern, len(sources))
+        selected |= matched
+    return frozenset(selected)
+
+
+# A search restricted to some documents asks a backend for more results until enough are theirs,
+# but never for more than this many at once: Milvus's largest search limit.
+DEEPEST_SEARCH = 16_384
+
 # Sentence vectors kept for answer selection: 384 floats each, so about 30 MB at most.
 SENTENCE_VECTORS_KEPT = 20_000
 # Sentences the web app embeds ahead of the first questions (`Retriever.warm_sentences`): about
@@ -122,12 +164,16 @@ SENTENCES_WARMED = 5_000
 
 
 class Retriever:
-    """Searches one backend with one embedding model, both loaded once and reused."""
+    """Searches one backend with one embedding model, both loaded once and reused; all its
+    documents, or those `within` selects."""
 
     def __init__(self, backend: Backend, model, settings: Settings) -> None:
         self.backend = backend
         self.model = model
         self.settings = settings
+        self.sources: frozenset[str] | None = None  # the documents searched; None: all of them
+        self._selected_chunks = 0
+        self._source_of: dict[int, str] = {}  # chunk number -> its document, as restricted searches meet them
         self._last_query: tuple[str, np.ndarray] | None = None
         self._sentences: OrderedDict[str, np.ndarray] = OrderedDict()
         self._sentences_lock = threading.Lock()
@@ -201,19 +247,33 @@ class Retriever:
             with other._sentences_lock:
                 self._sentences.update(other._sentences)
 
+    def within(self, patterns: Iterable[str] | None) -> "Retriever":
+        """This retriever searching only the indexed documents that any of `patterns` selects
+        (`source_matches`), sharing its backend, model and kept vectors; no patterns: all of them.
+        NoMatchingDocument names a pattern that selects no indexed document."""
+        patterns = list(patterns or ())
+        if not patterns:
+            return self
+        documents = self.backend.documents()
+        narrowed = copy.copy(self)
+        narrowed.sources = matching_sources(patterns, (d.source for d in documents))
+        narrowed._selected_chunks = sum(d.chunks for d in documents if d.source in narrowed.sources)
+        return narrowed
+
     def search(self, question: str, mode: str | None = None, k: int | None = None) -> list[Hit]:
-        """The best `k` chunks for `question` in `mode` (hybrid, bm25 or dense)."""
+        """The best `k` chunks for `question` in `mode` (hybrid, bm25 or dense), of the documents
+        searched (`within`)."""
         mode = mode or self.settings.mode
         k = k or self.settings.k
         depth = max(self.settings.candidates, k)
         lexical = None
         if mode == "hybrid" and self._lexical_thread is not None:
-            lexical = self._lexical_thread.submit(self.backend.lexical_search, question, depth)
+            lexical = self._lexical_thread.submit(self._selected, self.backend.lexical_search, question, depth)
         elif mode in ("bm25", "hybrid"):
-            bm25 = self.backend.lexical_search(question, depth)
+            bm25 = self._selected(self.backend.lexical_search, question, depth)
         else:
             bm25 = []
-        dense = (self.backend.dense_search(self.embed_query(question), depth)
+        dense = (self._selected(self.backend.dense_search, self.embed_query(question), depth)
                  if mode in ("dense", "hybrid") else [])
         if lexical is not None:
             bm25 = lexical.result()
@@ -232,3 +292,28 @@ class Retriever:
                             score=score, bm25_rank=b_rank, bm25_score=b_score,
                             dense_rank=d_rank, dense_score=d_score))
         return hits
+
+    def _selected(self, search: Callable[..., list[tuple[int, float]]], query, depth: int) -> list[tuple[int, float]]:
+        """The best `depth` results of a backend's `search(query, n)` among the chunks of the
+        documents searched. Restricted, the backend is asked for more results at once as the
+        selection is smaller, and for four times as many again until `depth` are selected or it
+        has no more (or DEEPEST_SEARCH are asked for)."""
+        if self.sources is None:
+            return search(query, depth)
+        most = min(self.backend.size, DEEPEST_SEARCH)
+        share = self._selected_chunks / max(self.backend.size, 1)
+        fetch = min(most, max(depth, int(2 * depth / max(share, 1e-9))))
+        while True:
+            found = search(query, fetch)
+            kept = [(item, score) for item, score in found if self._source(item) in self.sources]
+            if len(kept) >= depth or len(found) < fetch or fetch >= most:
+                return kept[:depth]
+            fetch = min(most, 4 * fetch)
+
+    def _source(self, item: int) -> str:
+        source = self._source_of.get(item)
+        if source is None:
+            if len(self._source_of) >= 200_000:
+                self._source_of.clear()
+            source = self._source_of[item] = self.backend.chunk(item).source
+        return source

@@ -1,4 +1,5 @@
-"""The `qa` command: a thin layer over the library (index, search, ask, show, verify, eval, serve).
+"""The `qa` command: a thin layer over the library (index, search, ask, show, documents, verify, eval,
+serve).
 
 `qa.app.cli_parser` names each command's arguments, `qa.app.cli_commands` does what it says."""
 
@@ -11,8 +12,8 @@ import sys
 
 from qa.errors import UserError
 from qa.app.cli_commands import echo, shown
-from qa.app.cli_parser import (add_ask_command, add_eval_command, add_index_command, add_search_command,
-                               add_serve_command, add_show_command, add_verify_command)
+from qa.app.cli_parser import (add_ask_command, add_documents_command, add_eval_command, add_index_command,
+                               add_search_command, add_serve_command, add_show_command, add_verify_command)
 from qa.app.cli_parser import serve_arguments  # noqa: F401  (app.py takes `qa serve`'s options from here)
 
 
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qa", description="Ask questions of your own documents and get verbatim, cited passages.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in (add_index_command, add_search_command, add_ask_command, add_verify_command,
-                        add_show_command, add_serve_command, add_eval_command):
+                        add_show_command, add_documents_command, add_serve_command, add_eval_command):
         add_command(commands)
     return parser
 

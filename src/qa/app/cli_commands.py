@@ -1,4 +1,4 @@
-"""What each `qa` command does, over the library: index, search, ask, show, verify, serve, eval;
+"""What each `qa` command does, over the library: index, search, ask, show, documents, verify, serve, eval;
 and how their output reaches a terminal safely. `qa.app.cli_parser` names their arguments."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from qa.config import Settings
 
@@ -66,11 +67,18 @@ def _given(args) -> set[str]:
     return {name for name, flag in flags.items() if getattr(args, flag, None) is not None}
 
 
-def _load(settings: Settings, given=()):
-    """The retriever over the configured index, loaded once."""
+def _load(settings: Settings, given=(), sources: list[str] | None = None):
+    """The retriever over the configured index, loaded once; with `sources` (--source patterns),
+    searching only the documents they select. A pattern that selects none ends the command
+    (status 2, as other mistakes in its arguments do)."""
     from qa import pipeline
+    from qa.retrieve import NoMatchingDocument
 
-    return pipeline.load(settings, keep=given).retriever
+    retriever = pipeline.load(settings, keep=given).retriever
+    try:
+        return retriever.within(sources)
+    except NoMatchingDocument as error:
+        _exit_refused(str(error))
 
 
 def cmd_index(args) -> int:
@@ -100,7 +108,7 @@ def cmd_index(args) -> int:
 def cmd_search(args) -> int:
     settings = _settings(args)
     question = _checked_question(args.question, settings)
-    retriever = _load(settings, _given(args))
+    retriever = _load(settings, _given(args), args.source)
     hits = retriever.search(question, args.mode, args.k)
     if args.rerank:
         from qa.read.answer import rerank, shared_reader
@@ -152,7 +160,7 @@ def cmd_ask(args) -> int:
               file=sys.stderr)
         return 2
     output = "json" if args.json else args.format or "text"
-    retriever = _load(_settings(args), _given(args))
+    retriever = _load(_settings(args), _given(args), args.source)
     # --after: the question asked before, whose answer is the context of a follow-up (not printed)
     previous = answer_question(retriever, args.after, args.mode, args.k) if args.after else None
     answer = answer_after(retriever, args.question, previous, args.mode, args.k)
@@ -243,6 +251,34 @@ def _render(args, settings: Settings, document, start: int, end: int) -> int:
     return 0
 
 
+def cmd_documents(args) -> int:
+    from qa import pipeline
+    from qa.retrieve import NoMatchingDocument, matching_sources
+
+    settings = pipeline.index_settings(_settings(args))
+    backend = pipeline.open_backend(settings)
+    try:
+        documents = backend.documents()
+        if args.source:
+            selected = matching_sources(args.source, (d.source for d in documents))
+            documents = [d for d in documents if d.source in selected]
+    except NoMatchingDocument as error:
+        _exit_refused(str(error))
+    finally:
+        backend.close()
+    if args.json:
+        print(as_json({"index": str(settings.index_location),
+                       "documents": [{"source": d.source, "title": d.title, "chunks": d.chunks,
+                                      "sha256": d.sha256, "indexed_at": d.indexed_at} for d in documents]}))
+        return 0
+    if not documents:
+        print(f"No documents are indexed in {settings.index_location}.")
+    width = max((len(d.source) for d in documents), default=0)
+    for d in documents:
+        echo(f"{d.source:<{width}}  {d.chunks:>6,} {'chunk ' if d.chunks == 1 else 'chunks'}  {d.title}")
+    return 0
+
+
 def cmd_verify(args) -> int:
     from qa.app.export import ExportError, load_export, verify
 
@@ -270,14 +306,17 @@ def _refuse(message: str) -> int:
     return 2
 
 
+def _exit_refused(message: str) -> NoReturn:
+    sys.exit(_refuse(message))
+
+
 def _checked_question(question: str, settings: Settings) -> str:
     from qa.read.answer import BadQuestion, check_question
 
     try:
         return check_question(question, settings)
     except BadQuestion as error:
-        echo(f"qa: {error}", file=sys.stderr)
-        sys.exit(2)  # as `qa ask` does for a question that cannot be searched
+        _exit_refused(str(error))  # status 2, as `qa ask` gives a question that cannot be searched
 
 
 def cmd_serve(args) -> int:
@@ -309,8 +348,9 @@ def cmd_eval(args) -> int:
                 report = evaluate.compare_runs(report, runs)
         else:
             questions = evaluate.load_question_set(args.questions)
-            report = evaluate.evaluate_question_set(_load(settings, _given(args)), questions, modes, args.k,
-                                                    progress=progress, name=Path(args.questions).name,
+            retriever = _load(settings, _given(args), args.source)
+            report = evaluate.evaluate_question_set(retriever, questions, modes, args.k, progress=progress,
+                                                    name=Path(args.questions).name,
                                                     follow_ups=not args.without_context)
     except ValueError as error:
         sys.exit(f"qa: {shown(str(error))}")
@@ -335,6 +375,8 @@ def _check_eval_options(args) -> None:
         sys.exit("qa: --run-out writes TREC run files for --beir evaluations only")
     if args.without_context and args.beir:
         sys.exit("qa: --without-context is for question sets (their 'follows' field), not --beir")
+    if args.source and args.beir:
+        sys.exit("qa: --source restricts a question set's index; --beir indexes and searches the whole dataset")
     if args.compare and not args.beir:
         sys.exit("qa: --compare puts TREC runs beside --beir evaluations only")
     if args.rerank and not args.beir:

@@ -7,7 +7,8 @@ import argparse
 import re
 
 from qa.config import BACKENDS, EMBED_BACKENDS, FUSIONS, MODES, Settings
-from qa.app.cli_commands import cmd_ask, cmd_eval, cmd_index, cmd_search, cmd_serve, cmd_show, cmd_verify
+from qa.app.cli_commands import (cmd_ask, cmd_documents, cmd_eval, cmd_index, cmd_search, cmd_serve, cmd_show,
+                                  cmd_verify)
 
 # Ranges of the numeric options: past them a run crashes, lies or takes hours (issue 12).
 K_RANGE = (1, 100)
@@ -134,6 +135,17 @@ def with_max_file_mb(p: argparse.ArgumentParser, also: str = "") -> argparse.Arg
     return p
 
 
+def with_source_patterns(p: argparse.ArgumentParser, what: str = "search") -> argparse.ArgumentParser:
+    """--source PATTERN, repeatable: the documents a command works on (default: all)."""
+    preview = "" if what == "list" else " `qa documents --source PATTERN` shows what it selects"
+    p.add_argument("--source", action="append", metavar="PATTERN",
+                   help=f"{what} only the documents PATTERN selects: a file name or path as citations give "
+                        "it (notes/report.pdf), a folder (notes/), or a glob over either ('report-*.pdf'; "
+                        "case sensitive, * also crosses /); repeat it for more (default: every document)."
+                        + preview)
+    return p
+
+
 def with_retrieval(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The question and how its passages are retrieved, for `qa search` and `qa ask`."""
     defaults = Settings()
@@ -142,6 +154,7 @@ def with_retrieval(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("-k", type=whole_number(*K_RANGE), metavar="N",
                    help=f"passages to return, {_range(K_RANGE)} (default: {defaults.k})")
     with_fusion(p, defaults)
+    with_source_patterns(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return with_reader(with_index(p))
 
@@ -251,6 +264,16 @@ def add_show_command(commands) -> None:
                    help=f"with --render: the folder the PDF was indexed from (default: {Settings().sources_dir})")
 
 
+def add_documents_command(commands) -> None:
+    p = with_index(command(
+        commands, "documents", cmd_documents, help="list the indexed documents",
+        description="List the documents in the index: each one's file name as citations give it "
+                    "(its path in the sources folder), its chunks and its title; with --source, only "
+                    "those the patterns select, as `qa ask --source` would search them."))
+    with_source_patterns(p, "list")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def add_serve_command(commands) -> None:
     serve_arguments(commands.add_parser(
         "serve", help="start the web chat (the same as `python app.py`)",
@@ -275,6 +298,7 @@ def add_eval_command(commands) -> None:
     p.add_argument("-k", type=whole_number(*K_RANGE), default=10, metavar="N",
                    help=f"citations per answer, {_range(K_RANGE)} (default: 10)")
     with_fusion(p, defaults)
+    with_source_patterns(p, "with a question set: ask")
     with_chunking(p, defaults, "with --beir: ")
     p.add_argument("--out", default="eval-out", metavar="DIR", help="folder for report files (default: eval-out)")
     p.add_argument("--run-out", metavar="DIR",

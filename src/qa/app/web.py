@@ -110,8 +110,8 @@ def build_app(pipeline: qa_pipeline.Pipeline, read_only: bool = False) -> gr.Blo
                     "Pick a citation on the right to see the quoted span highlighted in its source.",
                     elem_id="qa-header")
         with gr.Tabs():
-            with gr.Tab("Chat", id="chat"):
-                chat_tab(pipeline, sessions)
+            with gr.Tab("Chat", id="chat") as chat:
+                chat_tab(pipeline, sessions, refresh_on=(demo.load, chat.select))
             if not read_only:  # its question-set uploads and runs would be open to anyone
                 with gr.Tab("Evaluate", id="evaluate"):
                     evaluate_tab(pipeline, sessions)

@@ -1,5 +1,6 @@
-"""The Chat tab and the /ask API: questions in, answers quoted from the documents out; in the chat,
-each answer's citations go to the checker beside it and the conversation can be exported."""
+"""The Chat tab and the /ask API: questions in, answers quoted from the documents out (all of them, or
+those picked); in the chat, each answer's citations go to the checker beside it and the conversation
+can be exported."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from qa.app.export import to_json, to_markdown
 from qa.app.web_citations import checker_for, citation_checker
 from qa.app.web_html import answer_html, question_html, searched_for_html
 from qa.app.web_limits import SessionFolders
+from qa.retrieve import NoMatchingDocument
 
 EXAMPLES = [
     "How many North Korean troops are estimated to be in training?",
@@ -46,6 +48,18 @@ def checked_ask(question, mode, k, settings: Settings) -> tuple[str, str, int]:
     return question, mode, number
 
 
+def checked_sources(sources) -> list[str]:
+    """The /ask `sources` (file names or patterns of the documents to answer from; none: all) as a
+    list; ValueError saying what is wrong with them."""
+    if sources is None or sources == "":
+        return []
+    if isinstance(sources, str):
+        return [sources]
+    if isinstance(sources, list) and all(isinstance(s, str) for s in sources):
+        return sources
+    raise ValueError(f"sources must be a list of file names or patterns of indexed documents, not {repr(sources)[:60]}")
+
+
 def echoed(answer: dict, limit: int) -> dict:
     """`answer` with its question cut to `limit` characters: a question refused for its length is
     never sent back whole."""
@@ -68,25 +82,32 @@ def write_exports(answers: list[dict], folder: Path, now: datetime) -> tuple[Pat
 
 
 def answered(pipeline: qa_pipeline.Pipeline, question, mode, k, previous: dict | None = None,
-             follow_up: bool = False) -> dict:
+             follow_up: bool = False, sources=None) -> dict:
     """The JSON answer to the /ask inputs; a `follow_up` of `previous` (a conversation's last answer)
-    is searched with its context (qa.read.conversation). Never raises on bad input: see "error"."""
+    is searched with its context (qa.read.conversation); with `sources` (patterns, see
+    `qa.retrieve.source_matches`), only the documents they select are searched and quoted. Never
+    raises on bad input: see "error"."""
     settings = pipeline.settings
     try:
         question, mode, k = checked_ask(question, mode, k, settings)
+        sources = checked_sources(sources)
     except ValueError as error:
         text = question if isinstance(question, str) else ""
         answer = _refused(text, mode if isinstance(mode, str) else settings.mode, error)
     else:
         try:
-            answer = (qa_pipeline.answer_after(pipeline.retriever, question, previous, mode, k) if follow_up
-                      else answer_question(pipeline.retriever, question, mode, k))
+            retriever = pipeline.retriever.within(sources)
+            answer = (qa_pipeline.answer_after(retriever, question, previous, mode, k) if follow_up
+                      else answer_question(retriever, question, mode, k))
+        except NoMatchingDocument as error:
+            answer = _refused(question, mode, f"No indexed document matches {error.pattern!r}: the Sources "
+                                              f"tab lists the {error.indexed} indexed documents.")
         except UserError as error:  # the index went away (a Milvus server stopped): say so, keep serving
             answer = _refused(question, mode, error)
     return echoed(answer.as_dict(), settings.max_question_chars)
 
 
-def _refused(question: str, mode: str, error: Exception) -> Answer:
+def _refused(question: str, mode: str, error: Exception | str) -> Answer:
     return Answer(question, True, (), (), mode, message=str(error), error=str(error))
 
 
@@ -95,16 +116,19 @@ def ask_endpoint(pipeline: qa_pipeline.Pipeline):
     question is never read as a follow-up."""
     settings = pipeline.settings
 
-    def ask(question: str, mode: str = settings.mode, k: int = settings.k) -> dict:
-        """Answer a question from the documents: verbatim quotes with numbered citations
+    def ask(question: str, mode: str = settings.mode, k: int = settings.k,
+            sources: list[str] | None = None) -> dict:
+        """Answer a question from the documents (with `sources`, a list of file names, folders or
+        globs, only from the documents they select): verbatim quotes with numbered citations
         (the JSON of qa.read.answer.Answer.as_dict). Never raises on bad input: see "error"."""
-        return answered(pipeline, question, mode, k)
+        return answered(pipeline, question, mode, k, sources=sources)
     return ask
 
 
-def chat_tab(pipeline: qa_pipeline.Pipeline, sessions: SessionFolders) -> None:
+def chat_tab(pipeline: qa_pipeline.Pipeline, sessions: SessionFolders, refresh_on=()) -> None:
     """The Chat tab's contents; call inside `with gr.Tab("Chat"):`. The conversation stays on the
-    server; its export files are kept in the session's folder of `sessions`."""
+    server; its export files are kept in the session's folder of `sessions`. The document picker's
+    choices are read again on each event of `refresh_on`."""
     settings = pipeline.settings
     answers = gr.State([])  # this session's answers, in order (Answer.as_dict())
     # The chat's messages, kept here rather than sent by the browser with each question.
@@ -113,6 +137,7 @@ def chat_tab(pipeline: qa_pipeline.Pipeline, sessions: SessionFolders) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             chatbot, question, ask_button = conversation(settings)
+            picked = document_picker(pipeline, refresh_on)
             with gr.Row(elem_id="qa-export"):
                 export_markdown = gr.DownloadButton("Export Markdown", size="sm", interactive=False,
                                                     elem_id="qa-export-md")
@@ -125,8 +150,9 @@ def chat_tab(pipeline: qa_pipeline.Pipeline, sessions: SessionFolders) -> None:
         with gr.Column(scale=2, elem_id="qa-checker"):
             citation, whole, source = citation_checker(pipeline, answers, selected, chatbot)
 
-    def chat(question, history, answers, mode, k, whole):
-        answer = answered(pipeline, question, mode, k, answers[-1] if answers else None, follow_up=True)
+    def chat(question, history, answers, mode, k, whole, picked):
+        answer = answered(pipeline, question, mode, k, answers[-1] if answers else None, follow_up=True,
+                          sources=picked)
         asked = answer["question"] or (question if isinstance(question, str) else "")[:settings.max_question_chars]
         history = history + [{"role": "user", "content": question_html(asked)},
                              {"role": "assistant", "content": answer_html(answer) + searched_for_html(answer)}]
@@ -144,7 +170,7 @@ def chat_tab(pipeline: qa_pipeline.Pipeline, sessions: SessionFolders) -> None:
         return (gr.DownloadButton(value=str(markdown), interactive=True),
                 gr.DownloadButton(value=str(data), interactive=True))
 
-    chat_inputs = [question, history, answers, mode, k, whole]
+    chat_inputs = [question, history, answers, mode, k, whole, picked]
     chat_outputs = [question, chatbot, history, answers, selected, citation, source]
     for trigger in (question.submit, ask_button.click):
         trigger(chat, chat_inputs, chat_outputs, api_visibility="private", concurrency_id="answer",
@@ -165,3 +191,21 @@ def conversation(settings: Settings) -> tuple:
         ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
     gr.Examples(EXAMPLES, inputs=question, label="Try one of these")
     return chatbot, question, ask_button
+
+
+def document_picker(pipeline: qa_pipeline.Pipeline, refresh_on=()) -> gr.Dropdown:
+    """The indexed documents to answer from, several may be picked (none: all of them); its choices
+    are read again on each event of `refresh_on`, as uploads and re-scans change them."""
+    def choices() -> list[str]:
+        return [d.source for d in pipeline.retriever.backend.documents()]
+
+    picker = gr.Dropdown(choices(), value=[], multiselect=True, label="Answer from these documents only",
+                         info="None picked: every document", elem_id="qa-pick-sources")
+
+    def refreshed(picked):
+        known = choices()
+        return gr.Dropdown(choices=known, value=[p for p in picked or [] if p in known])
+
+    for trigger in refresh_on:
+        trigger(refreshed, picker, picker, api_visibility="private", show_progress="hidden")
+    return picker
