@@ -1,15 +1,28 @@
 """The citation checker beside the chat: pick an answer, then a citation, and see its quote
-highlighted in the source document, with a check that the offsets still point at it."""
+highlighted in the source document, with a check that the offsets still point at it; a quote from
+a PDF is also shown on its page as drawn, with a link that opens the PDF there."""
 
 from __future__ import annotations
 
+import base64
+import io
+import os
+import re
+import shutil
+import threading
 from html import escape
+from pathlib import Path
+from urllib.parse import quote as url_quoted
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from qa.app.web_html import citation_label
 
 CONTEXT_CHARS = 700  # shown on each side of a quote when checking a citation
+PAGE_DPI = 150  # as `qa show --render` draws pages
+# The PDFs whose pages were shown, copied for the browser to open: at most this many are kept.
+PDF_COPIES = 8
 
 
 def context_html(text: str, start: int, end: int, around: int | None = CONTEXT_CHARS,
@@ -38,8 +51,9 @@ def _span_html(text: str, start: int, end: int, answer: tuple[int, int] | None) 
             + escape(text[b:end]))
 
 
-def source_panel(text: str | None, citation: dict, whole: bool) -> str:
-    """The citation checker: where the quote is, whether it matches, and the source around it."""
+def source_panel(text: str | None, citation: dict, whole: bool, page: str = "") -> str:
+    """The citation checker: where the quote is, whether it matches, the `page` it is drawn on
+    (HTML from `page_html`, for a PDF) and the source's text around it."""
     c = citation
     head = (f'<div class="qa-source-head"><b>[{int(c["n"])}] {escape(c["title"])}</b><br>'
             f'file <code>{escape(c["source"])}</code> · ¶{int(c["paragraph"])}'
@@ -54,7 +68,74 @@ def source_panel(text: str | None, citation: dict, whole: bool) -> str:
     check = ('<div class="qa-check">✓ The highlighted span is exactly the quoted text '
              f'(characters {int(c["start"])}–{int(c["end"])} of {len(text):,}).</div>')
     answer = (c["answer_start"], c["answer_end"]) if "answer_start" in c else None
-    return head + check + context_html(text, c["start"], c["end"], None if whole else CONTEXT_CHARS, answer)
+    return head + check + page + context_html(text, c["start"], c["end"], None if whole else CONTEXT_CHARS, answer)
+
+
+def page_html(pipeline, document, citation: dict) -> str:
+    """For a citation from a PDF whose offsets still point at its quote: its page drawn with the
+    quote yellow and the answer words orange, the page number, and a link that opens the PDF at
+    that page; a note instead when the file cannot show it; "" for other documents."""
+    c = citation
+    if "boxes" not in c and "boxes_note" not in c:
+        return ""
+    from qa.ingest.pdf import NotAsIndexed, highlighted_page, indexed_pdf
+
+    settings = pipeline.settings
+    try:
+        data, pdf_text = indexed_pdf(Path(settings.sources_dir) / document.source, document.sha256,
+                                     document.text, settings.max_document_chars)
+    except NotAsIndexed as error:
+        return f'<div class="qa-note qa-page-note">The page cannot be shown: {escape(str(error))}</div>'
+    answer = (c["answer_start"], c["answer_end"]) if "answer_start" in c else None
+    page, image = highlighted_page(data, pdf_text, c["start"], c["end"], answer, dpi=PAGE_DPI)
+    png = io.BytesIO()
+    image.save(png, format="PNG", optimize=False)
+    width, height = pdf_text.page_sizes[page - 1]
+    first = next(iter(c.get("boxes") or ()), None)
+    # A mark over the quote's first line: what the checker scrolls into view.
+    mark = "" if first is None else (
+        f'<span class="qa-page-mark" style="position:absolute; left:{100 * first[0] / width:.3f}%; '
+        f'top:{100 * first[1] / height:.3f}%; width:{100 * (first[2] - first[0]) / width:.3f}%; '
+        f'height:{100 * (first[3] - first[1]) / height:.3f}%"></span>')
+    link = _pdf_link(data, document.source, document.sha256)
+    name = escape(document.source.rsplit("/", 1)[-1])
+    return (f'<div class="qa-page" data-page="{page}"><div class="qa-page-head">Page {page} of {name}, as drawn · '
+            f'<a class="qa-page-link" href="{escape(link)}#page={page}" target="_blank" rel="noopener noreferrer">'
+            f'open the PDF at page {page}</a></div>'
+            f'<div style="position:relative; margin:0.3em 0 0.6em 0; border:1px solid var(--border-color-primary)">'
+            f'<img class="qa-page-image" alt="page {page} of {name}, the quote highlighted" '
+            f'src="data:image/png;base64,{base64.b64encode(png.getvalue()).decode()}" '
+            f'style="display:block; width:100%; height:auto">'
+            f'{mark}</div></div>')
+
+
+_COPYING = threading.Lock()
+_SERVED: list[Path] = []  # the copies' folders handed to Gradio to serve
+
+
+def _pdf_link(data: bytes, source: str, sha256: str) -> str:
+    """A URL that serves `data` (a PDF source's bytes, checked against its index entry) to the
+    browser, inline. The app never serves the sources folder itself: a copy of each PDF shown
+    goes to a folder of its own in the app's temp folder, which Gradio serves (behind its login,
+    when the app has one) and in which nothing else is ever written; the oldest copies go."""
+    folder = Path(get_upload_folder()).resolve() / "qa-pdfs"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", source.rsplit("/", 1)[-1])[-100:]
+    target = folder / sha256[:24] / (name if name.lower().endswith(".pdf") else f"{name}.pdf")
+    with _COPYING:
+        if folder not in _SERVED:
+            folder.mkdir(parents=True, exist_ok=True)
+            gr.set_static_paths([folder])  # served inline (as a PDF) only from a folder allowed so
+            _SERVED.append(folder)
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            partial.write_bytes(data)
+            os.replace(partial, target)
+        os.utime(target.parent)  # the newest shown
+        kept = sorted((d for d in folder.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True)
+        for old in kept[PDF_COPIES:]:
+            shutil.rmtree(old, ignore_errors=True)
+    return "gradio_api/file=" + url_quoted(str(target))
 
 
 def citation_choices(answers: list, selected: int | None):
@@ -77,10 +158,12 @@ def citation_panel(pipeline, answers: list, selected: int | None, n: int | None,
         return ""
     citation = citations[n]
     try:
-        text = pipeline.retriever.backend.document_by_source(citation["source"]).text
+        document = pipeline.retriever.backend.document_by_source(citation["source"])
     except KeyError:
-        text = None
-    return source_panel(text, citation, whole)
+        return source_panel(None, citation, whole)
+    text = document.text
+    page = page_html(pipeline, document, citation) if text[citation["start"]:citation["end"]] == citation["quote"] else ""
+    return source_panel(text, citation, whole, page)
 
 
 def checker_for(pipeline, answers: list, selected: int | None, whole: bool) -> tuple:
@@ -110,6 +193,14 @@ def citation_checker(pipeline, answers: gr.State, selected: gr.State, chatbot: g
     for trigger in (citation.change, whole.change):
         trigger(show_citation, [answers, selected, citation, whole], source, api_visibility="private",
                 show_progress="hidden")
-    source.change(None, js="() => document.querySelector('#qa-source mark')"
-                           "?.scrollIntoView({block: 'center', behavior: 'smooth'})")
+    # Into view: the quote on its page when there is one (the text below then scrolls inside its
+    # own box), else the quote in the text.
+    source.change(None, js="""() => {
+        const root = document.querySelector('#qa-source'), mark = root?.querySelector('.qa-doc mark');
+        const page = root?.querySelector('.qa-page-mark'), doc = root?.querySelector('.qa-doc');
+        if (page && mark && doc) {
+            doc.scrollTop += mark.getBoundingClientRect().top - doc.getBoundingClientRect().top - doc.clientHeight / 2;
+        }
+        (page || mark)?.scrollIntoView({block: 'center', behavior: 'smooth'});
+    }""")
     return citation, whole, source
