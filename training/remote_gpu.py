@@ -48,7 +48,7 @@ def unpack(folder: Path, name: str, run: Path, warm_start: Path, base: Path | No
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import train_reader
-    from qa.dense import model_path
+    from qa.index.dense import model_path
 
     parts = sorted(folder.glob(f"{name}.part*"), key=lambda p: int(p.name.rsplit("part", 1)[1]))
     if not parts:

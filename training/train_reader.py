@@ -1,4 +1,4 @@
-"""Train qa's reader (qa.reader) on SQuAD 1.1, check it on held-out data, export it as int8 ONNX.
+"""Train qa's reader (qa.read.reader) on SQuAD 1.1, check it on held-out data, export it as int8 ONNX.
 
     python training/train_reader.py train   --steps 3000      # checkpoints in runs/reader/, resumable
     python training/train_reader.py export                    # → src/qa/models/reader/
@@ -24,6 +24,7 @@ import gzip
 import json
 import math
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -31,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunking import sentence_spans
-from qa.lexical import tokenize
-from qa.reader import (MODEL_DIR, MODEL_FILE, Reader, covering_span, encode_pairs, load_tokenizer, pad_batch,
+from qa.ingest.chunking import sentence_spans
+from qa.index.lexical import tokenize
+from qa.read.reader import (MODEL_DIR, MODEL_FILE, Reader, covering_span, encode_pairs, load_tokenizer, pad_batch,
                        preceding_context, scored_span)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +151,41 @@ def training_pairs(articles, q: Question, rng: random.Random, others: list[int])
     return pairs
 
 
+YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
+NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][a-z]{2,}\b")
+# Near misses (issue 31): the question with one key term changed so that its own sentence no
+# longer answers it; every pair of such a question is a negative.
+NEAR_MISS: dict = {"share": 0.0, "names": ()}
+
+
+def near_miss(q: Question, paragraph: Paragraph, rng: random.Random, names) -> str | None:
+    """`q` with a year, number or name that its answering sentence holds swapped for one that the
+    paragraph does not hold, or None when the question has no such term."""
+    s, e = paragraph.sentences[q.sentence]
+    sentence, text = paragraph.text[s:e], paragraph.text
+    for pattern in (YEAR, NAME, NUMBER):
+        found = [m for m in pattern.finditer(q.text) if m.group() in sentence]
+        if not found:
+            continue
+        m = rng.choice(found)
+        for _ in range(20):
+            if pattern is YEAR:
+                new = str(int(m.group()) + rng.choice((-1, 1)) * rng.randint(2, 40))
+            elif pattern is NUMBER:
+                new = str(rng.randint(2, 999))
+            else:
+                new = rng.choice(names)
+            if new not in text:
+                return q.text[:m.start()] + new + q.text[m.end():]
+    return None
+
+
+def question_names(questions: list[Question]) -> tuple[str, ...]:
+    """Capitalised words the training questions use inside them (names of people, places, things)."""
+    return tuple(sorted({m.group() for q in questions for m in NAME.finditer(q.text)}))
+
+
 # ---------------------------------------------------------------- model
 
 def build_model(model_dir: Path, weights: bool = True):
@@ -246,6 +282,17 @@ def make_batch(tokenizer, articles, questions: list[Question], rng_seed: int, ot
             starts.append(s)
             ends.append(t)
             groups.append(g)
+        miss = near_miss(q, articles[q.article][q.paragraph], rng, NEAR_MISS["names"]) \
+            if NEAR_MISS["share"] and rng.random() < NEAR_MISS["share"] else None
+        if miss:
+            # its own sentence and the hardest other one, now both wrong: nothing answers it
+            negatives = [pair[:2] for pair in pairs[:2]]
+            for e in encode_pairs(tokenizer, miss, [n[0] for n in negatives], [n[1] for n in negatives]):
+                features.append(e)
+                labels.append(0.0)
+                starts.append(-100)
+                ends.append(-100)
+                groups.append(len(questions) + g)
     inputs = {k: torch.from_numpy(v) for k, v in pad_batch(features).items()}
     return inputs, torch.tensor(labels), torch.tensor(starts), torch.tensor(ends), torch.tensor(groups)
 
@@ -264,13 +311,14 @@ def listwise_loss(relevance, labels, groups):
 
 
 def train(args) -> None:
-    from qa.dense import model_path
+    from qa.index.dense import model_path
 
     articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
     train_articles, _ = split_articles(len(articles), args.seed)
     pool = [q for q in questions if q.article in train_articles]
     random.Random(args.seed).shuffle(pool)
     others = sorted(train_articles)
+    NEAR_MISS.update(share=args.near_miss_share, names=question_names(pool))
     base = args.base or model_path("all-MiniLM-L6-v2")
     workers = batch_workers(articles, others, base / "tokenizer.json", args.workers) if args.workers > 0 else None
 
@@ -446,7 +494,7 @@ def export(args) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from qa.dense import model_path
+    from qa.index.dense import model_path
 
     base = model_path("all-MiniLM-L6-v2")
     model = build_model(base, weights=False)  # the checkpoint brings every weight
@@ -518,7 +566,7 @@ def rank_candidates(reader: Reader, question: str, candidates: list[tuple[str, s
 def validate_squad(reader: Reader, articles, questions: list[Question]) -> dict:
     """Among the sentences of the gold paragraph and of the best other paragraph by BM25: is the
     first one the answer's, does its span hold the answer?"""
-    from qa.evaluate import span_matches
+    from qa.evaluation.evaluate import span_matches
 
     hit, span_hit, span_exact = 0, 0, 0
     for q in questions:
@@ -592,7 +640,7 @@ def held_out(args):
 
 class Selector:
     """What qa's answer step does with a sentence: the reader, combined with the embedding
-    model's cosine similarity and shared words by the weights in the model card (qa.answer)."""
+    model's cosine similarity and shared words by the weights in the model card (qa.read.answer)."""
 
     def __init__(self, model_dir: Path) -> None:
         from qa.config import Settings
@@ -602,7 +650,7 @@ class Selector:
         self.model = model_for(Settings(device="cpu"))
 
     def cosine(self, question, sentences):
-        from qa.dense import embed
+        from qa.index.dense import embed
 
         return embed(self.model, sentences) @ embed(self.model, [question])[0]
 
@@ -622,8 +670,8 @@ class BaselineScorer:
         self.model = model_for(Settings(device="cpu"))
 
     def read(self, question, sentences, contexts=None, ranks=None):
-        from qa.dense import embed
-        from qa.reader import Reading, word_overlap
+        from qa.index.dense import embed
+        from qa.read.reader import Reading, word_overlap
 
         cosine = embed(self.model, sentences) @ embed(self.model, [question])[0]
         overlap = word_overlap(question, sentences)
@@ -676,7 +724,7 @@ FEATURE_SETS = {"reader, cosine, overlap": FEATURES[:3], "+ passage rank": FEATU
 def paragraph_candidates(selector, articles, questions):
     """The candidate sentences as a paragraph gives them: every sentence of the question's own
     paragraph and of the article's best other paragraph by BM25 (both as passage rank 1)."""
-    from qa.reader import word_overlap
+    from qa.read.reader import word_overlap
 
     for n, q in enumerate(questions):
         paragraph = articles[q.article][q.paragraph]
@@ -718,10 +766,10 @@ def index_articles(selector, articles, chosen, data: Path, folder: Path):
 def retrieved_candidates(selector, articles, questions, data: Path, folder: Path):
     """The candidate sentences as qa's answer step gives them: the questions' articles written as
     documents (title, then paragraphs), indexed by qa, and for each question every sentence of the
-    passages hybrid retrieval returns (qa.answer.candidate_sentences); a sentence is labelled an
+    passages hybrid retrieval returns (qa.read.answer.candidate_sentences); a sentence is labelled an
     answer when it is in the question's article and holds its answer."""
-    from qa.answer import candidate_sentences
-    from qa.evaluate import contains_answer
+    from qa.read.answer import candidate_sentences
+    from qa.evaluation.evaluate import contains_answer
 
     retriever, _ = index_articles(selector, articles, [q.article for q in questions], data, folder)
     settings = retriever.settings
@@ -771,7 +819,7 @@ def fit_combiner(args) -> None:
     by the share of questions whose first sentence is right, cross-validated over articles."""
     import tempfile
 
-    from qa.evaluate import span_matches
+    from qa.evaluation.evaluate import span_matches
 
     selector = Selector(args.model_dir)
     articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
@@ -886,10 +934,10 @@ def best_score(reader: Reader, question: str, paragraphs: list[Paragraph], passa
 
 def retrieved_best(selector, retriever, question: str, hits) -> tuple[float, float]:
     """What qa's answer step makes of these passages: its best sentence's combined score and
-    reader probability (qa.answer.read_sentences), ranks renumbered as if they were all retrieved."""
+    reader probability (qa.read.answer.read_sentences), ranks renumbered as if they were all retrieved."""
     from dataclasses import replace
 
-    from qa.answer import read_sentences
+    from qa.read.answer import read_sentences
 
     hits = [replace(h, rank=n) for n, h in enumerate(hits, start=1)]
     sentences = read_sentences(selector.reader, retriever, question, hits) if hits else []
@@ -1016,6 +1064,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listwise-weight", type=float, default=0.0,
                         help="train: weight of a loss that ranks each question's answering sentence "
                              "above its negatives, beside the per-pair one (0: off)")
+    parser.add_argument("--near-miss-share", type=float, default=0.0,
+                        help="train: share of questions also asked as a near miss (one year, number or "
+                             "name swapped so their sentence no longer answers), all pairs negative")
     parser.add_argument("--freeze-layers", type=int, default=1, help="lowest transformer layers kept frozen")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="train: cpu, or cuda where a GPU is at hand")
