@@ -71,7 +71,7 @@ def test_a_pdf_citation_carries_its_page_and_the_boxes_that_hold_its_quote(colle
     assert cited["page"] == 2 and cited["boxes_note"] is None and cited["continued_on"] == []
     data, pdf_text = the_pdf(collection)
     assert pdf_text.text[cited["start"]:cited["end"]] == cited["quote"]
-    assert len(cited["boxes"]) == cited["quote"].count("\n") + 1  # one rectangle a line
+    assert len(cited["boxes"]) == len({round(y0) for _, y0, _, _ in cited["boxes"]}) >= 1  # one rectangle a line
     # The characters inside the boxes, read back by PDFium itself, are the quote's, in order.
     assert bare(read_back(data, 2, cited["boxes"])) == bare(cited["quote"])
     assert bare(read_inside(pdf_text, 2, cited["boxes"])) == bare(cited["quote"])

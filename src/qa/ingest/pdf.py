@@ -87,6 +87,7 @@ def read_pdf(data: bytes, max_chars: int) -> PdfText:
                 total += len(text)
                 if page_boxes is None:
                     raise UnreadableFile(too_long(total, max_chars, at_least=number < len(pdf)))
+                text, page_boxes = reflowed(text, page_boxes)
                 texts.append(text)
                 boxes.append(page_boxes)
             title = pdf.get_metadata_value("Title").strip() or None
@@ -319,6 +320,43 @@ def _page_text(page, room: int) -> tuple[str, np.ndarray | None]:
         return stripped, np.where((source >= 0)[:, None], boxes[np.maximum(source, 0)], np.float32(np.nan))
     finally:
         textpage.close()
+
+
+# A line break whose next line starts more than this share of a line's height below the line
+# before starts a new paragraph; a smaller gap wraps a line of the same paragraph.
+PARAGRAPH_GAP = 0.6
+
+
+def reflowed(text: str, boxes: np.ndarray) -> tuple[str, np.ndarray]:
+    """A page's text with the lines of each paragraph joined: a line break inside a paragraph becomes
+    a space (nothing after a hyphen), one between paragraphs a blank line, so that sentences run on
+    across the lines they wrap over, as the chunker and the reader need. A paragraph break is a gap
+    between lines, or a next line that starts above (a new column)."""
+    breaks = [i for i, c in enumerate(text) if c == "\n"]
+    if not breaks:
+        return text, boxes
+    pieces, rows, begin = [], [], 0
+    for at in breaks + [len(text)]:
+        pieces.append(text[begin:at])
+        rows.append(boxes[begin:at])
+        begin = at + 1
+    out, out_rows = [pieces[0]], [rows[0]]
+    for before, line, line_rows in zip(rows, pieces[1:], rows[1:]):
+        joint = _joint(before, line_rows, out[-1])
+        out += [joint, line]
+        out_rows += [np.full((len(joint), 4), np.nan, np.float32), line_rows]
+    return "".join(out), np.concatenate(out_rows)
+
+
+def _joint(before: np.ndarray, after: np.ndarray, written: str) -> str:
+    """What joins a line to the next: "\n\n" between paragraphs, else " " (or "" after a hyphen)."""
+    if not len(before) or not len(after) or np.isnan(before[:, 1]).all() or np.isnan(after[:, 1]).all():
+        return "\n\n"
+    top, bottom = np.nanmin(before[:, 1]), np.nanmax(before[:, 3])
+    next_top = np.nanmin(after[:, 1])
+    if next_top < top or next_top - bottom > PARAGRAPH_GAP * (bottom - top):
+        return "\n\n"
+    return "" if written.endswith("-") else " "
 
 
 def _page_codes(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
