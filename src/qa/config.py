@@ -25,6 +25,9 @@ class Settings:
     # "onnx" (float32) or "torch". On a GPU the model always runs in torch.
     embed_backend: str = "onnx-int8"
     batch_size: int = 64
+    # A build commits a generation (a loadable index of the documents embedded so far) every this
+    # many chunks, so that a killed `qa index` continues where it stopped (qa.index.store).
+    commit_chunks: int = 5_000
     # Larger files are skipped with a warning (and refused as uploads): embedding 20 MB of text
     # takes many minutes on a CPU.
     max_file_mb: int = 20
@@ -115,6 +118,8 @@ class Settings:
             raise ValueError("chunk_chars must be at least 50")
         if self.dense_windows and self.dense_windows < 50:
             raise ValueError("dense_windows must be 0 (off) or at least 50")
+        if self.commit_chunks < 1:
+            raise ValueError("commit_chunks must be at least 1")
 
     def with_(self, **changes) -> "Settings":
         """A copy with the given fields changed; None values leave a field as it is."""

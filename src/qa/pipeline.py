@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from qa.read.answer import Answer, answer_question
 from qa.index.backend import Backend, BuildReport
@@ -21,6 +22,9 @@ from qa.index.dense import load_model
 from qa.ingest.documents import Document, Skipped, UnreadableFile, read_document, read_sources
 from qa.errors import UserError
 from qa.retrieve import Hit, Retriever
+
+if TYPE_CHECKING:
+    from qa.index.store_build import BuildProgress
 
 # Which question the reader reads for a follow-up: "original" (the question as asked) or
 # "expanded" (the question with the carried words, as searched). "expanded" answered more follow-ups
@@ -101,15 +105,19 @@ def index_settings(settings: Settings, keep=()) -> Settings:
 
 
 def update(settings: Settings, model, sources_dir: Path | None = None, rebuild: bool = False,
-           progress: bool = True) -> BuildReport:
-    """Bring the configured index (local or Milvus) up to date with the sources folder."""
+           progress: bool = True, on_progress: Callable[[BuildProgress], None] | None = None) -> BuildReport:
+    """Bring the configured index (local or Milvus) up to date with the sources folder. `progress`:
+    bars on the terminal; `on_progress`: called with the embedding's progress instead of its bar
+    (the local index only, for now)."""
     sources_dir = Path(sources_dir or settings.sources_dir)
     began = time.time()
     with indexed_documents(settings, rebuild) as known:
         documents, skipped = read_sources(sources_dir, settings.max_file_mb * 2**20, progress,
                                           settings.max_document_chars, known)
     documents, skipped = _read_changed_again(sources_dir, settings, documents, skipped, began)
-    report = backend_module(settings).update(settings, model, documents, rebuild=rebuild, progress=progress)
+    # Milvus has no on_progress yet: its update shows its own bar.
+    extra = {"on_progress": on_progress} if on_progress is not None and settings.backend == "local" else {}
+    report = backend_module(settings).update(settings, model, documents, rebuild=rebuild, progress=progress, **extra)
     report.skipped = skipped
     return report
 

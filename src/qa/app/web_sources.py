@@ -151,9 +151,16 @@ def _same_bytes(a, b) -> bool:
 
 
 def indexed_documents(pipeline: qa_pipeline.Pipeline) -> tuple[list[list], str]:
-    """The table of the documents in the index, and the line that counts them."""
-    documents, sources = pipeline.retriever.backend.documents(), pipeline.settings.sources_dir
-    return documents_rows(documents), f"**{len(documents)} documents** indexed from `{sources}/`."
+    """The table of the documents in the index, and the line that counts them (and says so when
+    the index is from a build that stopped part-way)."""
+    backend = pipeline.retriever.backend
+    documents, sources = backend.documents(), pipeline.settings.sources_dir
+    line = f"**{len(documents)} documents** indexed from `{sources}/`."
+    partial = getattr(backend, "partial_notice", None)  # the local index's; Milvus has none yet
+    notice = partial() if partial else None
+    if notice:
+        line += f" Note: {escape(notice[0].upper() + notice[1:])}; re-scan the sources folder to finish it."
+    return documents_rows(documents), line
 
 
 def save_uploads(files, settings, outcomes: dict[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -192,10 +199,13 @@ def refresh_index(pipeline: qa_pipeline.Pipeline, updating: threading.Lock, save
         for name in names:
             (Path(settings.sources_dir) / name).unlink(missing_ok=True)
 
+    def embedding(state) -> None:  # a qa.index.store.BuildProgress, as each block of chunks is done
+        progress(state.fraction, desc=f"Updating the index: {state.line()}")
+
     with updating:
         progress(0, desc="Updating the index")
         try:
-            report = qa_pipeline.update(settings, pipeline.model, progress=True)
+            report = qa_pipeline.update(settings, pipeline.model, progress=True, on_progress=embedding)
         except NothingToIndex as error:
             take_back(saved)
             return report_html("Nothing was added.", [], refused + [str(error)])

@@ -122,12 +122,23 @@ def _manifest_problem(manifest: dict) -> str | None:
         return f"records settings qa cannot use ({error})"
     if not all(isinstance(name, str) and SEGMENT_NAME.fullmatch(name) for name in manifest["segments"]):
         return "names a segment that is not seg-NNNNNN"
+    if "partial" in manifest and _partial_problem(manifest["partial"], manifest["segments"]):
+        return "has a damaged 'partial' field"
     segments = len(manifest["segments"])
     for number, entry in enumerate(manifest["documents"], start=1):
         if not (isinstance(entry, dict) and all(type(entry.get(k)) is t for k, t in _ENTRY_FIELDS.items())
                 and 0 <= entry["segment"] < segments and entry["number"] >= 0 and entry["chunks"] >= 0):
             return f"has a damaged entry for document {number}"
     return None
+
+
+def _partial_problem(partial, segments: list[str]) -> bool:
+    """Whether `partial` (the record of a build that stopped part-way) is not as written."""
+    return not (isinstance(partial, dict)
+                and all(type(partial.get(k)) is int and partial[k] >= 0
+                        for k in ("documents_done", "documents", "chunks_done", "chunks"))
+                and isinstance(partial.get("segments"), list)
+                and all(isinstance(name, str) and name in segments for name in partial["segments"]))
 
 
 def _facts_problem(facts: dict) -> str | None:

@@ -19,7 +19,6 @@ from qa.index.backend import IndexUnusable
 from qa.index.store_files import CURRENT, FORMAT_VERSION, SEGMENTS, live_generation
 
 if TYPE_CHECKING:
-    from qa.index.store_index import Index
     from qa.index.store_segment import Segment
 
 
@@ -28,8 +27,10 @@ class IndexNotWritten(IndexUnusable):
 
 
 def write_generation(index_dir: Path, settings: Settings, segments: list[Segment], entries: list[dict],
-                     previous: Index | None) -> None:
-    """Write a generation of `segments` and `entries` and point CURRENT at it; IndexNotWritten otherwise."""
+                     previous: str | None, unfinished: dict | None = None) -> str:
+    """Write a generation of `segments` and `entries` and point CURRENT at it, keeping the generation
+    `previous` one round; returns its name, or raises IndexNotWritten. `unfinished`: the manifest's
+    "partial" record, when the build it is part of has more to do (see `qa.index.store`)."""
     generation = _next_generation(index_dir)
     partial = index_dir / f".{generation}.partial"
     pointer = index_dir / f".{CURRENT}.tmp"
@@ -48,6 +49,8 @@ def write_generation(index_dir: Path, settings: Settings, segments: list[Segment
             "documents": entries,
             "files": {},
         }
+        if unfinished is not None:
+            manifest["partial"] = unfinished
         # One line: json's C encoder is much faster than its indenting one on a big manifest.
         (partial / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
         fsync_tree(partial)
@@ -66,8 +69,9 @@ def write_generation(index_dir: Path, settings: Settings, segments: list[Segment
             shutil.rmtree(index_dir / generation, ignore_errors=True)
             remove_unused_segments(index_dir)
         raise IndexNotWritten(not_written(index_dir, error)) from error
-    _remove_old_generations(index_dir, keep={generation, previous.folder.name if previous else ""})
+    _remove_old_generations(index_dir, keep={generation, previous or ""})
     remove_unused_segments(index_dir)
+    return generation
 
 
 def not_written(index_dir: Path, error: OSError) -> str:

@@ -87,6 +87,21 @@ class Index:
         return self.manifest["chunk_count"]
 
     @property
+    def partial(self) -> dict | None:
+        """The manifest's record of a build that stopped part-way (`qa.index.store`), or None."""
+        return self.manifest.get("partial")
+
+    def partial_notice(self) -> str | None:
+        """What a user loading an index whose build stopped part-way is told (one sentence, which
+        the caller ends with how to finish it); None when the index is complete."""
+        partial = self.partial
+        if partial is None:
+            return None
+        return (f"the index at {self.folder.parent} is partial: its build stopped with "
+                f"{partial['documents_done']:,} of {partial['documents']:,} documents indexed "
+                f"({partial['chunks_done']:,} of {partial['chunks']:,} chunks), and answers come from those")
+
+    @property
     def masked(self) -> int:
         """Rows of the segments that belong to no document of this generation."""
         return int(self.offsets[-1]) - self.size

@@ -3,6 +3,7 @@ embedded and counted) or by merging the live rows of others (copied, nothing emb
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,13 +17,17 @@ from tqdm.auto import tqdm
 from qa.config import Settings
 from qa.index.dense import DenseIndex, VectorFile, dimension, embed, sample_rows
 from qa.index.lexical import TermCounter, TermCounts, tokenize
+from qa.index.store_build import Block, BuildMeter, BuildPlan
+from qa.index.store_cache import BuildCache, block_key
 from qa.index.store_files import SEGMENTS, VECTOR_ROWS, VECTORS, file_facts, read_facts
 from qa.index.store_generations import fsync_dir, fsync_tree, next_segment
 from qa.ingest.chunking import Chunk, indexed_chunks
 from qa.ingest.documents import Document
 
-# Chunks embedded, tokenised and written at a time: a big build holds only this many in memory.
+# Chunks (and their vectors) copied by a merge, or read into a vector index, at a time.
 BLOCK_CHUNKS = 8192
+# The environment variable naming a file where each text embedded is logged (`_log_embedded`).
+EMBED_LOG = "QA_EMBED_LOG"
 
 
 class Segment:
@@ -180,55 +185,71 @@ class _SegmentWriter:
         shutil.rmtree(self.partial, ignore_errors=True)
 
 
-def write_fresh_segment(index_dir: Path, settings: Settings, model, documents: list[Document],
-                        progress: bool) -> tuple[Segment, list[int]]:
-    """A segment of `documents`, chunked, embedded and counted; returns it and each one's chunk count."""
+def write_fresh_segment(index_dir: Path, settings: Settings, model, plan: BuildPlan, step: list[Block],
+                        cache: BuildCache, meter: BuildMeter, progress: bool = False) -> tuple[Segment, dict[int, int]]:
+    """A segment of the documents of `step` (blocks of `plan`), chunked, embedded a block at a time
+    (or the block's vectors read from `cache`, where a killed build left them) and counted; returns
+    it and each document's number in it, by its number in `plan`. `progress`: a bar while a vector
+    graph is built."""
     writer = _writing(index_dir, settings, dimension(model), progress)
-    counts = []
-    # document number, chunk, the text embedded and counted, the texts of its windows
-    pending: list[tuple[int, Chunk, str, list[str]]] = []
-    with writer as w, tqdm(desc="embedding chunks", unit="chunk", disable=not progress) as bar:
-        for document in documents:
-            number = w.add_document(_document_line(document))
-            chunks = indexed_chunks(document, settings)
-            counts.append(len(chunks))
-            pending.extend((number, *chunk) for chunk in chunks)
-            if len(pending) >= BLOCK_CHUNKS:
-                _add_fresh(w, model, pending, settings.batch_size)
-                bar.update(len(pending))
-                pending = []
-        _add_fresh(w, model, pending, settings.batch_size)
-        bar.update(len(pending))
-    return writer.segment, counts
+    numbers: dict[int, int] = {}
+    chunked: tuple[int, list] = (-1, [])  # the document being cut, and its chunks
+    with writer as w:
+        for block in step:
+            rows = []  # number in the segment, chunk, the text embedded and counted, the texts of its windows
+            for piece in block.pieces:
+                document = plan.documents[piece.document]
+                if piece.document not in numbers:
+                    numbers[piece.document] = w.add_document(_document_line(document))
+                if chunked[0] != piece.document:
+                    chunked = (piece.document, indexed_chunks(document, settings))
+                rows.extend((numbers[piece.document], *chunk) for chunk in chunked[1][piece.first:piece.last])
+            meter.block_done(block, embedded=_add_block(w, model, rows, settings.batch_size, cache))
+    return writer.segment, numbers
 
 
-def _add_fresh(writer: _SegmentWriter, model, pending: list[tuple[int, Chunk, str, list[str]]],
-               batch_size: int) -> None:
-    if not pending:
-        return
-    texts = [text for _, _, text, _ in pending]
+def _add_block(writer: _SegmentWriter, model, rows: list[tuple[int, Chunk, str, list[str]]], batch_size: int,
+               cache: BuildCache) -> bool:
+    """Add a block's rows; returns whether the model embedded them (not the build cache)."""
     embedded, owners = [], []  # a chunk's own text, then its windows'
-    for row, (_, _, text, windows) in enumerate(pending):
+    for row, (_, _, text, windows) in enumerate(rows):
         embedded.extend([text, *windows])
         owners.extend([row] * (1 + len(windows)))
-    chunks = [c for _, c, _, _ in pending]
-    writer.add_rows([n for n, *_ in pending], [c.start for c in chunks], [c.end for c in chunks],
-                    [c.paragraph for c in chunks], [c.page or 0 for c in chunks],
-                    embed(model, embedded, batch_size), owners)
-    writer.terms.add([tokenize(text) for text in texts])
+    key = block_key(embedded)
+    vectors = cache.vectors(key) if embedded else np.zeros((0, writer.dim), dtype=np.float32)
+    fresh = vectors is None
+    if fresh:
+        vectors = embed(model, embedded, batch_size)
+        cache.add(key, vectors)
+        _log_embedded(embedded)
+    chunks = [c for _, c, _, _ in rows]
+    writer.add_rows([n for n, *_ in rows], [c.start for c in chunks], [c.end for c in chunks],
+                    [c.paragraph for c in chunks], [c.page or 0 for c in chunks], vectors, owners)
+    writer.terms.add([tokenize(text) for _, _, text, _ in rows])
+    return fresh
+
+
+def _log_embedded(texts: list[str]) -> None:
+    # Tests count what builds embed across kills (tests/test_resumable_build.py): with QA_EMBED_LOG
+    # set, each text embedded is logged there (its SHA-256, a line each) once it is in the build cache.
+    log = os.environ.get(EMBED_LOG)
+    if log:
+        with open(log, "a") as f:
+            f.write("".join(hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() + "\n"
+                            for t in texts))
 
 
 def write_merged_segment(index_dir: Path, settings: Settings, segments: list[Segment], entries: list[dict],
-                         merge: list[int]) -> tuple[Segment, dict[tuple[int, int], int]]:
+                         merge: list[int], progress: bool = False) -> tuple[Segment, dict[tuple[int, int], int]]:
     """One segment of the live rows of `segments[i]` for i in `merge`, copied (vectors and term
     counts included: nothing is embedded or tokenised again); returns it and, per (old segment,
-    old number), the document's number in it."""
+    old number), the document's number in it. `progress`: a bar while a vector graph is built."""
     keep: dict[int, list[int]] = {i: [] for i in merge}
     for entry in entries:
         if entry["segment"] in keep:
             keep[entry["segment"]].append(entry["number"])
     moved = {}
-    writer = _writing(index_dir, settings, segments[merge[0]].facts["dimension"])
+    writer = _writing(index_dir, settings, segments[merge[0]].facts["dimension"], progress)
     with writer as w:
         for i in merge:
             segment = segments[i]
