@@ -106,6 +106,11 @@ def test_the_build_cache_keeps_whole_blocks_and_drops_a_torn_last_one(tmp_path):
     # Another shape of index: this cache is not for it, and goes.
     BuildCache(tmp_path, Settings(index_dir=tmp_path, chunk_chars=300), 4).remove()
     assert not list(tmp_path.glob("build-cache-*.bin"))
+    # A link planted under its name is replaced, never followed: the file it names is untouched.
+    (tmp_path / "elsewhere.txt").write_text("not the cache's")
+    path.symlink_to(tmp_path / "elsewhere.txt")
+    BuildCache(tmp_path, settings, 4).close()
+    assert not path.is_symlink() and (tmp_path / "elsewhere.txt").read_text() == "not the cache's"
 
 
 def test_a_build_commits_loadable_steps_and_merges_them_once_at_its_end(tmp_path, model):
@@ -250,3 +255,37 @@ def test_an_interrupted_build_shows_as_partial_on_the_sources_tab_and_a_rescan_f
     assert line.startswith("**12 documents**") and "partial" not in line
     embedded = collections.Counter(log.read_text().split())
     assert max(embedded.values()) == 1
+
+
+def test_a_changed_document_answers_in_its_old_version_until_the_build_reaches_it(tmp_path, model):
+    sources = tmp_path / "sources"
+    _corpus(sources, 12, seed=5)
+    settings = Settings(index_dir=tmp_path / "index", **SMALL)
+    update(settings, model, sources, progress=False)
+    for path in sorted(sources.iterdir())[:10]:
+        path.write_text(path.read_text() + "\nRevised in the second edition.\n")
+    (sources / "doc-5-011.txt").unlink()
+
+    def interrupt(progress: BuildProgress) -> None:
+        if "partial" in read_manifest(live_generation(settings.index_dir)):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        update(settings, model, sources, progress=False, on_progress=interrupt)
+    index = Index.open(settings.index_dir, settings)
+    partial = index.partial
+    assert partial["documents"] == 11 and 1 < partial["documents_done"] < 11
+    # Every document still answers, the changed ones not reached yet in their old version; the
+    # removed one is gone.
+    texts = {d.source: index.document_by_source(d.source).text for d in index.documents()}
+    assert len(texts) == 11 and "doc-5-011.txt" not in texts
+    revised = sum("second edition" in text for text in texts.values())
+    assert revised == partial["documents_done"] - 1  # doc-5-010.txt was unchanged
+    index.close()
+
+    report = update(settings, model, sources, progress=False)
+    assert len(report.unchanged) == partial["documents_done"] and not report.removed
+    index = Index.open(settings.index_dir, settings)
+    assert index.partial is None and index.masked == 0 and len(index.segments) <= 2
+    assert sum("second edition" in index.document_by_source(d.source).text for d in index.documents()) == 10
+    index.close()

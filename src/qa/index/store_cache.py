@@ -66,7 +66,11 @@ class BuildCache:
         self._dimension = dimension
         self._header = self._header_bytes(settings, dimension)
         self._blocks: dict[bytes, tuple[int, int]] = {}  # key → (offset of its vectors, count)
-        self._file = open(self.path, "a+b")
+        # Never through a link: a file it points to is not ours to truncate.
+        if self.path.is_symlink():
+            self.path.unlink()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        self._file = os.fdopen(fd, "a+b")
         try:
             self._read_back()
         except BaseException:
