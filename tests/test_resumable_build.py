@@ -289,3 +289,24 @@ def test_a_changed_document_answers_in_its_old_version_until_the_build_reaches_i
     assert index.partial is None and index.masked == 0 and len(index.segments) <= 2
     assert sum("second edition" in index.document_by_source(d.source).text for d in index.documents()) == 10
     index.close()
+
+
+def test_qa_search_on_a_partial_index_warns_and_answers_from_what_is_done(tmp_path, model, capsys):
+    from qa.app.cli import main
+
+    sources = tmp_path / "sources"
+    _corpus(sources, 8, seed=7)
+    settings = Settings(index_dir=tmp_path / "index", **SMALL)
+
+    def interrupt(progress: BuildProgress) -> None:
+        live = live_generation(settings.index_dir)  # None until the first step is committed
+        if live and "partial" in read_manifest(live):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        update(settings, model, sources, progress=False, on_progress=interrupt)
+    capsys.readouterr()
+    assert main(["search", "the copper harbour", "--index", str(settings.index_dir), "-k", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "qa: warning: the index at" in err and "is partial" in err and "run `qa index` to finish it" in err
+    assert "doc-7-" in out

@@ -75,6 +75,9 @@ def _load(settings: Settings, given=(), sources: list[str] | None = None):
     from qa.retrieve import NoMatchingDocument
 
     retriever = pipeline.load(settings, keep=given).retriever
+    notice = getattr(retriever.backend, "partial_notice", lambda: None)()
+    if notice:  # answers come from what the stopped build completed: the user should know
+        print(f"qa: warning: {notice}; run `qa index` to finish it", file=sys.stderr)
     try:
         return retriever.within(sources)
     except NoMatchingDocument as error:
