@@ -5,10 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-# The development question set (id, question, answers), kept beside the repository in a
-# development checkout: the tests, benchmarks and calibration of `abstain_below` use it.
-DEV_SET = Path(__file__).resolve().parents[3] / "shared" / "eval" / "seed-dev.jsonl"
-
 MODES = ("hybrid", "bm25", "dense")
 FUSIONS = ("rrf", "weighted")
 BACKENDS = ("local", "milvus")
