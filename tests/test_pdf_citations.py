@@ -149,14 +149,14 @@ def test_qa_show_render_refuses_what_it_cannot_draw_in_one_line(collection, caps
     assert not (collection.sources_dir.parent / "x.png").exists()
 
 
-def pypdf_text(data: bytes, max_chars: int):
-    """The PDF reader qa had before PDFium: pypdf's text of each page, joined the same way."""
+def pypdf_text(data: bytes, max_chars: int, *_):
+    """The PDF reader qa had before PDFium: pypdf's text of each page, joined the same way (and no OCR)."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
     texts = [fold_newlines(page.extract_text() or "").strip() for page in reader.pages]
     starts = [sum(len(t) + 2 for t in texts[:n]) for n in range(len(texts))]
-    return "\n\n".join(texts), tuple(starts), None
+    return "\n\n".join(texts), tuple(starts), None, ()
 
 
 def test_a_pdf_indexed_from_pypdf_text_gets_a_note_not_boxes_until_rebuilt(tmp_path, model, monkeypatch, capsys):

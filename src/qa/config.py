@@ -9,6 +9,7 @@ MODES = ("hybrid", "bm25", "dense")
 FUSIONS = ("rrf", "weighted")
 BACKENDS = ("local", "milvus")
 EMBED_BACKENDS = ("torch", "onnx", "onnx-int8")
+OCR_MODES = ("auto", "always", "off")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class Settings:
     # Longer texts are skipped too: a small file can still hold a huge text (a 17 KB PDF drew 49
     # million characters); 5 million characters are about 8,000 chunks, over a minute to embed.
     max_document_chars: int = 5_000_000
+    # Which PDF pages are read by OCR (qa.ingest.pdf) instead of their text layer: "auto" those
+    # with no or nearly no text (scans), "always" every page, "off" none (such pages stay empty).
+    # It changes the text an index holds, so an index records it and a different value rebuilds.
+    ocr: str = "auto"
     # Chunking: target size in characters, and whole sentences repeated between neighbours.
     chunk_chars: int = 600
     overlap_sentences: int = 1
@@ -108,6 +113,8 @@ class Settings:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
         if self.embed_backend not in EMBED_BACKENDS:
             raise ValueError(f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}, not {self.embed_backend!r}")
+        if self.ocr not in OCR_MODES:
+            raise ValueError(f"ocr must be one of {', '.join(OCR_MODES)}, not {self.ocr!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.chunk_chars < 50:
@@ -132,7 +139,7 @@ class Settings:
         """The settings an index is built with: a different value means a rebuild."""
         return {"model": self.model, "embed_backend": self.embed_backend,
                 "chunk_chars": self.chunk_chars, "overlap_sentences": self.overlap_sentences,
-                "chunk_context": self.chunk_context, "dense_windows": self.dense_windows}
+                "chunk_context": self.chunk_context, "dense_windows": self.dense_windows, "ocr": self.ocr}
 
     def shaped_like(self, built: dict | None, keep=()) -> "Settings":
         """A copy with the values an index was built with (its `index_shape` `built`), except
@@ -153,8 +160,10 @@ class Settings:
 
 
 # How indexes were built before their manifest recorded these settings: an index from then is
-# read, and updated, as what it is, not rebuilt.
-UNRECORDED_SHAPE = {"chunk_context": False, "dense_windows": 0}
+# read, and updated, as what it is, not rebuilt. Before OCR, a scanned PDF was skipped and a text
+# PDF read as "auto" reads it but for its nearly empty pages; as "auto", an update reads the
+# scans it skipped, and keeps the text of the PDFs it holds until they change.
+UNRECORDED_SHAPE = {"chunk_context": False, "dense_windows": 0, "ocr": "auto"}
 
 
 # The defaults, for library functions that take a setting as a parameter: they default to these,

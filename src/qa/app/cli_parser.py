@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from qa.config import BACKENDS, EMBED_BACKENDS, FUSIONS, MODES, Settings
+from qa.config import BACKENDS, EMBED_BACKENDS, FUSIONS, MODES, OCR_MODES, Settings
 from qa.app.cli_commands import (cmd_ask, cmd_documents, cmd_eval, cmd_index, cmd_search, cmd_serve, cmd_show,
                                   cmd_verify)
 
@@ -197,6 +197,10 @@ def add_index_command(commands) -> None:
     p.add_argument("--max-document-chars", type=whole_number(*MAX_DOCUMENT_CHARS_RANGE), metavar="N",
                    help=f"skip documents whose text is longer than this, {_range(MAX_DOCUMENT_CHARS_RANGE)} "
                         f"(default {defaults.max_document_chars:,})")
+    p.add_argument("--ocr", choices=OCR_MODES,
+                   help=f"which PDF pages are read by OCR: auto, those with no or nearly no text (scans); always, "
+                        f"every page, instead of its text layer; off, none (default: as the index was built, "
+                        f"else {defaults.ocr}; a different value rebuilds the index)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 

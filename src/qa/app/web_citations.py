@@ -83,7 +83,8 @@ def page_html(pipeline, document, citation: dict) -> str:
     settings = pipeline.settings
     try:
         data, pdf_text = indexed_pdf(Path(settings.sources_dir) / document.source, document.sha256,
-                                     document.text, settings.max_document_chars)
+                                     document.text, settings.max_document_chars, document.pages,
+                                     (c["start"], c["end"]), settings.ocr)
     except NotAsIndexed as error:
         return f'<div class="qa-note qa-page-note">The page cannot be shown: {escape(str(error))}</div>'
     answer = (c["answer_start"], c["answer_end"]) if "answer_start" in c else None
@@ -99,7 +100,9 @@ def page_html(pipeline, document, citation: dict) -> str:
         f'height:{100 * (first[3] - first[1]) / height:.3f}%"></span>')
     link = _pdf_link(data, document.source, document.sha256)
     name = escape(document.source.rsplit("/", 1)[-1])
-    return (f'<div class="qa-page" data-page="{page}"><div class="qa-page-head">Page {page} of {name}, as drawn · '
+    # A scanned page's quote is OCR's reading of it: the page shows what was printed.
+    read = " · <b>text read by OCR</b>: compare it with the page" if c.get("ocr") else ""
+    return (f'<div class="qa-page" data-page="{page}"><div class="qa-page-head">Page {page} of {name}, as drawn{read} · '
             f'<a class="qa-page-link" href="{escape(link)}#page={page}" target="_blank" rel="noopener noreferrer">'
             f'open the PDF at page {page}</a></div>'
             f'<div style="position:relative; margin:0.3em 0 0.6em 0; border:1px solid var(--border-color-primary)">'

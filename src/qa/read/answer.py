@@ -55,6 +55,9 @@ class Citation:
     answer_boxes: tuple[tuple[float, float, float, float], ...] | None = None
     continued_on: tuple | None = None  # of qa.ingest.pdf.PageRegion: page, boxes, answer_boxes
     boxes_note: str | None = None
+    # PDF citations: whether the quote's text was read by OCR from a scanned page (Settings.ocr),
+    # so it may hold OCR's mistakes; None when the file cannot be read again (`boxes_note`).
+    ocr: bool | None = None
 
     @property
     def answer(self) -> str:
@@ -75,7 +78,7 @@ class Citation:
         return f"{self.quote[:a]}{before}{self.quote[a:b]}{after}{self.quote[b:]}"
 
 
-PAGE_REGION_FIELDS = ("boxes", "answer_boxes", "continued_on", "boxes_note")
+PAGE_REGION_FIELDS = ("boxes", "answer_boxes", "continued_on", "boxes_note", "ocr")
 
 
 @dataclass(frozen=True)
@@ -385,12 +388,14 @@ def page_regions(document, start: int, end: int, answer: tuple[int, int] | None,
 
     try:
         _, pdf_text = indexed_pdf(Path(settings.sources_dir) / document.source, document.sha256,
-                                  document.text, settings.max_document_chars)
+                                  document.text, settings.max_document_chars, document.pages, (start, end),
+                                  settings.ocr)
     except NotAsIndexed as error:
         return {"boxes_note": str(error)}
     page = document.page_at(start)
     regions = citation_regions(pdf_text, start, end, answer)
     here = next((r for r in regions if r.page == page), None)
     return {"boxes": here.boxes if here else (), "answer_boxes": here.answer_boxes if here else (),
-            "continued_on": tuple(r for r in regions if r.page > page)}
+            "continued_on": tuple(r for r in regions if r.page > page),
+            "ocr": any(page <= number <= pdf_text.page_at(max(start, end - 1)) for number in pdf_text.ocr_pages)}
 
