@@ -9,9 +9,13 @@ in turn), and each engine reads every page, in `--workers` processes of one thre
 - `--scan` first degrades each page as a photocopy would: turned 0.6°, blurred, speckled with
   noise and saved as a JPEG (quality 70).
 - pages/s: pages over the wall time of reading them all, each worker's engine loaded beforehand;
-  CPU s/page: the workers' CPU time per page, which a busy machine disturbs less than wall time.
+  CPU s a page: the workers' CPU time per page, which a busy machine disturbs less than wall time.
 
-    .venv/bin/python -m bench.ingest.bench_ocr --engines tesseract,tesseract-cli,rapidocr-onnxruntime [--scan]
+    .venv/bin/python -m bench.ingest.ocr --engines tesseract,tesseract-cli,rapidocr-onnxruntime [--scan] \
+        [--output bench/out/ocr/engines.json]
+
+The figures are printed, and with `--output` added to that JSON file (bench/results/ocr-engines.yaml
+is checked against it).
 
 Engines: `tesseract` is qa.ingest.ocr (tesserocr with libtesseract and tessdata_fast's English
 model); `tesseract-cli` the Debian binary through pytesseract; `rapidocr-onnxruntime` (1.4,
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import multiprocessing
 import os
 import re
@@ -188,6 +193,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes, one engine thread each")
     parser.add_argument("--scan", action="store_true", help="degrade the pages as a photocopy would")
     parser.add_argument("--save-pages", type=Path, help="also write the pages as PNG files to this folder")
+    parser.add_argument("--output", type=Path, help="add the figures to this JSON file (made if missing)")
     args = parser.parse_args()
     pages = test_pages(args.scan)
     if args.save_pages:
@@ -198,14 +204,21 @@ def main() -> None:
     print(f"{len(pages)} pages at {DPI} dpi{', photocopied' if args.scan else ''}; {args.workers} workers; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     suffix = "_scan" if args.scan else ""
+    figures = {}
     for name in args.engines.split(","):
         result = measure(name, pages, args.workers)
         key = name.replace("-", "_")
         print(f"# {engine_version(name)}: {result['pages']} pages, {result['characters']:,} characters; "
               f"load average after {os.getloadavg()[0]:.1f}")
-        print(f"  {key}{suffix}_cer: {result['cer']:.4f}")
-        print(f"  {key}{suffix}_pages_per_s: {result['pages_per_s']:.2f}")
-        print(f"  {key}{suffix}_cpu_s_per_page: {result['cpu_s_per_page']:.2f}")
+        figures[f"{key}{suffix}_cer"] = round(result["cer"], 4)
+        figures[f"{key}{suffix}_pages_per_s"] = round(result["pages_per_s"], 2)
+        figures[f"{key}{suffix}_cpu_per_page_s"] = round(result["cpu_s_per_page"], 2)
+        for figure in list(figures)[-3:]:
+            print(f"  {figure}: {figures[figure]}")
+    if args.output:
+        old = json.loads(args.output.read_text()) if args.output.is_file() else {}
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps({**old, **figures}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
