@@ -62,6 +62,13 @@ TABLES = {
         ("answerable abstained", "{answerable_abstained:.3f}"),
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"),
         ("sentences a quote", "{quote_sentences:.2f}"))),
+    "near-miss-curve": Table("docs/results/natural-questions.md", "reader (its own threshold)", (
+        ("natural: answered", "{answerable_answered:.3f}"), ("first quote right", "{answered_right:.3f}"),
+        ("near misses abstained", "{near_misses_abstained:.2f}"),
+        ("right when always answering", "{right_when_always_answering:.3f}"),
+        ("SQuAD held-out: answered", "{squad_answered:.3f}"),
+        ("near misses abstained", "{squad_near_misses_abstained:.3f}"),
+        ("article absent abstained", "{squad_off_topic_abstained:.3f}"))),
     "retrieval-speed": Table("docs/results/retrieval-speed.md", "chunks", (
         ("query embedding", "{query_embedding}"), ("vector index", "{vector_index}"),
         ("build s", "{build_s:.1f}"), ("disk MiB", "{disk_mib}"), ("peak RSS MiB", "{peak_rss_mib}"),
