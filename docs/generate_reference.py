@@ -4,9 +4,9 @@
     .venv/bin/python docs/generate_reference.py --check   # exit 1 when a page is stale
 
 docs/cli.md is the real `--help` of `qa`, of every `qa COMMAND` and of `python app.py`, run as a
-user runs them (100 columns, no QA_* or GRADIO_* variables set). docs/configuration.md holds, between
-`<!-- settings -->` and `<!-- /settings -->`, one row per field of `qa.Settings`: its type, its
-default and what it is (the field's `help` metadata, else the first sentence of its comment in
+user runs them (100 columns, no QA_* or GRADIO_* variables set). docs/configuration.md, from its
+top to `<!-- /settings -->`, is INTRO and one row per field of `qa.Settings`: its type, its default,
+the values it takes and what it does (the field's `help`, `range` and `choices` metadata, from
 src/qa/config.py). tests/test_docs.py fails when either page is stale.
 """
 
@@ -14,19 +14,36 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import os
 import re
 import subprocess
 import sys
-import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_PAGE = ROOT / "docs" / "cli.md"
 CONFIG_PAGE = ROOT / "docs" / "configuration.md"
-SETTINGS_BLOCK = re.compile(r"(<!-- settings -->\n).*?(<!-- /settings -->)", re.S)
+SETTINGS_BLOCK = re.compile(r"\A.*?<!-- settings -->\n.*?<!-- /settings -->", re.S)
 COLUMNS = "100"
+INTRO = """# Configuration
+
+Every default lives in one place, the frozen dataclass `qa.Settings` (`src/qa/config.py`), each
+field with its help and the values it takes. The command line's flags and the web app's options
+override its fields; library functions take a `Settings` (`qa.load(qa.Settings(k=3))`,
+`settings.with_(chunk_chars=300)`).
+
+**Environment variables**: `qa` and `python app.py` start from `Settings.from_env()`, which reads
+`QA_<SETTING>` for every setting below, its name in capitals: `QA_CHUNK_CHARS=300`, `QA_MODE=bm25`,
+`QA_CHUNK_CONTEXT=on` (on/off, yes/no, true/false, 1/0), `QA_URI=none` (none, or empty, for a
+setting that may be None). A flag given on the command line overrides its variable; a value a
+setting does not take stops the command with a message naming the variable.
+
+## Settings
+
+Generated from `qa.Settings` by `docs/generate_reference.py` (do not edit the table by hand):
+
+<!-- settings -->
+"""
 
 
 def help_text(*command: str) -> str:
@@ -58,60 +75,39 @@ def cli_page() -> str:
     return "\n".join(lines) + "\n"
 
 
-def field_comments(source: str) -> dict[str, str]:
-    """Each `name: type = default` line of a class body → the comment on it, else the comment
-    block just above it."""
-    comments: dict[str, str] = {}
-    above: list[str] = []
-    by_line: dict[int, str] = {}
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            by_line[token.start[0]] = token.string.lstrip("#").strip()
-    for number, line in enumerate(source.splitlines(), 1):
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            above.append(by_line.get(number, ""))
-            continue
-        field = re.match(r"\s{4}(\w+):", line)
-        if field and not stripped.startswith("def "):
-            comments[field.group(1)] = by_line.get(number) or " ".join(above)
-        above = []
-    return comments
-
-
-def first_sentence(text: str) -> str:
-    """The comment's first sentence; nothing for a heading such as "Retrieval." over several fields."""
-    match = re.match(r"(.+?[.!?])(\s|$)", text)
-    sentence = match.group(1) if match else text
-    return "" if len(sentence.split()) <= 2 else cell(sentence)
-
-
 def cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def allowed(settings, name: str) -> str:
+    """The values a setting takes, in words: "50 to 20,000", "one of …", "0 (off) or 50 to 20,000"."""
+    choices, bounds, off = settings.choices_of(name), settings.range_of(name), settings.off_of(name)
+    if choices:
+        return ", ".join(choices)
+    if not bounds:
+        return ""
+    low, high = bounds
+    values = f"≥ {low:,}" if high is None else f"{low:,} to {high:,}"
+    return values if off is None else f"{off} (off), {values}"
 
 
 def settings_table() -> str:
     sys.path.insert(0, str(ROOT / "src"))  # the checkout's qa, even when another is installed
     from qa import config
 
-    comments = field_comments(Path(config.__file__).read_text())
-    lines = ["| setting | type | default | what it is |", "|---|---|---|---|"]
+    lines = ["| setting | type | default | values | what it does |", "|---|---|---|---|---|"]
     for field in dataclasses.fields(config.Settings):
-        if field.default is not dataclasses.MISSING:
-            default = field.default
-        else:
-            default = field.default_factory()
-        described = field.metadata.get("help")
-        what = cell(described) if described else first_sentence(comments.get(field.name, ""))
         kind = field.type if isinstance(field.type, str) else field.type.__name__
-        lines.append(f"| `{field.name}` | `{cell(kind)}` | `{cell(str(default))}` | {what} |")
+        values = allowed(config.Settings, field.name)
+        lines.append(f"| `{field.name}` | `{cell(kind)}` | `{cell(str(field.default))}` | {cell(values)} | "
+                     f"{cell(config.Settings.help_of(field.name))} |")
     return "\n".join(lines) + "\n"
 
 
 def generated_pages() -> dict[Path, tuple[str, str]]:
     """Each generated page: (its text now, its text as generated)."""
     config_now = CONFIG_PAGE.read_text()
-    config_new = SETTINGS_BLOCK.sub(lambda m: m.group(1) + settings_table() + m.group(2), config_now)
+    config_new = SETTINGS_BLOCK.sub(lambda m: INTRO + settings_table() + "<!-- /settings -->", config_now)
     cli_now = CLI_PAGE.read_text() if CLI_PAGE.exists() else ""
     return {CLI_PAGE: (cli_now, cli_page()), CONFIG_PAGE: (config_now, config_new)}
 

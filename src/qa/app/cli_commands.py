@@ -43,9 +43,10 @@ def clipped(text: str, limit: int = 200) -> str:
 
 
 def _settings(args) -> Settings:
-    return Settings().with_(
+    """The settings of the QA_* variables (Settings.from_env), the command's flags overriding them."""
+    return Settings.from_env().with_(
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
-        mode=getattr(args, "mode", None), k=getattr(args, "k", None),
+        mode=getattr(args, "mode", None), k=getattr(args, "k", None), eval_k=getattr(args, "eval_k", None),
         fusion=getattr(args, "fusion", None), device=getattr(args, "device", None),
         dense_weight=getattr(args, "dense_weight", None),
         confidence_power=getattr(args, "confidence_power", None),
@@ -315,7 +316,7 @@ def cmd_verify(args) -> int:
         data = load_export(path)
     except ExportError as error:
         return _refuse(str(error))
-    sources = Path(args.sources) if args.sources else Settings().sources_dir
+    sources = Path(args.sources) if args.sources else Settings.from_env().sources_dir
     if not sources.is_dir():
         return _refuse(f"no folder {sources}: give the folder of the quoted documents with --sources DIR")
     try:
@@ -377,7 +378,7 @@ def cmd_eval(args) -> int:
         else:
             questions = evaluate.load_question_set(args.questions)
             retriever = _load(settings, _given(args), args.source)
-            report = evaluate.evaluate_question_set(retriever, questions, modes, args.k, progress=progress,
+            report = evaluate.evaluate_question_set(retriever, questions, modes, settings.eval_k, progress=progress,
                                                     name=Path(args.questions).name,
                                                     follow_ups=not args.without_context)
     except ValueError as error:

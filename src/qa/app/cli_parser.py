@@ -10,13 +10,9 @@ from qa.config import BACKENDS, EMBED_BACKENDS, FUSIONS, MODES, OCR_MODES, Setti
 from qa.app.cli_commands import (cmd_ask, cmd_documents, cmd_eval, cmd_index, cmd_search, cmd_serve, cmd_show,
                                   cmd_verify)
 
-# Ranges of the numeric options: past them a run crashes, lies or takes hours (issue 12).
-K_RANGE = (1, 100)
-CHUNK_CHARS_RANGE = (50, 20_000)
-OVERLAP_RANGE = (0, 10)
-MAX_FILE_MB_RANGE = (1, 2_048)
+# The numeric options take the ranges of their settings (Settings.range_of): past them a run
+# crashes, lies or takes hours (issue 12). The port is no setting.
 PORT_RANGE = (1, 65_535)
-MAX_DOCUMENT_CHARS_RANGE = (1_000, 1_000_000_000)
 
 
 def _bounded(convert, noun: str, low, high, spec: str):
@@ -46,21 +42,21 @@ def number_between(low: float, high: float):
 
 def dense_windows(text: str) -> int:
     """An argparse `type` for --dense-windows: 0 (off) or a window size in characters."""
-    value = whole_number(0, CHUNK_CHARS_RANGE[1])(text)
-    if 0 < value < CHUNK_CHARS_RANGE[0]:
-        raise argparse.ArgumentTypeError(f"{text} is too small: use 0 (off) or {CHUNK_CHARS_RANGE[0]} "
-                                         f"to {CHUNK_CHARS_RANGE[1]:,}")
+    low, high = Settings.range_of("dense_windows")
+    value = whole_number(Settings.off_of("dense_windows"), high)(text)
+    if 0 < value < low:
+        raise argparse.ArgumentTypeError(f"{text} is too small: use 0 (off) or {low} to {high:,}")
     return value
 
 
 def with_chunking(p, defaults: Settings, what: str = ""):
     """--chunk-chars, --overlap, --chunk-context and --dense-windows: how documents are cut into
     indexed chunks, and how they are embedded."""
-    p.add_argument("--chunk-chars", type=whole_number(*CHUNK_CHARS_RANGE), metavar="N",
-                   help=f"{what}target chunk size in characters, {_range(CHUNK_CHARS_RANGE)} "
+    p.add_argument("--chunk-chars", type=whole_number(*Settings.range_of("chunk_chars")), metavar="N",
+                   help=f"{what}target chunk size in characters, {_range('chunk_chars')} "
                         f"(default {defaults.chunk_chars})")
-    p.add_argument("--overlap", type=whole_number(*OVERLAP_RANGE), metavar="N",
-                   help=f"{what}sentences shared by neighbouring chunks, {_range(OVERLAP_RANGE)} "
+    p.add_argument("--overlap", type=whole_number(*Settings.range_of("overlap_sentences")), metavar="N",
+                   help=f"{what}sentences shared by neighbouring chunks, {_range('overlap_sentences')} "
                         f"(default {defaults.overlap_sentences})")
     p.add_argument("--chunk-context", action=argparse.BooleanOptionalAction, default=None,
                    help=f"{what}embed and BM25-index each chunk with its document's title and nearest "
@@ -76,10 +72,10 @@ def with_chunking(p, defaults: Settings, what: str = ""):
 def with_fusion(p, defaults: Settings):
     """--fusion, --dense-weight and --confidence-power: how hybrid merges its two rankings."""
     p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
-    p.add_argument("--dense-weight", type=number_between(0, 1), metavar="W",
+    p.add_argument("--dense-weight", type=number_between(*Settings.range_of("dense_weight")), metavar="W",
                    help=f"weighted fusion: the dense retriever's share before confidence scaling, 0 to 1 "
                         f"(default: {defaults.dense_weight:g})")
-    p.add_argument("--confidence-power", type=number_between(0, 10), metavar="P",
+    p.add_argument("--confidence-power", type=number_between(*Settings.range_of("confidence_power")), metavar="P",
                    help="weighted fusion: scale each retriever's weight by its ranking's confidence "
                         "(how far its best score stands above its candidates, in standard deviations) "
                         f"to this power; 0 keeps the weights fixed (default: {defaults.confidence_power:g})")
@@ -129,8 +125,8 @@ def with_sources(p: argparse.ArgumentParser, as_option: bool = False) -> argpars
 
 def with_max_file_mb(p: argparse.ArgumentParser, also: str = "") -> argparse.ArgumentParser:
     """--max-file-mb: the largest file indexed (`also`: what else the limit does, in the help)."""
-    p.add_argument("--max-file-mb", type=whole_number(*MAX_FILE_MB_RANGE), metavar="N",
-                   help=f"skip files{also} larger than this, {_range(MAX_FILE_MB_RANGE)} "
+    p.add_argument("--max-file-mb", type=whole_number(*Settings.range_of("max_file_mb")), metavar="N",
+                   help=f"skip files{also} larger than this, {_range('max_file_mb')} "
                         f"(default {Settings().max_file_mb})")
     return p
 
@@ -151,8 +147,8 @@ def with_retrieval(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     defaults = Settings()
     p.add_argument("question", help="the question, in quotes")
     p.add_argument("--mode", choices=MODES, help=f"retriever (default: {defaults.mode})")
-    p.add_argument("-k", type=whole_number(*K_RANGE), metavar="N",
-                   help=f"passages to return, {_range(K_RANGE)} (default: {defaults.k})")
+    p.add_argument("-k", type=whole_number(*Settings.range_of("k")), metavar="N",
+                   help=f"passages to return, {_range('k')} (default: {defaults.k})")
     with_fusion(p, defaults)
     with_source_patterns(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -194,8 +190,8 @@ def add_index_command(commands) -> None:
                         "(updates do this by themselves when they pile up; no embedding)")
     with_chunking(p, defaults)
     with_max_file_mb(p)
-    p.add_argument("--max-document-chars", type=whole_number(*MAX_DOCUMENT_CHARS_RANGE), metavar="N",
-                   help=f"skip documents whose text is longer than this, {_range(MAX_DOCUMENT_CHARS_RANGE)} "
+    p.add_argument("--max-document-chars", type=whole_number(*Settings.range_of("max_document_chars")), metavar="N",
+                   help=f"skip documents whose text is longer than this, {_range('max_document_chars')} "
                         f"(default {defaults.max_document_chars:,})")
     p.add_argument("--ocr", choices=OCR_MODES,
                    help=f"which PDF pages are read by OCR: auto, those with no or nearly no text (scans); always, "
@@ -299,8 +295,8 @@ def add_eval_command(commands) -> None:
                    help="evaluate retrieval on a BEIR dataset; its index goes to --index "
                         "(default: DATASET_DIR/.qa-index)")
     p.add_argument("--modes", default="bm25,dense,hybrid", help="comma-separated (default: bm25,dense,hybrid)")
-    p.add_argument("-k", type=whole_number(*K_RANGE), default=10, metavar="N",
-                   help=f"citations per answer, {_range(K_RANGE)} (default: 10)")
+    p.add_argument("-k", dest="eval_k", type=whole_number(*Settings.range_of("eval_k")), metavar="N",
+                   help=f"citations per answer, {_range('eval_k')} (default: {defaults.eval_k})")
     with_fusion(p, defaults)
     with_source_patterns(p, "with a question set: ask")
     with_chunking(p, defaults, "with --beir: ")
@@ -320,5 +316,7 @@ def add_eval_command(commands) -> None:
     p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
 
 
-def _range(bounds: tuple[int, int]) -> str:
-    return f"{bounds[0]} to {bounds[1]:,}"
+def _range(setting: str) -> str:
+    """The range of a numeric setting as its option's help gives it: "50 to 20,000"."""
+    low, high = Settings.range_of(setting)
+    return f"{low} to {high:,}"

@@ -12,7 +12,7 @@ import gradio as gr
 
 from qa import pipeline as qa_pipeline
 from qa.read.answer import Answer, answer_question
-from qa.config import MODES, Settings
+from qa.config import DEFAULTS, MODES, Settings
 from qa.errors import UserError
 from qa.app.export import to_json, to_markdown
 from qa.app.web_citations import checker_for, citation_checker
@@ -25,7 +25,7 @@ EXAMPLES = [
     "Which mercenary group nearly rebelled against Moscow in 2023?",
     "When did Russia invade Ukraine?",
 ]
-MAX_K = 10
+MAX_K = DEFAULTS.web_max_k  # see its help in qa.config
 CONCURRENCY = 2  # two CPU cores: more parallel questions would only slow each other down
 
 

@@ -9,8 +9,9 @@ import gradio as gr
 
 from qa.evaluation.evaluate import DEFAULT_MODES, evaluate_question_set, load_question_set
 from qa.app.web_limits import SessionFolders, discard_upload
+from qa.config import DEFAULTS
 
-MAX_K = 20
+MAX_K = DEFAULTS.web_eval_max_k  # see its help in qa.config
 
 
 def evaluate_tab(pipeline, sessions: SessionFolders) -> None:

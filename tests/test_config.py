@@ -1,0 +1,82 @@
+"""Settings: each field's help and range live in its metadata, are enforced from there, and the
+QA_* environment variables set them."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from qa.app.cli import build_parser
+from qa.app.cli_commands import _settings
+from qa.config import Settings, SettingsError
+
+
+def test_every_setting_has_one_line_of_help():
+    for field in dataclasses.fields(Settings):
+        help = Settings.help_of(field.name)
+        assert help and "\n" not in help, field.name
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("k", 0, "k must be from 1 to 100"),
+    ("k", 101, "k must be from 1 to 100"),
+    ("chunk_chars", 49, "chunk_chars must be from 50 to 20,000"),
+    ("dense_windows", 20, "dense_windows must be 0 (off) or from 50 to 20,000"),
+    ("dense_weight", float("nan"), "dense_weight must be from 0 to 1"),
+    ("commit_chunks", 0, "commit_chunks must be at least 1"),
+    ("mode", "fast", "mode must be one of hybrid, bm25, dense, not 'fast'"),
+])
+def test_ranges_and_choices_are_enforced_from_the_metadata(name, value, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Settings(**{name: value})
+
+
+def test_the_ends_of_a_range_and_off_are_allowed():
+    low, high = Settings.range_of("k")
+    assert Settings(k=low).k == low and Settings(k=high).k == high
+    assert Settings(dense_windows=Settings.off_of("dense_windows")).dense_windows == 0
+
+
+def test_from_env_types_each_value_by_its_field():
+    settings = Settings.from_env({"QA_K": "7", "QA_DENSE_WEIGHT": "0.25", "QA_CHUNK_CONTEXT": "yes",
+                                  "QA_MODE": "bm25", "QA_READER_DIR": "my-reader", "QA_URI": "none",
+                                  "QA_HNSW_EF_SEARCH": "64", "QA_HOST": "0.0.0.0", "OTHER": "x"})
+    assert (settings.k, settings.dense_weight, settings.chunk_context, settings.mode) == (7, 0.25, True, "bm25")
+    assert settings.reader_dir == Path("my-reader") and settings.uri is None and settings.hnsw_ef_search == 64
+    assert Settings.from_env({"QA_CHUNK_CONTEXT": "off"}).chunk_context is False
+    assert Settings.from_env({}) == Settings()
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"QA_K": "five"}, "QA_K='five': not a whole number"),
+    ({"QA_K": "0"}, "QA_K='0': k must be from 1 to 100"),
+    ({"QA_DENSE_WEIGHT": "half"}, "QA_DENSE_WEIGHT='half': not a number"),
+    ({"QA_CHUNK_CONTEXT": "maybe"}, "QA_CHUNK_CONTEXT='maybe': use one of 1, true, yes, on or 0, false, no, off"),
+    ({"QA_MODE": "fast"}, "QA_MODE='fast': mode must be one of hybrid, bm25, dense, not 'fast'"),
+])
+def test_from_env_names_the_variable_of_a_bad_value(environ, message):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(environ)
+    assert str(raised.value) == message
+
+
+def test_the_cli_starts_from_the_environment_and_its_flags_override_it(monkeypatch):
+    monkeypatch.setenv("QA_K", "3")
+    monkeypatch.setenv("QA_EVAL_K", "20")
+    assert _settings(build_parser().parse_args(["ask", "Who?"])).k == 3
+    assert _settings(build_parser().parse_args(["ask", "Who?", "-k", "4"])).k == 4
+    assert _settings(build_parser().parse_args(["eval", "set.jsonl"])).eval_k == 20
+    monkeypatch.delenv("QA_EVAL_K")
+    assert _settings(build_parser().parse_args(["eval", "set.jsonl"])).eval_k == Settings().eval_k == 10
+
+
+def test_the_cli_takes_the_ranges_of_the_settings(capsys):
+    low, high = Settings.range_of("k")
+    assert Settings.range_of("eval_k") == (low, high)
+    assert build_parser().parse_args(["ask", "Who?", "-k", str(high)]).k == high
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["ask", "Who?", "-k", str(high + 1)])
+    assert f"out of range: use {low} to {high}" in capsys.readouterr().err
