@@ -106,6 +106,8 @@ def update(settings: Settings, model, documents: list[Document], rebuild: bool =
         except OSError as error:
             # A segment half-written or named by no generation is removed: the previous index stays live.
             remove_unused_segments(index_dir)
+            # A full disk needs its space back more than the next run needs this step's vectors.
+            remove_build_caches(index_dir)
             raise IndexNotWritten(not_written(index_dir, error)) from error
         finally:
             if previous:
