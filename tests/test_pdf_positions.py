@@ -15,7 +15,8 @@ from hypothesis import given, settings, strategies as st
 from pdf_files import (LEADING, MARGIN, column, draw_pdf, drawn_by_a_form, encrypted, one_column, pages, turned,
                        two_columns)
 from qa.ingest.extract import UnreadableFile
-from qa.ingest.pdf import ANSWER_COLOUR, QUOTE_COLOUR, quote_boxes, quote_regions, read_pdf, render_page
+from qa.ingest.pdf import read_pdf
+from qa.ingest.pdf_quotes import ANSWER_COLOUR, QUOTE_COLOUR, quote_boxes, quote_regions, render_page
 
 LIMIT = 1_000_000
 

@@ -19,7 +19,7 @@ from qa.app import web
 from qa.app.web_chat import answered
 from qa.app.web_citations import citation_panel
 from qa.config import Settings
-from qa.ingest.pdf import ANSWER_COLOUR, QUOTE_COLOUR
+from qa.ingest.pdf_quotes import ANSWER_COLOUR, QUOTE_COLOUR
 from test_pdf_citations import QUESTION, ledger
 from test_pdf_positions import bare, read_back
 from test_web_browser import ARTIFACTS, ask

@@ -253,7 +253,7 @@ def cmd_show(args) -> int:
 
 def _render(args, settings: Settings, document, start: int, end: int) -> int:
     """`qa show --render`: the page of a PDF that text[start:end] starts on, highlighted, as a PNG."""
-    from qa.ingest.pdf import NotAsIndexed, highlighted_page, indexed_pdf
+    from qa.ingest.pdf_quotes import NotAsIndexed, highlighted_page, indexed_pdf
 
     if not document.pages or not document.source.lower().endswith(".pdf"):
         sys.exit(shown(f"qa: --render draws a page of a PDF; {args.source} is not a PDF (leave out --render "

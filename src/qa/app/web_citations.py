@@ -78,7 +78,7 @@ def page_html(pipeline, document, citation: dict) -> str:
     c = citation
     if "boxes" not in c and "boxes_note" not in c:
         return ""
-    from qa.ingest.pdf import NotAsIndexed, highlighted_page, indexed_pdf
+    from qa.ingest.pdf_quotes import NotAsIndexed, highlighted_page, indexed_pdf
 
     settings = pipeline.settings
     try:

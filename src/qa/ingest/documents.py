@@ -44,7 +44,7 @@ class Document:
     # (start, end) of each heading's text, in order: Markdown "#" lines, HTML h1-h3, Word heading styles
     headings: tuple[tuple[int, int], ...] = ()
     # 1-based pages of a PDF whose text OCR read (Settings.ocr). Known when the file is read; an
-    # index does not keep it: a citation finds it again (qa.ingest.pdf.indexed_pdf).
+    # index does not keep it: a citation finds it again (qa.ingest.pdf_quotes.indexed_pdf).
     ocr_pages: tuple[int, ...] = ()
 
     def paragraph_at(self, offset: int) -> int:
@@ -262,7 +262,7 @@ def _decoded(data: bytes) -> str:
 def _pdf_text(data: bytes, max_chars: int, ocr: str,
               source: str) -> tuple[str, tuple[int, ...], str | None, tuple[int, ...]]:
     # PDFium (qa.ingest.pdf), imported here: only a folder with PDFs loads it. It also keeps where
-    # each character is drawn, which citations re-read from the file (qa.ingest.pdf.indexed_pdf).
+    # each character is drawn, which citations re-read from the file (qa.ingest.pdf_quotes.indexed_pdf).
     from qa.ingest.pdf import read_pdf, why_not_read
 
     try:

@@ -53,7 +53,7 @@ class Citation:
     # running onto them is drawn on; or, instead, why the file cannot show them (`boxes_note`).
     boxes: tuple[tuple[float, float, float, float], ...] | None = None
     answer_boxes: tuple[tuple[float, float, float, float], ...] | None = None
-    continued_on: tuple | None = None  # of qa.ingest.pdf.PageRegion: page, boxes, answer_boxes
+    continued_on: tuple | None = None  # of qa.ingest.pdf_quotes.PageRegion: page, boxes, answer_boxes
     boxes_note: str | None = None
     # PDF citations: whether the quote's text was read by OCR from a scanned page (Settings.ocr),
     # so it may hold OCR's mistakes; None when the file cannot be read again (`boxes_note`).
@@ -381,10 +381,10 @@ def _citation(n: int, sentence: ScoredSentence, retriever: Retriever) -> Citatio
 
 def page_regions(document, start: int, end: int, answer: tuple[int, int] | None, settings: Settings) -> dict:
     """The Citation fields that place text[start:end] (and its `answer` words) on the pages of a
-    PDF, read again from the sources folder (qa.ingest.pdf.indexed_pdf); {} for other documents."""
+    PDF, read again from the sources folder (qa.ingest.pdf_quotes.indexed_pdf); {} for other documents."""
     if not document.pages or not document.source.lower().endswith(".pdf"):
         return {}
-    from qa.ingest.pdf import NotAsIndexed, citation_regions, indexed_pdf
+    from qa.ingest.pdf_quotes import NotAsIndexed, citation_regions, indexed_pdf
 
     try:
         _, pdf_text = indexed_pdf(Path(settings.sources_dir) / document.source, document.sha256,
