@@ -4,7 +4,7 @@ Offsets everywhere in qa count characters of `Document.text`, which is the file'
 line endings folded to "\\n" (and, for HTML, PDF and Word, the visible text the parser extracts;
 for Markdown, with any YAML front matter blanked to spaces). Here: the folder walk, plain text,
 PDF and the dispatch by suffix; HTML and Markdown are read in `qa.ingest.markup`, Word in
-`qa.ingest.word`.
+`qa.ingest.word`, PowerPoint and Excel in `qa.ingest.office`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Callable
 
 from qa.config import DEFAULTS
 from qa.errors import UserError
-from qa.ingest import markup, word
+from qa.ingest import markup, office, word
 from qa.ingest.extract import UnreadableFile, fold_newlines, too_long
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx", ".xlsx")
 # The limits (Settings.max_file_mb and max_document_chars: see there why).
 MAX_FILE_BYTES = DEFAULTS.max_file_mb * 2**20
 MAX_DOCUMENT_CHARS = DEFAULTS.max_document_chars
@@ -40,7 +40,7 @@ class Document:
     text: str
     sha256: str  # of the file's bytes: what incremental indexing compares
     paragraphs: tuple[tuple[int, int], ...]  # (start, end) of each paragraph, in order
-    pages: tuple[int, ...] = ()  # start offset of each page (PDF only)
+    pages: tuple[int, ...] = ()  # start offset of each page (PDF), slide (.pptx) or sheet (.xlsx)
     # (start, end) of each heading's text, in order: Markdown "#" lines, HTML h1-h3, Word heading styles
     headings: tuple[tuple[int, int], ...] = ()
     # 1-based pages of a PDF whose text OCR read (Settings.ocr). Known when the file is read; an
@@ -102,8 +102,8 @@ def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool =
     documents, skipped = read_folder(folder, max_bytes, progress, max_chars, known, ocr)
     if not documents:
         reasons = "".join(f"\n  {s}" for s in skipped)
-        raise NothingToIndex(f"no readable document in {folder}: add .txt, .md, .html, .pdf or .docx "
-                             f"files there{reasons}")
+        raise NothingToIndex(f"no readable document in {folder}: add .txt, .md, .html, .pdf, .docx, .pptx "
+                             f"or .xlsx files there{reasons}")
     return documents, skipped
 
 
@@ -154,6 +154,10 @@ def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FI
         text, pages, title, ocr_pages = _pdf_text(data, max_chars, ocr, source or path.name)
     elif suffix == ".docx":
         text, title, headings = word.docx_text(data, max_chars)
+    elif suffix == ".pptx":
+        text, title, headings, pages = office.pptx_text(data, max_chars)
+    elif suffix == ".xlsx":
+        text, title, headings, pages = office.xlsx_text(data, max_chars)
     else:
         text, title = _decoded(data), None
         if suffix in (".html", ".htm"):
