@@ -80,3 +80,29 @@ def test_the_cli_takes_the_ranges_of_the_settings(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["ask", "Who?", "-k", str(high + 1)])
     assert f"out of range: use {low} to {high}" in capsys.readouterr().err
+
+
+def test_the_sources_folder_is_the_argument_else_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("QA_SOURCES_DIR", str(tmp_path / "env-docs"))
+    for argv in (["index"], ["serve"], ["show", "a.pdf"], ["verify", "export.json"]):
+        assert _settings(build_parser().parse_args(argv)).sources_dir == tmp_path / "env-docs", argv
+    assert _settings(build_parser().parse_args(["index", "mine"])).sources_dir == Path("mine")
+    assert _settings(build_parser().parse_args(["show", "a.pdf", "--sources", "mine"])).sources_dir == Path("mine")
+    monkeypatch.delenv("QA_SOURCES_DIR")
+    assert _settings(build_parser().parse_args(["serve"])).sources_dir == Settings().sources_dir
+
+
+def test_the_web_app_takes_its_most_citations_from_its_settings():
+    import gradio as gr
+
+    from qa.app.web_chat import checked_ask
+    from qa.app.web_evaluate import checked_run
+
+    settings = Settings.from_env({"QA_WEB_MAX_K": "3"})
+    assert checked_ask("Q?", None, 3, settings) == ("Q?", settings.mode, 3)
+    with pytest.raises(ValueError, match="from 1 to 3, not 4"):
+        checked_ask("Q?", None, 4, settings)
+    assert checked_ask("Q?", None, 4, Settings())[2] == 4
+    assert checked_run(["bm25"], 7, 7) == (["bm25"], 7)
+    with pytest.raises(gr.Error, match="from 1 to 7, not 8"):
+        checked_run(["bm25"], 8, 7)

@@ -46,6 +46,7 @@ def _settings(args) -> Settings:
     """The settings of the QA_* variables (Settings.from_env), the command's flags overriding them."""
     return Settings.from_env().with_(
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
+        sources_dir=Path(args.sources) if getattr(args, "sources", None) else None,
         mode=getattr(args, "mode", None), k=getattr(args, "k", None), eval_k=getattr(args, "eval_k", None),
         fusion=getattr(args, "fusion", None), device=getattr(args, "device", None),
         dense_weight=getattr(args, "dense_weight", None),
@@ -91,7 +92,7 @@ def cmd_index(args) -> int:
     from qa.ingest import ocr
     from qa.ingest.documents import PARTLY_READ
 
-    sources = Path(args.sources)
+    sources = Path(_settings(args).sources_dir)  # the argument, else $QA_SOURCES_DIR, else sources/
     if not sources.is_dir():
         sys.exit(f"qa: no folder {sources}: put your documents in a folder and name it here")
     # Chunk size, overlap, OCR and model as the index was built, unless given: then it is rebuilt.
@@ -266,7 +267,7 @@ def _render(args, settings: Settings, document, start: int, end: int) -> int:
             sys.exit(f"qa: --answer-start {answer[0]} --answer-end {answer[1]} must lie inside the quote: "
                      f"give {start} <= answer start <= answer end <= {end}")
     try:
-        data, pdf_text = indexed_pdf(Path(args.sources) / document.source, document.sha256, document.text,
+        data, pdf_text = indexed_pdf(Path(settings.sources_dir) / document.source, document.sha256, document.text,
                                      settings.max_document_chars, document.pages, (start, end), settings.ocr)
     except NotAsIndexed as error:
         sys.exit(shown(f"qa: cannot render {args.source}: {error}"))
@@ -316,7 +317,7 @@ def cmd_verify(args) -> int:
         data = load_export(path)
     except ExportError as error:
         return _refuse(str(error))
-    sources = Path(args.sources) if args.sources else Settings.from_env().sources_dir
+    sources = Path(_settings(args).sources_dir)  # --sources, else $QA_SOURCES_DIR, else sources/
     if not sources.is_dir():
         return _refuse(f"no folder {sources}: give the folder of the quoted documents with --sources DIR")
     try:
@@ -351,7 +352,7 @@ def _checked_question(question: str, settings: Settings) -> str:
 def cmd_serve(args) -> int:
     from qa.app.web import serve
 
-    return serve(_settings(args).with_(sources_dir=Path(args.sources)), args.host, args.port, args.read_only)
+    return serve(_settings(args), args.host, args.port, args.read_only)
 
 
 def cmd_eval(args) -> int:

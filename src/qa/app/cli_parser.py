@@ -117,9 +117,9 @@ def with_sources(p: argparse.ArgumentParser, as_option: bool = False) -> argpars
     defaults = Settings()
     sources_help = f"folder of documents (default: {defaults.sources_dir})"
     if as_option:
-        p.add_argument("--sources", default=str(defaults.sources_dir), metavar="DIR", help=sources_help)
+        p.add_argument("--sources", metavar="DIR", help=sources_help)
     else:
-        p.add_argument("sources", nargs="?", default=str(defaults.sources_dir), help=sources_help)
+        p.add_argument("sources", nargs="?", help=sources_help)
     return p
 
 
@@ -260,7 +260,7 @@ def add_show_command(commands) -> None:
                         "highlighted orange")
     p.add_argument("--answer-end", type=whole_number(0, 10**12), metavar="B",
                    help="with --render: one past the answer words' last character (answer_end)")
-    p.add_argument("--sources", default=str(Settings().sources_dir), metavar="DIR",
+    p.add_argument("--sources", metavar="DIR",
                    help=f"with --render: the folder the PDF was indexed from (default: {Settings().sources_dir})")
 
 

@@ -12,7 +12,7 @@ import gradio as gr
 
 from qa import pipeline as qa_pipeline
 from qa.read.answer import Answer, answer_question
-from qa.config import DEFAULTS, MODES, Settings
+from qa.config import MODES, Settings
 from qa.errors import UserError
 from qa.app.export import to_json, to_markdown
 from qa.app.web_citations import checker_for, citation_checker
@@ -25,7 +25,6 @@ EXAMPLES = [
     "Which mercenary group nearly rebelled against Moscow in 2023?",
     "When did Russia invade Ukraine?",
 ]
-MAX_K = DEFAULTS.web_max_k  # see its help in qa.config
 CONCURRENCY = 2  # two CPU cores: more parallel questions would only slow each other down
 
 
@@ -43,8 +42,9 @@ def checked_ask(question, mode, k, settings: Settings) -> tuple[str, str, int]:
         number = int(k)
     elif isinstance(k, str) and k.strip().isdigit():
         number = int(k)
-    if number is None or not 1 <= number <= MAX_K:
-        raise ValueError(f"k (the number of citations) must be a whole number from 1 to {MAX_K}, not {k!r}")
+    most = settings.web_max_k  # see its help in qa.config
+    if number is None or not 1 <= number <= most:
+        raise ValueError(f"k (the number of citations) must be a whole number from 1 to {most}, not {k!r}")
     return question, mode, number
 
 
@@ -146,7 +146,8 @@ def chat_tab(pipeline: qa_pipeline.Pipeline, sessions: SessionFolders, refresh_o
             with gr.Accordion("Retrieval settings", open=False):
                 mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode",
                                 info="hybrid: words and meaning; bm25: words only; dense: meaning only")
-                k = gr.Slider(1, MAX_K, value=settings.k, step=1, label="Number of citations")
+                k = gr.Slider(1, settings.web_max_k, value=min(settings.k, settings.web_max_k), step=1,
+                              label="Number of citations")
         with gr.Column(scale=2, elem_id="qa-checker"):
             citation, whole, source = citation_checker(pipeline, answers, selected, chatbot)
 

@@ -9,9 +9,6 @@ import gradio as gr
 
 from qa.evaluation.evaluate import DEFAULT_MODES, evaluate_question_set, load_question_set
 from qa.app.web_limits import SessionFolders, discard_upload
-from qa.config import DEFAULTS
-
-MAX_K = DEFAULTS.web_eval_max_k  # see its help in qa.config
 
 
 def evaluate_tab(pipeline, sessions: SessionFolders) -> None:
@@ -21,11 +18,13 @@ def evaluate_tab(pipeline, sessions: SessionFolders) -> None:
     gr.Markdown("Upload a question set (JSONL: `id`, `question`, `answers`; an empty `answers` list "
                 "means the right response is to abstain) and score every retrieval mode on it "
                 f"(up to {pipeline.settings.web_eval_max_questions:,} questions here; `qa eval` takes any number).")
+    most_k = pipeline.settings.web_eval_max_k  # see its help in qa.config
     with gr.Row():
         upload = gr.File(label="Question set (.jsonl)", file_types=[".jsonl", ".json", ".txt"], type="filepath")
         with gr.Column():
             modes = gr.CheckboxGroup(list(DEFAULT_MODES), value=list(DEFAULT_MODES), label="Modes")
-            k = gr.Slider(1, MAX_K, value=10, step=1, label="Citations per answer (k)")
+            k = gr.Slider(1, most_k, value=min(pipeline.settings.eval_k, most_k), step=1,
+                          label="Citations per answer (k)")
             run = gr.Button("Evaluate", variant="primary")
     table = gr.Markdown()
     with gr.Row():
@@ -39,7 +38,7 @@ def evaluate_tab(pipeline, sessions: SessionFolders) -> None:
         if not path:
             raise gr.Error("Choose a question-set file first.")
         try:
-            chosen, k = checked_run(chosen, k)
+            chosen, k = checked_run(chosen, k, most_k)
             if not Path(path).is_file():  # read by an earlier run (or the same file's, from another tab)
                 raise gr.Error("The question set is no longer on the server (each upload is read once): "
                                "upload it again.")
@@ -68,15 +67,15 @@ def evaluate_tab(pipeline, sessions: SessionFolders) -> None:
               ).failure(lambda: None, None, upload, api_visibility="private")  # it was read and removed: pick it again
 
 
-def checked_run(chosen, k) -> tuple[list[str], int]:
-    """The modes and k of an evaluation, or gr.Error saying what is wrong with them."""
+def checked_run(chosen, k, most_k: int) -> tuple[list[str], int]:
+    """The modes and k (1 to `most_k`) of an evaluation, or gr.Error saying what is wrong with them."""
     if not chosen:
         raise gr.Error("Choose at least one mode.")
     if not isinstance(chosen, list) or not all(isinstance(m, str) and m in DEFAULT_MODES for m in chosen):
         raise gr.Error(f"The modes must be some of {', '.join(DEFAULT_MODES)}, not {repr(chosen)[:100]}.")
     number = k if isinstance(k, (int, float)) and not isinstance(k, bool) else None
-    if number is None or not float(number).is_integer() or not 1 <= number <= MAX_K:
-        raise gr.Error(f"Citations per answer (k) must be a whole number from 1 to {MAX_K}, not {repr(k)[:40]}.")
+    if number is None or not float(number).is_integer() or not 1 <= number <= most_k:
+        raise gr.Error(f"Citations per answer (k) must be a whole number from 1 to {most_k}, not {repr(k)[:40]}.")
     return chosen, int(number)
 
 
