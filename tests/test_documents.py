@@ -75,9 +75,9 @@ def test_paragraphs_split_on_lines_when_there_are_no_blank_lines():
 
 
 def test_unsupported_file_raises_a_clear_error(tmp_path):
-    path = tmp_path / "slides.pptx"
+    path = tmp_path / "slides.key"
     path.write_bytes(b"PK")
-    with pytest.raises(UnreadableFile, match="unsupported file type .pptx"):
+    with pytest.raises(UnreadableFile, match="unsupported file type .key"):
         read_document(path)
 
 

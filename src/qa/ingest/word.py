@@ -92,7 +92,7 @@ def check_zip(data: bytes, limit: int, why: str) -> None:
                 packed = inflate.unconsumed_tail
         else:
             raise UnreadableFile(f"{info.filename} is packed with zip method {info.compress_type}, which "
-                                 f"Word documents never use")
+                                 f"Office documents never use")
         if unpacked > info.file_size:
             raise UnreadableFile(f"{info.filename} unpacks to more than the {info.file_size:,} bytes its zip "
                                  f"directory declares (a zip bomb?)")
