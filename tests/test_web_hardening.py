@@ -99,7 +99,7 @@ class BrowserSession:
                     return message["output"]["data"]
 
     def ask(self, question: str) -> None:
-        self.run("chat", [question, None, None, "hybrid", 3, False])
+        self.run("chat", [question, None, None, "hybrid", 3, False, []])  # [] picks every document
         self.run("export_conversation", [None])  # the page runs it when the answers change
 
     def close_tab(self) -> None:
