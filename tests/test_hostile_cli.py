@@ -497,7 +497,7 @@ def test_file_names_reach_the_terminal_escaped(tmp_path, capsys):
     index = ["--index", str(tmp_path / "index")]
     assert main(["index", str(sources), "-q", *index]) == 0
     assert capsys.readouterr().err == "warning: skipped \\x1b[2Jnotes.xyz: unsupported file type .xyz; qa reads " \
-        ".txt, .md, .markdown, .html, .htm, .pdf, .docx\n"
+        ".txt, .md, .markdown, .html, .htm, .pdf, .docx, .pptx, .xlsx\n"
     with pytest.raises(SystemExit) as exited:
         main(["show", "nope.txt", *index])
     assert exited.value.code.endswith("e.g. \\x1b]0;pwned\\x07bees.txt")
