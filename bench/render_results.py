@@ -120,6 +120,8 @@ SUMMARY = (
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"))),
     ("news-near-misses", "16 on-topic questions the shipped news does not answer", (
         ("abstained", "{abstained:.3f}"),)),
+    ("ocr-tesseract-quiet", "OCR of scanned pages: 12 Letter pages at 300 dpi, Tesseract", (
+        ("character error rate", "{tesseract_cer:.2%}"), ("pages a second on 2 cores", "{tesseract_pages_per_s:.2f}"))),
     ("million-windows-6bit", "A million chunks with dense windows, on 2 CPU cores", (
         ("hybrid search p50", "{hybrid_p50_ms:.1f} ms"), ("one changed document", "{one_change_s:.2f} s"),
         ("serving memory", "{serve_peak_rss_mib:,} MiB"))),
