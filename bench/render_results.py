@@ -113,7 +113,7 @@ SUMMARY = (
         ("the marked words are the answer", "{span@1:.3f}"), ("answerable answered", "{answered:.3f}"))),
     ("covid300-dense-windows", "Whole answers, 300 COVID-QA questions (98 biomedical papers)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
-    ("selqa300-dense-windows", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
+    ("paraphrased-wiki300-dense-windows", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
     ("natural-heldout-after", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
