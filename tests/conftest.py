@@ -80,3 +80,21 @@ def sources_copy(tmp_path) -> Path:
     target = tmp_path / "sources"
     shutil.copytree(SHIPPED_SOURCES, target)
     return target
+
+
+# Debian's Chromium, driven headless by Playwright (which never downloads a browser here).
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian chromium at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()

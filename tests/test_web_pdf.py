@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import socket
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -26,7 +25,6 @@ from test_web_browser import ARTIFACTS, ask
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")  # pandas 3 vs gradio
 
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def start(pipeline, auth=None):
@@ -120,20 +118,6 @@ def test_a_pdf_changed_since_the_answer_shows_its_text_check_and_a_note(pipeline
         path.write_bytes(kept)
     assert "The page cannot be shown: ledger.pdf changed since it was indexed" in panel
     assert "qa-page-image" not in panel and 'class="qa-doc"' in panel  # the text view stays
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian chromium at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield browser
-        browser.close()
 
 
 def near(pixels: np.ndarray, colour, tolerance: int = 24) -> np.ndarray:
