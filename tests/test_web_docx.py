@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from docx import Document as WordDocument
 
-from test_web_browser import ARTIFACTS, IMAGE, SCRIPT, ask, browser, page  # noqa: F401 (fixtures)
+from test_web_browser import ARTIFACTS, IMAGE, SCRIPT, ask, page  # noqa: F401 (fixtures)
 from test_web_api import start_app
 
 pytestmark = [pytest.mark.browser,

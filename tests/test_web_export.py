@@ -14,7 +14,7 @@ import pytest
 from qa.app import web_html
 from qa.app.export import verify
 from test_web_api import start_app
-from test_web_browser import ARTIFACTS, ask, browser  # noqa: F401  (browser: the shared fixture)
+from test_web_browser import ARTIFACTS, ask
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")]  # pandas 3 vs gradio

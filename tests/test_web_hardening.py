@@ -22,7 +22,6 @@ import pytest
 from gradio_client import Client, handle_file
 
 from conftest import DEV_SET, SHIPPED_SOURCES
-from test_web_browser import browser  # noqa: F401  (the shared fixture)
 from qa.app import web, web_sources
 from qa.config import Settings
 from qa.app.web_limits import MB, LoginThrottle, own_temp_folder
