@@ -141,6 +141,22 @@ def test_a_near_miss_abstains(library):
     assert answer.abstained and answer.citations, "nearest passages are shown, marked as not an answer"
 
 
+@pytest.mark.parametrize("question, why", [
+    # The new wing was added in 1987; the library opened in 1921 (qa.read.qualifiers).
+    ("What did the library add on the north side in 1990?", "not “1990”"),
+    ("How much did Thomas Avery pay for the Riverside Library?", "gives no amount"),
+])
+def test_a_near_miss_by_a_qualifier_abstains_and_says_why(library, question, why):
+    answer = answer_question(library, question)
+    assert answer.abstained and answer.citations
+    assert why in answer.message and "nearest passage [1]" in answer.message
+
+
+def test_the_same_question_with_the_documents_year_is_answered(library):
+    answer = answer_question(library, "What did the library add on the north side in 1987?")
+    assert not answer.abstained and "children's books" in answer.citations[0].quote
+
+
 def test_shortlist_reads_the_best_sentences_and_each_passages_best():
     passages = [1, 1, 1, 2, 2, 3]
     prescores = [0.9, 0.8, 0.1, 0.2, 0.3, 0.05]

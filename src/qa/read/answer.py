@@ -19,6 +19,7 @@ import numpy as np
 from qa.ingest.chunking import sentence_spans
 from qa.config import Settings
 from qa.read.layout import echoes_question, is_non_answer, is_question, section_question
+from qa.read.qualifiers import conflict
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.retrieve import Hit, Retriever, text_sha256
 
@@ -167,16 +168,36 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         return Answer(question, True, (), (), mode, message=NO_ANSWER, hits=tuple(hits))
     citations = tuple(_citation(n, s, retriever) for n, s in enumerate(ranked, start=1))
     best = ranked[0]
-    evidence = best.reader_score if reader.card.get("abstain_on") == "reader" else best.score
-    if evidence < abstain_threshold(settings, reader):
+    if _evidence(best, reader) < abstain_threshold(settings, reader):
         return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits),
                       searched_for=searched_for)
+    # However well the reader scored it, a quote that names another year, number or day than the
+    # question does not answer it. (Reading the next sentence instead lost near misses on the dev set.)
+    if mismatch := sentence_conflict(asked, best, retriever):
+        return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
+                      message=f"{NO_ANSWER[:-1]}: the nearest passage [1] {mismatch}.")
     quotes = [Quote(citations[0].quote, 1)]
     # A second passage that scores nearly as well is quoted too: answers often span sources.
     for n, sentence in enumerate(ranked[1:3], start=2):
         if sentence.score >= best.score - settings.second_quote_margin:
             quotes.append(Quote(citations[n - 1].quote, n))
     return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits), searched_for=searched_for)
+
+
+def _evidence(sentence: ScoredSentence, reader: Reader) -> float:
+    """What abstention compares with its threshold: the reader's own score or the combined one."""
+    return sentence.reader_score if reader.card.get("abstain_on") == "reader" else sentence.score
+
+
+def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retriever) -> str | None:
+    """Why a sentence cannot answer though the reader may score it well (qa.read.qualifiers): the
+    question names a year, number, day… the sentence and the words before it in its passage, its
+    heading and its title do not hold, and the sentence gives another; or it lacks the kind asked."""
+    chunk = sentence.hit.chunk
+    document = retriever.backend.document_by_source(chunk.source)
+    quote = document.text[sentence.start:sentence.end]
+    before = chunk.text[:max(0, sentence.start - chunk.start)]
+    return conflict(question, quote, f"{sentence.hit.title}\n{document.heading_at(sentence.start)}\n{before}")
 
 
 def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> ScoredSentence:

@@ -1,0 +1,123 @@
+"""Near misses the reader cannot see: a question that pins its answer down with a year, a number,
+an ordinal, a weekday, a month or a code the best passage does not hold, while the quote gives
+another of the same kind ("in 2004" against a sentence about 2023, "the fifth grade" against the
+eighth), or that asks for a kind of answer the quote does not contain (a phone number, an amount,
+a time of day, a year).
+
+The reader scores how well a sentence answers; it was trained on questions whose qualifiers always
+match, so a sentence that differs in one of them still scores high. These checks are closed-class
+on purpose: names and common nouns are paraphrased too often ("the city", "he") to be compared
+word for word. See docs/results/natural-questions.md for what they catch and what they cost.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER_WORDS = {word: n for n, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}
+_ORDINALS = {word: n for n, word in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split(), start=1)}
+_DAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
+_MONTHS = frozenset("january february march april june july august september october november december".split())
+# Codes (HCT-04, A4), ordinals in digits (14th), numbers with a decade's "s" (1990s), then words.
+_TOKENS = re.compile(r"[A-Za-z]+-?\d+\b|\d+(?:st|nd|rd|th)\b|\d[\d,.:]*\d(?:'?s\b)?|\d(?:'?s\b)?"
+                     r"|[A-Za-z]+(?:[-'’][A-Za-z]+)*")
+_KINDS = {"year": "year", "number": "number", "ordinal": "ordinal", "day": "day", "month": "month",
+          "code": "reference"}
+_NAMED = {"phone": "phone number", "amount": "amount", "time": "time of day", "year": "year"}
+
+_PHONE_ASKED = re.compile(r"\b(phone|telephone) number\b")
+_PHONE = re.compile(r"\d[\d ]{5,}\d")
+_AMOUNT_ASKED = re.compile(r"\bhow much\b.*\b(cost|costs|fee|price|charge|pay|fine)\b|\bhow much money\b"
+                           r"|\bwhat (is|are|was) the (\w+ )?(fee|price|cost|fare|rate)\b")
+_AMOUNT = re.compile(r"\d|[$£€¥]|\b(free|hundred|thousand|million|billion)\b", re.IGNORECASE)
+_TIME_ASKED = re.compile(r"\bwhat time\b(?! of)")
+_TIME = re.compile(r"\d{1,2}(:\d\d)?\s*(am|pm|a\.m\.|p\.m\.)|\bnoon\b|\bmidnight\b|\d{1,2}[:.]\d\d", re.IGNORECASE)
+_YEAR_ASKED = re.compile(r"\b(what|which) year\b")
+_DIGIT = re.compile(r"\d")
+
+
+def _qualifier(token: str, asked: bool) -> tuple[str, str] | None:
+    """(kind, value) of a token that pins an answer down, or None. In a question, number words
+    and "first" are left out: they are mostly idiom there ("on one charge", "first introduced")."""
+    low = token.lower()
+    if re.fullmatch(r"[a-z]+-?\d+", low):
+        return "code", low.replace("-", "")
+    if re.search(r"\d'?s$", low):  # a decade holds many years
+        return None
+    if ordinal := re.fullmatch(r"(\d+)(?:st|nd|rd|th)", low):
+        return "ordinal", str(int(ordinal.group(1)))
+    if low[0].isdigit():
+        digits = low.replace(",", "").rstrip(".:")
+        if re.fullmatch(r"(1[5-9]|20)\d\d", digits):
+            return "year", digits
+        try:
+            return "number", str(float(digits))
+        except ValueError:
+            return "number", digits
+    if asked and (low in _NUMBER_WORDS or low == "first"):
+        return None
+    if low in _NUMBER_WORDS:
+        return "number", str(float(_NUMBER_WORDS[low]))
+    if low in _ORDINALS:
+        return "ordinal", str(_ORDINALS[low])
+    if low in _DAYS:
+        return "day", low
+    if low in _MONTHS or token == "May":
+        return "month", low
+    return None
+
+
+def qualifiers(text: str, asked: bool = False) -> set[tuple[str, str]]:
+    """The (kind, value) pairs of `text`; a hyphenated word gives its parts too (fifth-grade)."""
+    found = set()
+    for token in _TOKENS.findall(text):
+        parts = [token] if token[-1].isdigit() else [token, *token.split("-")]
+        found.update(q for part in parts if (q := _qualifier(part, asked)))
+    return found
+
+
+def _held(wanted: tuple[str, str], held: set[tuple[str, str]]) -> bool:
+    if wanted in held:
+        return True
+    if wanted[0] != "number":
+        return False
+    whole = lambda value: int(float(value)) if re.fullmatch(r"\d+(\.\d+)?", value) else None  # noqa: E731
+    return any(kind == "number" and whole(value) is not None and whole(value) == whole(wanted[1])
+               for kind, value in held)
+
+
+def conflict(question: str, quote: str, context: str) -> str | None:
+    """Why the quote cannot answer `question` ("gives another year, not “2004”"), or None.
+    `context` is what qualifies the quote: the words before it in its passage, its heading and its
+    document's title (the reader reads the words before a sentence too)."""
+    held = qualifiers(f"{context} {quote}")
+    quoted = qualifiers(quote)
+    for kind, value in sorted(qualifiers(question, asked=True)):
+        if _held((kind, value), held):
+            continue
+        others = sorted(v for k, v in quoted if k == kind and v != value)
+        if others:
+            return f"gives another {_KINDS[kind]}, not {_shown(question, kind, value)}"
+    return _missing_kind(question.lower(), quote)
+
+
+def _shown(question: str, kind: str, value: str) -> str:
+    """The question's own words for a qualifier: "2004", "Sunday", "fifth"."""
+    for token in _TOKENS.findall(question):
+        for part in [token, *token.split("-")]:
+            if _qualifier(part, asked=True) == (kind, value):
+                return f"“{part}”"
+    return value
+
+
+def _missing_kind(asked: str, quote: str) -> str | None:
+    """The kind of answer the question asks for when the quote holds none of it."""
+    wanted = [("phone", _PHONE_ASKED, _PHONE), ("amount", _AMOUNT_ASKED, _AMOUNT),
+              ("time", _TIME_ASKED, _TIME), ("year", _YEAR_ASKED, _DIGIT)]
+    for name, asks, gives in wanted:
+        if asks.search(asked) and not gives.search(quote):
+            return f"gives no {_NAMED[name]}"
+    return None
