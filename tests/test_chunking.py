@@ -1,5 +1,6 @@
 from hypothesis import given, settings as hsettings, strategies as st
 
+from qa.config import Settings
 from qa.ingest.chunking import chunk_document, chunk_windows, document_sentences, sentence_spans
 from qa.ingest.documents import document_from_text, read_folder
 
@@ -20,14 +21,14 @@ def test_offsets_exact_on_shipped_sources():
 
     for document in read_folder(SHIPPED_SOURCES)[0]:
         for size in (200, 600, 1500):
-            chunks = chunk_document(document, size, overlap_sentences=1)
+            chunks = chunk_document(document, chunk_chars=size, overlap_sentences=1)
             _check(document, chunks)
             # Every chunk ends where a sentence ends (a sentence longer than the target is cut).
             ends = {e for s, e, _ in document_sentences(document, size)}
             assert all(c.end in ends for c in chunks)
             assert all(len(c.text) <= size for c in chunks)
         whole_sentences = {e for s, e in sentence_spans(document.text)}
-        assert all(c.end in whole_sentences for c in chunk_document(document, 1500))
+        assert all(c.end in whole_sentences for c in chunk_document(document, chunk_chars=1500))
 
 
 def test_abbreviations_and_initials_do_not_end_sentences():
@@ -69,7 +70,7 @@ def test_offsets_exact_and_complete_for_any_text(text, size, overlap):
     if not text.strip():
         return
     document = document_from_text("any.txt", text)
-    _check(document, chunk_document(document, size, overlap))
+    _check(document, chunk_document(document, chunk_chars=size, overlap_sentences=overlap))
 
 
 def _check_windows(document, chunk, windows, size):
@@ -88,10 +89,10 @@ def test_windows_cut_a_chunk_into_whole_sentences_inside_it():
     from conftest import SHIPPED_SOURCES
 
     for document in read_folder(SHIPPED_SOURCES)[0]:
-        chunks = chunk_document(document, 600)
+        chunks = chunk_document(document, chunk_chars=600)
         with_windows = 0
         for chunk in chunks:
-            windows = chunk_windows(document, chunk, 300)
+            windows = chunk_windows(document, chunk, Settings(dense_windows=300))
             if len(chunk.text) <= 300:
                 assert windows == []
                 continue
@@ -101,7 +102,7 @@ def test_windows_cut_a_chunk_into_whole_sentences_inside_it():
             # Each ends where a sentence does, or inside one too long for a window (cut at a space).
             spans = sentence_spans(document.text, chunk.start, chunk.end)
             assert all(any(e == w.end or s < w.end < e and e - s > 300 for s, e in spans) for w in windows)
-            assert chunk_windows(document, chunk, 0) == []
+            assert chunk_windows(document, chunk, Settings(dense_windows=0)) == []
         assert with_windows > len(chunks) // 2
 
 
@@ -112,8 +113,8 @@ def test_windows_exact_and_complete_for_any_text(text, size, window):
     if not text.strip():
         return
     document = document_from_text("any.txt", text)
-    for chunk in chunk_document(document, size):
-        windows = chunk_windows(document, chunk, window)
+    for chunk in chunk_document(document, chunk_chars=size):
+        windows = chunk_windows(document, chunk, Settings(dense_windows=window))
         if windows:
             _check_windows(document, chunk, windows, window)
 
@@ -163,7 +164,7 @@ def test_a_markdown_chunk_opening_with_its_heading_is_under_that_heading(tmp_pat
     start = document.text.index("About")
     about = Chunk("notes.md", start, start + 30, document.text[start:start + 30], 4)
     assert about.text == "About 12,000 soldiers arrived."
-    assert indexed_text(document, about) == about.text  # context is off by default
+    assert indexed_text(document, about, context=False) == about.text
     assert indexed_text(document, about, context=True) == "Field notes — Numbers\nAbout 12,000 soldiers arrived."
 
 

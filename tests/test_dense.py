@@ -20,7 +20,7 @@ def test_default_model_is_bundled_and_loads_offline():
 
 
 def test_vectors_are_unit_length_and_meaningful(torch_model):
-    vectors = embed(torch_model, SENTENCES)
+    vectors = embed(torch_model, SENTENCES, Settings().batch_size)
     assert vectors.shape == (4, 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     similarity = vectors @ vectors[3]
@@ -29,8 +29,8 @@ def test_vectors_are_unit_length_and_meaningful(torch_model):
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
 def test_onnx_backends_agree_with_torch(torch_model, backend):
-    reference = embed(torch_model, SENTENCES)
-    vectors = embed(load_model(Settings().model, "cpu", backend), SENTENCES)
+    reference = embed(torch_model, SENTENCES, Settings().batch_size)
+    vectors = embed(load_model(Settings().model, "cpu", backend), SENTENCES, Settings().batch_size)
     cosine = np.sum(reference * vectors, axis=1)
     assert cosine.min() > (0.9999 if backend == "onnx" else 0.98)
 
@@ -49,8 +49,8 @@ def test_large_collections_get_an_approximate_index_with_high_recall():
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(3000, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    exact = DenseIndex.build(vectors, ann_threshold=10_000)
-    approximate = DenseIndex.build(vectors, ann_threshold=1_000, ef_search=256)
+    exact = DenseIndex.build(vectors, Settings(ann_threshold=10_000))
+    approximate = DenseIndex.build(vectors, Settings(ann_threshold=1_000, hnsw_ef_search=256))
     assert exact.kind == "flat" and approximate.kind == "hnsw"
     recall = np.mean([len({i for i, _ in exact.search(q, 10)} & {i for i, _ in approximate.search(q, 10)}) / 10
                       for q in vectors[:100]])
@@ -65,9 +65,9 @@ def test_a_graph_holds_six_bits_a_dimension_and_still_returns_exact_cosines():
     rng = np.random.default_rng(2)
     vectors = rng.normal(size=(3000, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    graph = DenseIndex.build(vectors, ann_threshold=1_000, ef_search=256)
+    graph = DenseIndex.build(vectors, Settings(ann_threshold=1_000, hnsw_ef_search=256))
     assert graph.coded and downcast_index(downcast_index(graph._index).storage).code_size == 64 * 6 // 8
-    exact = DenseIndex.build(vectors, ann_threshold=10_000)
+    exact = DenseIndex.build(vectors, Settings(ann_threshold=10_000))
     assert not exact.coded
     agree = []
     for query in vectors[:50] + rng.normal(scale=0.05, size=(50, 64)).astype(np.float32):
@@ -91,8 +91,9 @@ def test_search_breadth_grows_with_the_graph_unless_set():
     assert ef_search_for(100_000) == 256 and ef_search_for(1_000_000) == 512
     assert ef_search_for(1_000_000, 128) == 128
     vectors = np.eye(2000, 64, dtype=np.float32)
-    assert downcast_index(DenseIndex.build(vectors, ann_threshold=1_000)._index).hnsw.efSearch == 256
-    assert downcast_index(DenseIndex.build(vectors, ann_threshold=1_000, ef_search=64)._index).hnsw.efSearch == 64
+    assert downcast_index(DenseIndex.build(vectors, Settings(ann_threshold=1_000))._index).hnsw.efSearch == 256
+    searched = DenseIndex.build(vectors, Settings(ann_threshold=1_000, hnsw_ef_search=64))
+    assert downcast_index(searched._index).hnsw.efSearch == 64
 
 
 def test_masked_rows_are_never_found_and_recall_holds_among_the_rest():
@@ -104,8 +105,8 @@ def test_masked_rows_are_never_found_and_recall_holds_among_the_rest():
     vectors = rng.normal(size=(4000, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     live = rng.random(len(vectors)) > 0.2  # a fifth removed: the share at which segments merge
-    approximate = DenseIndex.build(vectors, ann_threshold=1_000, ef_search=256)
-    flat_of_live = DenseIndex.build(vectors[live], ann_threshold=10_000)
+    approximate = DenseIndex.build(vectors, Settings(ann_threshold=1_000, hnsw_ef_search=256))
+    flat_of_live = DenseIndex.build(vectors[live], Settings(ann_threshold=10_000))
     live_rows = np.flatnonzero(live)
     recalls = []
     for query in vectors[:100] + rng.normal(scale=0.05, size=(100, 64)).astype(np.float32):

@@ -148,6 +148,7 @@ def test_faiss_reports_a_full_disk_as_oserror(monkeypatch, tmp_path):
     import faiss
     import numpy as np
 
+    from qa.config import Settings
     from qa.index.dense import DenseIndex
 
     def failing(index, path):
@@ -155,7 +156,7 @@ def test_faiss_reports_a_full_disk_as_oserror(monkeypatch, tmp_path):
 
     monkeypatch.setattr(faiss, "write_index", failing)
     with pytest.raises(OSError) as error:
-        DenseIndex.build(np.eye(4, dtype=np.float32), 50_000, 32, 64).save(tmp_path)
+        DenseIndex.build(np.eye(4, dtype=np.float32), Settings(hnsw_ef_search=64)).save(tmp_path)
     assert error.value.errno == errno.ENOSPC
 
 

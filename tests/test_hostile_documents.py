@@ -63,7 +63,7 @@ def test_splitting_200_kb_of_hostile_text_takes_well_under_two_seconds(piece):
     # 200 KB splits in under 0.2 s here on a busy core; the old regex took minutes on some of these.
     with at_most(2.0):
         sentence_spans(text)
-        chunk_document(document_from_text("hostile.txt", text), 600)
+        chunk_document(document_from_text("hostile.txt", text), chunk_chars=600)
 
 
 def test_a_64_kb_file_of_dots_splits_at_once():

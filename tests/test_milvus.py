@@ -119,7 +119,8 @@ def test_milvus_rrf_ranker_agrees_with_our_fusion(model, tmp_path):
     vector = retriever.embed_query(question)
     depth = retriever.settings.candidates
     ours = reciprocal_rank_fusion([[i for i, _ in milvus_index.lexical_search(question, depth)],
-                                   [i for i, _ in milvus_index.dense_search(vector, depth)]])
+                                   [i for i, _ in milvus_index.dense_search(vector, depth)]],
+                                  retriever.settings.rrf_k)
     theirs = milvus_index.hybrid_search(question, vector, k=10)
     assert len(theirs) == 10
     for item, score in theirs:

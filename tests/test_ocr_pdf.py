@@ -228,7 +228,7 @@ def test_a_citation_reads_again_by_ocr_only_the_pages_it_needs_and_keeps_them(tm
     first.save(out, "PDF", resolution=DPI, save_all=True, append_images=[second])
     path = tmp_path / "two.pdf"
     path.write_bytes(out.getvalue())
-    indexed = read_pdf(out.getvalue(), 10**6)
+    indexed = read_pdf(out.getvalue(), 10**6, "auto")
     assert indexed.ocr_pages == (1, 2) and "northern bay" in indexed.text
 
     read = []
@@ -236,9 +236,9 @@ def test_a_citation_reads_again_by_ocr_only_the_pages_it_needs_and_keeps_them(tm
     monkeypatch.setattr(pdf_quotes, "ocr_pages", lambda data, numbers: read.append(list(numbers)) or ocr_pages(data, numbers))
     sha256 = hashlib.sha256(out.getvalue()).hexdigest()
     span = (indexed.text.index("three"), indexed.text.index("vessels") + 7)
-    _, again = indexed_pdf(path, sha256, indexed.text, 10**6, indexed.pages, span)
+    _, again = indexed_pdf(path, sha256, indexed.text, 10**6, indexed.pages, span, "auto")
     assert read == [[1]] and again.text == indexed.text and again.ocr_pages == (1, 2)
     assert np.array_equal(again.boxes[:indexed.pages[1]], indexed.boxes[:indexed.pages[1]], equal_nan=True)
     assert np.isnan(again.boxes[indexed.pages[1]:]).all()  # page 2 is not read again for a quote on page 1
-    indexed_pdf(path, sha256, indexed.text, 10**6, indexed.pages, span)
+    indexed_pdf(path, sha256, indexed.text, 10**6, indexed.pages, span, "auto")
     assert read == [[1]]  # kept

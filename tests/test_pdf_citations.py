@@ -62,7 +62,7 @@ def qa_json(capsys, *argv: str) -> dict:
 
 def the_pdf(settings: Settings):
     data = (settings.sources_dir / "ledger.pdf").read_bytes()
-    return data, read_pdf(data, settings.max_document_chars)
+    return data, read_pdf(data, settings.max_document_chars, settings.ocr)
 
 
 def test_a_pdf_citation_carries_its_page_and_the_boxes_that_hold_its_quote(collection, capsys):

@@ -332,7 +332,7 @@ def test_every_quote_reads_back_from_its_rectangles_and_the_highlight_stays_insi
         pytest.skip("no OCR engine for the scanned letter")
     problems, checked, ocr_checked = [], 0, 0
     for name, data in corpus:
-        pdf_text = read_pdf(data, LIMIT)
+        pdf_text = read_pdf(data, LIMIT, "auto")
         chosen = quotes(pdf_text.text)
         assert chosen, f"{name}: no quotes"
         for start, end in chosen:

@@ -85,7 +85,7 @@ def drawn_lines(pdf_text, start, end) -> int:
 
 def test_text_holds_the_sentences_with_a_box_for_each_drawn_character():
     data = one_column(ORCHARD, title="Orchard notes")
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     assert pdf_text.title == "Orchard notes"
     assert " ".join(pdf_text.text.split()) == ORCHARD
     # One paragraph: the lines it wraps over are joined by spaces, which are drawn nowhere.
@@ -102,7 +102,7 @@ def test_text_holds_the_sentences_with_a_box_for_each_drawn_character():
 
 def test_pages_are_joined_by_a_blank_line_that_has_no_box():
     data = pages(ORCHARD, RIVER, MILL)
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     starts = pdf_text.pages
     assert len(starts) == 3 and starts[0] == 0
     assert pdf_text.text[starts[1] - 2:starts[1]] == "\n\n"
@@ -115,7 +115,7 @@ def test_pages_are_joined_by_a_blank_line_that_has_no_box():
 def test_a_word_hyphenated_at_a_line_end_reads_as_drawn():
     data = draw_pdf([[(MARGIN, MARGIN, "The harvest was extraordi-"),
                       (MARGIN, MARGIN + LEADING, "narily large that year.")]])
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     assert pdf_text.text == "The harvest was extraordi-narily large that year."
     start, end = span(pdf_text.text, "extraordi-narily large")
     page, rectangles = quote_boxes(pdf_text, start, end)
@@ -136,7 +136,7 @@ def test_characters_outside_the_basic_plane_and_accents_keep_their_offsets():
         pdf.savefig(figure)
         plt.close(figure)
     data = out.getvalue()
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     assert pdf_text.text == text
     assert len(pdf_text.boxes) == len(text)
     assert_covers(data, pdf_text, *span(text, "café and the"), 1)
@@ -155,7 +155,7 @@ def test_characters_outside_the_basic_plane_and_accents_keep_their_offsets():
 ])
 def test_quote_rectangles_take_in_exactly_the_quote(words):
     data = one_column(ORCHARD)
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     start, end = span(pdf_text.text, words)
     page, rectangles = quote_boxes(pdf_text, start, end)
     assert len(rectangles) == drawn_lines(pdf_text, start, end)  # one per line
@@ -164,7 +164,7 @@ def test_quote_rectangles_take_in_exactly_the_quote(words):
 
 def test_quotes_in_two_columns_stay_in_their_column():
     data = two_columns(ORCHARD, RIVER)
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     assert " ".join(pdf_text.text.split()) == ORCHARD + " " + RIVER  # the left column first
     for words, (left, right) in (("Each spring the blossoms drew bees from three", (0, MARGIN + 240)),
                                  ("Its captain, Ines Moreau, kept a log of every", (MARGIN + 240, 600))):
@@ -177,7 +177,7 @@ def test_quotes_in_two_columns_stay_in_their_column():
 
 def test_a_quote_across_two_pages_is_highlighted_on_its_first_page():
     data = pages(ORCHARD, RIVER)
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     start, _ = span(pdf_text.text, "green ledger")
     _, end = span(pdf_text.text, "The ferry crossed")
     (first, on_first), (second, on_second) = quote_regions(pdf_text, start, end)
@@ -191,7 +191,7 @@ def test_a_quote_across_two_pages_is_highlighted_on_its_first_page():
 
 
 def test_a_quote_of_white_space_has_its_page_and_no_rectangles():
-    pdf_text = read_pdf(pages(ORCHARD, RIVER), LIMIT)
+    pdf_text = read_pdf(pages(ORCHARD, RIVER), LIMIT, "auto")
     separator = pdf_text.pages[1] - 2
     assert quote_boxes(pdf_text, separator, separator + 2) == (1, ())
 
@@ -201,7 +201,7 @@ def test_a_rectangle_never_takes_in_text_drawn_between_the_quotes_words():
     # the quote "left right" needs two rectangles to leave it out.
     data = draw_pdf([[(MARGIN, MARGIN, "left"), (MARGIN + 100, MARGIN, "right"),
                       (MARGIN + 40, MARGIN + 5, "MIDDLE")]])
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     assert pdf_text.text == "left right MIDDLE"
     start, end = span(pdf_text.text, "left right")
     page, rectangles = quote_boxes(pdf_text, start, end)
@@ -224,7 +224,8 @@ def test_any_quote_reads_back_from_its_rectangles(data):
 
 @functools.cache
 def _two_columns_and_pages():
-    return read_pdf(draw_pdf([column(ORCHARD, 30) + column(RIVER, 30, x=MARGIN + 240), column(MILL)]), LIMIT)
+    return read_pdf(draw_pdf([column(ORCHARD, 30) + column(RIVER, 30, x=MARGIN + 240), column(MILL)]), LIMIT,
+                    "auto")
 
 
 # --- The page, highlighted -----------------------------------------------------------------------
@@ -243,7 +244,7 @@ def in_rectangles(shape, rectangles, scale: float, slack: int = 1) -> np.ndarray
 
 def test_the_page_is_drawn_at_150_dpi_with_the_quote_yellow_and_the_answer_orange():
     data = pages(ORCHARD, RIVER)
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     page, quote = quote_boxes(pdf_text, *span(pdf_text.text, "Its captain, Ines Moreau, kept a log of every passenger"))
     _, answer = quote_boxes(pdf_text, *span(pdf_text.text, "Ines Moreau"))
     image = render_page(data, page, quote, answer)
@@ -268,7 +269,7 @@ def test_boxes_follow_a_turned_and_cropped_page(rotate):
     # One line on the page: all the ink drawn must fall inside the quote's rectangle.
     line = "Turned pages still point at the right words."
     data = turned(draw_pdf([[(MARGIN + 30, 200, line)]]), rotate, crop=(40, 300, 500, 800))
-    pdf_text = read_pdf(data, LIMIT)
+    pdf_text = read_pdf(data, LIMIT, "auto")
     assert pdf_text.text == line
     width, height = pdf_text.page_sizes[0]
     assert (width, height) == ((460, 500) if rotate in (0, 180) else (500, 460))
@@ -284,42 +285,42 @@ def test_boxes_follow_a_turned_and_cropped_page(rotate):
 @pytest.mark.parametrize("data", [b"", b"not a pdf at all", one_column(ORCHARD)[:400]])
 def test_a_damaged_pdf_is_refused_with_a_reason(data):
     with pytest.raises(UnreadableFile, match=r"not a readable PDF \(PdfiumError: Failed to load document"):
-        read_pdf(data, LIMIT)
+        read_pdf(data, LIMIT, "auto")
 
 
 def test_a_pdf_that_needs_a_password_is_reported_as_encrypted():
     with pytest.raises(UnreadableFile, match=r"is encrypted \(it needs a password\)"):
-        read_pdf(encrypted(one_column(ORCHARD), "secret"), LIMIT)
+        read_pdf(encrypted(one_column(ORCHARD), "secret"), LIMIT, "auto")
     with pytest.raises(UnreadableFile, match=r"is encrypted"):
         render_page(encrypted(one_column(ORCHARD), "secret"), 1)
     # Encrypted with an empty user password (only copying restricted): it opens and is read.
-    assert " ".join(read_pdf(encrypted(one_column(ORCHARD), ""), LIMIT).text.split()) == ORCHARD
+    assert " ".join(read_pdf(encrypted(one_column(ORCHARD), ""), LIMIT, "auto").text.split()) == ORCHARD
 
 
 def test_a_pdf_without_a_text_layer_needs_ocr():
     with pytest.raises(UnreadableFile, match=r"has no text layer \(scanned\?\).*\(2 pages without text\)"):
-        read_pdf(draw_pdf([[], []]), LIMIT)
+        read_pdf(draw_pdf([[], []]), LIMIT, "auto")
 
 
 def test_text_over_the_limit_is_refused_with_the_figures():
     # The page's own instructions only name the form that draws the text: a few bytes.
     data = drawn_by_a_form(MILL, times=3)
-    length = len(read_pdf(data, LIMIT).text)
+    length = len(read_pdf(data, LIMIT, "auto").text)
     assert length > 3 * len(MILL)
-    assert read_pdf(data, length).text
+    assert read_pdf(data, length, "auto").text
     # (the figure counts the text as PDFium gives it, before its lines are joined into paragraphs)
     with pytest.raises(UnreadableFile, match=r"extracted text is [\d,]+ characters, over the limit of 300; "
                                              r"raise it with `qa index --max-document-chars`"):
-        read_pdf(data, 300)
+        read_pdf(data, 300, "auto")
     with pytest.raises(UnreadableFile, match=r"extracted text is at least [\d,]+ characters, over the limit of 300"):
-        read_pdf(drawn_by_a_form(MILL, times=3, pages=2), 300)
+        read_pdf(drawn_by_a_form(MILL, times=3, pages=2), 300, "auto")
 
 
 def test_a_page_that_draws_more_than_the_limit_is_refused_before_it_is_read():
     data = pages(ORCHARD, RIVER)
     with pytest.raises(UnreadableFile, match=r"page 2 holds [\d,]+ bytes of drawing instructions, enough for more "
                                              r"text than the limit of 600 characters \(\d+ read before it\)"):
-        read_pdf(data, 600)
+        read_pdf(data, 600, "auto")
 
 
 def test_render_page_names_a_page_that_is_not_there():

@@ -176,7 +176,7 @@ def _results(index, model, question):
     """What a user sees of both searches: each hit's text and source, with its score."""
     from qa.index.dense import embed
 
-    vector = embed(model, [question])[0]
+    vector = embed(model, [question], batch_size=1)[0]
     return {kind: [(index.chunk(i).source, index.chunk(i).text, round(score, 4)) for i, score in hits]
             for kind, hits in (("bm25", index.lexical_search(question, 10)),
                                ("dense", index.dense_search(vector, 10)))}
@@ -352,7 +352,7 @@ def test_a_graph_index_ranks_and_scores_as_exact_search_does(sources_copy, tmp_p
     assert segment.vector_count > 10 and segment.dense.kind == "hnsw" and segment.dense.coded
     assert not exact.segments[0].dense.coded
     for question in ("How many soldiers does Russia recruit each month?", "Who leads the Wagner group?"):
-        vector = embed(model, [question])[0]
+        vector = embed(model, [question], batch_size=1)[0]
         found, expected = graph.dense_search(vector, 5), exact.dense_search(vector, 5)
         assert [row for row, _ in found] == [row for row, _ in expected]
         np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], rtol=0, atol=1e-5)
@@ -365,7 +365,7 @@ def test_a_chunk_scores_its_best_window_and_an_index_without_windows_still_reads
     from qa.index.dense import embed
 
     question = "How many soldiers does Russia recruit each month?"
-    vector = embed(model, [question])[0]
+    vector = embed(model, [question], batch_size=1)[0]
     report, with_windows = _build(sources_copy, tmp_path / "windows", model, dense_windows=300)
     plain_report, without = _build(sources_copy, tmp_path / "plain", model, dense_windows=0)
     windowed, plain = Index.open(with_windows.index_dir, with_windows), Index.open(without.index_dir, without)
@@ -383,10 +383,10 @@ def test_a_chunk_scores_its_best_window_and_an_index_without_windows_still_reads
     for number, score in found.items():
         chunk = windowed.chunk(number)
         document = windowed.document_by_source(chunk.source)
-        windows = [w.text for w in chunk_windows(document, chunk, 300)]
+        windows = [w.text for w in chunk_windows(document, chunk, Settings(dense_windows=300))]
         # The best of the chunk's own cosine and its windows' (one batch: the int8 model's
         # vectors depend slightly on the batch).
-        cosines = embed(model, [chunk.text, *windows]) @ vector
+        cosines = embed(model, [chunk.text, *windows], Settings().batch_size) @ vector
         assert score == pytest.approx(max(cosines[0], *cosines[1:]) if windows else cosines[0], abs=0.02)
         assert score >= own[number] - 0.02
         improved += score > own[number] + 0.02

@@ -650,9 +650,10 @@ class Selector:
         self.model = model_for(Settings(device="cpu"))
 
     def cosine(self, question, sentences):
+        from qa.config import Settings
         from qa.index.dense import embed
 
-        return embed(self.model, sentences) @ embed(self.model, [question])[0]
+        return embed(self.model, sentences, Settings().batch_size) @ embed(self.model, [question], 1)[0]
 
     def read(self, question, sentences, contexts=None, ranks=None):
         contexts = contexts if contexts is not None else [""] * len(sentences)
@@ -670,10 +671,11 @@ class BaselineScorer:
         self.model = model_for(Settings(device="cpu"))
 
     def read(self, question, sentences, contexts=None, ranks=None):
+        from qa.config import Settings
         from qa.index.dense import embed
         from qa.read.reader import Reading, word_overlap
 
-        cosine = embed(self.model, sentences) @ embed(self.model, [question])[0]
+        cosine = embed(self.model, sentences, Settings().batch_size) @ embed(self.model, [question], 1)[0]
         overlap = word_overlap(question, sentences)
         return [Reading(0.6 * float(c) + 0.35 * o, 0, len(s)) for c, o, s in zip(cosine, overlap, sentences)]
 

@@ -55,6 +55,7 @@ def set_threads(model, backend: str, threads: int) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from qa.config import DEFAULTS
     from qa.ingest.chunking import chunk_document
     from qa.index.dense import embed, load_model
 
@@ -65,10 +66,11 @@ def main(argv=None) -> int:
     rows, reference = [], None
     for backend in args.backends.split(","):
         began = time.perf_counter()
-        model = load_model(device=args.device, backend=backend)
+        model = load_model(DEFAULTS.model, args.device, backend)
         load_s = time.perf_counter() - began
-        embed(model, texts[:16])
-        chunk_vectors, question_vectors = embed(model, dev_chunks), embed(model, questions)
+        embed(model, texts[:16], DEFAULTS.batch_size)
+        chunk_vectors = embed(model, dev_chunks, DEFAULTS.batch_size)
+        question_vectors = embed(model, questions, DEFAULTS.batch_size)
         if reference is None:
             reference = (chunk_vectors, question_vectors)
         cos = np.concatenate([(chunk_vectors * reference[0]).sum(1), (question_vectors * reference[1]).sum(1)])
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
             latencies = []
             for question in questions * 2:
                 t = time.perf_counter()
-                embed(model, [question])
+                embed(model, [question], batch_size=1)
                 latencies.append((time.perf_counter() - t) * 1000)
             for batch in [int(b) for b in args.batch_sizes.split(",")]:
                 if backend != "torch":

@@ -209,7 +209,7 @@ def scale_change(args, index_dir: Path) -> dict:
         result[f"{step}_s"] = time.perf_counter() - began
         result[f"{step}_embedded"] = report.embedded
         # The embedding's share, timed alone on the same chunks (on a shared CPU it dominates).
-        texts = [c.text for c in chunk_document(documents[number], settings.chunk_chars, settings.overlap_sentences)]
+        texts = [c.text for c in chunk_document(documents[number], settings)]
         began = time.perf_counter()
         embed(model, texts, settings.batch_size)
         result[f"{step}_embedding_alone_s"] = time.perf_counter() - began

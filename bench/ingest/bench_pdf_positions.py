@@ -142,10 +142,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{'pdfminer s':>10}  lines read differently")
     ratios = []
     for name, data in pdfs.items():
-        read = read_pdf(data, LIMIT)
+        read = read_pdf(data, LIMIT, "auto")
         old = pypdf_text(data)
         before = best(pypdf_text, data, args.repeat)
-        after = best(lambda d: read_pdf(d, LIMIT), data, args.repeat)
+        after = best(lambda d: read_pdf(d, LIMIT, "auto"), data, args.repeat)
         text_only = best(pdfium_text, data, args.repeat)
         mined = f"{best(pdfminer_boxes, data, max(1, args.repeat // 2)):10.3f}" if miner else f"{'-':>10}"
         changed, lines = lines_read_differently(old, read.text)

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         lines = (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()
         questions += [json.loads(line)["question"] for line in lines[:args.questions]]
     v = np.vstack(vectors)
-    q = embed(model_for(Settings(device="cpu")), questions)
+    q = embed(model_for(Settings(device="cpu")), questions, Settings().batch_size)
     exact = faiss.IndexFlatIP(v.shape[1])
     exact.add(v)
     _, truth = exact.search(q, 10)

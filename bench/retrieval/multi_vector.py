@@ -76,7 +76,7 @@ def measure(folder: Path, small_chars: int, model) -> dict[str, float]:
     lists: dict[str, dict[str, list[Hit]]] = {name: {} for name in COLUMNS}
     depth = settings.candidates
     for q, text in dataset.queries.items():
-        vector = embed(model, [text])[0]
+        vector = embed(model, [text], batch_size=1)[0]
         bm25 = big.lexical_search(text, LIST_DEPTH)
         dense = big.dense_search(vector, LIST_DEPTH)
         small_dense = small.dense_search(vector, 2 * LIST_DEPTH)  # ~2 small chunks a big one

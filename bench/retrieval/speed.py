@@ -131,6 +131,7 @@ def baselines(generation: Path, model, args) -> dict:
     """rank-bm25 and flat FAISS over the same chunks and vectors; HNSW recall@10 if HNSW is used."""
     import faiss
 
+    from qa.config import DEFAULTS
     from qa.index.dense import embed
     from qa.index.store import Index
 
@@ -139,7 +140,7 @@ def baselines(generation: Path, model, args) -> dict:
     index = Index(generation, searchable=False)
     [segment] = index.segments  # a fresh build: one segment
     vectors = segment.vectors()
-    query_vectors = embed(model, questions)
+    query_vectors = embed(model, questions, DEFAULTS.batch_size)
 
     began = time.perf_counter()
     flat = faiss.IndexFlatIP(vectors.shape[1])
@@ -208,12 +209,13 @@ def main(argv=None) -> int:
         return 0
     OUT.mkdir(parents=True, exist_ok=True)
     import qa.index.dense
+    from qa.config import DEFAULTS
     from qa.index.dense import load_model
 
     if args.codes:
         qa.index.dense.CODES = args.codes
 
-    model = load_model(device="cpu", backend="torch")
+    model = load_model(DEFAULTS.model, "cpu", "torch")
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.real)
     real = synthetic.real_vectors(model, documents, args.real, OUT)
     print(f"vectors: {len(real)} chunks embedded with the real model (all-MiniLM-L6-v2); the shipped "

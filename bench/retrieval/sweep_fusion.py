@@ -55,7 +55,7 @@ class Collection:
         self.lists = {}
         for q, text in queries.items():
             self.lists[q] = (backend.lexical_search(text, LIST_DEPTH),
-                             backend.dense_search(embed(retriever.model, [text])[0], LIST_DEPTH))
+                             backend.dense_search(embed(retriever.model, [text], batch_size=1)[0], LIST_DEPTH))
         self.search_seconds = time.perf_counter() - began
         self.chunks = {}
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from qa.index.backend import Backend
 from qa.ingest.chunking import Chunk
-from qa.config import DEFAULTS, Settings
+from qa.config import Settings
 from qa.errors import UserError
 from qa.index.dense import embed
 from qa.ingest.documents import Document
@@ -61,8 +61,9 @@ def text_sha256(document: Document) -> str:
     return found
 
 
-def reciprocal_rank_fusion(rankings: list[list[int]], k: int = DEFAULTS.rrf_k) -> dict[int, float]:
-    """RRF (Cormack et al., 2009): each ranking adds 1 / (k + rank) to an item's score."""
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int) -> dict[int, float]:
+    """RRF (Cormack et al., 2009): each ranking adds 1 / (k + rank) to an item's score (`k`:
+    Settings.rrf_k)."""
     fused: dict[int, float] = {}
     for ranking in rankings:
         for rank, item in enumerate(ranking, start=1):
@@ -158,8 +159,8 @@ DEEPEST_SEARCH = 16_384
 
 # Sentence vectors kept for answer selection: 384 floats each, so about 30 MB at most.
 SENTENCE_VECTORS_KEPT = 20_000
-# Sentences the web app embeds ahead of the first questions (`Retriever.warm_sentences`): about
-# 3 ms each on 2 cores, so a collection of a few hundred pages is covered in seconds.
+# Sentences the web app embeds ahead of the first questions (`Retriever.warm_sentences`): enough
+# to cover a collection of a few hundred pages, in seconds.
 SENTENCES_WARMED = 5_000
 
 
@@ -189,7 +190,7 @@ class Retriever:
         embed a question once."""
         last = self._last_query
         if last is None or last[0] != question:
-            last = self._last_query = (question, embed(self.model, [question])[0])
+            last = self._last_query = (question, embed(self.model, [question], batch_size=1)[0])
         return last[1]
 
     def embed_sentences(self, texts: list[str]) -> np.ndarray:
@@ -212,7 +213,7 @@ class Retriever:
                 while len(self._sentences) > SENTENCE_VECTORS_KEPT:
                     self._sentences.popitem(last=False)
             known.update(fresh)
-        return np.stack([known[t] for t in texts]) if texts else embed(self.model, [])
+        return np.stack([known[t] for t in texts]) if texts else embed(self.model, [], batch_size=1)
 
     def warm_sentences(self, limit: int = SENTENCES_WARMED, stop: threading.Event | None = None) -> int:
         """Embed the sentences of the indexed documents ahead of questions, up to `limit` of them,

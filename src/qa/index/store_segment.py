@@ -168,7 +168,7 @@ class _SegmentWriter:
         s = self.settings
         sample = (sample_rows(self.partial / VECTORS, self.vector_count, self.dim)
                   if self.vector_count > s.ann_threshold else None)
-        dense = DenseIndex.empty(self.dim, self.vector_count, s.ann_threshold, s.hnsw_m, s.hnsw_ef_search, sample)
+        dense = DenseIndex.empty(self.dim, self.vector_count, s, sample)
         # Building a graph is slow (a flat index is quick): it gets its own progress bar.
         graph = self.progress and sample is not None
         with open(self.partial / VECTORS, "rb") as f, tqdm(desc="building the vector graph", unit="vector",

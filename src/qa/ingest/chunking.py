@@ -87,20 +87,23 @@ def document_sentences(document: Document, max_chars: int) -> list[tuple[int, in
     return sentences
 
 
-def chunk_document(document: Document, chunk_chars: int = DEFAULTS.chunk_chars,
-                   overlap_sentences: int = DEFAULTS.overlap_sentences) -> list[Chunk]:
-    """Pack whole sentences into chunks of about `chunk_chars`, preferring paragraph breaks,
-    and repeat the last `overlap_sentences` of a chunk at the start of the next one."""
+def chunk_document(document: Document, settings: Settings = DEFAULTS, *, chunk_chars: int | None = None,
+                   overlap_sentences: int | None = None) -> list[Chunk]:
+    """Pack whole sentences into chunks of about `settings.chunk_chars`, preferring paragraph
+    breaks, and repeat the last `settings.overlap_sentences` of a chunk at the start of the next
+    one; `chunk_chars` and `overlap_sentences`, when given, instead of the settings'."""
+    size = settings.chunk_chars if chunk_chars is None else chunk_chars
+    overlap = settings.overlap_sentences if overlap_sentences is None else overlap_sentences
     return [_chunk(document, start, end, paragraph)
-            for start, end, paragraph in _pack(document_sentences(document, chunk_chars), chunk_chars,
-                                               overlap_sentences)]
+            for start, end, paragraph in _pack(document_sentences(document, size), size, overlap)]
 
 
-def chunk_windows(document: Document, chunk: Chunk, window_chars: int = DEFAULTS.dense_windows,
-                  overlap_sentences: int = DEFAULTS.overlap_sentences) -> list[Chunk]:
+def chunk_windows(document: Document, chunk: Chunk, settings: Settings = DEFAULTS) -> list[Chunk]:
     """The windows of `chunk`: its sentences packed as `chunk_document` packs a document's, into
-    pieces of about `window_chars` (none when the chunk is no longer than that, or `window_chars`
-    is 0). Each is embedded beside the chunk, and a chunk's dense score is its best one's."""
+    pieces of about `settings.dense_windows` (none when the chunk is no longer than that, or it is
+    0), overlapping by `settings.overlap_sentences`. Each is embedded beside the chunk, and a
+    chunk's dense score is its best one's."""
+    window_chars = settings.dense_windows
     if not window_chars or chunk.end - chunk.start <= window_chars:
         return []
     sentences = []
@@ -110,7 +113,7 @@ def chunk_windows(document: Document, chunk: Chunk, window_chars: int = DEFAULTS
             for s, e in sentence_spans(document.text, start, end):
                 sentences.extend((a, b, number) for a, b in _split_long(document.text, s, e, window_chars))
     return [_chunk(document, start, end, paragraph)
-            for start, end, paragraph in _pack(sentences, window_chars, overlap_sentences)]
+            for start, end, paragraph in _pack(sentences, window_chars, settings.overlap_sentences)]
 
 
 def indexed_chunks(document: Document, settings: Settings = DEFAULTS) -> list[tuple[Chunk, str, list[str]]]:
@@ -118,8 +121,8 @@ def indexed_chunks(document: Document, settings: Settings = DEFAULTS) -> list[tu
     BM25-indexed for it (`indexed_text`), and the embedded texts of its dense windows."""
     return [(chunk, indexed_text(document, chunk, settings.chunk_context),
              [indexed_text(document, window, settings.chunk_context)
-              for window in chunk_windows(document, chunk, settings.dense_windows, settings.overlap_sentences)])
-            for chunk in chunk_document(document, settings.chunk_chars, settings.overlap_sentences)]
+              for window in chunk_windows(document, chunk, settings)])
+            for chunk in chunk_document(document, settings)]
 
 
 def _chunk(document: Document, start: int, end: int, paragraph: int) -> Chunk:
@@ -152,10 +155,11 @@ def _pack(sentences: list[tuple[int, int, int]], chunk_chars: int,
     return chunks
 
 
-def indexed_text(document: Document, chunk: Chunk, context: bool = DEFAULTS.chunk_context) -> str:
-    """What is embedded and BM25-indexed for `chunk`: its text after a line "title — heading"
-    naming its document and nearest heading (each left out when absent or already at the chunk's
-    start). A chunk alone may not say what it is about: only the first one holds the title.
+def indexed_text(document: Document, chunk: Chunk, context: bool) -> str:
+    """What is embedded and BM25-indexed for `chunk`: its text, and with `context`
+    (Settings.chunk_context) after a line "title — heading" naming its document and nearest heading
+    (each left out when absent or already at the chunk's start). A chunk alone may not say what it
+    is about: only the first one holds the title.
     Quotes and offsets come from `chunk.text`, never from this."""
     if not context:
         return chunk.text

