@@ -7,23 +7,41 @@ docs/cli.md is the real `--help` of `qa`, of every `qa COMMAND` and of `python a
 user runs them (100 columns, no QA_* or GRADIO_* variables set). docs/configuration.md, from its
 top to `<!-- /settings -->`, is INTRO and one row per field of `qa.Settings`: its type, its default,
 the values it takes and what it does (the field's `help`, `range` and `choices` metadata, from
-src/qa/config.py). tests/test_docs.py fails when either page is stale.
+src/qa/config.py); between `<!-- constants -->` and `<!-- /constants -->`, one row per number fixed
+in a module of src/qa instead (`fixed_constants`), but those NOT_TUNING names. tests/test_docs.py
+fails when either page is stale.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import importlib
+import io
 import os
 import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_PAGE = ROOT / "docs" / "cli.md"
 CONFIG_PAGE = ROOT / "docs" / "configuration.md"
 SETTINGS_BLOCK = re.compile(r"\A.*?<!-- settings -->\n.*?<!-- /settings -->", re.S)
+CONSTANTS_BLOCK = re.compile(r"<!-- constants -->\n.*?<!-- /constants -->", re.S)
+PACKAGE = ROOT / "src" / "qa"
+CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*")  # public: a leading _ marks a module's own detail
+# Module-level numbers that are no tuning, left out of the table of fixed constants: why, by name.
+NOT_TUNING = {
+    "qa.app.export.VERSION": "the version of the export file format, which `qa verify` reads",
+    "qa.index.store_files.FORMAT_VERSION": "the version of the on-disk index format",
+    "qa.index.milvus_schema.FORMAT_VERSION": "the version of the Milvus collections' format",
+    "qa.index.milvus_schema.MANIFEST_ID": "the row id the manifest is stored under",
+    "qa.index.milvus_schema.MAX_VARCHAR": "Milvus's own limit on a VARCHAR field, not ours to choose",
+    "qa.app.web_limits.MB": "a unit: the bytes in a megabyte",
+}
 COLUMNS = "100"
 INTRO = """# Configuration
 
@@ -104,10 +122,85 @@ def settings_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def fixed_constants() -> list[tuple[str, str, int | float, str]]:
+    """(module, name, value, why) of every public int or float constant set at the top level of a
+    module of src/qa, in file order: its value as the code computes it, its why the comment at the
+    end of its line, else the comment lines just above it ("" when it has neither)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        source = path.read_text()
+        comments = _comments(source)
+        lines = source.splitlines()
+        values: dict = {}
+        for statement in ast.parse(source).body:
+            names = _names_set(statement)
+            if not any(CONSTANT.fullmatch(name) for name in names):
+                continue
+            for name, value in _values(module, statement, names, values).items():
+                if CONSTANT.fullmatch(name) and type(value) in (int, float):
+                    found.append((module, name, value, _why(statement, comments, lines)))
+    return found
+
+
+def _names_set(statement) -> list[str]:
+    """The names a top-level assignment sets (`A = …`, `A: int = …`, `A, B = …`); [] for others."""
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        targets = [statement.target]
+    else:
+        return []
+    return [name.id for target in targets for name in ([target] if isinstance(target, ast.Name) else
+                                                       getattr(target, "elts", ())) if isinstance(name, ast.Name)]
+
+
+def _values(module: str, statement, names: list[str], known: dict) -> dict:
+    """`names` (set by `statement`) and their values: its expression evaluated over the constants
+    set before it in the module, or, where it needs more (a call, an imported name), the module
+    imported."""
+    try:
+        value = eval(compile(ast.Expression(statement.value), module, "eval"), {"__builtins__": {}}, known)
+        values = dict(zip(names, value if len(names) > 1 else [value]))
+    except Exception:
+        imported = importlib.import_module(module)
+        values = {name: getattr(imported, name) for name in names}
+    known.update(values)
+    return values
+
+
+def _comments(source: str) -> dict[int, str]:
+    """Line number → the comment on it."""
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return {token.start[0]: token.string.lstrip("#").strip() for token in tokens if token.type == tokenize.COMMENT}
+
+
+def _why(statement, comments: dict[int, str], lines: list[str]) -> str:
+    for number in range(statement.lineno, statement.end_lineno + 1):
+        if number in comments and not lines[number - 1].lstrip().startswith("#"):
+            return comments[number]
+    above, number = [], statement.lineno - 1
+    while number in comments and lines[number - 1].lstrip().startswith("#"):
+        above.insert(0, comments[number])
+        number -= 1
+    return " ".join(above)
+
+
+def constants_table() -> str:
+    lines = ["| module | constant | value | why |", "|---|---|---|---|"]
+    for module, name, value, why in fixed_constants():
+        if f"{module}.{name}" not in NOT_TUNING:
+            shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
+            lines.append(f"| `{module}` | `{name}` | {shown} | {cell(why)} |")
+    return "\n".join(lines) + "\n"
+
+
 def generated_pages() -> dict[Path, tuple[str, str]]:
     """Each generated page: (its text now, its text as generated)."""
     config_now = CONFIG_PAGE.read_text()
     config_new = SETTINGS_BLOCK.sub(lambda m: INTRO + settings_table() + "<!-- /settings -->", config_now)
+    config_new = CONSTANTS_BLOCK.sub(lambda m: "<!-- constants -->\n" + constants_table() + "<!-- /constants -->",
+                                     config_new)
     cli_now = CLI_PAGE.read_text() if CLI_PAGE.exists() else ""
     return {CLI_PAGE: (cli_now, cli_page()), CONFIG_PAGE: (config_now, config_new)}
 

@@ -38,6 +38,23 @@ def test_cli_reference_and_settings_table_match_the_code():
     assert not stale(pages), "run: .venv/bin/python docs/generate_reference.py"
 
 
+def test_every_number_fixed_in_a_module_is_in_the_constants_table_or_left_out_with_a_reason():
+    reference = script("docs/generate_reference.py")
+    found = {f"{module}.{name}" for module, name, _, _ in reference.fixed_constants()}
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    listed = {f"{module}.{name}" for module, name in re.findall(r"^\| `(qa[\w.]*)` \| `(\w+)` \|", page, re.M)}
+    assert found == listed | set(reference.NOT_TUNING), "run: .venv/bin/python docs/generate_reference.py"
+    assert not listed & set(reference.NOT_TUNING)
+    assert all(reason.strip() for reason in reference.NOT_TUNING.values())
+    # A plain look at the sources, apart from the generator's: each public name set to a number at
+    # the top of a module (`A = 16`, `A, B = 1, 2`, `A: float = 0.5`) is among those it found.
+    for path in (ROOT / "src" / "qa").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT / "src").with_suffix("").parts)
+        for names in re.findall(r"^([A-Z][A-Z0-9_]*(?:, *[A-Z][A-Z0-9_]*)*)(?: *:[^=\n]+)? *= *-?\d",
+                                path.read_text(), re.M):
+            assert {f"{module}.{name.strip()}" for name in names.split(",")} <= found, path
+
+
 def test_cli_reference_has_every_command():
     reference = (ROOT / "docs" / "cli.md").read_text()
     for command in ("index", "search", "ask", "verify", "show", "serve", "eval"):

@@ -18,7 +18,7 @@ from qa.ingest.documents import SUPPORTED, NothingToIndex
 from qa.errors import UserError
 from qa.app.web_limits import discard_upload
 
-MAX_NAME_CHARS = 200
+MAX_NAME_CHARS = 200  # longer upload names are refused, in words: file systems cap a name (255 bytes on most)
 
 
 class BadUpload(ValueError):

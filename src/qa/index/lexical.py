@@ -33,8 +33,8 @@ STOPWORDS = frozenset("""
     while who whom why will with would you your yours yourself yourselves s t
 """.split())
 
-K1 = 1.5
-B = 0.75
+K1 = 1.5  # BM25's term-frequency saturation: rank_bm25's default
+B = 0.75  # BM25's length normalisation: the value BM25 implementations take by default
 # A chunk without a content word counts as one placeholder token (as bm25s counts it), so that
 # chunk lengths, and with them the scores, match an index built by bm25s.
 EMPTY = "\x00"

@@ -49,7 +49,7 @@ from qa.ingest.documents import Document
 __all__ = ["MilvusIndex", "MilvusUnavailable", "SLICE_CHARS", "WINDOWS", "built_shape", "connect",
            "failures_in_words", "milvus_uri", "open_index", "update"]
 
-INSERT_BLOCK = 1024
+INSERT_BLOCK = 1024  # chunks embedded and written to Milvus a call: a request of bounded size
 
 
 def open_index(settings: Settings) -> MilvusIndex:

@@ -13,9 +13,9 @@ from qa.errors import UserError
 from qa.index.backend import IndexUnusable
 
 # Seconds a call may take, so that a stopped server ends in an error, not a hang; writes take longest.
-CONNECT_TIMEOUT_S = 10
-READ_TIMEOUT_S = 30
-WRITE_TIMEOUT_S = 300
+CONNECT_TIMEOUT_S = 10  # to connect: a stopped server ends in an error, not a hang
+READ_TIMEOUT_S = 30  # a search or a read may take this long
+WRITE_TIMEOUT_S = 300  # a write may take this long: writes take longest
 
 
 def milvus_uri(settings: Settings) -> str:

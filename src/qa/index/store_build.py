@@ -22,7 +22,7 @@ from qa.ingest.documents import Document
 # A block holds this many model batches of texts (`Settings.batch_size`): one embedding call, whose
 # vectors are then made durable in the build cache. 512 texts take seconds on a CPU (what a kill loses
 # at most) and are enough to sort by length into batches that waste little on padding.
-BLOCK_BATCHES = 8
+BLOCK_BATCHES = 8  # model batches embedded a call, then made durable: what a killed build loses at most
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ def without_front_matter(text: str) -> tuple[str, str | None]:
 
 
 # Front matter is a few fields: bounded, since YAML aliases can expand it vastly and nesting slows its parser.
-FRONT_MATTER_CHARS = 65_536
-FRONT_MATTER_DEPTH = 32
+FRONT_MATTER_CHARS = 65_536  # longer front matter is not parsed: YAML aliases can expand it vastly
+FRONT_MATTER_DEPTH = 32  # nor front matter nested deeper: nesting slows YAML's parser
 _NOT_FRONT_MATTER = "not front matter"
 _KEY_LINE = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\n)*[\w\-\"']+[^\n]*:")
 
@@ -87,7 +87,7 @@ def markdown_headings(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
-HTML_HEADING_MISSES = 20
+HTML_HEADING_MISSES = 20  # headings not found in a page's text before the rest are left out (see _heading_spans)
 _BLOCKS = frozenset(["p", "div", "section", "article", "header", "footer", "aside", "main", "nav",
                      "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "blockquote", "pre", "table",
                      "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "form"])

@@ -61,7 +61,7 @@ def docx_text(data: bytes, max_chars: int) -> tuple[str, str | None, tuple[tuple
     return "\n\n".join(parts), " ".join(title.split())[:200] if title else None, tuple(spans)
 
 
-ZIP_STEP = 1 << 20
+ZIP_STEP = 1 << 20  # bytes a zip part is inflated at a time: a bomb is caught a step past its declared size
 
 
 def check_zip(data: bytes, limit: int, why: str) -> None:
