@@ -6,8 +6,8 @@
 docs/cli.md is the real `--help` of `qa`, of every `qa COMMAND` and of `python app.py`, run as a
 user runs them (100 columns, no QA_* or GRADIO_* variables set). docs/configuration.md, from its
 top to `<!-- /settings -->`, is INTRO and one row per field of `qa.Settings`: its type, its default,
-the values it takes and what it does (the field's `help`, `range` and `choices` metadata, from
-src/qa/config.py); between `<!-- constants -->` and `<!-- /constants -->`, one row per number fixed
+the values it takes and what it does (`Settings.values_of` and `Settings.help_of`, from the
+field's metadata in src/qa/config.py); between `<!-- constants -->` and `<!-- /constants -->`, one row per number fixed
 in a module of src/qa instead (`fixed_constants`), but those NOT_TUNING names. tests/test_docs.py
 fails when either page is stale.
 """
@@ -97,18 +97,6 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def allowed(settings, name: str) -> str:
-    """The values a setting takes, in words: "50 to 20,000", "one of …", "0 (off) or 50 to 20,000"."""
-    choices, bounds, off = settings.choices_of(name), settings.range_of(name), settings.off_of(name)
-    if choices:
-        return ", ".join(choices)
-    if not bounds:
-        return ""
-    low, high = bounds
-    values = f"≥ {low:,}" if high is None else f"{low:,} to {high:,}"
-    return values if off is None else f"{off} (off), {values}"
-
-
 def settings_table() -> str:
     sys.path.insert(0, str(ROOT / "src"))  # the checkout's qa, even when another is installed
     from qa import config
@@ -116,7 +104,7 @@ def settings_table() -> str:
     lines = ["| setting | type | default | values | what it does |", "|---|---|---|---|---|"]
     for field in dataclasses.fields(config.Settings):
         kind = field.type if isinstance(field.type, str) else field.type.__name__
-        values = allowed(config.Settings, field.name)
+        values = config.Settings.values_of(field.name)
         lines.append(f"| `{field.name}` | `{cell(kind)}` | `{cell(str(field.default))}` | {cell(values)} | "
                      f"{cell(config.Settings.help_of(field.name))} |")
     return "\n".join(lines) + "\n"

@@ -40,6 +40,14 @@ def test_the_ends_of_a_range_and_off_are_allowed():
     assert Settings(dense_windows=Settings.off_of("dense_windows")).dense_windows == 0
 
 
+def test_values_of_says_what_a_setting_takes_as_the_docs_and_the_cli_show_it():
+    assert Settings.values_of("chunk_chars") == "50 to 20,000"
+    assert Settings.values_of("commit_chunks") == "at least 1"
+    assert Settings.values_of("dense_windows") == "0 (off) or 50 to 20,000"
+    assert Settings.values_of("mode") == "hybrid, bm25, dense"
+    assert Settings.values_of("model") == ""
+
+
 def test_from_env_types_each_value_by_its_field():
     settings = Settings.from_env({"QA_K": "7", "QA_DENSE_WEIGHT": "0.25", "QA_CHUNK_CONTEXT": "yes",
                                   "QA_MODE": "bm25", "QA_READER_DIR": "my-reader", "QA_URI": "none",
@@ -80,6 +88,20 @@ def test_the_cli_takes_the_ranges_of_the_settings(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["ask", "Who?", "-k", str(high + 1)])
     assert f"out of range: use {low} to {high}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, names", [
+    ("index", ["sources_dir", "index_dir", "device", "embed_backend", "backend", "uri", "chunk_chars",
+               "overlap_sentences", "chunk_context", "dense_windows", "max_file_mb", "max_document_chars", "ocr"]),
+    ("ask", ["mode", "k", "fusion", "dense_weight", "confidence_power", "reader_dir"]),
+    ("eval", ["eval_k"]),
+])
+def test_an_option_that_sets_a_setting_says_what_the_setting_says(capsys, command, names):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    text = re.sub(r"\s+", "", capsys.readouterr().out)  # argparse wraps lines, even inside words
+    for name in names:
+        assert re.sub(r"\s+", "", Settings.help_of(name)) in text, name
 
 
 def test_the_sources_folder_is_the_argument_else_the_environment(monkeypatch, tmp_path):

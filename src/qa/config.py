@@ -41,17 +41,17 @@ class Settings:
     device: str = setting("auto", "where the model runs: auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
     embed_backend: str = setting(
         "onnx-int8", "how the model runs on a CPU: onnx-int8 is the fastest with the same answers as torch "
-        "(see docs/results/indexing.md); on a GPU it always runs in torch", choices=EMBED_BACKENDS)
+        "(see docs/results/indexing.md); on a GPU it always runs in torch. An index records it", choices=EMBED_BACKENDS)
     batch_size: int = setting(64, "chunks embedded at a time")
     commit_chunks: int = setting(
         5_000, "a build commits a loadable generation every this many chunks, so that a killed `qa index` "
         "continues where it stopped", range=(1, None))
     max_file_mb: int = setting(
-        20, "larger files are skipped with a warning, and refused as uploads: embedding that much text takes "
-        "many minutes on a CPU", range=(1, 2_048))
+        20, "files larger than this many MB are skipped with a warning, and refused as uploads: embedding "
+        "that much text takes many minutes on a CPU", range=(1, 2_048))
     max_document_chars: int = setting(
-        5_000_000, "longer texts are skipped too: a small file (a PDF) can still hold a huge text, minutes "
-        "to embed", range=(1_000, 1_000_000_000))
+        5_000_000, "documents whose text is longer than this are skipped too: a small file (a PDF) can still "
+        "hold a huge text, minutes to embed", range=(1_000, 1_000_000_000))
     ocr: str = setting(
         "auto", "which PDF pages are read by OCR instead of their text layer: auto, those with (nearly) no "
         "text (scans); always, every page; off, none. An index records it (see docs/results/ocr.md)",
@@ -68,7 +68,7 @@ class Settings:
     dense_windows: int = setting(
         300, "also embed a chunk longer than this in windows of about this size, its dense score the best of "
         "its vectors: dense retrieval ranks small chunks best, answers read best from whole chunks "
-        "(see docs/results/dense-windows.md); 0: one vector a chunk", range=_CHUNK_CHARS_RANGE, off=0)
+        "(see docs/results/dense-windows.md)", range=_CHUNK_CHARS_RANGE, off=0)
     # Retrieval.
     mode: str = setting("hybrid", "the retriever: bm25, dense, or hybrid (both, fused)", choices=MODES)
     k: int = setting(5, "passages returned, and citations an answer may quote from", range=_K_RANGE)
@@ -78,9 +78,9 @@ class Settings:
         "as well as RRF on every collection measured (see docs/results/fusion.md)", choices=FUSIONS)
     rrf_k: int = setting(60, "for fusion=rrf: the rank constant of reciprocal rank fusion")
     dense_weight: float = setting(
-        0.5, "for fusion=weighted: the dense retriever's share before confidence scaling", range=(0, 1))
+        0.5, "for weighted fusion: the dense retriever's share before confidence scaling", range=(0, 1))
     confidence_power: float = setting(
-        2.0, "for fusion=weighted: each retriever's weight is scaled by its ranking's confidence (how far its "
+        2.0, "for weighted fusion: each retriever's weight is scaled by its ranking's confidence (how far its "
         "best score stands above its candidates) to this power; 0 keeps the weights fixed", range=(0, 10))
     candidates: int = setting(
         50, "hits taken from each retriever before fusion (see docs/results/fusion.md)")
@@ -92,8 +92,8 @@ class Settings:
         None, "how widely an HNSW graph is searched; None: chosen by the graph's size (qa.index.dense.ef_search_for)")
     # Answers.
     reader_dir: Path | None = setting(
-        None, "the reader model folder (reader-int8.onnx, tokenizer.json, reader.json); None: the one shipped "
-        "in the package")
+        None, "the reader model folder (reader-int8.onnx, tokenizer.json, reader.json), e.g. one trained with "
+        "training/train_reader.py; by default (None), the one shipped in the package")
     abstain_below: float | None = setting(
         None, "qa abstains when the best sentence's reader score is below this; None: the threshold "
         "calibrated with the reader on held-out SQuAD near misses (its reader.json)")
@@ -125,11 +125,11 @@ class Settings:
     index_dir: Path = setting(Path("index"), "the index folder")
     sources_dir: Path = setting(Path("sources"), "the folder of documents")
     backend: str = setting(
-        "local", "where the index lives: local (FAISS and BM25 files in index_dir) or milvus (collections "
-        "at uri)", choices=BACKENDS)
+        "local", "where the index lives: local (FAISS and BM25 files in the index folder) or milvus "
+        "(collections at the uri)", choices=BACKENDS)
     uri: str | None = setting(
-        None, "for backend=milvus: a path ending in .db for milvus-lite, or http://host:19530 for a Milvus "
-        "server; None: milvus-lite at index_dir/milvus.db")
+        None, "for the milvus backend: a path ending in .db for milvus-lite, or http://host:19530 for a Milvus "
+        "server; by default (None), milvus-lite at milvus.db in the index folder")
 
     def __post_init__(self) -> None:
         for each in fields(self):
@@ -156,6 +156,19 @@ class Settings:
     def off_of(cls, name: str):
         """The value, outside its range, that turns the setting off, or None."""
         return _field(name).metadata.get("off")
+
+    @classmethod
+    def values_of(cls, name: str) -> str:
+        """The values a setting takes, in words ("50 to 20,000", "at least 1", "0 (off) or 50 to
+        20,000", "hybrid, bm25, dense"); "" when its type is the only bound."""
+        choices, bounds, off = cls.choices_of(name), cls.range_of(name), cls.off_of(name)
+        if choices:
+            return ", ".join(choices)
+        if not bounds:
+            return ""
+        low, high = bounds
+        values = f"at least {_number(low)}" if high is None else f"{_number(low)} to {_number(high)}"
+        return values if off is None else f"{_number(off)} (off) or {values}"
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] = os.environ) -> "Settings":
@@ -271,6 +284,6 @@ def _parsed(text: str, kind):
 UNRECORDED_SHAPE = {"chunk_context": False, "dense_windows": 0, "ocr": "auto"}
 
 
-# The defaults, for library functions that take a setting as a parameter: they default to these,
-# so that a value is written once, in `Settings`.
+# The defaults, for library functions that take a `settings` parameter (`settings: Settings =
+# DEFAULTS`): a value is written once, in `Settings`, and no function has a default of its own.
 DEFAULTS = Settings()

@@ -1,5 +1,6 @@
 """The arguments of each `qa` command: one function a command, the groups of options several
-share, and the argparse types that keep numbers within ranges a run can handle."""
+share, and the argparse types that keep numbers within ranges a run can handle. An option that
+sets a setting takes its help from the setting (`setting_help`), so that it is written once."""
 
 from __future__ import annotations
 
@@ -49,36 +50,40 @@ def dense_windows(text: str) -> int:
     return value
 
 
+def setting_help(name: str, defaults: Settings, before: str = "", default: str | None = None) -> str:
+    """The help of the option that sets the setting `name`: `before`, what the setting does
+    (Settings.help_of), the numbers it takes, and its default: `default`, else its value in
+    `defaults` (none shown for None: the setting's help says what None does)."""
+    text = before + Settings.help_of(name)
+    if Settings.range_of(name):  # argparse shows the choices of the others
+        text += f"; {Settings.values_of(name)}"
+    value = getattr(defaults, name)
+    if default is None and value is not None:
+        default = ("on" if value else "off") if isinstance(value, bool) else _shown(value)
+    return f"{text} (default: {default})" if default is not None else text
+
+
 def with_chunking(p, defaults: Settings, what: str = ""):
     """--chunk-chars, --overlap, --chunk-context and --dense-windows: how documents are cut into
     indexed chunks, and how they are embedded."""
     p.add_argument("--chunk-chars", type=whole_number(*Settings.range_of("chunk_chars")), metavar="N",
-                   help=f"{what}target chunk size in characters, {_range('chunk_chars')} "
-                        f"(default {defaults.chunk_chars})")
+                   help=setting_help("chunk_chars", defaults, what))
     p.add_argument("--overlap", type=whole_number(*Settings.range_of("overlap_sentences")), metavar="N",
-                   help=f"{what}sentences shared by neighbouring chunks, {_range('overlap_sentences')} "
-                        f"(default {defaults.overlap_sentences})")
+                   help=setting_help("overlap_sentences", defaults, what))
     p.add_argument("--chunk-context", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"{what}embed and BM25-index each chunk with its document's title and nearest "
-                        f"heading before it (default: {'on' if defaults.chunk_context else 'off'}); quotes "
-                        "and offsets are the same either way")
+                   help=setting_help("chunk_context", defaults, what))
     p.add_argument("--dense-windows", type=dense_windows, metavar="N",
-                   help=f"{what}also embed each chunk longer than N characters in windows of about N "
-                        "(whole sentences); a chunk's dense score is the best of its own vector and its "
-                        f"windows'. 0: one vector a chunk (default {defaults.dense_windows})")
+                   help=setting_help("dense_windows", defaults, what))
     return p
 
 
 def with_fusion(p, defaults: Settings):
     """--fusion, --dense-weight and --confidence-power: how hybrid merges its two rankings."""
-    p.add_argument("--fusion", choices=FUSIONS, help=f"how hybrid merges rankings (default: {defaults.fusion})")
+    p.add_argument("--fusion", choices=FUSIONS, help=setting_help("fusion", defaults))
     p.add_argument("--dense-weight", type=number_between(*Settings.range_of("dense_weight")), metavar="W",
-                   help=f"weighted fusion: the dense retriever's share before confidence scaling, 0 to 1 "
-                        f"(default: {defaults.dense_weight:g})")
+                   help=setting_help("dense_weight", defaults))
     p.add_argument("--confidence-power", type=number_between(*Settings.range_of("confidence_power")), metavar="P",
-                   help="weighted fusion: scale each retriever's weight by its ranking's confidence "
-                        "(how far its best score stands above its candidates, in standard deviations) "
-                        f"to this power; 0 keeps the weights fixed (default: {defaults.confidence_power:g})")
+                   help=setting_help("confidence_power", defaults))
     return p
 
 
@@ -92,30 +97,23 @@ def device(text: str) -> str:
 def with_index(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options every command takes: where the index lives and how the model runs."""
     defaults = Settings()
-    p.add_argument("--index", metavar="DIR", help=f"index folder (default: {defaults.index_dir})")
-    p.add_argument("--device", type=device, help="where to embed: auto (CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--embed-backend", choices=EMBED_BACKENDS,
-                   help=f"how to run the embedding model on a CPU (default: {defaults.embed_backend}); "
-                        "an index is built and searched with one of them")
-    p.add_argument("--backend", choices=BACKENDS,
-                   help=f"where the index lives: local files or Milvus (default: {defaults.backend})")
-    p.add_argument("--uri", help="the Milvus to use: a path ending in .db for milvus-lite, or "
-                                 "http://host:19530 (default: milvus.db in the index folder)")
+    p.add_argument("--index", metavar="DIR", help=setting_help("index_dir", defaults))
+    p.add_argument("--device", type=device, help=setting_help("device", defaults))
+    p.add_argument("--embed-backend", choices=EMBED_BACKENDS, help=setting_help("embed_backend", defaults))
+    p.add_argument("--backend", choices=BACKENDS, help=setting_help("backend", defaults))
+    p.add_argument("--uri", help=setting_help("uri", defaults))
     return p
 
 
 def with_reader(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """--reader, for the commands that read sentences to answer."""
-    p.add_argument("--reader", metavar="DIR",
-                   help="reader model folder (reader-int8.onnx, tokenizer.json, reader.json), e.g. one "
-                        "trained with training/train_reader.py (default: the one shipped with qa)")
+    p.add_argument("--reader", metavar="DIR", help=setting_help("reader_dir", Settings()))
     return p
 
 
 def with_sources(p: argparse.ArgumentParser, as_option: bool = False) -> argparse.ArgumentParser:
     """The folder of documents: an optional argument, or `--sources DIR` with `as_option`."""
-    defaults = Settings()
-    sources_help = f"folder of documents (default: {defaults.sources_dir})"
+    sources_help = setting_help("sources_dir", Settings())
     if as_option:
         p.add_argument("--sources", metavar="DIR", help=sources_help)
     else:
@@ -123,11 +121,10 @@ def with_sources(p: argparse.ArgumentParser, as_option: bool = False) -> argpars
     return p
 
 
-def with_max_file_mb(p: argparse.ArgumentParser, also: str = "") -> argparse.ArgumentParser:
-    """--max-file-mb: the largest file indexed (`also`: what else the limit does, in the help)."""
+def with_max_file_mb(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--max-file-mb: the largest file indexed, or uploaded to the web app."""
     p.add_argument("--max-file-mb", type=whole_number(*Settings.range_of("max_file_mb")), metavar="N",
-                   help=f"skip files{also} larger than this, {_range('max_file_mb')} "
-                        f"(default {Settings().max_file_mb})")
+                   help=setting_help("max_file_mb", Settings()))
     return p
 
 
@@ -146,9 +143,8 @@ def with_retrieval(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The question and how its passages are retrieved, for `qa search` and `qa ask`."""
     defaults = Settings()
     p.add_argument("question", help="the question, in quotes")
-    p.add_argument("--mode", choices=MODES, help=f"retriever (default: {defaults.mode})")
-    p.add_argument("-k", type=whole_number(*Settings.range_of("k")), metavar="N",
-                   help=f"passages to return, {_range('k')} (default: {defaults.k})")
+    p.add_argument("--mode", choices=MODES, help=setting_help("mode", defaults))
+    p.add_argument("-k", type=whole_number(*Settings.range_of("k")), metavar="N", help=setting_help("k", defaults))
     with_fusion(p, defaults)
     with_source_patterns(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -164,7 +160,7 @@ def serve_arguments(p: argparse.ArgumentParser, sources_option: bool = False) ->
     p.add_argument("--port", type=whole_number(*PORT_RANGE),
                    help="port (default: $QA_PORT, $GRADIO_SERVER_PORT or 7860)")
     p.add_argument("--read-only", action="store_true", help="questions only: no uploads, re-scans or evaluation")
-    with_max_file_mb(p, ", and refuse uploads,")
+    with_max_file_mb(p)
     p.set_defaults(run=cmd_serve)
     return with_reader(with_index(p))
 
@@ -191,12 +187,10 @@ def add_index_command(commands) -> None:
     with_chunking(p, defaults)
     with_max_file_mb(p)
     p.add_argument("--max-document-chars", type=whole_number(*Settings.range_of("max_document_chars")), metavar="N",
-                   help=f"skip documents whose text is longer than this, {_range('max_document_chars')} "
-                        f"(default {defaults.max_document_chars:,})")
+                   help=setting_help("max_document_chars", defaults))
     p.add_argument("--ocr", choices=OCR_MODES,
-                   help=f"which PDF pages are read by OCR: auto, those with no or nearly no text (scans); always, "
-                        f"every page, instead of its text layer; off, none (default: as the index was built, "
-                        f"else {defaults.ocr}; a different value rebuilds the index)")
+                   help=setting_help("ocr", defaults, default=f"as the index was built, else {defaults.ocr}; a "
+                                                              f"different value rebuilds the index"))
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -235,7 +229,7 @@ def add_verify_command(commands) -> None:
                     "missing, 2 when EXPORT.json is not a qa export.")
     p.add_argument("export", metavar="EXPORT.json", help="the JSON export or `qa ask --json` output")
     p.add_argument("--sources", metavar="DIR",
-                   help=f"the folder the quoted files are in (default: {Settings().sources_dir})")
+                   help=setting_help("sources_dir", Settings(), "where the quoted files are: "))
 
 
 def add_show_command(commands) -> None:
@@ -261,7 +255,7 @@ def add_show_command(commands) -> None:
     p.add_argument("--answer-end", type=whole_number(0, 10**12), metavar="B",
                    help="with --render: one past the answer words' last character (answer_end)")
     p.add_argument("--sources", metavar="DIR",
-                   help=f"with --render: the folder the PDF was indexed from (default: {Settings().sources_dir})")
+                   help=setting_help("sources_dir", Settings(), "with --render, where the PDF was indexed from: "))
 
 
 def add_documents_command(commands) -> None:
@@ -296,7 +290,7 @@ def add_eval_command(commands) -> None:
                         "(default: DATASET_DIR/.qa-index)")
     p.add_argument("--modes", default="bm25,dense,hybrid", help="comma-separated (default: bm25,dense,hybrid)")
     p.add_argument("-k", dest="eval_k", type=whole_number(*Settings.range_of("eval_k")), metavar="N",
-                   help=f"citations per answer, {_range('eval_k')} (default: {defaults.eval_k})")
+                   help=setting_help("eval_k", defaults))
     with_fusion(p, defaults)
     with_source_patterns(p, "with a question set: ask")
     with_chunking(p, defaults, "with --beir: ")
@@ -316,7 +310,5 @@ def add_eval_command(commands) -> None:
     p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
 
 
-def _range(setting: str) -> str:
-    """The range of a numeric setting as its option's help gives it: "50 to 20,000"."""
-    low, high = Settings.range_of(setting)
-    return f"{low} to {high:,}"
+def _shown(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}" if isinstance(value, float) else str(value)
