@@ -227,7 +227,7 @@ def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> Sc
     return replace(sentence, start=start, end=end)
 
 
-MAX_QUOTE_CHARS = 600
+MAX_QUOTE_CHARS = 600  # an explanation's run of sentences stops before it grows past this
 _EXPLANATION = re.compile(
     r"^\s*(?:and |but |so |then )?(?:why\b|how\b(?!\s+(?:many|much|long|old|far|big|often|tall|large|high|"
     r"soon|fast|few|deep|wide|heavy|early|late)\b)|what\b.*\b(?:mean|means|meant|implications?|happens?|happened|"
@@ -254,7 +254,7 @@ def asked_part(question: str) -> str:
     return last if is_question(last) and len(last.split()) >= MIN_ASKED_WORDS else question
 
 
-MIN_ASKED_WORDS = 4
+MIN_ASKED_WORDS = 4  # a last sentence this long asks on its own; a shorter one needs its lead
 
 
 def abstain_threshold(settings: Settings, reader: Reader) -> float:

@@ -32,7 +32,7 @@ REFERRING = frozenset("""
 """.split())
 OPENINGS = ("and ", "what about ", "how about ", "what of ")
 SHORT = 3  # fewer content words than this: too little to search on alone
-MAX_CARRIED = 12
+MAX_CARRIED = 12  # words carried from earlier turns: more would drown the follow-up's own
 # Question fillers that are not stop words but name no subject of their own.
 FILLERS = frozenset("many much else also kind sort".split())
 

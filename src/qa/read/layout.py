@@ -12,9 +12,9 @@ import re
 from qa.ingest.documents import Document
 
 MAX_LABEL_WORDS = 20  # a line this short with no closing punctuation labels; it does not state
-MAX_TITLE_WORDS = 40
+MAX_TITLE_WORDS = 40  # a document's first line labels up to this long: headlines run longer than bylines
 SECTION_PARAGRAPHS = 12  # how far under a question heading its answer may still be
-ECHO_MIN_WORDS = 6
+ECHO_MIN_WORDS = 6  # shorter sentences share most of their words with any question on topic
 ECHO_SHARE = 0.9  # a sentence this much made of the question's own words adds nothing to it
 _WORDS = re.compile(r"\w+")
 _VISIBLE = re.compile(r"\S")

@@ -26,11 +26,11 @@ MODEL_FILE = "reader-int8.onnx"
 
 QUESTION_TOKENS = 40  # questions longer than this are cut (the start carries the question word)
 CONTEXT_TOKENS = 24  # words just before the sentence: who "he" is, what "it" refers to
-MAX_TOKENS = 128
-MAX_ANSWER_TOKENS = 30
+MAX_TOKENS = 128  # question, sentence and context in one input, as in training
+MAX_ANSWER_TOKENS = 30  # an answer span longer than this is a sentence, not an answer
 CONTEXT_CHARS = 160  # characters before the sentence that may hold those tokens
 SPAN_EXTRA_WORDS = 3  # a shown span may be this much longer than the answer it holds (span@1's slack)
-MAX_ANSWER_WORDS = 25
+MAX_ANSWER_WORDS = 25  # the same bound on spans counted in words
 SPAN_WORD_COST = 0.02  # the covering span's cost of a word, where the model card has none fitted
 WORD = re.compile(r"\S+")
 
