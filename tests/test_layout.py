@@ -8,7 +8,8 @@ import pytest
 from qa.read.answer import answer_question, asks_for_explanation
 from qa.config import Settings
 from qa.ingest.documents import document_from_text
-from qa.read.layout import echoes_question, is_label_line, is_non_answer, is_question, section_question
+from qa.read.layout import (echoes_question, is_label_line, is_non_answer, is_question, question_parts,
+                             section_question)
 from qa.pipeline import load, update
 
 ARTICLE = """Why the river town is moving uphill – and what it costs
@@ -159,3 +160,14 @@ def test_after_a_lead_the_reader_reads_what_is_asked(article_retriever):
     assert asked_part("How many homes will move?") == "How many homes will move?"
     answer = answer_question(article_retriever, f"{lead} How many times has the river flooded since 2010?")
     assert not answer.abstained and "four times since 2010" in answer.citations[0].quote
+
+
+def test_a_heading_that_joins_questions_offers_each_of_them():
+    heading = "What are the implications for the U.S. – and what might they do about it?"
+    assert question_parts(heading) == [heading, "What are the implications for the U.S.", "what might they do about it?"]
+    joined = "Why is the city paying farmers, and how will the money be spent?"
+    assert question_parts(joined)[1:] == ["Why is the city paying farmers", "how will the money be spent?"]
+    # A plain question, and "and" inside one question, stay whole; short pieces are phrases.
+    assert question_parts("How much does a plot cost?") == ["How much does a plot cost?"]
+    assert question_parts("Who can apply for a plot and a shed?") == ["Who can apply for a plot and a shed?"]
+    assert question_parts("Why now – and why here?") == ["Why now – and why here?"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from qa.ingest.chunking import sentence_spans
 from qa.config import Settings
-from qa.read.layout import echoes_question, is_non_answer, is_question, section_question
+from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
 from qa.read.qualifiers import conflict
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.retrieve import Hit, Retriever, text_sha256
@@ -318,11 +318,19 @@ def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) ->
     query = retriever.embed_query(question)
     cosine = retriever.embed_sentences(texts) @ query if texts else np.zeros(0)
     asked = sorted(set(headings) - {""})
-    similar = dict(zip(asked, retriever.embed_sentences(asked) @ query)) if asked else {}
+    similar = _heading_similarity(retriever, asked, query)
     section = np.array([similar.get(h, 0.0) for h in headings], dtype=float)
     # Shared words weighted by their rarity among all the candidates, read or not, as fitted.
     return Candidates(spans, texts, contexts, np.asarray(cosine), np.asarray(word_overlap(question, texts)),
                       section)
+
+
+def _heading_similarity(retriever: Retriever, headings: list[str], query: np.ndarray) -> dict[str, float]:
+    """How much each question heading asks what the user asks: its best matching question part."""
+    parts = {heading: question_parts(heading) for heading in headings}
+    every = sorted({part for some in parts.values() for part in some})
+    similar = dict(zip(every, retriever.embed_sentences(every) @ query)) if every else {}
+    return {heading: float(max(similar[part] for part in some)) for heading, some in parts.items()}
 
 
 def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: list[Hit]) -> list[ScoredSentence]:

@@ -79,3 +79,17 @@ def section_question(document: Document, start: int) -> tuple[int, int] | None:
         if is_question(asked) and len(asked.split()) <= MAX_LABEL_WORDS:
             return s, first_line  # "Q: …?" on its paragraph's first line, the answer below it
     return None
+
+
+# A dash or semicolon between questions, or "and" before a question word, joins two questions.
+_JOINED = re.compile(r"\s+[–—]\s+(?:and\s+)?|\s*;\s*(?:and\s+)?|,?\s+and\s+(?=(?:what|how|why|when|where|who|which)\b)",
+                     re.IGNORECASE)
+MIN_PART_WORDS = 4  # a shorter piece of a heading is a phrase, not a question of its own
+
+
+def question_parts(heading: str) -> list[str]:
+    """The heading and, when it joins several questions ("What are the implications – and what might
+    they do about it?"), each of them: a user's question may ask only one."""
+    parts = [part.strip(" ,;–—") for part in _JOINED.split(heading)]
+    return [heading] + [part for part in parts if part != heading and len(part.split()) >= MIN_PART_WORDS]
+
