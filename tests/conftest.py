@@ -33,7 +33,17 @@ UNIT_FILES = {"test_answer.py", "test_chunking.py", "test_conversation.py", "tes
               "test_retrieve.py"}
 
 
+# The files whose tests take longest (together over half the run), collected first: `make test`
+# runs two xdist workers that each take whole files in this order (--dist loadfile
+# --no-loadscope-reorder), so these run beside the many short files rather than alone at the end.
+RUN_FIRST = ["test_training.py", "test_hostile_documents.py", "test_robustness.py", "test_milvus_server.py",
+             "test_milvus.py", "test_hostile_index.py", "test_beir_out_of_domain.py", "test_resumable_build.py",
+             "test_store.py", "test_evaluate.py", "test_hostile_cli.py"]
+
+
 def pytest_collection_modifyitems(items):
+    first = {name: rank for rank, name in enumerate(RUN_FIRST)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: the rest keep their order
     for item in items:
         if item.get_closest_marker("unit") or item.get_closest_marker("integration"):
             continue
@@ -59,14 +69,20 @@ def local_index(model, settings) -> Index:
     return Index.open(settings.index_dir, settings)
 
 
-@pytest.fixture(scope="session", params=["local", "milvus"])
-def shipped_index(request, model, settings, local_index):
-    """The shipped sources on each backend, so retrieval and answers are tested on both."""
-    if request.param == "local":
-        return local_index
+@pytest.fixture(scope="session")
+def milvus_shipped(model, settings):
+    """The shipped sources in Milvus (milvus-lite, a file), built once: read only, like local_index."""
     on_milvus = settings.with_(backend="milvus", uri=str(settings.index_dir.parent / "milvus.db"))
     update(on_milvus, model, SHIPPED_SOURCES, progress=False)
     return open_backend(on_milvus)
+
+
+@pytest.fixture(scope="session", params=["local", "milvus"])
+def shipped_index(request, local_index):
+    """The shipped sources on each backend, so retrieval and answers are tested on both."""
+    if request.param == "local":
+        return local_index
+    return request.getfixturevalue("milvus_shipped")
 
 
 @pytest.fixture(scope="session")
@@ -82,12 +98,31 @@ def sources_copy(tmp_path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def shipped_index_files(model, tmp_path_factory) -> Path:
+    """An embedded index of the shipped sources with default settings, built once and never
+    opened: what `update(Settings(index_dir=...), model, sources_copy)` writes, to be copied."""
+    index_dir = tmp_path_factory.mktemp("pristine") / "index"
+    update(Settings(index_dir=index_dir), model, SHIPPED_SOURCES, progress=False)
+    return index_dir
+
+
+@pytest.fixture
+def index_copy(shipped_index_files, tmp_path) -> Path:
+    """A writable copy of `shipped_index_files` at tmp_path / "index", for tests that damage or
+    rebuild an index: a copy instead of a build per test (the build is tested elsewhere)."""
+    target = tmp_path / "index"
+    shutil.copytree(shipped_index_files, target)
+    return target
+
+
 # Debian's Chromium, driven headless by Playwright (which never downloads a browser here).
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
+    """One headless Chromium for the whole run (each test opens its own page in it)."""
     if not CHROMIUM.exists():
         pytest.skip("needs Debian chromium at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

@@ -10,7 +10,6 @@ import pytest
 
 from qa.app.cli import main
 from qa.config import Settings
-from qa.pipeline import update
 from qa.index.store import Index
 
 QUESTION = "When did Russia invade Ukraine?"
@@ -78,10 +77,10 @@ SAYS = {"CURRENT is not UTF-8": "its CURRENT file names no generation",
 
 
 @pytest.fixture
-def built(sources_copy, tmp_path, model):
-    index_dir = tmp_path / "index"
-    update(Settings(index_dir=index_dir), model, sources_copy, progress=False)
-    return index_dir
+def built(index_copy):
+    """The shipped sources' index as `update(Settings(index_dir=...), model, sources_copy)` builds
+    it: a copy of one built once (tests/conftest.py)."""
+    return index_copy
 
 
 @pytest.mark.parametrize("how", list(SAYS))

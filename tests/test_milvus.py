@@ -36,10 +36,9 @@ def windows_of(index: MilvusIndex, source: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def milvus_index(model, tmp_path_factory) -> MilvusIndex:
-    settings = Settings(backend="milvus", uri=str(tmp_path_factory.mktemp("parity") / "milvus.db"))
-    update(settings, model, SHIPPED_SOURCES, progress=False)
-    return open_backend(settings)
+def milvus_index(milvus_shipped) -> MilvusIndex:
+    """The shipped sources in milvus-lite with default settings: the session's (tests/conftest.py)."""
+    return milvus_shipped
 
 
 def test_incremental_updates_touch_only_what_changed(model, tmp_path):
