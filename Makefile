@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test test-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) app.py
 
+# Two xdist workers, each taking whole files (module fixtures: apps, servers, Chromium), in the
+# order tests/conftest.py collects them (the longest files first): docs/testing.md.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# The unit tests only: no model, no index, no server (about 35 s).
+test-fast: setup
+	$(PY) -m pytest -m unit
 
 bench: setup
 	$(PY) -m bench.retrieval.speed
