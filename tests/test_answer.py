@@ -187,3 +187,26 @@ def test_sentences_embedded_ahead_cover_the_candidates_and_answer_alike(shipped_
     reloaded = Pipeline(settings, model, warm)
     reloaded.reload()
     assert all(t in reloaded.retriever._sentences for t in texts)
+
+
+def test_a_question_after_a_lead_reads_the_passages_found_for_what_it_asks():
+    # Rankings of chunks (source, start) for the whole question and for its last sentence alone.
+    from types import SimpleNamespace
+
+    from qa.config import Settings
+    from qa.ingest.chunking import Chunk
+    from qa.read.answer import searched
+    from qa.retrieve import Hit
+
+    def hits(*starts):
+        return [Hit(Chunk("a.txt", s, s + 10, "x" * 10, 1), "A", rank, 1.0 / rank)
+                for rank, s in enumerate(starts, start=1)]
+
+    rankings = {"Lead. What is asked?": hits(0, 10, 20, 30), "What is asked?": hits(90, 10, 80, 0)}
+    retriever = SimpleNamespace(search=lambda q, mode, n: rankings[q][:n], settings=Settings())
+    assert searched(retriever, "Lead. What is asked?", None, "hybrid", 4) == rankings["Lead. What is asked?"]
+    merged = searched(retriever, "Lead. What is asked?", "What is asked?", "hybrid", 4)
+    # Found by both first; then the first of each ranking; each chunk once, ranks renumbered.
+    assert [h.chunk.start for h in merged] == [10, 0, 90, 20]
+    assert [h.rank for h in merged] == [1, 2, 3, 4]
+    assert merged[0].score > merged[1].score > merged[2].score >= merged[3].score

@@ -21,7 +21,7 @@ from qa.config import Settings
 from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
 from qa.read.qualifiers import conflict
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
-from qa.retrieve import Hit, Retriever, text_sha256
+from qa.retrieve import Hit, Retriever, reciprocal_rank_fusion, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
 
@@ -157,11 +157,11 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     reader = reader or shared_reader(settings.reader_dir)
     query = " ".join(search_query.split()) if search_query else question
     searched_for = query if query != question else None
-    hits = retriever.search(query, mode, max(k, settings.answer_passages))
+    # After a lead, the reader reads only what is asked; retrieval searches with both.
+    asked = asked_part(question)
+    hits = searched(retriever, query, asked if asked != query else None, mode, max(k, settings.answer_passages))
     if not hits:
         return Answer(question, True, (), (), mode, message=NO_ANSWER, searched_for=searched_for)
-    # Retrieval searches with the whole question, lead and all; the reader reads what is asked.
-    asked = asked_part(question)
     sentences = read_sentences(reader, retriever, asked, hits)
     ranked = [widened(s, retriever, asked) for s in _one_per_passage(sentences)[:k]]
     if not ranked:  # the passages were headings only
@@ -182,6 +182,23 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         if sentence.score >= best.score - settings.second_quote_margin:
             quotes.append(Quote(citations[n - 1].quote, n))
     return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits), searched_for=searched_for)
+
+
+def searched(retriever: Retriever, query: str, asked: str | None, mode: str, n: int) -> list[Hit]:
+    """The `n` passages to read. For a question after a lead (`asked` its last sentence), those found
+    for the whole question and those found for what it asks, merged by reciprocal rank: the lead's
+    words alone pull the search toward where the story is told, not where the answer is."""
+    hits = retriever.search(query, mode, n)
+    if not asked:
+        return hits
+    both = [hits, retriever.search(asked, mode, n)]
+    key = {(h.chunk.source, h.chunk.start): h for ranking in reversed(both) for h in ranking}
+    ids = {chunk: i for i, chunk in enumerate(key)}
+    fused = reciprocal_rank_fusion([[ids[(h.chunk.source, h.chunk.start)] for h in ranking] for ranking in both],
+                                   retriever.settings.rrf_k)
+    order = sorted(fused, key=lambda i: -fused[i])[:n]
+    chunks = list(key)
+    return [replace(key[chunks[i]], rank=rank, score=fused[i]) for rank, i in enumerate(order, start=1)]
 
 
 def _evidence(sentence: ScoredSentence, reader: Reader) -> float:
