@@ -58,7 +58,7 @@ TABLES = {
         ("answered", "{answered:.3f}"), ("follow_up_hit@1", "{follow_up_hit@1:.3f}"),
         ("abstained", "{abstained:.3f}"))),
     "natural-questions": Table("docs/results/natural-questions.md", "set (hybrid, k=10): code", (
-        ("hit@1", "{hit@1:.3f}"), ("quote@1", "{quote@1:.3f}"), ("hit@3", "{hit@3:.3f}"),
+        ("hit@1", "{hit@1:.3f}"), ("quote@1", "{quote@1:.3f}"), ("hit@3", "{hit@3:.3f}"), ("hit@10", "{hit@10:.3f}"),
         ("answerable abstained", "{answerable_abstained:.3f}"),
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"),
         ("sentences a quote", "{quote_sentences:.2f}"))),
@@ -115,7 +115,7 @@ SUMMARY = (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
     ("paraphrased-wiki300-dense-windows", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
-    ("natural-heldout-after", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
+    ("natural-heldout-qualifiers", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"))),
     ("news-near-misses", "16 on-topic questions the shipped news does not answer", (

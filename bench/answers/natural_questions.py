@@ -33,7 +33,7 @@ def evaluate(folder: Path, work: Path) -> list[dict]:
 
 
 def tally(results: list[dict]) -> dict:
-    """hit@1, quote@1 and hit@3 over answerable questions, their abstention rate, and the share of
+    """hit@1, quote@1, hit@3 and hit@10 over answerable questions, their abstention rate, and the share of
     unanswerable ones (near misses, off topic) abstained."""
     answerable = [r for r in results if r["answers"]]
     unanswerable = [r for r in results if not r["answers"]]
@@ -43,6 +43,7 @@ def tally(results: list[dict]) -> dict:
         "hit@1": share(answerable, lambda r: not r["abstained"] and r["rank"] == 1),
         "quote@1": share(answerable, lambda r: not r["abstained"] and r["quote_holds_answer"]),
         "hit@3": share(answerable, lambda r: r["rank"] is not None and r["rank"] <= 3),
+        "hit@10": share(answerable, lambda r: r["rank"] is not None),  # among the k=10 citations
         "answerable_abstained": share(answerable, lambda r: r["abstained"]),
         "unanswerable_abstained": share(unanswerable, lambda r: r["abstained"]),
         "quote_sentences": share(answerable, lambda r: _sentences(r)),
