@@ -242,3 +242,31 @@ def test_a_citation_reads_again_by_ocr_only_the_pages_it_needs_and_keeps_them(tm
     assert np.isnan(again.boxes[indexed.pages[1]:]).all()  # page 2 is not read again for a quote on page 1
     indexed_pdf(path, sha256, indexed.text, 10**6, indexed.pages, span, "auto")
     assert read == [[1]]  # kept
+
+
+@needs_engine
+def test_verify_reads_pdfs_again_with_the_ocr_mode_the_index_was_built_with(folder, capsys, tmp_path):
+    # A scan with a poor text layer under it (as scanners write): `--ocr always` indexes what OCR
+    # reads, so only the same mode finds the quote again; the default reads the layer instead.
+    image, _ = scanned_page()
+    out = io.BytesIO()
+    drawing = canvas.Canvas(out, pagesize=letter, invariant=True)
+    drawing.drawImage(ImageReader(image), 0, 0, width=letter[0], height=letter[1])
+    layer = drawing.beginText(72, letter[1] - 72)
+    layer.setTextRenderMode(3)  # invisible, as an OCR layer is
+    layer.textLine("Tbe 1ighthouse keeper c0unted vesse1s in the winter.")
+    drawing.drawText(layer)
+    drawing.showPage()
+    drawing.save()
+    (folder / "scan.pdf").write_bytes(out.getvalue())
+    qa_index(capsys, "--ocr", "always")
+    assert main(["ask", SCAN_QUESTION, "--json", "--index", "index"]) == 0
+    exported = tmp_path / "answer.json"
+    exported.write_text(capsys.readouterr().out)
+    cited = json.loads(exported.read_text())["citations"][0]
+    assert cited["ocr"] is True and "three hundred and twelve vessels" in cited["quote"]
+    assert main(["verify", str(exported), "--sources", "sources"]) == 1
+    said = capsys.readouterr().out
+    assert said.startswith("gone") and "read by OCR: give --ocr as the index was built" in said
+    assert main(["verify", str(exported), "--sources", "sources", "--ocr", "always"]) == 0
+    assert capsys.readouterr().out.startswith("exact")

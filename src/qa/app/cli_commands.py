@@ -321,7 +321,7 @@ def cmd_verify(args) -> int:
     if not sources.is_dir():
         return _refuse(f"no folder {sources}: give the folder of the quoted documents with --sources DIR")
     try:
-        checks = verify(data, sources)
+        checks = verify(data, sources, _settings(args).ocr)
     except ExportError as error:
         return _refuse(f"{path}: {error}")
     for check in checks:

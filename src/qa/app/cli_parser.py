@@ -230,6 +230,9 @@ def add_verify_command(commands) -> None:
     p.add_argument("export", metavar="EXPORT.json", help="the JSON export or `qa ask --json` output")
     p.add_argument("--sources", metavar="DIR",
                    help=setting_help("sources_dir", Settings(), "where the quoted files are: "))
+    p.add_argument("--ocr", choices=OCR_MODES,
+                   help=setting_help("ocr", Settings(), default=f"{Settings().ocr}; give the mode the index was "
+                                                               "built with, or OCR'd quotes read as gone"))
 
 
 def add_show_command(commands) -> None:

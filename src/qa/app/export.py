@@ -50,6 +50,7 @@ class QuoteCheck:
     new_end: int | None = None
     text_changed: bool | None = None  # the document's text differs from the exported one (None: unknown)
     reason: str = ""  # for "missing": why the source could not be read
+    ocr: bool = False  # the quote was read by OCR from a PDF page (its text depends on the OCR mode)
 
     @property
     def exact(self) -> bool:
@@ -67,7 +68,8 @@ class QuoteCheck:
             where += f" → {self.new_start}-{self.new_end}"
         tail = {"exact": " (the document changed elsewhere)" if self.text_changed else "",
                 "moved": "",
-                "gone": ": no longer in the document"}[self.status]
+                "gone": ": no longer in the document" + (
+                    " (read by OCR: give --ocr as the index was built)" if self.ocr else "")}[self.status]
         return f"{head} {where} “{shown}”{tail}"
 
 
@@ -253,17 +255,18 @@ def _kind(value) -> str:
     return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
-def verify(export, sources_dir: Path) -> list[QuoteCheck]:
+def verify(export, sources_dir: Path, ocr: str | None = None) -> list[QuoteCheck]:
     """Each quote of `export` checked against its source in `sources_dir`, read again as qa reads
-    it: exact (same offsets), moved (found elsewhere in the document, nearest first), gone, or
-    missing (no such file, or unreadable). ExportError when `export` is not a qa export."""
+    it (PDF pages by OCR as `ocr` chooses, Settings.ocr): exact (same offsets), moved (found
+    elsewhere in the document, nearest first), gone, or missing (no such file, or unreadable).
+    ExportError when `export` is not a qa export."""
     answers = read_export(export)
     texts: dict[str, tuple[str | None, str]] = {}  # each source is read once
     checks = []
     for i, answer in enumerate(answers, start=1):
         for c in answer["citations"]:
             if c["source"] not in texts:
-                texts[c["source"]] = _source_text(Path(sources_dir), c["source"])
+                texts[c["source"]] = _source_text(Path(sources_dir), c["source"], ocr)
             text, reason = texts[c["source"]]
             checks.append(check_quote(i, c, text, reason))
     return checks
@@ -272,7 +275,8 @@ def verify(export, sources_dir: Path) -> list[QuoteCheck]:
 def check_quote(answer: int, citation: dict, text: str | None, reason: str = "") -> QuoteCheck:
     """What became of one citation's quote in `text`, its document's text now (None: unreadable)."""
     c = citation
-    base = dict(answer=answer, n=c["n"], source=c["source"], start=c["start"], end=c["end"], quote=c["quote"])
+    base = dict(answer=answer, n=c["n"], source=c["source"], start=c["start"], end=c["end"], quote=c["quote"],
+                ocr=bool(c.get("ocr")))
     if text is None:
         return QuoteCheck(**base, status="missing", reason=reason)
     changed = (hashlib.sha256(text.encode("utf-8")).hexdigest() != c["text_sha256"]
@@ -298,7 +302,7 @@ def nearest_occurrence(text: str, quote: str, near: int) -> int | None:
     return best
 
 
-def _source_text(sources_dir: Path, source: str) -> tuple[str | None, str]:
+def _source_text(sources_dir: Path, source: str, ocr: str | None = None) -> tuple[str | None, str]:
     """A source's extracted text, or None and why it cannot be read."""
     parts = PurePosixPath(source)
     # An export is a file from anywhere: it may name only files inside the sources folder.
@@ -308,6 +312,6 @@ def _source_text(sources_dir: Path, source: str) -> tuple[str | None, str]:
     if not path.is_file():
         return None, f"no such file in {sources_dir}"
     try:
-        return read_document(path, source, _NO_LIMIT_BYTES, _NO_LIMIT_CHARS).text, ""
+        return read_document(path, source, _NO_LIMIT_BYTES, _NO_LIMIT_CHARS, ocr=ocr).text, ""
     except UnreadableFile as error:
         return None, f"cannot be read: {error}"
