@@ -12,6 +12,13 @@ Real text: the contexts of SQuAD 1.1 train articles and COVID-QA's papers from .
     .venv/bin/python -m bench.indexing.build_throughput --mb 10
     .venv/bin/python -m bench.indexing.build_throughput --mb 2 --dense-windows 0 --json bench/out/throughput.json
 
+Or any folder of documents, e.g. the ~10 MB and ~100 MB of real text bench/datasets/real_text.py
+assembles (their sources and licences named there), with `--vectors` to compare the vectors the
+build's embedding calls give against each text embedded alone and against the float32 model:
+
+    .venv/bin/python -m bench.datasets.real_text --mb 10
+    .venv/bin/python -m bench.indexing.build_throughput --corpus bench/out/real-text/10mb --vectors 2000
+
 Also times the model in float32 beside int8 on the same texts: int8 much faster than float32
 means the processor's int8 instructions (AVX-512 VNNI here) are in use.
 """
@@ -33,8 +40,9 @@ import numpy as np
 
 from bench.paths import OUT, ROOT, shared_file
 from qa.config import Settings
-from qa.index.dense import model_path
+from qa.index.dense import embed, model_path
 from qa.index.onnx_embed import OnnxEncoder
+from qa.index.store_build import plan_build
 from qa.ingest.chunking import indexed_chunks
 from qa.ingest.documents import read_folder
 
@@ -60,15 +68,18 @@ def write_corpus(folder: Path, megabytes: float) -> int:
     return written
 
 
-def embedded_texts(folder: Path, settings: Settings) -> tuple[int, list[str]]:
-    """(chunks, every text the build embeds: each chunk's, then its windows')."""
+def embedded_texts(folder: Path, settings: Settings, every: int = 1) -> tuple[int, list[str], int]:
+    """(chunks, every text the build embeds: each chunk's, then its windows', chunks sampled): the
+    texts of every `every`-th chunk only when `every` > 1, a sample with the texts' mix of lengths."""
     documents, _ = read_folder(folder)
-    chunks, texts = 0, []
+    chunks, texts, sampled = 0, [], 0
     for document in documents:
         for _, text, windows in indexed_chunks(document, settings):
+            if chunks % every == 0:
+                texts += [text, *windows]
+                sampled += 1
             chunks += 1
-            texts += [text, *windows]
-    return chunks, texts
+    return chunks, texts, sampled
 
 
 def session_floor(encoder: OnnxEncoder, texts: list[str], batch: int = 16) -> float:
@@ -85,6 +96,62 @@ def session_floor(encoder: OnnxEncoder, texts: list[str], batch: int = 16) -> fl
     for feed in feeds:
         session.run(None, feed)
     return time.perf_counter() - began
+
+
+def built_blocks(folder: Path, settings: Settings, chunks_wanted: int) -> list[list[str]]:
+    """The texts of the build's first embedding calls (blocks, as `qa index` cuts them: each chunk's
+    text, then its windows'), enough blocks to hold `chunks_wanted` chunks."""
+    documents, _ = read_folder(folder)
+    plan = plan_build(documents, settings)
+    blocks, chunks = [], 0
+    for block in (b for step in plan.steps for b in step):
+        if chunks >= chunks_wanted:
+            break
+        texts = []
+        for piece in block.pieces:
+            for _, text, windows in indexed_chunks(plan.documents[piece.document], settings)[piece.first:piece.last]:
+                texts += [text, *windows]
+        blocks.append(texts)
+        chunks += block.chunks
+    return blocks
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"min": round(float(cos.min()), 5), "p1": round(float(np.percentile(cos, 1)), 5),
+            "mean": round(float(cos.mean()), 5)}
+
+
+def vector_agreement(folder: Path, settings: Settings, int8: OnnxEncoder, chunks_wanted: int,
+                     fp32: OnnxEncoder | None) -> dict[str, float]:
+    """Cosine (min, 1st percentile, mean) between the int8 vectors of the build's first blocks,
+    embedded as the build embeds them (one call a block: sorted by length, 16 a batch), and the
+    same texts embedded alone (a batch of one), in one call for all the blocks together (other
+    batch mates), and by the float32 model; and the speed of each way, in texts a second."""
+    blocks = built_blocks(folder, settings, chunks_wanted)
+    texts = [t for block in blocks for t in block]
+    figures: dict[str, float] = {"vector_texts": len(texts)}
+
+    def timed(run) -> tuple[np.ndarray, float]:
+        began = time.perf_counter()
+        vectors = run()
+        return vectors, len(texts) / (time.perf_counter() - began)
+
+    as_built, figures["as_built_texts_per_s"] = timed(
+        lambda: np.concatenate([embed(int8, block, settings.batch_size) for block in blocks]))
+    alone, figures["alone_texts_per_s"] = timed(lambda: np.concatenate([embed(int8, [t], 1) for t in texts]))
+    one_call, _ = timed(lambda: embed(int8, texts, settings.batch_size))
+    pairs = {"as_built_vs_alone": (as_built, alone), "as_built_vs_one_call": (as_built, one_call)}
+    if fp32 is not None:
+        float32, figures["float32_texts_per_s"] = timed(lambda: embed(fp32, texts, settings.batch_size))
+        pairs |= {"as_built_vs_float32": (as_built, float32), "alone_vs_float32": (alone, float32)}
+    for name, (a, b) in pairs.items():
+        for stat, value in _cosines(a, b).items():
+            figures[f"cosine_{name}_{stat}"] = value
+    for name in ("as_built", "alone", "float32"):
+        if f"{name}_texts_per_s" in figures:
+            figures[f"{name}_texts_per_s"] = round(figures[f"{name}_texts_per_s"], 1)
+    return figures
 
 
 def timed_build(folder: Path, index: Path, dense_windows: int) -> tuple[float, float]:
@@ -105,37 +172,69 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dense-windows", type=int, default=Settings().dense_windows,
                         help="dense window size, 0 for one vector a chunk (default: the shipped setting)")
     parser.add_argument("--no-float", action="store_true", help="skip the float32 model timing")
+    parser.add_argument("--corpus", type=Path,
+                        help="index this folder of documents instead of writing --mb of text "
+                             "(e.g. bench/out/real-text/10mb from bench.datasets.real_text)")
+    parser.add_argument("--index", type=Path, default=OUT / "throughput" / "index",
+                        help="where the timed build writes its index, removed first (default bench/out/throughput/index)")
+    parser.add_argument("--vectors", type=int, default=0, metavar="CHUNKS",
+                        help="also compare the vectors of the build's first blocks holding this many chunks: "
+                             "as built, each text alone, and float32 (cosine min / p1 / mean)")
+    parser.add_argument("--floor-sample", type=int, default=1, metavar="K",
+                        help="time the model alone on every K-th chunk's texts (its own and its windows'), "
+                             "a sample of the same mix of lengths, K times quicker (default 1: all of them)")
+    parser.add_argument("--skip-build", action="store_true",
+                        help="time the model alone (and --vectors) only, not a build")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = parser.parse_args(argv)
 
-    folder = OUT / "throughput" / f"text-{args.mb:g}mb"
-    if not folder.is_dir():
-        write_corpus(folder, args.mb)
-    size = sum(p.stat().st_size for p in folder.glob("*.txt"))
+    load_before = os.getloadavg()
+    if args.corpus:
+        folder = args.corpus
+        if not folder.is_dir():
+            sys.exit(f"no folder {folder}: write it first (python -m bench.datasets.real_text)")
+    else:
+        folder = OUT / "throughput" / f"text-{args.mb:g}mb"
+        if not folder.is_dir():
+            write_corpus(folder, args.mb)
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     settings = Settings(dense_windows=args.dense_windows)
-    chunks, texts = embedded_texts(folder, settings)
-    print(f"{size / 1e6:.1f} MB in {len(list(folder.glob('*.txt')))} files: {chunks} chunks, "
-          f"{len(texts)} texts embedded (dense windows {args.dense_windows})", flush=True)
+    chunks, texts, sampled = embedded_texts(folder, settings, args.floor_sample)
+    _, all_texts, _ = embedded_texts(folder, settings) if args.floor_sample > 1 else (chunks, texts, chunks)
+    print(f"{size / 1e6:.1f} MB in {sum(1 for p in folder.rglob('*') if p.is_file())} files: {chunks} chunks, "
+          f"{len(all_texts)} texts embedded (dense windows {args.dense_windows}); the model alone is timed on "
+          f"{sampled} chunks' {len(texts)} texts", flush=True)
 
     int8 = OnnxEncoder(model_path(settings.model), quantized=True)
     session_floor(int8, texts[:64])  # warm
-    build_s, rss = timed_build(folder, OUT / "throughput" / "index", args.dense_windows)
-    floor_s = session_floor(int8, texts)
-    figures = {"megabytes": round(size / 1e6, 2), "chunks": chunks, "texts_embedded": len(texts),
-               "dense_windows": args.dense_windows, "cores": os.cpu_count(),
-               "build_s": round(build_s, 1), "build_chunks_per_s": round(chunks / build_s, 1),
-               "floor_s": round(floor_s, 1), "floor_chunks_per_s": round(chunks / floor_s, 1),
-               "build_over_floor": round(floor_s / build_s, 3), "peak_rss_mib": round(rss)}
+    figures = {"megabytes": round(size / 1e6, 2), "chunks": chunks, "texts_embedded": len(all_texts),
+               "dense_windows": args.dense_windows, "cores": os.cpu_count()}
+    if not args.skip_build:
+        build_s, rss = timed_build(folder, args.index, args.dense_windows)
+        figures |= {"build_s": round(build_s, 1), "build_chunks_per_s": round(chunks / build_s, 1)}
+    floor_s = session_floor(int8, texts) * chunks / sampled  # the whole build's texts, at the sample's speed
+    figures |= {"floor_s": round(floor_s, 1), "floor_chunks_per_s": round(chunks / floor_s, 1)}
+    if args.floor_sample > 1:
+        figures["floor_sampled_chunks"] = sampled
+    if not args.skip_build:
+        figures |= {"build_over_floor": round(floor_s / build_s, 3), "peak_rss_mib": round(rss)}
+    fp32 = None
     if not args.no_float:
         fp32 = OnnxEncoder(model_path(settings.model), quantized=False)
         sample = texts[:2000]
         session_floor(fp32, sample[:64])
         figures["float32_over_int8_time"] = round(session_floor(fp32, sample) / session_floor(int8, sample), 2)
+    if args.vectors:
+        figures |= vector_agreement(folder, settings, int8, args.vectors, fp32)
     for name, value in figures.items():
-        print(f"  {name:24} {value}")
+        print(f"  {name:36} {value}")
+    # The machine's load (others share its cores), not a figure of the build: kept beside them.
+    load = {"load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+    print(f"  load average before {load['load_average_before']}, after {load['load_average_after']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+        args.json.write_text(json.dumps(figures | load, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""Whether a text's vector depends on the texts embedded beside it, and what embedding each text
+alone would cost: the build's first blocks of a folder embedded as the build embeds them (one call
+a block, sorted by length, 16 a batch) and each text alone, in turns, by the int8 and float32 models.
+
+The int8 model quantises each matrix product's input with one scale for the whole batch
+(ONNX Runtime's dynamic quantisation), so a text's vector moves with its batch mates and their
+padding; float32 has no such scale. Alone, a text's vector is its own. The rounds alternate the two
+ways so that a machine whose load changes meanwhile weighs on both alike.
+
+    .venv/bin/python -m bench.indexing.batch_mates bench/out/real-text/10mb --blocks 2 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.indexing.build_throughput import _cosines, built_blocks
+from qa.config import Settings
+from qa.index.dense import embed, model_path
+from qa.index.onnx_embed import OnnxEncoder
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--dense-windows", type=int, default=Settings().dense_windows)
+    parser.add_argument("--blocks", type=int, default=2, help="the build's first blocks to embed (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of each way, alternating (default 3)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    settings = Settings(dense_windows=args.dense_windows)
+    # A block holds at most 512 texts, so at most 512 chunks: enough blocks, then the first of them.
+    blocks = built_blocks(args.folder, settings, 512 * args.blocks)[:args.blocks]
+    texts = [t for block in blocks for t in block]
+    load_before = os.getloadavg()
+    figures: dict[str, float] = {"texts": len(texts)}
+    for name, quantized in (("int8", True), ("float32", False)):
+        model = OnnxEncoder(model_path(settings.model), quantized=quantized)
+        embed(model, texts[:32], settings.batch_size)  # warm
+        seconds = {"as_built": 0.0, "alone": 0.0}
+        vectors = {}
+        for round_ in range(args.rounds):
+            for way in (("as_built", "alone") if round_ % 2 == 0 else ("alone", "as_built")):
+                began = time.perf_counter()
+                if way == "as_built":
+                    vectors[way] = np.concatenate([embed(model, block, settings.batch_size) for block in blocks])
+                else:
+                    vectors[way] = np.concatenate([embed(model, [t], 1) for t in texts])
+                seconds[way] += time.perf_counter() - began
+        for way, total in seconds.items():
+            figures[f"{name}_{way}_texts_per_s"] = round(len(texts) * args.rounds / total, 1)
+        figures[f"{name}_alone_over_as_built_speed"] = round(seconds["as_built"] / seconds["alone"], 3)
+        for stat, value in _cosines(vectors["as_built"], vectors["alone"]).items():
+            figures[f"{name}_cosine_as_built_vs_alone_{stat}"] = value
+    for key, value in figures.items():
+        print(f"  {key:40} {value}")
+    load = {"load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+    print(f"  load average before {load['load_average_before']}, after {load['load_average_after']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures | load, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
