@@ -13,13 +13,13 @@ ways so that a machine whose load changes meanwhile weighs on both alike.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.indexing.figures import report
 from bench.indexing.build_throughput import _cosines, built_blocks
 from qa.config import Settings
 from qa.index.dense import embed, model_path
@@ -60,14 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         figures[f"{name}_alone_over_as_built_speed"] = round(seconds["as_built"] / seconds["alone"], 3)
         for stat, value in _cosines(vectors["as_built"], vectors["alone"]).items():
             figures[f"{name}_cosine_as_built_vs_alone_{stat}"] = value
-    for key, value in figures.items():
-        print(f"  {key:40} {value}")
-    load = {"load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
-    print(f"  load average before {load['load_average_before']}, after {load['load_average_after']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures | load, indent=1) + "\n")
+    report(figures, load_before, args.json, width=40)
 
 
 if __name__ == "__main__":

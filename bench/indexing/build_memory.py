@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.indexing.figures import report
 from bench.paths import OUT, ROOT
 
 
@@ -91,14 +92,7 @@ def main(argv: list[str] | None = None) -> None:
                "dense_windows": args.dense_windows, "stand_in_build_s": round(seconds, 1),
                "stand_in_peak_rss_mib": round(rss),
                "index_mib": round(sum(p.stat().st_size for p in args.index.rglob("*") if p.is_file()) / 2**20)}
-    for name, value in figures.items():
-        print(f"  {name:24} {value}")
-    load = {"load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
-    print(f"  load average before {load['load_average_before']}, after {load['load_average_after']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures | load, indent=1) + "\n")
+    report(figures, load_before, args.json, width=24)
 
 
 if __name__ == "__main__":

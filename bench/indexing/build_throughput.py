@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.indexing.figures import report
 from bench.paths import OUT, ROOT, shared_file
 from qa.config import Settings
 from qa.index.dense import embed, model_path
@@ -226,15 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         figures["float32_over_int8_time"] = round(session_floor(fp32, sample) / session_floor(int8, sample), 2)
     if args.vectors:
         figures |= vector_agreement(folder, settings, int8, args.vectors, fp32)
-    for name, value in figures.items():
-        print(f"  {name:36} {value}")
-    # The machine's load (others share its cores), not a figure of the build: kept beside them.
-    load = {"load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
-    print(f"  load average before {load['load_average_before']}, after {load['load_average_after']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures | load, indent=1) + "\n")
+    report(figures, load_before, args.json, width=36)
 
 
 if __name__ == "__main__":

@@ -166,7 +166,6 @@ def scale_build(args, index_dir: Path) -> dict:
     from qa.index import store
     from qa.ingest.chunking import chunk_document
     from qa.config import Settings
-    from qa.index.dense import load_model
 
     documents = synthetic.shipped_documents() + synthetic.synthetic_documents(args.real)
     real = synthetic.real_vectors(None, documents, args.real, OUT)  # cached by the "vectors" step
