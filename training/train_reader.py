@@ -34,6 +34,7 @@ import numpy as np
 
 from qa.ingest.chunking import sentence_spans
 from qa.index.lexical import tokenize
+from qa.read.answer import asks_for_explanation
 from qa.read.reader import (MODEL_DIR, MODEL_FILE, Reader, covering_span, encode_pairs, load_tokenizer, pad_batch,
                        preceding_context, scored_span)
 
@@ -319,6 +320,7 @@ def train(args) -> None:
     random.Random(args.seed).shuffle(pool)
     others = sorted(train_articles)
     NEAR_MISS.update(share=args.near_miss_share, names=question_names(pool))
+    kinds = [q for q in pool if asks_beyond_facts(q.text)] if args.explanation_share else []
     base = args.base or model_path("all-MiniLM-L6-v2")
     workers = batch_workers(articles, others, base / "tokenizer.json", args.workers) if args.workers > 0 else None
 
@@ -393,8 +395,8 @@ def train(args) -> None:
     bar = tqdm(total=args.steps, initial=step, desc="training reader", unit="step")
     smoothed = None
     deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
-    jobs = (([pool[(skip + s * args.questions_per_step + i) % len(pool)] for i in range(args.questions_per_step)],
-             args.seed * 1_000_003 + skip + s) for s in range(step, args.steps))
+    jobs = ((step_questions(pool, kinds, skip, s, args), args.seed * 1_000_003 + skip + s)
+            for s in range(step, args.steps))
     # bfloat16 matrix products on a GPU; float32 on a CPU, as before.
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     for inputs, labels, starts, ends, groups in batches(tokenizer, articles, others, jobs, workers):
@@ -430,6 +432,27 @@ def train(args) -> None:
         save()  # stopped by --max-minutes between checkpoints
     bar.close()
     print(f"trained {step} steps; checkpoint {checkpoint}", file=sys.stderr)
+
+
+# A question that opens with a verb asks yes or no ("Did the plan work?", "Can people vote?").
+YES_NO = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had)\b", re.IGNORECASE)
+
+
+def asks_beyond_facts(question: str) -> bool:
+    """Why, how, what it means, what can be done, or yes or no: the kinds of question people type
+    that SQuAD holds few of (about 5% of its questions), where a reader trained on its mix quotes
+    the sentence that restates the question instead of the one that answers it (issue 31)."""
+    return asks_for_explanation(question) or bool(YES_NO.match(question))
+
+
+def step_questions(pool: list[Question], kinds: list[Question], skip: int, step: int, args) -> list[Question]:
+    """The questions of one training step: the pool's next ones, and with --explanation-share a
+    share of them taken instead from `kinds` (the pool's explanation and yes-no questions, in turn)."""
+    n = args.questions_per_step
+    taken = round(n * args.explanation_share) if kinds else 0
+    first = skip + step * n
+    return ([pool[(first + i) % len(pool)] for i in range(n - taken)]
+            + [kinds[(step * taken + i) % len(kinds)] for i in range(taken)])
 
 
 def state_from_onnx(path: Path, state: dict) -> dict:
@@ -1069,6 +1092,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--near-miss-share", type=float, default=0.0,
                         help="train: share of questions also asked as a near miss (one year, number or "
                              "name swapped so their sentence no longer answers), all pairs negative")
+    parser.add_argument("--explanation-share", type=float, default=0.0,
+                        help="train: share of each step's questions drawn from the why, how, what-does-it-mean "
+                             "and yes-no questions of the training articles (0: SQuAD's own mix)")
     parser.add_argument("--freeze-layers", type=int, default=1, help="lowest transformer layers kept frozen")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="train: cpu, or cuda where a GPU is at hand")
