@@ -447,7 +447,8 @@ def asks_beyond_facts(question: str) -> bool:
 
 def step_questions(pool: list[Question], kinds: list[Question], skip: int, step: int, args) -> list[Question]:
     """The questions of one training step: the pool's next ones, and with --explanation-share a
-    share of them taken instead from `kinds` (the pool's explanation and yes-no questions, in turn)."""
+    share of them taken instead from `kinds` (the pool's explanation and yes-no questions, in turn).
+    A step keeps its place in the pool either way, so that resumes and warm starts count alike."""
     n = args.questions_per_step
     taken = round(n * args.explanation_share) if kinds else 0
     first = skip + step * n
