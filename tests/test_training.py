@@ -1,12 +1,15 @@
 """The reader's training command runs end to end on a tiny slice: train a few steps, resume,
-export int8 ONNX, validate and calibrate, all offline."""
+export int8 ONNX, validate and calibrate, all offline. The first step, and the one whose batch
+workers fork, run as commands in a fresh process; the others by the script's main() in this one."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -15,21 +18,56 @@ from conftest import ROOT
 
 TRAIN_DATA = ROOT.parent / "shared" / "train"
 SCRIPT = ROOT / "training" / "train_reader.py"
+sys.path.insert(0, str(SCRIPT.parent))
+import train_reader  # noqa: E402
 
 
-def run(*args: str) -> str:
+def command(*args: str) -> str:
+    """The script as a command in a fresh process, offline: its stdout and stderr."""
     result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
                             env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout + result.stderr
 
 
+def run(*args: str) -> str:
+    """The script's main(args) in this process: its stdout and stderr, as `command` gives them,
+    without a new Python importing torch for each step (seconds each)."""
+    import torch
+
+    said, threads = io.StringIO(), torch.get_num_threads()
+    try:
+        with redirect_stdout(said), redirect_stderr(said):
+            train_reader.main(list(args))
+    finally:
+        torch.set_num_threads(threads)  # train's --threads, not to be left to this test process
+    return said.getvalue()
+
+
+def read_once(load_squad):
+    """load_squad reading and splitting the file once for every step run here (a second and more
+    each), each step given lists of its own, as a fresh process would be."""
+    loaded = {}
+
+    def load(path: Path):
+        if path not in loaded:
+            loaded[path] = load_squad(path)
+        articles, questions = loaded[path]
+        return [list(paragraphs) for paragraphs in articles], list(questions)
+    return load
+
+
 @pytest.mark.slow
+# What torch's ONNX export warns of, printed to a command's stderr and here caught by pytest.
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning",
+                            "ignore::DeprecationWarning:torch.onnx", "ignore::UserWarning:torch.onnx",
+                            "ignore::torch.jit.TracerWarning")
 @pytest.mark.skipif(not (TRAIN_DATA / "squad-v1.1-train.json.gz").exists(), reason="needs ../shared/train")
-def test_train_resume_export_validate_calibrate(tmp_path):
+def test_train_resume_export_validate_calibrate(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_reader, "load_squad", read_once(train_reader.load_squad))
     runs, model = tmp_path / "runs", tmp_path / "reader"
     common = ["--out", str(runs), "--model-dir", str(model), "--questions-per-step", "2", "--threads", "1"]
-    run("train", "--steps", "2", "--save-every", "1", *common)
+    command("train", "--steps", "2", "--save-every", "1", *common)
     assert "resuming at step 2" in run("train", "--steps", "3", "--save-every", "1", *common)
     log = [json.loads(line) for line in (runs / "train-log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log] == [1, 2, 3] and all(row["loss"] > 0 for row in log)
@@ -84,7 +122,9 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     for name in ("config.json", "tokenizer.json"):
         shutil.copy(model_path("all-MiniLM-L6-v2") / name, base / name)
     onnx_run = ["--out", str(tmp_path / "runs-onnx"), "--base", str(base), *warm[2:]]
-    said = run("train", "--steps", "2", "--warm-start", str(model / "reader-int8.onnx"), "--workers", "2", *onnx_run)
+    # (A command: its batch workers are forked before the process imports torch.)
+    said = command("train", "--steps", "2", "--warm-start", str(model / "reader-int8.onnx"), "--workers", "2",
+                   *onnx_run)
     assert "its weights dequantized" in said and "its first 8 questions skipped" in said
     log = [json.loads(line) for line in (tmp_path / "runs-onnx" / "train-log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log] == [1, 2] and all(row["loss"] > 0 for row in log)
@@ -95,7 +135,6 @@ def test_train_resume_export_validate_calibrate(tmp_path):
 
     # A run on another machine comes back in small parts (its frozen embedding tables left out,
     # the rest as float16), and the checkpoint rebuilt here exports like the original.
-    sys.path.insert(0, str(SCRIPT.parent))
     import torch
     import remote_gpu
 
@@ -108,8 +147,6 @@ def test_train_resume_export_validate_calibrate(tmp_path):
     for name, values in original.items():
         assert torch.allclose(back[name], values, rtol=1e-3, atol=1e-4), name
     assert "from step 2" in run("export", "--out", str(tmp_path / "runs-back"), "--model-dir", str(tmp_path / "back"))
-    import train_reader
-
     trained = torch.load(again / "checkpoint.pt", weights_only=False)["model"]
     restored = train_reader.state_from_onnx(model / "reader-int8.onnx", trained)
     for name in ("bert.encoder.layer.5.output.dense.weight", "span.weight", "relevance.weight",
@@ -126,8 +163,6 @@ def torch_step(checkpoint: Path) -> int:
 
 def test_listwise_loss_ranks_each_question_answer_against_its_own_negatives():
     torch = pytest.importorskip("torch")
-    sys.path.insert(0, str(SCRIPT.parent))
-    import train_reader
 
     labels = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0])
     groups = torch.tensor([0, 0, 0, 1, 1])
