@@ -316,11 +316,13 @@ def test_an_upload_is_read_once_and_taken_back_when_unreadable(client, app, tmp_
 
 
 def test_questions_are_answered_while_a_hostile_file_is_uploaded(client, app, tmp_path):
-    """Punctuation runs, long tokens and mixed scripts: 300 KB, over 500 chunks to embed."""
+    """Punctuation runs, long tokens and mixed scripts: 100 KB, 169 chunks to embed."""
     from concurrent.futures import ThreadPoolExecutor
 
     # Runs of punctuation followed by letters, not white space: what made the old splitter retry.
-    hostile = _repeat_to("." * 20_000 + "ж漢" * 3_000 + " " + "!?" * 5_000 + "x" * 9_000 + "\n", 300_000)
+    # Each 45 KB line holds them all; 300 KB (506 chunks, 100 CPU seconds of embedding) only
+    # repeated it more often.
+    hostile = _repeat_to("." * 20_000 + "ж漢" * 3_000 + " " + "!?" * 5_000 + "x" * 9_000 + "\n", 100_000)
     with ThreadPoolExecutor(1) as pool:
         upload = pool.submit(_upload, client, tmp_path, "hostile.txt", hostile)
         answered, latencies = 0, []
