@@ -7,6 +7,7 @@ model hub switched off: nothing is downloaded at run time.
 from __future__ import annotations
 
 import errno
+import math
 import os
 from pathlib import Path
 
@@ -212,12 +213,14 @@ class DenseIndex:
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
         else:
             index = faiss.IndexFlatIP(dim)
-        # Vectors added a block at a time grow FAISS's code array by doubling, which at a million
-        # vectors can hold twice their size: give it its final capacity at once (a std::vector
-        # keeps its capacity when resized down).
+        # Vectors added a block at a time grow FAISS's code array, and a graph's array of links,
+        # by doubling: at each doubling the old array and the new one sit in memory together, the
+        # last time when the build is at its biggest (docs/results/indexing.md). Give them their
+        # final capacity at once (a std::vector keeps its capacity when resized down).
         storage = faiss.downcast_index(index.storage if graph else index)
-        storage.codes.resize(count * storage.code_size)
-        storage.codes.resize(0)
+        _reserve(storage.codes, count * storage.code_size)
+        if graph:
+            _reserve(index.hnsw.neighbors, count * _links_per_vector(index.hnsw))
         return cls(index, exact)
 
     @classmethod
@@ -297,6 +300,20 @@ class DenseIndex:
         exact = self._exact(found) @ query[0]
         order = np.argsort(-exact, kind="stable")[:k]
         return [(int(found[i]), float(exact[i])) for i in order]
+
+
+def _reserve(vector, size: int) -> None:
+    """Give a FAISS vector (empty) the capacity for `size` items, leaving it empty."""
+    vector.resize(size)
+    vector.resize(0)
+
+
+def _links_per_vector(hnsw) -> int:
+    """Link slots a vector takes in `hnsw` on average over the levels FAISS draws (a vector drawn to
+    level l takes cum_nb_neighbors(l + 1)), rounded up, plus one: a bound the slots of a graph's
+    tens of thousands of vectors stay under (were it passed, the array would only grow as before)."""
+    levels = range(hnsw.assign_probas.size())
+    return math.ceil(sum(hnsw.assign_probas.at(level) * hnsw.cum_nb_neighbors(level + 1) for level in levels)) + 1
 
 
 def live_bitmap(live: np.ndarray) -> np.ndarray:

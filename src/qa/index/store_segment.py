@@ -166,13 +166,14 @@ class _SegmentWriter:
     def _index_vectors(self) -> None:
         # Read in blocks, not memory-mapped, so that a big segment's vectors sit in memory once, in FAISS.
         s = self.settings
-        sample = (sample_rows(self.partial / VECTORS, self.vector_count, self.dim)
-                  if self.vector_count > s.ann_threshold else None)
-        dense = DenseIndex.empty(self.dim, self.vector_count, s, sample)
+        graph = self.vector_count > s.ann_threshold
+        # A graph's codes learn from a sample of the vectors (SAMPLE_VECTORS), not kept while it is built.
+        dense = DenseIndex.empty(self.dim, self.vector_count, s,
+                                 sample_rows(self.partial / VECTORS, self.vector_count, self.dim) if graph else None)
         # Building a graph is slow (a flat index is quick): it gets its own progress bar.
-        graph = self.progress and sample is not None
         with open(self.partial / VECTORS, "rb") as f, tqdm(desc="building the vector graph", unit="vector",
-                                                           total=self.vector_count, disable=not graph) as bar:
+                                                           total=self.vector_count,
+                                                           disable=not (graph and self.progress)) as bar:
             for _ in range(0, self.vector_count, 4 * BLOCK_CHUNKS):
                 block = np.fromfile(f, dtype=np.float32, count=4 * BLOCK_CHUNKS * self.dim)
                 dense.add(block.reshape(-1, self.dim))
