@@ -259,7 +259,6 @@ def write_merged_segment(index_dir: Path, settings: Settings, segments: list[Seg
             for number in numbers:
                 renumber[number] = moved[i, int(number)] = w.add_document(segment.document_line(int(number)))
             rows = np.flatnonzero(np.isin(segment.doc, numbers))
-            vectors = segment.vectors()
             for at in range(0, len(rows), BLOCK_CHUNKS):
                 block = rows[at:at + BLOCK_CHUNKS]
                 if segment.vector_rows is None:
@@ -268,10 +267,17 @@ def write_merged_segment(index_dir: Path, settings: Settings, segments: list[Seg
                     kept = np.flatnonzero(np.isin(segment.vector_rows, block))
                     owners = np.searchsorted(block, segment.vector_rows[kept])
                 w.add_rows(renumber[segment.doc[block]], segment.start[block], segment.end[block],
-                           segment.paragraph[block], segment.page[block], vectors[kept], owners)
-            del vectors
-            w.terms.add_rows(segment.terms, rows)
+                           segment.paragraph[block], segment.page[block], _vectors(segment, kept), owners)
+            # Read for this merge only: the segment's cached counts would stay in memory to the
+            # end of the build (their vocabulary as Python strings, their postings mapped).
+            w.terms.add_rows(TermCounts.load(segment.folder / "terms"), rows)
     return writer.segment, moved
+
+
+def _vectors(segment: Segment, ids: np.ndarray) -> np.ndarray:
+    """Vectors `ids` of `segment`, mapped only while they are read: mapped pages count as this
+    process's memory until unmapped (a whole segment's by the end of its merge)."""
+    return np.asarray(segment.vectors()[ids])
 
 
 class _writing:
