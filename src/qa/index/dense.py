@@ -175,11 +175,16 @@ def sample_picks(count: int, size: int = SAMPLE_VECTORS) -> np.ndarray:
 
 def sample_rows(path: Path, count: int, dim: int) -> np.ndarray:
     """The `sample_picks` rows of a float32 matrix file."""
-    vectors = VectorFile(path, dim)
-    try:
-        return vectors.rows(sample_picks(count)).copy()
-    finally:
-        vectors.close()
+    picks = sample_picks(count)
+    rows = np.empty((len(picks), dim), dtype=np.float32)
+    # Read into place: a buffer a row (65,536 of them) would leave as much freed heap behind,
+    # still resident while the graph is built.
+    with open(path, "rb", buffering=0) as f:
+        for row, pick in zip(rows, picks):
+            f.seek(int(pick) * rows.itemsize * dim)
+            if f.readinto(row) != row.nbytes:
+                raise OSError(f"{path} ends before row {pick}")
+    return rows
 
 
 class DenseIndex:

@@ -3,6 +3,7 @@ embedded and counted) or by merging the live rows of others (copied, nothing emb
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
@@ -167,6 +168,8 @@ class _SegmentWriter:
         # Read in blocks, not memory-mapped, so that a big segment's vectors sit in memory once, in FAISS.
         s = self.settings
         graph = self.vector_count > s.ann_threshold
+        if graph:
+            _return_freed_heap()
         # A graph's codes learn from a sample of the vectors (SAMPLE_VECTORS), not kept while it is built.
         dense = DenseIndex.empty(self.dim, self.vector_count, s,
                                  sample_rows(self.partial / VECTORS, self.vector_count, self.dim) if graph else None)
@@ -178,6 +181,9 @@ class _SegmentWriter:
                 block = np.fromfile(f, dtype=np.float32, count=4 * BLOCK_CHUNKS * self.dim)
                 dense.add(block.reshape(-1, self.dim))
                 bar.update(len(block) // self.dim)
+                del block  # one block in memory at a time: freed before the next is read
+                if graph:
+                    _return_freed_heap()  # what FAISS freed while adding it
         dense.save(self.partial)
 
     def discard(self) -> None:
@@ -272,6 +278,15 @@ def write_merged_segment(index_dir: Path, settings: Settings, segments: list[Seg
             # end of the build (their vocabulary as Python strings, their postings mapped).
             w.terms.add_rows(TermCounts.load(segment.folder / "terms"), rows)
     return writer.segment, moved
+
+
+def _return_freed_heap() -> None:
+    """Give the heap memory freed so far back to the system. glibc serves blocks of up to 32 MiB
+    (a merge's term counts, FAISS's tables of each add) from its heap, and what they free stays
+    there, resident, beside a graph being built (docs/results/indexing.md)."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc's; other C libraries lack it
+    if trim is not None:
+        trim(0)
 
 
 def _vectors(segment: Segment, ids: np.ndarray) -> np.ndarray:
