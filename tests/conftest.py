@@ -36,9 +36,9 @@ UNIT_FILES = {"test_answer.py", "test_chunking.py", "test_conversation.py", "tes
 # The files whose tests take longest (together over half the run), collected first: `make test`
 # runs two xdist workers that each take whole files in this order (--dist loadfile
 # --no-loadscope-reorder), so these run beside the many short files rather than alone at the end.
-RUN_FIRST = ["test_training.py", "test_hostile_documents.py", "test_robustness.py", "test_milvus_server.py",
-             "test_milvus.py", "test_hostile_index.py", "test_beir_out_of_domain.py", "test_resumable_build.py",
-             "test_store.py", "test_evaluate.py", "test_hostile_cli.py"]
+RUN_FIRST = ["test_training.py", "test_beir_out_of_domain.py", "test_robustness.py", "test_milvus_server.py",
+             "test_milvus.py", "test_resumable_build.py", "test_beir.py", "test_hostile_documents.py",
+             "test_store.py", "test_hostile_cli.py", "test_evaluate.py", "test_hostile_index.py"]
 
 
 def pytest_collection_modifyitems(items):
