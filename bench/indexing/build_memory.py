@@ -10,7 +10,8 @@ script's figure for that folder): a real build's peak is about this figure plus 
 
 The stand-in's vectors are unit vectors drawn from a hash of each text (the same text gets the same
 vector), 384 wide like the bundled model's. The build runs in a child process; its peak RSS
-(`ru_maxrss`) and time are printed, and written as JSON with `--json`.
+(`ru_maxrss`) and time are printed, and written as JSON with `--json`; with `--model-share-mib N`
+(the model's share, measured as above) the estimate of a real build's peak too.
 
     .venv/bin/python -m bench.indexing.build_memory bench/out/real-text/100mb --json bench/out/memory-100mb.json
 """
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dense-windows", type=int, default=300, help="dense window size, 0 for none (default 300)")
     parser.add_argument("--index", type=Path, default=OUT / "memory" / "index",
                         help="where the build writes its index, removed first (default bench/out/memory/index)")
+    parser.add_argument("--model-share-mib", type=int,
+                        help="the model's share of a real build's memory (MiB), to estimate its peak")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -92,6 +95,9 @@ def main(argv: list[str] | None = None) -> None:
                "dense_windows": args.dense_windows, "stand_in_build_s": round(seconds, 1),
                "stand_in_peak_rss_mib": round(rss),
                "index_mib": round(sum(p.stat().st_size for p in args.index.rglob("*") if p.is_file()) / 2**20)}
+    if args.model_share_mib is not None:
+        figures |= {"model_share_mib": args.model_share_mib,
+                    "estimated_peak_rss_mib": figures["stand_in_peak_rss_mib"] + args.model_share_mib}
     report(figures, load_before, args.json, width=24)
 
 
