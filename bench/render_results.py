@@ -75,11 +75,12 @@ TABLES = {
         ("build / model", "{build_over_floor:.3f}"), ("peak RSS MiB", "{peak_rss_mib:,}"),
         ("float32 time / int8 time", "{float32_over_int8_time:.2f}")),
         after=("| issue 35's targets | | | | | ≥ 0.8 | ≤ 1,536 (100 MB) | |",)),
-    "indexing-memory": Table("docs/results/indexing.md", "whole build, stand-in model", (
+    "indexing-memory": Table("docs/results/indexing.md", "whole build", (
         ("chunks (windows)", "{chunks:,} ({windows:,})"), ("stand-in build s", "{stand_in_build_s:.1f}"),
         ("stand-in peak RSS MiB", "{stand_in_peak_rss_mib:,}"), ("+ the model's share MiB", "{model_share_mib:,}"),
-        ("= a real build's peak RSS MiB (estimated)", "{estimated_peak_rss_mib:,}")),
-        after=("| issue 35's target | | | | | ≤ 1,536 (100 MB) | |",)),
+        ("= a real build's peak RSS MiB (estimated)", "{estimated_peak_rss_mib:,}"),
+        ("a real build's peak RSS MiB (measured)", "{real_peak_rss_mib:,}")),
+        after=("| issue 35's target | | | | | ≤ 1,536 (100 MB) | ≤ 1,536 (100 MB) | |",)),
     "retrieval-speed": Table("docs/results/retrieval-speed.md", "chunks", (
         ("query embedding", "{query_embedding}"), ("vector index", "{vector_index}"),
         ("build s", "{build_s:.1f}"), ("disk MiB", "{disk_mib}"), ("peak RSS MiB", "{peak_rss_mib}"),
