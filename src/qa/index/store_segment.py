@@ -284,6 +284,8 @@ def _return_freed_heap() -> None:
     """Give the heap memory freed so far back to the system. glibc serves blocks of up to 32 MiB
     (a merge's term counts, FAISS's tables of each add) from its heap, and what they free stays
     there, resident, beside a graph being built (docs/results/indexing.md)."""
+    if os.name != "posix":  # CDLL(None), the process's own symbols, is a POSIX call
+        return
     trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc's; other C libraries lack it
     if trim is not None:
         trim(0)
