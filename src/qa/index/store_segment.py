@@ -228,7 +228,7 @@ def _add_block(writer: _SegmentWriter, model, rows: list[tuple[int, Chunk, str, 
     if fresh:
         vectors = embed(model, embedded, batch_size)
         cache.add(key, vectors)
-        _log_embedded(embedded)
+    _log_embedded(embedded, key, fresh)
     chunks = [c for _, c, _, _ in rows]
     writer.add_rows([n for n, *_ in rows], [c.start for c in chunks], [c.end for c in chunks],
                     [c.paragraph for c in chunks], [c.page or 0 for c in chunks], vectors, owners)
@@ -236,14 +236,22 @@ def _add_block(writer: _SegmentWriter, model, rows: list[tuple[int, Chunk, str, 
     return fresh
 
 
-def _log_embedded(texts: list[str]) -> None:
+def _log_embedded(texts: list[str], key: bytes, fresh: bool) -> None:
     # Tests count what builds embed across kills (tests/test_resumable_build.py): with QA_EMBED_LOG
-    # set, each text embedded is logged there (its SHA-256, a line each) once it is in the build cache.
+    # set, each text of a block is logged there once the block is in the build cache, a line each:
+    # "embedded" or "cached" (taken from the cache), the block's key, the text's SHA-256. A kill can
+    # land between the cache record and its log lines, so a block first seen "cached" was embedded
+    # once, by the killed run; one write a block, so a kill never leaves half a line.
     log = os.environ.get(EMBED_LOG)
     if log:
-        with open(log, "a") as f:
-            f.write("".join(hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() + "\n"
-                            for t in texts))
+        how = "embedded" if fresh else "cached"
+        lines = "".join(f"{how} {key.hex()} {hashlib.sha256(t.encode('utf-8', 'surrogatepass')).hexdigest()}\n"
+                        for t in texts).encode()
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, lines)
+        finally:
+            os.close(fd)
 
 
 def write_merged_segment(index_dir: Path, settings: Settings, segments: list[Segment], entries: list[dict],
