@@ -25,6 +25,9 @@ ARRIVED = ("Some 3,000 North Korean troops arrived in Russia’s far east earlie
     "how about China",
     "Why?",                                        # too short to search on alone
     "In which year?",
+    "Is it true?",                                 # "it" with no clause after it refers back
+    "Did it go to Russia's far east?",
+    "Can it be used to reach the United States?",
 ])
 def test_questions_that_lean_on_the_one_before_are_follow_ups(question):
     assert is_follow_up(question)
@@ -34,6 +37,10 @@ def test_questions_that_lean_on_the_one_before_are_follow_ups(question):
     TROOPS,
     "Who confirmed that North Korea is sending troops to military training areas in Russia?",  # "that" joins
     "Which mercenary group nearly rebelled against Moscow in 2023?",
+    "Is it true that North Korean soldiers are already fighting in Ukraine?",  # "it" props up a clause
+    "Would it be possible to rent a second plot?",
+    "How long does it take to get a plot?",
+    "Is it allowed to park on the pavement outside my house?",
 ])
 def test_questions_that_stand_alone_are_not(question):
     assert not is_follow_up(question)

@@ -6,7 +6,8 @@ only from the documents. Three rules, all here:
 
 1. A question is a follow-up when it refers back (a pronoun or demonstrative: he, it, they, them,
    this, those …), opens with "and …", "what about …", "how about …", "what of …", or has fewer
-   than three content words.
+   than three content words. An "it" that only props up a clause ("Is it true that …", "How long
+   does it take to …") refers to nothing.
 2. Carried: the names (capitalised words) of the previous search (the previous question, or what it
    was expanded to, so a chain of follow-ups keeps its subject) and of the previous answer's first
    quote; when there are none, the previous question's content words. Each word once, only when
@@ -31,6 +32,15 @@ REFERRING = frozenset("""
     he she it they him her them his hers its their theirs this these those
 """.split())
 OPENINGS = ("and ", "what about ", "how about ", "what of ")
+# "it" as a placeholder for the clause that follows: "is it true that …", "would it be possible
+# to …", "it is said that …", "how long does it take to …", "what does it cost to …".
+_PLACEHOLDER_IT = re.compile(
+    r"\b(?:(?:is|was|isn't|wasn't|will|would|could|can|should|might|may)\s+it(?:\s+be)?"
+    r"|it\s+(?:is|was|'s|’s|will\s+be|would\s+be|seems|seemed)"
+    r"|(?:does|did|do|will|would)\s+it\s+(?:take|cost|mean|matter))"
+    # Between them, up to two words, but no verb form of the thing itself ("can it be used to …").
+    r"(?:\s+(?!\w+(?:ed|ing)\b)\w+|\s+(?:allowed|permitted|required|needed|supposed|expected)){0,2}?"
+    r"\s+(?:that|to|whether|if|for)\b", re.IGNORECASE)
 SHORT = 3  # fewer content words than this: too little to search on alone
 MAX_CARRIED = 12  # words carried from earlier turns: more would drown the follow-up's own
 # Question fillers that are not stop words but name no subject of their own.
@@ -54,8 +64,8 @@ def names(quote: str) -> list[str]:
 def is_follow_up(question: str) -> bool:
     """Whether `question` leans on the previous one: it refers back, opens with "and"/"what about",
     or is too short to search on alone."""
-    words = [w.lower() for w in _WORD.findall(question)]
-    lowered = " ".join(words) + " "
+    words = [w.lower() for w in _WORD.findall(_PLACEHOLDER_IT.sub(" ", question))]
+    lowered = " ".join(w.lower() for w in _WORD.findall(question)) + " "
     return (any(w in REFERRING for w in words) or lowered.startswith(OPENINGS)
             or len(content_words(question)) < SHORT)
 
