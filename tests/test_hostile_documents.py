@@ -322,9 +322,14 @@ def test_questions_are_answered_while_a_hostile_file_is_uploaded(client, app, tm
     # Runs of punctuation followed by letters, not white space: what made the old splitter retry.
     # Each 45 KB line holds them all; 300 KB (506 chunks, 100 CPU seconds of embedding) only
     # repeated it more often.
+    from gradio_client import Client
+
     hostile = _repeat_to("." * 20_000 + "ж漢" * 3_000 + " " + "!?" * 5_000 + "x" * 9_000 + "\n", 100_000)
+    # The upload comes from another visitor's client: one client's event stream, shared by the
+    # upload and the questions, closed under the questions when the upload ended (CancelledError).
+    uploader = Client(app.url, verbose=False)
     with ThreadPoolExecutor(1) as pool:
-        upload = pool.submit(_upload, client, tmp_path, "hostile.txt", hostile)
+        upload = pool.submit(_upload, uploader, tmp_path, "hostile.txt", hostile)
         answered, latencies = 0, []
         while not upload.done() or answered < 3:
             began = time.perf_counter()
