@@ -42,7 +42,9 @@ class Settings:
     embed_backend: str = setting(
         "onnx-int8", "how the model runs on a CPU: onnx-int8 is the fastest with the same answers as torch "
         "(see docs/results/indexing.md); on a GPU it always runs in torch. An index records it", choices=EMBED_BACKENDS)
-    batch_size: int = setting(64, "chunks embedded at a time")
+    batch_size: int = setting(
+        64, "texts embedded in one run by torch and float32 ONNX (the int8 model embeds each text alone), "
+        "and a build's block: 8 of these")
     commit_chunks: int = setting(
         5_000, "a build commits a loadable generation every this many chunks, so that a killed `qa index` "
         "continues where it stopped", range=(1, None))
