@@ -18,12 +18,14 @@ import argparse
 import gzip
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
 from bench.paths import SHARED
 
 SQUAD = SHARED / "train" / "squad-v1.1-train.json.gz"
+WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
 USED_BY_TRAINING_SCRIPT = 1000  # validate (500) and calibrate (400) read the pool's first questions
 
 
@@ -33,6 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument("--articles", type=int, default=20, help="held-out articles to use (default 20)")
     parser.add_argument("--questions", type=int, default=300, help="questions at most (default 300)")
     parser.add_argument("--squad", type=Path, default=SQUAD, help=f"SQuAD 1.1 train (default {SQUAD})")
+    parser.add_argument("--why", action="store_true",
+                        help="only the questions that ask why (kind \"why\"), to compare with the natural sets' why-questions")
     args = parser.parse_args(argv)
     if not args.squad.exists():
         parser.error(f"no SQuAD file at {args.squad}; put ../shared beside the project or pass --squad")
@@ -55,10 +59,10 @@ def main(argv=None) -> int:
         (sources / name).write_text(text + "\n", encoding="utf-8")
         for paragraph in article["paragraphs"]:
             for q in paragraph["qas"]:
-                if (a, q["question"]) not in used:
+                if (a, q["question"]) not in used and (not args.why or WHY.search(q["question"])):
                     answers = sorted({answer["text"].strip() for answer in q["answers"]})
                     rows.append({"id": q["id"], "question": q["question"].strip(), "answers": answers,
-                                 "sources": [name]})
+                                 "sources": [name]} | ({"kind": "why"} if args.why else {}))
     random.Random(train_reader.SEED).shuffle(rows)
     rows = rows[:args.questions]
     with open(args.out / "questions.jsonl", "w", encoding="utf-8") as out:
