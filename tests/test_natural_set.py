@@ -80,3 +80,18 @@ def test_each_set_has_three_documents_of_600_to_1000_words(name):
     for path in (NATURAL / name / "sources").iterdir():
         words = len(read_document(path).text.split())
         assert 600 <= words <= 1000, f"{path.name}: {words} words"
+
+
+def test_the_squad_why_set_holds_only_why_questions_answered_in_their_articles(tmp_path):
+    """bench/datasets/squad_set.py --why: the held-out articles' questions that ask why, each
+    answerable from its own article (the set that compares why-questions on encyclopedic text)."""
+    from bench.datasets.squad_set import SQUAD, main
+
+    if not SQUAD.exists():
+        pytest.skip("needs ../shared/train/squad-v1.1-train.json.gz")
+    assert main([str(tmp_path), "--articles", "3", "--questions", "100000", "--why"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "questions.jsonl").read_text().splitlines()]
+    assert rows and all(re.search(r"\bwhy\b", r["question"], re.I) and r["kind"] == "why" for r in rows)
+    for row in rows:
+        text = (tmp_path / "sources" / row["sources"][0]).read_text(encoding="utf-8")
+        assert any(answer in text for answer in row["answers"]), row["id"]
