@@ -136,14 +136,12 @@ class OnnxEncoder:
     def encode(self, texts: list[str], batch_size: int = 64, normalize_embeddings: bool = True,
                convert_to_numpy: bool = True, show_progress_bar: bool = False) -> np.ndarray:
         """One row per text, in the order given (the signature of SentenceTransformer.encode)."""
-        # ONNX Runtime on CPU ran fastest 16 texts a run (bench/indexing/embedding.py: 1.4-1.7× the
-        # speed of 64); sorted by length, each run wastes little work on padding.
-        batch_size = min(batch_size, self.BATCH_LIMIT)
-        if self.quantized:
-            # int8 quantises a run's activations with one scale for the run, so a text embedded in
-            # company gets a vector that depends on its batch mates; alone, it is the text's own
-            # (as queries and sentences are embedded), at the same speed (bench/indexing/batch_mates.py).
-            batch_size = 1
+        # Batched, ONNX Runtime ran fastest 16 texts a run (bench/indexing/embedding.py: 1.4-1.7× 64);
+        # sorted by length, each run wastes little work on padding. int8 quantises a run's
+        # activations with one scale for the run, so a text run in company gets a vector that
+        # depends on its batch mates: it runs each text alone (as queries and sentences are), as
+        # fast on a quiet machine (bench/indexing/batch_mates.py; slower beside other work).
+        batch_size = 1 if self.quantized else min(batch_size, self.BATCH_LIMIT)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         out = np.empty((len(texts), self._dimension), dtype=np.float32)
         for begin in range(0, len(texts), batch_size):
