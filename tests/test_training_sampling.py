@@ -28,3 +28,19 @@ def test_a_step_takes_its_share_from_the_kinds_in_turn_and_the_rest_from_the_poo
     assert second == [16, 17, 18, "why3", "why4", "why0"]
     plain = SimpleNamespace(questions_per_step=6, explanation_share=0.0)
     assert train_reader.step_questions(pool, [], 10, 1, plain) == [16, 17, 18, 19, 20, 21]
+
+
+def test_a_premise_is_the_answering_sentence_with_its_answer_and_lead_in_cut_off():
+    text = "Hooper left the club in 1999 because the new owners cut his pay. He moved to Leeds."
+    paragraph = train_reader.Paragraph(text, ((0, 64), (65, len(text))))
+    answer = "the new owners cut his pay"
+    start = text.index(answer)
+    why = train_reader.Question(0, 0, "Why did Hooper leave the club?", 0, (start, start + len(answer)), answer)
+    assert train_reader.premise_only(why, paragraph) == "Hooper left the club in 1999."
+    # an answer inside its sentence, or one that would leave too few words, gives none
+    year = text.index("1999")
+    when = train_reader.Question(0, 0, "When did Hooper leave?", 0, (year, year + 4), "1999")
+    leeds = text.index("Leeds")
+    where = train_reader.Question(0, 0, "Where did he move?", 1, (leeds, leeds + 5), "Leeds")
+    assert train_reader.premise_only(when, paragraph) is None
+    assert train_reader.premise_only(where, paragraph) is None

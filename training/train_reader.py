@@ -182,6 +182,37 @@ def near_miss(q: Question, paragraph: Paragraph, rng: random.Random, names) -> s
     return None
 
 
+# Premises (issue 31): a question's own sentence with its answer cut off the end ("Russia sent
+# troops because it lacked men." → "Russia sent troops."). It shares every word with the question
+# but no longer answers it: the kind of sentence that a reader trained only on whole sentences
+# quotes for a why-question, where news text states the premise in one sentence and the reason in
+# another. Asked beside the whole sentence, it is a negative.
+PREMISE: dict = {"share": 0.0}
+# Words left hanging once the answer is cut off: "… because (of) [answer]", "… in [answer]".
+_HANGING = re.compile(
+    r"(?:\s*[,;:(–—-])?\s*\b(?:because(?: of)?|due to|owing to|thanks to|in order to|so that|so as to|as a result of|"
+    r"such as|since|as|to|for|by|in|on|at|of|from|with|within|during|after|before|until|through|via|when|while|"
+    r"which|that|who|whom|whose|where|than|about|into|onto|under|over|between|among|around|including|"
+    r"like|and|or|but|the|a|an|its|their|his|her|some|is|are|was|were|be|been)\s*$",
+    re.IGNORECASE)
+
+
+def premise_only(q: Question, paragraph: Paragraph) -> str | None:
+    """`q`'s answering sentence with the answer and the words that lead into it cut off, when the
+    answer ends the sentence and at least six words stay; else None."""
+    s, e = paragraph.sentences[q.sentence]
+    sentence = paragraph.text[s:e]
+    start, end = q.answer[0] - s, q.answer[1] - s
+    if sentence[end:].strip(" \"'”’).!?;:"):
+        return None  # the answer is inside the sentence: cutting it would leave a broken one
+    head, before = sentence[:start].rstrip(), None
+    while head != before:
+        before, head = head, _HANGING.sub("", head).rstrip(" ,;:(–—-")
+    if len(head.split()) < 6 or q.answer_text.lower() in head.lower():
+        return None
+    return head + "."
+
+
 def question_names(questions: list[Question]) -> tuple[str, ...]:
     """Capitalised words the training questions use inside them (names of people, places, things)."""
     return tuple(sorted({m.group() for q in questions for m in NAME.finditer(q.text)}))
@@ -294,6 +325,16 @@ def make_batch(tokenizer, articles, questions: list[Question], rng_seed: int, ot
                 starts.append(-100)
                 ends.append(-100)
                 groups.append(len(questions) + g)
+        premise = premise_only(q, articles[q.article][q.paragraph]) \
+            if PREMISE["share"] and rng.random() < PREMISE["share"] else None
+        if premise:
+            # read with the same context as the whole sentence: only the answer differs
+            (e,) = encode_pairs(tokenizer, q.text, [premise], [pairs[0][1]])
+            features.append(e)
+            labels.append(0.0)
+            starts.append(-100)
+            ends.append(-100)
+            groups.append(g)
     inputs = {k: torch.from_numpy(v) for k, v in pad_batch(features).items()}
     return inputs, torch.tensor(labels), torch.tensor(starts), torch.tensor(ends), torch.tensor(groups)
 
@@ -320,6 +361,7 @@ def train(args) -> None:
     random.Random(args.seed).shuffle(pool)
     others = sorted(train_articles)
     NEAR_MISS.update(share=args.near_miss_share, names=question_names(pool))
+    PREMISE.update(share=args.premise_share)
     kinds = [q for q in pool if asks_beyond_facts(q.text)] if args.explanation_share else []
     base = args.base or model_path("all-MiniLM-L6-v2")
     workers = batch_workers(articles, others, base / "tokenizer.json", args.workers) if args.workers > 0 else None
@@ -1093,6 +1135,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--near-miss-share", type=float, default=0.0,
                         help="train: share of questions also asked as a near miss (one year, number or "
                              "name swapped so their sentence no longer answers), all pairs negative")
+    parser.add_argument("--premise-share", type=float, default=0.0,
+                        help="train: share of questions also given their answering sentence with the answer "
+                             "cut off its end (the premise alone), as a negative beside the whole sentence")
     parser.add_argument("--explanation-share", type=float, default=0.0,
                         help="train: share of each step's questions drawn from the why, how, what-does-it-mean "
                              "and yes-no questions of the training articles (0: SQuAD's own mix)")
