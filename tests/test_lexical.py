@@ -116,3 +116,14 @@ def test_top_k_by_blocks_equals_a_full_sort():
     sparse[[5, 70_000, 150_000]] = [1.0, 3.0, 1.0]
     assert top_k(sparse, 10).tolist() == [70_000, 5, 150_000]  # fewer positive rows than k
     assert top_k(np.zeros(200 * BLOCK, dtype=np.float32), 10).tolist() == []
+
+
+def test_knows_a_word_only_while_a_live_row_holds_it():
+    first = count_terms([tokenize("Kites fly in steady wind"), tokenize("Owls hunt voles")])
+    second = count_terms([tokenize("Gliders need rising air")])
+    both = LexicalIndex([first, second], [None, None])
+    assert both.knows("kite") and both.knows("Owls") and both.knows("gliders")
+    assert not both.knows("Kadamba") and not both.knows("the")  # unknown, and a stop word
+    without_owls = LexicalIndex([first, second], [np.array([True, False]), None])
+    assert not without_owls.knows("owls") and without_owls.knows("wind")
+    assert without_owls.frequency(tokenize("owls")[0]) == 0

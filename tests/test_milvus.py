@@ -108,6 +108,12 @@ def test_dev_set_hit_rates_match_the_embedded_index(local_index, milvus_index, m
         assert milvus[metric] == pytest.approx(local[metric], abs=0.05), metric
 
 
+def test_both_backends_know_the_same_names(local_index, milvus_index):
+    # qa.read.unknown_names asks the backend whether any chunk holds a word of a question's name
+    for word, known in (("Pyongyang", True), ("Rutte", True), ("Kadamba", False), ("Australia", False)):
+        assert local_index.knows_word(word) is known and milvus_index.knows_word(word) is known, word
+
+
 def test_milvus_rrf_ranker_agrees_with_our_fusion(model, tmp_path):
     # Milvus's ranker fuses each chunk's own vector, not its best window: compared without windows.
     settings = Settings(backend="milvus", uri=str(tmp_path / "milvus.db"), dense_windows=0)

@@ -2,6 +2,7 @@
 whole answers (retrieval + reader + citations) on text nobody here tuned to.
 
     .venv/bin/python -m bench.datasets.squad_set bench/out/squad            # 20 held-out articles
+    .venv/bin/python -m bench.datasets.squad_set bench/out/squad-other --other 200   # + 200 about other articles
     .venv/bin/qa index bench/out/squad/sources --index bench/out/squad/index
     .venv/bin/qa eval bench/out/squad/questions.jsonl --index bench/out/squad/index --modes hybrid
 
@@ -37,6 +38,9 @@ def main(argv=None) -> int:
     parser.add_argument("--squad", type=Path, default=SQUAD, help=f"SQuAD 1.1 train (default {SQUAD})")
     parser.add_argument("--why", action="store_true",
                         help="only the questions that ask why (kind \"why\"), to compare with the natural sets' why-questions")
+    parser.add_argument("--other", type=int, default=0, metavar="N",
+                        help="also N questions of other held-out articles, not written as sources (no answers, "
+                             "kind \"other-article\"): questions about something else, which qa should abstain on")
     args = parser.parse_args(argv)
     if not args.squad.exists():
         parser.error(f"no SQuAD file at {args.squad}; put ../shared beside the project or pass --squad")
@@ -65,10 +69,16 @@ def main(argv=None) -> int:
                                  "sources": [name]} | ({"kind": "why"} if args.why else {}))
     random.Random(train_reader.SEED).shuffle(rows)
     rows = rows[:args.questions]
+    others = [{"id": q["id"], "question": q["question"].strip(), "answers": [], "sources": [], "kind": "other-article"}
+              for a in sorted(held) if a not in chosen
+              for paragraph in data[a]["paragraphs"] for q in paragraph["qas"] if (a, q["question"]) not in used]
+    random.Random(train_reader.SEED).shuffle(others)
+    rows += others[:args.other]
     with open(args.out / "questions.jsonl", "w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(chosen)} held-out articles in {sources}, {len(rows)} questions in {args.out / 'questions.jsonl'}")
+    print(f"{len(chosen)} held-out articles in {sources}, {len(rows)} questions in {args.out / 'questions.jsonl'}"
+          + (f" ({min(args.other, len(others))} of them about other articles)" if args.other else ""))
     return 0
 
 

@@ -244,6 +244,20 @@ class LexicalIndex:
     def size(self) -> int:
         return self._count
 
+    def frequency(self, term: str) -> int:
+        """How many live rows hold `term` (a token as `tokenize` gives it)."""
+        found = 0
+        for segment, dead in zip(self._segments, self._dead):
+            t = segment.terms.get(term)
+            if t is not None:
+                found += int(segment.indptr[t + 1] - segment.indptr[t]) - (int(dead[t]) if dead is not None else 0)
+        return found
+
+    def knows(self, word: str) -> bool:
+        """Whether every content word of `word` is in a live row: a lookup, no scoring."""
+        terms = tokenize(word)
+        return bool(terms) and all(self.frequency(term) for term in terms)
+
     def scores(self, query: str) -> np.ndarray:
         """The BM25 score of every row of every segment for `query` (zero for removed rows)."""
         total = np.zeros(int(self._offsets[-1]), dtype=np.float32)

@@ -73,6 +73,10 @@ class MilvusIndex:
             self._remember(number, rows[0])
         return self._chunks[number]
 
+    def knows_word(self, word: str) -> bool:
+        """Whether Milvus's BM25 finds `word` in any chunk (its analyzer, not qa's, splits it)."""
+        return bool(self.lexical_search(word, 1))
+
     def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) of the best `k` chunks, scored by Milvus from the raw question."""
         with failures_in_words(self.uri):

@@ -132,6 +132,9 @@ class Index:
     def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.lexical.search(query, k)
 
+    def knows_word(self, word: str) -> bool:
+        return self.lexical.knows(word)
+
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         hits = [(int(offset) + row, score)
                 for segment, bits, offset in zip(self.segments, self._live_bits, self.offsets)

@@ -21,6 +21,7 @@ from qa.config import Settings
 from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
 from qa.read.qualifiers import conflict
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
+from qa.read.unknown_names import unknown_names
 from qa.retrieve import Hit, Retriever, reciprocal_rank_fusion, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
@@ -168,6 +169,11 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         return Answer(question, True, (), (), mode, message=NO_ANSWER, hits=tuple(hits))
     citations = tuple(_citation(n, s, retriever) for n, s in enumerate(ranked, start=1))
     best = ranked[0]
+    # A name the index never holds: whatever the nearest passages say, it is about something else.
+    if missing := unknown_names(asked, retriever.backend.knows_word, (hit.chunk.text for hit in hits)):
+        names = ", ".join(f"“{name}”" for name in missing[:3])
+        return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
+                      message=f"{NO_ANSWER[:-1]}: they never mention {names}.")
     if _evidence(best, reader) < abstain_threshold(settings, reader):
         return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits),
                       searched_for=searched_for)

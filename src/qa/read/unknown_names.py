@@ -1,0 +1,70 @@
+"""Questions about something the documents never mention: a name in the question (a capitalised
+word after its first) that no indexed chunk holds, and that no word of the passages read spells
+closely ("Portugese" for "Portuguese", "Gruyeres" for "Gruyères"). Whatever the reader makes of
+the nearest passages, they are about something else, so qa abstains and says which name it did
+not find, as a search engine says it found nothing for a word.
+
+Only names are looked up: common nouns are paraphrased too often ("car" for "vehicle") for their
+absence to mean that the documents cannot answer. See docs/results/natural-questions.md for what
+this catches and what it costs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Callable, Iterable
+
+from qa.index.lexical import STOPWORDS
+
+# A run of capitalised words, not the question's first word or one that opens a sentence in it.
+_NAME = re.compile(r"(?<!^)(?<![.?!:]\s)(?<![\"“‘(])\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Gruyères" and "Gruyeres" are one spelling."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of `a` and `b`, or `limit + 1` once it is sure to exceed `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i]
+        for j, y in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def _spelled_in(word: str, words: set[str]) -> bool:
+    """Whether one of `words` (folded) is `word` spelt a little differently: an edit for every
+    four letters, at least one."""
+    limit = max(1, len(word) // 4)
+    return any(_distance(word, w, limit) <= limit for w in words)
+
+
+def unknown_names(question: str, known: Callable[[str], bool], passages: Iterable[str]) -> list[str]:
+    """The names of `question` with a word that `known` (is it in the index?) says no to and that
+    no word of `passages` (nor two of them run together: "YenYen") spells closely."""
+    missing, words = [], None
+    for match in _NAME.finditer(question):
+        for token in _WORD.findall(match.group()):
+            low = token.lower()
+            if len(low) < 2 or low in STOPWORDS or known(token):
+                continue
+            if words is None:  # the passages' words, read only when a word is not in the index
+                words = set()
+                for passage in passages:
+                    folded = [fold(w) for w in _WORD.findall(passage)]
+                    words.update(folded)
+                    words.update(a + b for a, b in zip(folded, folded[1:]))
+            if not _spelled_in(fold(token), words):
+                missing.append(re.sub(r"(?:['’]s?)+$", "", match.group()))  # not "FBI's": FBI
+                break
+    return missing
