@@ -169,8 +169,9 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         return Answer(question, True, (), (), mode, message=NO_ANSWER, hits=tuple(hits))
     citations = tuple(_citation(n, s, retriever) for n, s in enumerate(ranked, start=1))
     best = ranked[0]
-    # A name the index never holds: whatever the nearest passages say, it is about something else.
-    if missing := unknown_names(asked, retriever.backend.knows_word, (hit.chunk.text for hit in hits)):
+    # A name the index never holds, in what is asked or in its lead: whatever the nearest passages
+    # say, the question is about something else.
+    if missing := unknown_names(question, retriever.backend.knows_word, (hit.chunk.text for hit in hits)):
         names = ", ".join(f"“{name}”" for name in missing[:3])
         return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
                       message=f"{NO_ANSWER[:-1]}: they never mention {names}.")
