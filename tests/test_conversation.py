@@ -69,6 +69,11 @@ def test_a_question_that_stands_alone_or_has_no_previous_one_is_searched_as_aske
     assert search_query("?!", TROOPS, ARRIVED) == "?!"
 
 
+def test_words_the_index_does_not_hold_are_not_carried():
+    known = lambda word: word != "Jinping"  # noqa: E731
+    assert search_query("What did he say?", "Did Xi Jinping visit Russia?", None, known) == "What did he say? Xi Russia"
+
+
 def test_at_most_a_dozen_words_are_carried():
     many = " ".join(f"Name{n}" for n in range(40))
     query = search_query("Who are they?", many, None)
@@ -111,6 +116,17 @@ def test_a_pronoun_alone_finds_nobody_but_after_its_question_finds_the_person(pi
     assert not follow_up.abstained
     assert "top commander in the Pacific" in follow_up.quotes[0].quote
     assert "Charles Flynn" in follow_up.searched_for
+
+
+def test_a_name_the_documents_never_mention_is_not_held_against_the_follow_up(pipeline):
+    first = pipeline.ask("What did Xi Jinping say about the troops?")
+    assert first.abstained and "never mention “Xi Jinping”" in first.message
+    # "say" alone is too short to search on: it would carry the names before it, but not ones the
+    # documents never hold
+    follow_up = pipeline.ask("What did the Pentagon say?", previous=first)
+    assert follow_up.searched_for is None and "Jinping" not in (follow_up.message or "")
+    japan = pipeline.ask("Is Japan worried about this?", previous=first)
+    assert japan.abstained and japan.message.endswith("they never mention “Japan”.")
 
 
 def test_a_bad_follow_up_gets_the_usual_message_and_no_search(pipeline):

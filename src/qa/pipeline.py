@@ -75,9 +75,9 @@ def answer_after(retriever: Retriever, question: str, previous: Answer | dict | 
     says so in `searched_for`; quotes still come only from the documents."""
     if isinstance(previous, Answer):
         previous = previous.as_dict()
-    query = query_after(question, previous)
+    query = query_after(question, previous, retriever.backend.knows_word)
     if reader_sees == "expanded" and query != question:
-        answer = answer_question(retriever, query, mode, k)
+        answer = answer_question(retriever, query, mode, k, typed=question)
         if not answer.error:  # else the carried words made it too long: read the question as asked
             return replace(answer, question=" ".join(question.split()), searched_for=query)
     return answer_question(retriever, question, mode, k, search_query=query)

@@ -145,9 +145,11 @@ class ScoredSentence:
 
 def answer_question(retriever: Retriever, question: str, mode: str | None = None,
                     k: int | None = None, reader: Reader | None = None,
-                    search_query: str | None = None) -> Answer:
+                    search_query: str | None = None, typed: str | None = None) -> Answer:
     """Quote the sentences that best answer `question`, or abstain; never raises on bad input.
-    `search_query`, when given, is what retrieval searches for instead (see qa.read.conversation)."""
+    `search_query`, when given, is what retrieval searches for instead (see qa.read.conversation);
+    `typed`, what the user typed when `question` adds a conversation's words to it: only its
+    names are looked up (a name carried from an earlier question was looked up then)."""
     settings = retriever.settings
     mode, k = mode or settings.mode, k or settings.k
     try:
@@ -171,7 +173,7 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     best = ranked[0]
     # A name the index never holds, in what is asked or in its lead: whatever the nearest passages
     # say, the question is about something else.
-    if missing := unknown_names(question, retriever.backend.knows_word, (hit.chunk.text for hit in hits)):
+    if missing := unknown_names(typed or question, retriever.backend.knows_word, (hit.chunk.text for hit in hits)):
         names = ", ".join(f"“{name}”" for name in missing[:3])
         return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
                       message=f"{NO_ANSWER[:-1]}: they never mention {names}.")

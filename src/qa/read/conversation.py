@@ -11,7 +11,8 @@ only from the documents. Three rules, all here:
 2. Carried: the names (capitalised words) of the previous search (the previous question, or what it
    was expanded to, so a chain of follow-ups keeps its subject) and of the previous answer's first
    quote; when there are none, the previous question's content words. Each word once, only when
-   the question lacks it (compared by stem), at most MAX_CARRIED.
+   the question lacks it (compared by stem), at most MAX_CARRIED; never a word the index does
+   not hold (a name the documents never mention, asked about before, could only mislead).
 3. The query is the question followed by those words as written: readable, since it is shown
    ("searched for: …"), and it is what the reader reads too.
 
@@ -23,6 +24,7 @@ follow-ups 0.647 against 0.824 with names; README, "Follow-up questions").
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from qa.index.lexical import STOPWORDS, tokenize
 
@@ -70,28 +72,31 @@ def is_follow_up(question: str) -> bool:
             or len(content_words(question)) < SHORT)
 
 
-def carried_words(question: str, previous_question: str, previous_answer_quote: str | None) -> list[str]:
-    """The words a follow-up leaves implicit (rule 2 above), as written, in order."""
+def carried_words(question: str, previous_question: str, previous_answer_quote: str | None,
+                  known: Callable[[str], bool] | None = None) -> list[str]:
+    """The words a follow-up leaves implicit (rule 2 above), as written, in order; with `known`
+    (is a word in the index?), not those the documents never hold: they could only mislead."""
     candidates = names(previous_question) + names(previous_answer_quote or "")
     have, carried = set(tokenize(question)), []
     for word in candidates or content_words(previous_question):
         stems = tokenize(word)
-        if stems and not have.issuperset(stems):
+        if stems and not have.issuperset(stems) and (known is None or known(word)):
             carried.append(word)
             have.update(stems)
     return carried[:MAX_CARRIED]
 
 
-def search_query(question: str, previous_question: str | None, previous_answer_quote: str | None) -> str:
+def search_query(question: str, previous_question: str | None, previous_answer_quote: str | None,
+                 known: Callable[[str], bool] | None = None) -> str:
     """What to search for: `question` itself, or, for a follow-up, the question followed by the
     words it leaves implicit (see the module's rules). Readable: it is shown to the user."""
     if not previous_question or not any(ch.isalnum() for ch in question) or not is_follow_up(question):
         return question
-    carried = carried_words(question, previous_question, previous_answer_quote)
+    carried = carried_words(question, previous_question, previous_answer_quote, known)
     return f"{question} {' '.join(carried)}" if carried else question
 
 
-def query_after(question: str, previous: dict | None) -> str:
+def query_after(question: str, previous: dict | None, known: Callable[[str], bool] | None = None) -> str:
     """`search_query` after the previous answer, given as its JSON (`Answer.as_dict()`): its search
     (so a chain of follow-ups keeps its subject) and its first quote. A previous question that
     could not be searched, or none, leaves `question` as it is."""
@@ -99,4 +104,4 @@ def query_after(question: str, previous: dict | None) -> str:
         return question
     quotes = previous.get("answer") or []
     return search_query(question, previous.get("searched_for") or previous.get("question"),
-                        quotes[0]["quote"] if quotes else None)
+                        quotes[0]["quote"] if quotes else None, known)
