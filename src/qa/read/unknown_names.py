@@ -49,6 +49,15 @@ def _spelled_in(word: str, words: set[str]) -> bool:
     return any(_distance(word, w, limit) <= limit for w in words)
 
 
+def _shown(name: str) -> str:
+    """The name as the message quotes it: without a possessive ("FBI's": FBI) or the stop words
+    that open a title-cased question's run ("Is The Boiling Point": Boiling Point)."""
+    words = re.sub(r"(?:['’]s?)+$", "", name).split()
+    while len(words) > 1 and words[0].lower() in STOPWORDS:
+        words.pop(0)
+    return " ".join(words)
+
+
 def unknown_names(question: str, known: Callable[[str], bool], passages: Iterable[str]) -> list[str]:
     """The names of `question` with a word that `known` (is it in the index?) says no to and that
     no word of `passages` (nor two of them run together: "YenYen") spells closely."""
@@ -65,6 +74,6 @@ def unknown_names(question: str, known: Callable[[str], bool], passages: Iterabl
                     words.update(folded)
                     words.update(a + b for a, b in zip(folded, folded[1:]))
             if not _spelled_in(fold(token), words):
-                missing.append(re.sub(r"(?:['’]s?)+$", "", match.group()))  # not "FBI's": FBI
+                missing.append(_shown(match.group()))
                 break
     return missing
