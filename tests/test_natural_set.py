@@ -95,3 +95,20 @@ def test_the_squad_why_set_holds_only_why_questions_answered_in_their_articles(t
     for row in rows:
         text = (tmp_path / "sources" / row["sources"][0]).read_text(encoding="utf-8")
         assert any(answer in text for answer in row["answers"]), row["id"]
+
+
+def test_questions_about_other_articles_are_unanswerable_and_from_articles_not_written(tmp_path):
+    """bench/datasets/squad_set.py --other: questions about held-out articles that are not among
+    the sources, without answers: what qa should abstain on (a news quiz's "other news")."""
+    from bench.datasets.squad_set import SQUAD, main
+
+    if not SQUAD.exists():
+        pytest.skip("needs ../shared/train/squad-v1.1-train.json.gz")
+    assert main([str(tmp_path), "--articles", "3", "--questions", "20", "--other", "15"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "questions.jsonl").read_text().splitlines()]
+    answerable, other = rows[:20], rows[20:]
+    assert len(answerable) == 20 and all(r["answers"] and r["sources"] for r in answerable)
+    assert len(other) == 15 and all(r["kind"] == "other-article" and not r["answers"] for r in other)
+    written = [p.read_text(encoding="utf-8") for p in (tmp_path / "sources").iterdir()]
+    titles = {text.splitlines()[0].replace(" ", "_") for text in written}
+    assert not any(r["id"].rsplit("-", 2)[0] in titles for r in other), "an 'other' question's article was written"
