@@ -113,6 +113,12 @@ def test_each_mode_answers(client, app):
         assert_exact(answer, app.sources)
 
 
+def test_a_name_the_sources_never_mention_is_named_in_the_message(client):
+    answer = client.predict("What did Boris Johnson say about North Korea?", api_name="/ask")
+    assert answer["abstained"] and answer["answer"] == [] and answer["citations"]
+    assert answer["message"] == "The sources do not answer this question: they never mention “Boris Johnson”."
+
+
 def test_unanswerable_question_abstains_with_nearest_passages(client):
     answer = client.predict("What is the boiling point of liquid nitrogen?", api_name="/ask")
     assert answer["abstained"] and answer["answer"] == []
