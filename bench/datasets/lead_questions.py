@@ -1,6 +1,7 @@
 """A question set whose questions come after a lead, the way news quizzes ask ("A bipartisan group
 of senators announced … Which measure did lawmakers leave out?"): each question of a set folder
-is prefixed with the first sentences of its own source document, up to --lead-words words.
+is prefixed with the first sentences of its own source document, up to --lead-words words (a
+question about an article that is not indexed, by that article's: `squad_set.py --other`).
 
     .venv/bin/python -m bench.datasets.lead_questions bench/out/squad bench/out/squad-lead [--lead-words 45]
     .venv/bin/python -m bench.answers.natural_questions bench/out/squad-lead
@@ -43,7 +44,8 @@ def main() -> None:
     with (args.out / "questions.jsonl").open("w") as out:
         for line in (args.set / "questions.jsonl").open():
             question = json.loads(line)
-            source = question["sources"][0]
+            # a question about an article that is not indexed (squad_set.py --other) is led by that article
+            source = question["sources"][0] if question["sources"] else Path("..") / "other-articles" / question["about"]
             if source not in leads:
                 leads[source] = lead(read_document(args.set / "sources" / source).text, args.lead_words)
             question["question"] = f"{leads[source]} {question['question']}"

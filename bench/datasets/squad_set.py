@@ -7,7 +7,8 @@ whole answers (retrieval + reader + citations) on text nobody here tuned to.
     .venv/bin/qa eval bench/out/squad/questions.jsonl --index bench/out/squad/index --modes hybrid
 
 Writes DIR/sources/NNN.txt (the article's title, then its paragraphs separated by blank lines)
-and DIR/questions.jsonl (id, question, answers, sources). The articles are the reader's held-out
+and DIR/questions.jsonl (id, question, answers, sources); with --other, the other articles' text in
+DIR/other-articles/ (not to index), each of their questions naming it ("about"). The articles are the reader's held-out
 articles (`training/train_reader.py`'s split, same seed); the questions skip the first 1,000 of
 its shuffled held-out pool, which `validate` and `calibrate` read, so none of them fitted anything.
 The data is read from ../shared/train/ and written only under DIR (never commit it).
@@ -69,11 +70,19 @@ def main(argv=None) -> int:
                                  "sources": [name]} | ({"kind": "why"} if args.why else {}))
     random.Random(train_reader.SEED).shuffle(rows)
     rows = rows[:args.questions]
-    others = [{"id": q["id"], "question": q["question"].strip(), "answers": [], "sources": [], "kind": "other-article"}
+    others = [{"id": q["id"], "question": q["question"].strip(), "answers": [], "sources": [], "kind": "other-article",
+               "about": f"{a:03d}.txt"}
               for a in sorted(held) if a not in chosen
               for paragraph in data[a]["paragraphs"] for q in paragraph["qas"] if (a, q["question"]) not in used]
     random.Random(train_reader.SEED).shuffle(others)
     rows += others[:args.other]
+    # The other articles' text goes beside the sources, never among them: lead_questions.py reads
+    # a question's lead from the article it is "about".
+    for name in sorted({row["about"] for row in rows if "about" in row}):
+        article = data[int(name[:3])]
+        text = "\n\n".join([article["title"].replace("_", " ")] + [p["context"].strip() for p in article["paragraphs"]])
+        (args.out / "other-articles").mkdir(exist_ok=True)
+        (args.out / "other-articles" / name).write_text(text + "\n", encoding="utf-8")
     with open(args.out / "questions.jsonl", "w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
