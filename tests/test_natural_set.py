@@ -112,3 +112,6 @@ def test_questions_about_other_articles_are_unanswerable_and_from_articles_not_w
     written = [p.read_text(encoding="utf-8") for p in (tmp_path / "sources").iterdir()]
     titles = {text.splitlines()[0].replace(" ", "_") for text in written}
     assert not any(r["id"].rsplit("-", 2)[0] in titles for r in other), "an 'other' question's article was written"
+    # each names its article, kept apart for leads (lead_questions.py), never among the sources
+    assert all((tmp_path / "other-articles" / r["about"]).exists() for r in other)
+    assert not {r["about"] for r in other} & {p.name for p in (tmp_path / "sources").iterdir()}
