@@ -31,6 +31,11 @@ WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
 USED_BY_TRAINING_SCRIPT = 1000  # validate (500) and calibrate (400) read the pool's first questions
 
 
+def article_text(article: dict) -> str:
+    """A SQuAD article as a document: its title, then its paragraphs separated by blank lines."""
+    return "\n\n".join([article["title"].replace("_", " ")] + [p["context"].strip() for p in article["paragraphs"]])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="folder to write sources/ and questions.jsonl to")
@@ -59,8 +64,7 @@ def main(argv=None) -> int:
     for a in chosen:
         article = data[a]
         name = f"{a:03d}.txt"
-        title = article["title"].replace("_", " ")
-        text = "\n\n".join([title] + [p["context"].strip() for p in article["paragraphs"]])
+        text = article_text(article)
         (sources / name).write_text(text + "\n", encoding="utf-8")
         for paragraph in article["paragraphs"]:
             for q in paragraph["qas"]:
@@ -78,10 +82,11 @@ def main(argv=None) -> int:
     rows += others[:args.other]
     # The other articles' text goes beside the sources, never among them: lead_questions.py reads
     # a question's lead from the article it is "about".
-    for name in sorted({row["about"] for row in rows if "about" in row}):
-        article = data[int(name[:3])]
-        text = "\n\n".join([article["title"].replace("_", " ")] + [p["context"].strip() for p in article["paragraphs"]])
+    about = sorted({row["about"] for row in rows if "about" in row})
+    if about:
         (args.out / "other-articles").mkdir(exist_ok=True)
+    for name in about:
+        text = article_text(data[int(name.removesuffix(".txt"))])
         (args.out / "other-articles" / name).write_text(text + "\n", encoding="utf-8")
     with open(args.out / "questions.jsonl", "w", encoding="utf-8") as out:
         for row in rows:

@@ -244,14 +244,19 @@ class LexicalIndex:
     def size(self) -> int:
         return self._count
 
-    def frequency(self, term: str) -> int:
-        """How many live rows hold `term` (a token as `tokenize` gives it)."""
-        found = 0
-        for segment, dead in zip(self._segments, self._dead):
+    def _postings(self, term: str):
+        """For each segment holding `term`: its postings' rows and weights, its row offset, and how
+        many of them are live."""
+        for segment, weights, dead, offset in zip(self._segments, self._weights, self._dead, self._offsets):
             t = segment.terms.get(term)
             if t is not None:
-                found += int(segment.indptr[t + 1] - segment.indptr[t]) - (int(dead[t]) if dead is not None else 0)
-        return found
+                span = slice(int(segment.indptr[t]), int(segment.indptr[t + 1]))
+                live = span.stop - span.start - (int(dead[t]) if dead is not None else 0)
+                yield segment.rows[span], weights[span], offset, live
+
+    def frequency(self, term: str) -> int:
+        """How many live rows hold `term` (a token as `tokenize` gives it)."""
+        return sum(live for *_, live in self._postings(term))
 
     def knows(self, word: str) -> bool:
         """Whether every content word of `word` is in a live row: a lookup, no scoring."""
@@ -263,18 +268,12 @@ class LexicalIndex:
         total = np.zeros(int(self._offsets[-1]), dtype=np.float32)
         # A word said twice counts twice, as in bm25s and rank-bm25.
         for term, times in Counter(tokenize(query)).items():
-            postings, frequency = [], 0
-            for segment, weights, dead, offset in zip(self._segments, self._weights, self._dead, self._offsets):
-                t = segment.terms.get(term)
-                if t is None:
-                    continue
-                span = slice(int(segment.indptr[t]), int(segment.indptr[t + 1]))
-                postings.append((segment.rows[span], weights[span], offset))
-                frequency += span.stop - span.start - (int(dead[t]) if dead is not None else 0)
+            postings = list(self._postings(term))
+            frequency = sum(live for *_, live in postings)
             if not frequency:
                 continue
             idf = np.float32(np.log(1 + (self._count - frequency + 0.5) / (frequency + 0.5)) * times)
-            for rows, weight, offset in postings:
+            for rows, weight, offset, _ in postings:
                 # np.add.at: several times faster than `total[rows] += ...` (rows are unique here);
                 # a removed row's weight is zero, so it keeps its zero score.
                 np.add.at(total, rows + offset if offset else rows, idf * weight)
