@@ -35,6 +35,18 @@ def test_onnx_backends_agree_with_torch(torch_model, backend):
     assert cosine.min() > (0.9999 if backend == "onnx" else 0.98)
 
 
+def test_int8_lanes_side_by_side_give_the_vectors_of_one_session():
+    from qa.index.onnx_embed import OnnxEncoder
+
+    texts = [f"{sentence} ({n})" * (1 + n % 3) for n, sentence in enumerate(SENTENCES * 10)]
+    one = OnnxEncoder(model_path(Settings().model), quantized=True, lanes=1)
+    two = OnnxEncoder(model_path(Settings().model), quantized=True, lanes=2)
+    shared = two.encode(texts, batch_size=64)
+    assert len(two._lanes) == 2 and not one._lanes  # the call was shared between two sessions
+    assert np.abs(shared - one.encode(texts, batch_size=64)).max() < 1e-6
+    assert np.abs(two.encode(texts[:3]) - shared[:3]).max() < 1e-6  # a short call runs on the main session
+
+
 def test_asking_for_a_gpu_without_one_says_so():
     import torch
 

@@ -6,7 +6,8 @@ batch mates. A run of one short text gives ONNX Runtime's second thread little t
 build showed the main thread at 82% of a core and the other at 28%. This embeds the same texts
 (pieces of a real-text folder, `bench/datasets/real_text.py`) both ways, in turns, and prints
 texts a second and how far the vectors differ (two runs of one text alone are the same
-computation, so they should not differ at all).
+computation, so they should not differ at all). The side-by-side way is `OnnxEncoder`'s own lanes,
+which builds use since they were measured here.
 
     .venv/bin/python -m bench.indexing.parallel_sessions bench/out/real-text/10mb [--texts 400] [--rounds 2]
         [--json bench/out/parallel-sessions.json]
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -39,24 +39,6 @@ def texts_of(folder: Path, count: int) -> list[str]:
     return texts[:count]
 
 
-def side_by_side(encoders: list[OnnxEncoder], texts: list[str]) -> np.ndarray:
-    """Each encoder embeds every len(encoders)-th text, all at once in threads (a run releases the GIL)."""
-    parts: list[np.ndarray | None] = [None] * len(encoders)
-
-    def work(k: int) -> None:
-        parts[k] = encoders[k].encode(texts[k::len(encoders)])
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(encoders))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    out = np.empty((len(texts), encoders[0].get_embedding_dimension()), dtype=np.float32)
-    for k, part in enumerate(parts):
-        out[k::len(encoders)] = part
-    return out
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="a folder of text files (bench/datasets/real_text.py writes one)")
@@ -69,10 +51,10 @@ def main(argv=None) -> int:
     if not texts:
         parser.error(f"no text files in {args.folder}")
     model = model_path("all-MiniLM-L6-v2")
-    one = OnnxEncoder(model, quantized=True)
-    several = [OnnxEncoder(model, quantized=True, threads=1) for _ in range(args.sessions)]
-    for encoder in [one, *several]:
-        encoder.encode(texts[:4])  # warm up
+    one = OnnxEncoder(model, quantized=True, lanes=1)
+    several = OnnxEncoder(model, quantized=True, lanes=args.sessions)
+    for encoder in (one, several):
+        encoder.encode(texts[:OnnxEncoder.LANE_MIN])  # warm up, lanes opened
     rates: list[tuple[float, float]] = []
     difference = 0.0
     for r in range(1, args.rounds + 1):
@@ -80,7 +62,7 @@ def main(argv=None) -> int:
         alone = one.encode(texts)
         one_rate = len(texts) / (time.perf_counter() - start)
         start = time.perf_counter()
-        parallel = side_by_side(several, texts)
+        parallel = several.encode(texts)
         parallel_rate = len(texts) / (time.perf_counter() - start)
         print(f"round {r}, {len(texts)} texts: one session, default threads {one_rate:.1f}/s; "
               f"{args.sessions} one-thread sessions side by side {parallel_rate:.1f}/s "

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -103,20 +104,19 @@ class OnnxEncoder:
     """Sentence embeddings from an exported model: the torch model's vectors (cosine 0.99999 in
     float32, about 0.99 with int8 weights), faster on CPU."""
 
-    def __init__(self, model_dir: Path, quantized: bool = False, threads: int | None = None) -> None:
-        import onnxruntime as ort
+    def __init__(self, model_dir: Path, quantized: bool = False, threads: int | None = None,
+                 lanes: int | None = None) -> None:
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        # Spinning threads keep the cores busy between calls; where other processes share the
-        # cores (the web app, indexing), yielding made queries faster, not slower.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(exported_model(model_dir, quantized)), options,
-                                             providers=["CPUExecutionProvider"])
+        self._file = exported_model(model_dir, quantized)
+        self._session = self._open(threads)
+        # Texts run one at a time (int8) leave ONNX Runtime's second thread little to share; one-thread
+        # sessions side by side, each taking its share of the texts, keep every core busy
+        # (bench/indexing/parallel_sessions.py). Opened on the first long call: queries never need them.
+        self._lane_count = 1 if threads else max(1, min(lanes or _cores(), self.MAX_LANES))
+        self._lanes: list = []
+        self._lanes_lock = threading.Lock()
         self._dimension = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
         max_tokens = json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -127,6 +127,20 @@ class OnnxEncoder:
         self.quantized = quantized
 
     BATCH_LIMIT = 16
+    MAX_LANES = 4  # one-thread sessions at most: each holds its own copy of the weights and buffers
+    LANE_MIN = 32  # runs a call needs before it is shared among lanes
+
+    def _open(self, threads: int | None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        # Spinning threads keep the cores busy between calls; where other processes share the
+        # cores (the web app, indexing), yielding made queries faster, not slower.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(self._file), options, providers=["CPUExecutionProvider"])
 
     def get_embedding_dimension(self) -> int:
         return self._dimension
@@ -143,14 +157,56 @@ class OnnxEncoder:
         # fast on a quiet machine (bench/indexing/batch_mates.py; slower beside other work).
         batch_size = 1 if self.quantized else min(batch_size, self.BATCH_LIMIT)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        runs = [order[begin:begin + batch_size] for begin in range(0, len(texts), batch_size)]
         out = np.empty((len(texts), self._dimension), dtype=np.float32)
-        for begin in range(0, len(texts), batch_size):
-            rows = order[begin:begin + batch_size]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in rows])
-            feed = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                    "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                    "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
-            out[rows] = self._session.run(None, feed)[0]
+        lanes = self._lanes_for(runs) if batch_size == 1 else []
+        if len(lanes) > 1:
+            # A run releases the GIL; every text is still run alone, so its vector is the same.
+            failures: list[BaseException] = []
+
+            def lane(k: int) -> None:
+                try:
+                    self._run(*lanes[k], texts, runs[k::len(lanes)], out)
+                except BaseException as error:  # raised again in the caller's thread
+                    failures.append(error)
+
+            workers = [threading.Thread(target=lane, args=(k,)) for k in range(len(lanes))]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            if failures:
+                raise failures[0]
+        else:
+            self._run(self._session, self._tokenizer, texts, runs, out)
         if normalize_embeddings:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+    def _lanes_for(self, runs: list[list[int]]) -> list:
+        if self._lane_count < 2 or len(runs) < self.LANE_MIN:
+            return []
+        with self._lanes_lock:
+            if not self._lanes:
+                from tokenizers import Tokenizer
+
+                # Each lane its own tokenizer too: nothing is shared between the threads but `out`.
+                self._lanes = [(self._open(1), Tokenizer.from_str(self._tokenizer.to_str()))
+                               for _ in range(self._lane_count)]
+            return self._lanes
+
+    def _run(self, session, tokenizer, texts: list[str], runs: list[list[int]], out: np.ndarray) -> None:
+        for rows in runs:
+            encodings = tokenizer.encode_batch([texts[i] for i in rows])
+            feed = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                    "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+            out[rows] = session.run(None, feed)[0]
+
+
+def _cores() -> int:
+    """Cores this process may run on (a container's or taskset's limit, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
