@@ -171,3 +171,29 @@ def test_a_heading_that_joins_questions_offers_each_of_them():
     assert question_parts("How much does a plot cost?") == ["How much does a plot cost?"]
     assert question_parts("Who can apply for a plot and a shed?") == ["Who can apply for a plot and a shed?"]
     assert question_parts("Why now – and why here?") == ["Why now – and why here?"]
+    # A heading's markup is not what it asks.
+    assert question_parts("## How do I give up my plot?") == ["How do I give up my plot?"]
+    assert question_parts("Q: Is there parking?") == ["Is there parking?"]
+    assert question_parts("**2. Can I bring my dog?**") == ["Can I bring my dog?"]
+
+
+def test_the_paragraph_right_under_a_question_heading_is_also_read_after_it(article_retriever):
+    from qa.read.answer import candidate_sentences, read_sentences, shared_reader
+
+    question = "Why is the town moving?"
+    hits = article_retriever.search(question, k=8)
+    candidates = candidate_sentences(article_retriever, question, hits)
+    headed = dict(zip(candidates.texts, candidates.headed))
+    # Both sentences of the paragraph under "Why would a town move itself?" carry it; others do not.
+    assert headed["Insurers stopped covering homes in the lowest streets last year."].startswith(
+        "Why would a town move itself? The river has flooded")
+    assert headed["The river has flooded Harwick four times since 2010."] == "Why would a town move itself? "
+    assert headed["The town of Harwick voted on Tuesday to move 140 homes away from the river."] == ""
+    # Read both ways, a sentence keeps the better reading: the heading can only add evidence.
+    reader = shared_reader()
+    plain = reader.select(question, candidates.texts, candidates.contexts, candidates.cosine,
+                          candidates.overlap, candidates.ranks)
+    scores = {(s.start, s.end): s.score for s in read_sentences(reader, article_retriever, question, hits)}
+    for (_, start, end), reading in zip(candidates.spans, plain):
+        if (start, end) in scores:
+            assert scores[(start, end)] >= reading.score - 1e-9

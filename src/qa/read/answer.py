@@ -309,6 +309,9 @@ class Candidates:
     # the similarity to the question of the question heading whose section holds each sentence
     # (qa.read.layout.section_question; 0 outside such a section)
     section: np.ndarray
+    # for a sentence in the paragraph right under a question heading: its context with the heading
+    # before it (as an FAQ reads), else ""
+    headed: list[str]
 
     @property
     def ranks(self) -> np.ndarray:
@@ -318,13 +321,13 @@ class Candidates:
     def subset(self, keep: list[int]) -> "Candidates":
         return Candidates([self.spans[i] for i in keep], [self.texts[i] for i in keep],
                           [self.contexts[i] for i in keep], self.cosine[keep], self.overlap[keep],
-                          self.section[keep])
+                          self.section[keep], [self.headed[i] for i in keep])
 
 
 def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) -> Candidates:
     """Every sentence of the hits, with the words before it; a sentence that overlapping passages
     share is taken once, for the passage ranked first; non-answers (qa.read.layout) are left out."""
-    seen, spans, texts, contexts, headings = set(), [], [], [], []
+    seen, spans, texts, contexts, headings, headed = set(), [], [], [], [], []
     for hit in hits:
         c = hit.chunk
         document = retriever.backend.document_by_source(c.source)
@@ -338,9 +341,11 @@ def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) ->
             paragraph_start = document.paragraphs[document.paragraph_at(start) - 1][0]
             spans.append((hit, start, end))
             texts.append(c.text[s:e])
-            contexts.append(preceding_context(document.text, paragraph_start, start))
             heading = section_question(document, start)
             headings.append(" ".join(document.text[heading[0]:heading[1]].split()) if heading else "")
+            contexts.append(preceding_context(document.text, paragraph_start, start))
+            under = heading and document.paragraph_at(heading[0]) == document.paragraph_at(start) - 1
+            headed.append(f"{question_parts(headings[-1])[0]} {contexts[-1]}" if under else "")
     query = retriever.embed_query(question)
     cosine = retriever.embed_sentences(texts) @ query if texts else np.zeros(0)
     asked = sorted(set(headings) - {""})
@@ -348,7 +353,7 @@ def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) ->
     section = np.array([similar.get(h, 0.0) for h in headings], dtype=float)
     # Shared words weighted by their rarity among all the candidates, read or not, as fitted.
     return Candidates(spans, texts, contexts, np.asarray(cosine), np.asarray(word_overlap(question, texts)),
-                      section)
+                      section, headed)
 
 
 def _heading_similarity(retriever: Retriever, headings: list[str], query: np.ndarray) -> dict[str, float]:
@@ -372,6 +377,13 @@ def read_sentences(reader: Reader, retriever: Retriever, question: str, hits: li
     chosen = candidates.subset(read)
     readings = reader.select(question, chosen.texts, chosen.contexts, chosen.cosine, chosen.overlap,
                              chosen.ranks)
+    # Right under a question heading, a sentence is also read with the heading before it, as an FAQ
+    # reads, and keeps the better reading: a heading that asks something else must not cost it.
+    if under := [i for i, context in enumerate(chosen.headed) if context]:
+        again = reader.select(question, [chosen.texts[i] for i in under], [chosen.headed[i] for i in under],
+                              chosen.cosine[under], chosen.overlap[under], chosen.ranks[under])
+        for i, reading in zip(under, again):
+            readings[i] = max(readings[i], reading, key=lambda r: r.score)
     return [ScoredSentence(hit, start, end, 1 - (1 - r.score) * (1 - lift), start + r.answer_start,
                            start + r.answer_end, 1 / (1 + math.exp(-r.logit)))
             for (hit, start, end), r, lift in zip(chosen.spans, readings, strength[read])]

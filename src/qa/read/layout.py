@@ -85,11 +85,14 @@ def section_question(document: Document, start: int) -> tuple[int, int] | None:
 _JOINED = re.compile(r"\s+[–—]\s+(?:and\s+)?|\s*;\s*(?:and\s+)?|,?\s+and\s+(?=(?:what|how|why|when|where|who|which)\b)",
                      re.IGNORECASE)
 MIN_PART_WORDS = 4  # a shorter piece of a heading is a phrase, not a question of its own
+# What marks a line as a heading or an FAQ entry, not what it asks: "## ", "Q: ", "3. ", "**…**".
+_MARKUP = re.compile(r"^(?:\s*(?:#{1,6}\s+|Q\s*[:.]\s*|\d{1,3}[.)]\s+|\*\*|__))+|(?:\*\*|__)\s*$")
 
 
 def question_parts(heading: str) -> list[str]:
     """The heading and, when it joins several questions ("What are the implications – and what might
     they do about it?"), each of them: a user's question may ask only one."""
+    heading = _MARKUP.sub("", heading).strip()
     parts = [part.strip(" ,;–—") for part in _JOINED.split(heading)]
     return [heading] + [part for part in parts if part != heading and len(part.split()) >= MIN_PART_WORDS]
 
