@@ -162,6 +162,9 @@ def test_a_name_the_documents_never_mention_abstains_and_says_which(library):
 def test_a_name_spelt_a_little_differently_is_still_answered(library):
     answer = answer_question(library, "Who designed the Riverside Libary for Thomas Avary?")
     assert not answer.abstained and "Helen Marsh" in answer.citations[0].quote
+    # asked again as the documents spell it, and the answer says so
+    assert answer.question == "Who designed the Riverside Libary for Thomas Avary?"
+    assert answer.searched_for == "Who designed the Riverside Library for Thomas Avery?"
 
 
 def test_the_same_question_with_the_documents_year_is_answered(library):

@@ -46,3 +46,12 @@ def test_passages_are_read_only_when_a_word_is_not_in_the_index():
 
 def test_fold_drops_accents_and_case():
     assert fold("Gruyères") == fold("GRUYERES") == "gruyeres"
+
+
+def test_a_name_spelt_a_little_differently_is_respelt_as_the_passages_write_it():
+    from qa.read.unknown_names import check_names, respell
+
+    missing, respelt = check_names("How many Portugese words did Ng YenYen use in Gruyeres?", known, PASSAGES)
+    # An accent is not a respelling, nor two words run together; a changed letter is.
+    assert missing == [] and respelt == {"Portugese": "Portuguese"}
+    assert respell("Portugese words, not Portugeses", respelt) == "Portuguese words, not Portugeses"

@@ -21,7 +21,7 @@ from qa.config import Settings
 from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
 from qa.read.qualifiers import conflict
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
-from qa.read.unknown_names import unknown_names
+from qa.read.unknown_names import check_names, respell
 from qa.retrieve import Hit, Retriever, reciprocal_rank_fusion, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
@@ -173,10 +173,18 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     best = ranked[0]
     # A name the index never holds, in what is asked or in its lead: whatever the nearest passages
     # say, the question is about something else.
-    if missing := unknown_names(typed or question, retriever.backend.knows_word, (hit.chunk.text for hit in hits)):
+    known = retriever.backend.knows_word
+    missing, respelt = check_names(typed or question, known, (hit.chunk.text for hit in hits))
+    if missing:
         names = ", ".join(f"“{name}”" for name in missing[:3])
         return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
                       message=f"{NO_ANSWER[:-1]}: they never mention {names}.")
+    # A name typed a little differently from the documents ("Zelenskiy" for "Zelenskyy") is asked
+    # again in their spelling, which search and the reader match; the answer says what it searched.
+    if respelt := {word: spelling for word, spelling in respelt.items() if known(spelling)}:
+        again = answer_question(retriever, respell(question, respelt), mode, k, reader,
+                                respell(query, respelt), respell(typed, respelt) if typed else None)
+        return replace(again, question=question, searched_for=again.searched_for or respell(query, respelt))
     if _evidence(best, reader) < abstain_threshold(settings, reader):
         return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits),
                       searched_for=searched_for)

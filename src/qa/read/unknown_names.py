@@ -42,11 +42,12 @@ def _distance(a: str, b: str, limit: int) -> int:
     return previous[-1]
 
 
-def _spelled_in(word: str, words: set[str]) -> bool:
-    """Whether one of `words` (folded) is `word` spelt a little differently: an edit for every
-    four letters, at least one."""
+def _spelled_in(word: str, words: dict[str, str]) -> str | None:
+    """The word of `words` (folded: as found) that spells `word` a little differently, an edit for
+    every four letters and at least one, the closest first; None when none does."""
     limit = max(1, len(word) // 4)
-    return any(_distance(word, w, limit) <= limit for w in words)
+    best = min(((_distance(word, w, limit), w) for w in words), default=(limit + 1, ""))
+    return words[best[1]] if best[0] <= limit else None
 
 
 def _shown(name: str) -> str:
@@ -61,19 +62,40 @@ def _shown(name: str) -> str:
 def unknown_names(question: str, known: Callable[[str], bool], passages: Iterable[str]) -> list[str]:
     """The names of `question` with a word that `known` (is it in the index?) says no to and that
     no word of `passages` (nor two of them run together: "YenYen") spells closely."""
-    missing, words = [], None
+    return check_names(question, known, passages)[0]
+
+
+def check_names(question: str, known: Callable[[str], bool],
+                passages: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """`unknown_names`, and the words of the other names that the index lacks but a word of the
+    passages spells closely, each with that spelling ({"Zelenskiy": "Zelenskyy"}): asked again
+    in the documents' spelling, the question is searched and read as the documents write it."""
+    missing, respelt, words = [], {}, None
     for match in _NAME.finditer(question):
         for token in _WORD.findall(match.group()):
             low = token.lower()
             if len(low) < 2 or low in STOPWORDS or known(token):
                 continue
             if words is None:  # the passages' words, read only when a word is not in the index
-                words = set()
+                words = {}
                 for passage in passages:
-                    folded = [fold(w) for w in _WORD.findall(passage)]
-                    words.update(folded)
-                    words.update(a + b for a, b in zip(folded, folded[1:]))
-            if not _spelled_in(fold(token), words):
+                    found = _WORD.findall(passage)
+                    folded = [fold(w) for w in found]
+                    for f, w in zip(folded, found):
+                        words.setdefault(f, w)
+                    for a, b in zip(folded, folded[1:]):  # two words run together: not a respelling
+                        words.setdefault(a + b, "")
+            spelling = _spelled_in(fold(token), words)
+            if spelling is None:
                 missing.append(_shown(match.group()))
                 break
-    return missing
+            if spelling and fold(spelling) != fold(token):
+                respelt[token] = spelling
+    return missing, respelt
+
+
+def respell(text: str, respelt: dict[str, str]) -> str:
+    """`text` with each word of `respelt` in its documents' spelling."""
+    for word, spelling in respelt.items():
+        text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", spelling, text)
+    return text
