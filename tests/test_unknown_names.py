@@ -55,3 +55,4 @@ def test_a_name_spelt_a_little_differently_is_respelt_as_the_passages_write_it()
     # An accent is not a respelling, nor two words run together; a changed letter is.
     assert missing == [] and respelt == {"Portugese": "Portuguese"}
     assert respell("Portugese words, not Portugeses", respelt) == "Portuguese words, not Portugeses"
+    assert check_names("Is the HELN report out?", known, PASSAGES) == ([], {})  # an acronym is not respelt

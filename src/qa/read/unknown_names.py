@@ -89,7 +89,8 @@ def check_names(question: str, known: Callable[[str], bool],
             if spelling is None:
                 missing.append(_shown(match.group()))
                 break
-            if spelling and fold(spelling) != fold(token):
+            # An acronym a letter away is another acronym ("SMTP", "MTP"), not a typo: not respelt.
+            if spelling and fold(spelling) != fold(token) and not token.isupper():
                 respelt[token] = spelling
     return missing, respelt
 
