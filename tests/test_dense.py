@@ -47,6 +47,22 @@ def test_int8_lanes_side_by_side_give_the_vectors_of_one_session():
     assert np.abs(two.encode(texts[:3]) - shared[:3]).max() < 1e-6  # a short call runs on the main session
 
 
+def test_a_failing_lane_raises_in_the_caller():
+    from qa.index.onnx_embed import OnnxEncoder
+
+    encoder = OnnxEncoder(model_path(Settings().model), quantized=True, lanes=2)
+    texts = [f"text number {n}" for n in range(OnnxEncoder.LANE_MIN)]
+    encoder.encode(texts)
+
+    class Broken:
+        def run(self, *args):
+            raise RuntimeError("lane broke")
+
+    encoder._lanes[1] = (Broken(), encoder._lanes[1][1])
+    with pytest.raises(RuntimeError, match="lane broke"):
+        encoder.encode(texts)
+
+
 def test_asking_for_a_gpu_without_one_says_so():
     import torch
 
