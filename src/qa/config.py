@@ -99,7 +99,9 @@ class Settings:
     abstain_below: float | None = setting(
         None, "qa abstains when the best sentence's reader score is below this; None: the threshold "
         "calibrated with the reader on held-out SQuAD near misses (its reader.json)")
-    answer_passages: int = setting(8, "the best passages whose sentences the reader scores for an answer")
+    answer_passages: int = setting(
+        10, "the best passages whose sentences the reader scores for an answer: as many as `qa eval` cites "
+        "(eval_k), so that answers are chosen as they are measured")
     reader_sentences: int | None = setting(
         12, "the reader reads at most this many of their sentences (the best by cosine and shared words, and "
         "each passage's best), as reading is the slow step; None: all of them")
