@@ -111,7 +111,7 @@ def session_floor(encoder: OnnxEncoder, texts: list[str], batch: int = 16) -> fl
 def lanes_floor(encoder: OnnxEncoder, texts: list[str]) -> float:
     """Seconds of the encoder's one-thread sessions side by side (its lanes), each running its share
     of the texts one a run, tokenised ahead; infinity where the encoder has a single lane."""
-    lanes = encoder._lanes_for([[0]] * encoder.LANE_MIN)
+    lanes = encoder.lanes()
     if len(lanes) < 2:
         return float("inf")
     _, feeds = _feeds(encoder, texts, 1)

@@ -159,7 +159,7 @@ class OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         runs = [order[begin:begin + batch_size] for begin in range(0, len(texts), batch_size)]
         out = np.empty((len(texts), self._dimension), dtype=np.float32)
-        lanes = self._lanes_for(runs) if batch_size == 1 else []
+        lanes = self.lanes() if batch_size == 1 and len(runs) >= self.LANE_MIN else []
         if len(lanes) > 1:
             # A run releases the GIL; every text is still run alone, so its vector is the same.
             failures: list[BaseException] = []
@@ -183,8 +183,10 @@ class OnnxEncoder:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
-    def _lanes_for(self, runs: list[list[int]]) -> list:
-        if self._lane_count < 2 or len(runs) < self.LANE_MIN:
+    def lanes(self) -> list:
+        """The one-thread sessions (each with its tokenizer) that share a long call, opened on first
+        use; none where there is a single lane."""
+        if self._lane_count < 2:
             return []
         with self._lanes_lock:
             if not self._lanes:
