@@ -56,3 +56,8 @@ def test_a_name_spelt_a_little_differently_is_respelt_as_the_passages_write_it()
     assert missing == [] and respelt == {"Portugese": "Portuguese"}
     assert respell("Portugese words, not Portugeses", respelt) == "Portuguese words, not Portugeses"
     assert check_names("Is the HELN report out?", known, PASSAGES) == ([], {})  # an acronym is not respelt
+
+
+def test_at_most_three_missing_names_are_looked_for():
+    question = "Did " + " and ".join(f"Kadamba{letter}" for letter in "ABCDEFGH") + " meet?"
+    assert unknown_names(question, known, PASSAGES) == ["KadambaA", "KadambaB", "KadambaC"]

@@ -176,7 +176,7 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     known = retriever.backend.knows_word
     missing, respelt = check_names(typed or question, known, (hit.chunk.text for hit in hits))
     if missing:
-        names = ", ".join(f"“{name}”" for name in missing[:3])
+        names = ", ".join(f"“{name}”" for name in missing)
         return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
                       message=f"{NO_ANSWER[:-1]}: they never mention {names}.")
     # A name typed a little differently from the documents ("Zelenskiy" for "Zelenskyy") is asked

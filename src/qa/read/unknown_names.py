@@ -20,6 +20,7 @@ from qa.index.lexical import STOPWORDS
 # A run of capitalised words, not the question's first word or one that opens a sentence in it.
 _NAME = re.compile(r"(?<!^)(?<![.?!:]\s)(?<![\"“‘(])\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
 _WORD = re.compile(r"[^\W\d_]+")
+MAX_MISSING = 3  # names missing that are looked for and named: the first few say why
 
 
 def fold(text: str) -> str:
@@ -72,6 +73,8 @@ def check_names(question: str, known: Callable[[str], bool],
     in the documents' spelling, the question is searched and read as the documents write it."""
     missing, respelt, words = [], {}, None
     for match in _NAME.finditer(question):
+        if len(missing) == MAX_MISSING:  # enough to say why; a long list of them only costs time
+            break
         for token in _WORD.findall(match.group()):
             low = token.lower()
             if len(low) < 2 or low in STOPWORDS or known(token):
