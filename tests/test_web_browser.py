@@ -48,7 +48,8 @@ def ask(page, question: str) -> None:
 
 
 def test_ask_then_check_a_citation(page):
-    assert page.get_by_text("When did Russia invade Ukraine?").first.is_visible()  # example questions
+    # The example questions render after the text box: wait for them (is_visible() does not wait).
+    page.get_by_text("When did Russia invade Ukraine?").first.wait_for(state="visible", timeout=15_000)
     ask(page, "How many North Korean troops are estimated to be in training?")
 
     chat = page.locator("#qa-chat")
