@@ -165,6 +165,15 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     hits = searched(retriever, query, asked if asked != query else None, mode, max(k, settings.answer_passages))
     if not hits:
         return Answer(question, True, (), (), mode, message=NO_ANSWER, searched_for=searched_for)
+    known = retriever.backend.knows_word
+    missing, respelt = check_names(typed or question, known, (hit.chunk.text for hit in hits))
+    # A name typed a little differently from the documents ("Zelenskiy" for "Zelenskyy") is asked
+    # again in their spelling, which search and the reader match; the answer says what it searched.
+    # Before reading: these passages were found for the other spelling.
+    if not missing and (respelt := {word: spelling for word, spelling in respelt.items() if known(spelling)}):
+        again = answer_question(retriever, respell(question, respelt), mode, k, reader,
+                                respell(query, respelt), respell(typed, respelt) if typed else None)
+        return replace(again, question=question, searched_for=again.searched_for or respell(query, respelt))
     sentences = read_sentences(reader, retriever, asked, hits)
     ranked = [widened(s, retriever, asked) for s in _one_per_passage(sentences)[:k]]
     if not ranked:  # the passages were headings only
@@ -173,18 +182,10 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     best = ranked[0]
     # A name the index never holds, in what is asked or in its lead: whatever the nearest passages
     # say, the question is about something else.
-    known = retriever.backend.knows_word
-    missing, respelt = check_names(typed or question, known, (hit.chunk.text for hit in hits))
     if missing:
         names = ", ".join(f"“{name}”" for name in missing)
         return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
                       message=f"{NO_ANSWER[:-1]}: they never mention {names}.")
-    # A name typed a little differently from the documents ("Zelenskiy" for "Zelenskyy") is asked
-    # again in their spelling, which search and the reader match; the answer says what it searched.
-    if respelt := {word: spelling for word, spelling in respelt.items() if known(spelling)}:
-        again = answer_question(retriever, respell(question, respelt), mode, k, reader,
-                                respell(query, respelt), respell(typed, respelt) if typed else None)
-        return replace(again, question=question, searched_for=again.searched_for or respell(query, respelt))
     if _evidence(best, reader) < abstain_threshold(settings, reader):
         return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits),
                       searched_for=searched_for)

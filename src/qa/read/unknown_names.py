@@ -85,7 +85,7 @@ def check_names(question: str, known: Callable[[str], bool],
                     found = _WORD.findall(passage)
                     folded = [fold(w) for w in found]
                     for f, w in zip(folded, found):
-                        words.setdefault(f, w)
+                        words[f] = words.get(f) or w  # a word as found wins over two run together
                     for a, b in zip(folded, folded[1:]):  # two words run together: not a respelling
                         words.setdefault(a + b, "")
             spelling = _spelled_in(fold(token), words)
