@@ -62,6 +62,22 @@ def test_without_names_the_previous_questions_content_words_are_carried():
             == "Who led it? mercenary group came close rebelling")
 
 
+def test_a_follow_up_with_a_name_of_its_own_changes_the_subject():
+    asked = "What did South Korea's president say?"
+    answered = "The office of South Korean President Yoon Suk Yeol has said it will not sit idly by."
+    # Pointing back at a thing: the previous question's names, not its answer's, which would drown "China".
+    assert search_query("Has China said anything about it?", asked, answered) == (
+        "Has China said anything about it? South Korea")
+    # Not pointing back: the new name takes the old one's place; what was asked is carried.
+    assert search_query("What about Ukraine's president?", asked, answered) == "What about Ukraine's president? say"
+    # Pointing back at a person, often the one the answer named: carried as before.
+    assert search_query("What did he say about Kursk?", "Who is Mark Rutte?", "Mark Rutte leads NATO.") == (
+        "What did he say about Kursk? Mark Rutte NATO")
+    # A name the previous question holds is not new: "them" is still the North Korean troops.
+    assert search_query("How many of them are in Russia?", TROOPS, ARRIVED) == (
+        "How many of them are in Russia? North Korean Russian")
+
+
 def test_a_question_that_stands_alone_or_has_no_previous_one_is_searched_as_asked():
     assert search_query(TROOPS, "Who is Ra Mason?", "Ra Mason is a professor.") == TROOPS
     assert search_query("Who ratified it?", None, None) == "Who ratified it?"
@@ -121,10 +137,11 @@ def test_a_pronoun_alone_finds_nobody_but_after_its_question_finds_the_person(pi
 def test_a_name_the_documents_never_mention_is_not_held_against_the_follow_up(pipeline):
     first = pipeline.ask("What did Xi Jinping say about the troops?")
     assert first.abstained and "never mention “Xi Jinping”" in first.message
-    # "say" alone is too short to search on: it would carry the names before it, but not ones the
-    # documents never hold
+    # Too short to search on alone, with a name of its own: the Pentagon takes Xi Jinping's place,
+    # and the rest of what was asked is carried, never the name the documents do not hold
     follow_up = pipeline.ask("What did the Pentagon say?", previous=first)
-    assert follow_up.searched_for is None and "Jinping" not in (follow_up.message or "")
+    assert follow_up.searched_for == "What did the Pentagon say? troops"
+    assert "Jinping" not in (follow_up.message or "") and "Pat Ryder" in follow_up.quotes[0].quote
     japan = pipeline.ask("Is Japan worried about this?", previous=first)
     assert japan.abstained and japan.message.endswith("they never mention “Japan”.")
 

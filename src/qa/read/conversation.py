@@ -13,6 +13,11 @@ only from the documents. Three rules, all here:
    quote; when there are none, the previous question's content words. Each word once, only when
    the question lacks it (compared by stem), at most MAX_CARRIED; never a word the index does
    not hold (a name the documents never mention, asked about before, could only mislead).
+   A follow-up that brings a name of its own changes the subject, unless it points back at a
+   person ("What did he say about Kursk?"): referring back to a thing ("Has China said anything
+   about it?"), it carries the previous question's names only, not those of its answer; without
+   referring back ("What about China?"), the new name takes the old one's place and it carries
+   the previous question's other content words.
 3. The query is the question followed by those words as written: readable, since it is shown
    ("searched for: …"), and it is what the reader reads too.
 
@@ -43,6 +48,7 @@ _PLACEHOLDER_IT = re.compile(
     # Between them, up to two words, but no verb form of the thing itself ("can it be used to …").
     r"(?:\s+(?!\w+(?:ed|ing)\b)\w+|\s+(?:allowed|permitted|required|needed|supposed|expected)){0,2}?"
     r"\s+(?:that|to|whether|if|for)\b", re.IGNORECASE)
+PERSONAL = frozenset("he she him her his hers".split())  # point back at a person: the previous answer's, often
 SHORT = 3  # fewer content words than this: too little to search on alone
 MAX_CARRIED = 12  # words carried from earlier turns: more would drown the follow-up's own
 # Question fillers that are not stop words but name no subject of their own.
@@ -63,22 +69,44 @@ def names(quote: str) -> list[str]:
     return [w for w in _WORD.findall(quote) if w[0].isupper() and len(w) > 1 and w.lower() not in STOPWORDS]
 
 
+def referring(question: str) -> set[str]:
+    """The words of `question` that point back (lower case), a placeholder "it" left out."""
+    return {w.lower() for w in _WORD.findall(_PLACEHOLDER_IT.sub(" ", question))} & REFERRING
+
+
 def is_follow_up(question: str) -> bool:
     """Whether `question` leans on the previous one: it refers back, opens with "and"/"what about",
     or is too short to search on alone."""
-    words = [w.lower() for w in _WORD.findall(_PLACEHOLDER_IT.sub(" ", question))]
     lowered = " ".join(w.lower() for w in _WORD.findall(question)) + " "
-    return (any(w in REFERRING for w in words) or lowered.startswith(OPENINGS)
-            or len(content_words(question)) < SHORT)
+    return bool(referring(question)) or lowered.startswith(OPENINGS) or len(content_words(question)) < SHORT
+
+
+def new_names(question: str, previous_question: str) -> list[str]:
+    """The names of `question` that the previous one lacks; a sentence's first word ("Tell me …")
+    is no name."""
+    before = {stem for name in names(previous_question) for stem in tokenize(name)}
+    inside = [m.group() for m in _WORD.finditer(question)
+              if question[:m.start()].rstrip()[-1:] not in ("", ".", "!", "?")]
+    return [w for w in names(" ".join(inside)) if not before.issuperset(tokenize(w))]
+
+
+def carried_candidates(question: str, previous_question: str, previous_answer_quote: str | None) -> list[str]:
+    """The words rule 2 may carry, in order of preference."""
+    pointing = referring(question)
+    if new_names(question, previous_question) and not pointing & PERSONAL:
+        if pointing:  # "Has China said anything about it?": "it" is what was asked about before
+            return names(previous_question) or content_words(previous_question)
+        # "What about China?": China takes the place of the previous question's names
+        return [w for w in content_words(previous_question) if not w[0].isupper()]
+    return names(previous_question) + names(previous_answer_quote or "") or content_words(previous_question)
 
 
 def carried_words(question: str, previous_question: str, previous_answer_quote: str | None,
                   known: Callable[[str], bool] | None = None) -> list[str]:
     """The words a follow-up leaves implicit (rule 2 above), as written, in order; with `known`
     (is a word in the index?), not those the documents never hold: they could only mislead."""
-    candidates = names(previous_question) + names(previous_answer_quote or "")
     have, carried = set(tokenize(question)), []
-    for word in candidates or content_words(previous_question):
+    for word in carried_candidates(question, previous_question, previous_answer_quote):
         stems = tokenize(word)
         if stems and not have.issuperset(stems) and (known is None or known(word)):
             carried.append(word)
