@@ -115,6 +115,32 @@ def test_the_covering_span_follows_word_pieces_to_whole_words():
         assert covering_span(words, flat, flat, encoded_words(words)) == (0, len(words))
 
 
+def test_lanes_side_by_side_read_as_one_session_does():
+    question = "Who confirmed that North Korea is sending troops to Russia?"
+    sentences = [f"Sentence {n}: Lloyd Austin confirmed it on day {n}." * (1 + n % 3) for n in range(7)]
+    one, two = Reader(lanes=1), Reader(lanes=2)
+    shared = two.outputs(question, sentences)
+    assert len(two._lanes) == 2 and not one._lanes  # the call was shared between two sessions
+    for (pair, logit, starts, ends), (pair1, logit1, starts1, ends1) in zip(shared, one.outputs(question, sentences)):
+        assert pair == pair1 and logit == logit1  # the same to the bit: each pair still runs alone
+        assert np.array_equal(starts, starts1) and np.array_equal(ends, ends1)
+    assert two.read(question, sentences[:1]) == one.read(question, sentences[:1])  # one pair: the main session
+
+
+def test_a_failing_reader_lane_raises_in_the_caller():
+    reader = Reader(lanes=2)
+    sentences = ["Lloyd Austin confirmed it.", "It was Tuesday.", "Nobody else did."]
+    reader.outputs("Who confirmed it?", sentences)
+
+    class Broken:
+        def run(self, *args):
+            raise RuntimeError("lane broke")
+
+    reader._lanes[1] = Broken()
+    with pytest.raises(RuntimeError, match="lane broke"):
+        reader.outputs("Who confirmed it?", sentences)
+
+
 def test_long_inputs_are_cut_to_the_model_limit(reader):
     [encoded] = encode_pairs(reader.tokenizer, "why " * 100, ["word " * 300], ["before " * 100])
     assert len(encoded.ids) <= 128 and encoded.ids[encoded.first - 1] == reader.tokenizer.token_to_id("[SEP]")

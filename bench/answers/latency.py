@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -30,7 +31,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="passes over the questions (default 5)")
     parser.add_argument("--questions", type=Path, default=DEV_SET, help="question set (default: the dev set)")
-    parser.add_argument("--threads", type=int, help="reader threads (default: ONNX Runtime's choice)")
+    parser.add_argument("--threads", type=int, help="one reader session of this many threads (default: one-thread "
+                        "sessions side by side, one a core)")
     args = parser.parse_args(argv)
 
     from qa import pipeline
@@ -77,7 +79,9 @@ def main(argv=None) -> int:
               "cold_p50_ms": ms(cold, 50), "cold_p95_ms": ms(cold, 95),
               "reader_p50_ms": ms(reading, 50), "reader_p95_ms": ms(reading, 95),
               "sentences_read_mean": float(np.mean(sentences)), "warmed_sentences": warmed,
-              "warm_up_s": warm_s, "warm_up_covers": covered, "load_average": os.getloadavg()[0]}
+              "warm_up_s": warm_s, "warm_up_covers": covered, "load_average": os.getloadavg()[0],
+              # the whole process's peak (the models, the reader's and encoder's sessions, the small index)
+              "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "answer.json").write_text(json.dumps(result, indent=1))
     print(f"{result['answers']} answers over the shipped sources ({result['sentences_read_mean']:.0f} "
@@ -89,6 +93,7 @@ def main(argv=None) -> int:
     print(f"warm-up       {result['warmed_sentences']} sentences embedded ahead of questions in "
           f"{result['warm_up_s']:.1f} s, covering {result['warm_up_covers']:.1%} of the questions' candidates")
     print(f"reader alone  p50 {result['reader_p50_ms']:.1f} ms  p95 {result['reader_p95_ms']:.1f} ms")
+    print(f"peak RSS      {result['peak_rss_mib']:.0f} MiB")
     return 0
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.sessions import cores, open_session, side_by_side
+
 CACHE_DIR = Path(os.environ.get("QA_CACHE_DIR", Path.home() / ".cache" / "qa")) / "onnx"
 
 
@@ -110,11 +112,13 @@ class OnnxEncoder:
 
         model_dir = Path(model_dir)
         self._file = exported_model(model_dir, quantized)
-        self._session = self._open(threads)
         # Texts run one at a time (int8) leave ONNX Runtime's second thread little to share; one-thread
         # sessions side by side, each taking its share of the texts, keep every core busy
-        # (bench/indexing/parallel_sessions.py). Opened on the first long call: queries never need them.
-        self._lane_count = 1 if threads else max(1, min(lanes or _cores(), self.MAX_LANES))
+        # (bench/indexing/parallel_sessions.py). The main session, one-thread too (as fast for a text
+        # alone), is the first; the others open on the first call of LANE_MIN texts or more: an
+        # index build, or a question's candidate sentences (never a query alone).
+        self._lane_count = 1 if threads or not quantized else max(1, min(lanes or cores(), self.MAX_LANES))
+        self._session = self._open(threads or (1 if self._lane_count > 1 else None))
         self._lanes: list = []
         self._lanes_lock = threading.Lock()
         self._dimension = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
@@ -128,19 +132,10 @@ class OnnxEncoder:
 
     BATCH_LIMIT = 16
     MAX_LANES = 4  # one-thread sessions at most: each holds its own copy of the weights and buffers
-    LANE_MIN = 32  # runs a call needs before it is shared among lanes
+    LANE_MIN = 8  # runs a call needs before it is shared among lanes (a question's sentences: 122 ms cold, not 170)
 
     def _open(self, threads: int | None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        # Spinning threads keep the cores busy between calls; where other processes share the
-        # cores (the web app, indexing), yielding made queries faster, not slower.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(self._file), options, providers=["CPUExecutionProvider"])
+        return open_session(self._file, threads)
 
     def get_embedding_dimension(self) -> int:
         return self._dimension
@@ -161,22 +156,8 @@ class OnnxEncoder:
         out = np.empty((len(texts), self._dimension), dtype=np.float32)
         lanes = self.lanes() if batch_size == 1 and len(runs) >= self.LANE_MIN else []
         if len(lanes) > 1:
-            # A run releases the GIL; every text is still run alone, so its vector is the same.
-            failures: list[BaseException] = []
-
-            def lane(k: int) -> None:
-                try:
-                    self._run(*lanes[k], texts, runs[k::len(lanes)], out)
-                except BaseException as error:  # raised again in the caller's thread
-                    failures.append(error)
-
-            workers = [threading.Thread(target=lane, args=(k,)) for k in range(len(lanes))]
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
-            if failures:
-                raise failures[0]
+            # Every text is still run alone, so its vector is the same.
+            side_by_side(len(lanes), lambda k: self._run(*lanes[k], texts, runs[k::len(lanes)], out))
         else:
             self._run(self._session, self._tokenizer, texts, runs, out)
         if normalize_embeddings:
@@ -193,8 +174,8 @@ class OnnxEncoder:
                 from tokenizers import Tokenizer
 
                 # Each lane its own tokenizer too: nothing is shared between the threads but `out`.
-                self._lanes = [(self._open(1), Tokenizer.from_str(self._tokenizer.to_str()))
-                               for _ in range(self._lane_count)]
+                sessions = [self._session] + [self._open(1) for _ in range(self._lane_count - 1)]
+                self._lanes = [(session, Tokenizer.from_str(self._tokenizer.to_str())) for session in sessions]
             return self._lanes
 
     def _run(self, session, tokenizer, texts: list[str], runs: list[list[int]], out: np.ndarray) -> None:
@@ -205,10 +186,3 @@ class OnnxEncoder:
                     "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
             out[rows] = session.run(None, feed)[0]
 
-
-def _cores() -> int:
-    """Cores this process may run on (a container's or taskset's limit, not the machine's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

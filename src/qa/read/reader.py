@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import UserError
+from qa.sessions import cores, open_session, side_by_side
 
 MODEL_DIR = Path(__file__).parents[1] / "models" / "reader"
 MODEL_FILE = "reader-int8.onnx"
@@ -31,6 +33,8 @@ MAX_ANSWER_TOKENS = 30  # an answer span longer than this is a sentence, not an 
 CONTEXT_CHARS = 160  # characters before the sentence that may hold those tokens
 SPAN_EXTRA_WORDS = 3  # a shown span may be this much longer than the answer it holds (span@1's slack)
 MAX_ANSWER_WORDS = 25  # the same bound on spans counted in words
+MAX_LANES = 4  # one-thread sessions that read a question's sentences side by side, at most
+LANE_MIN = 2  # pairs a call needs before its pairs are shared among them
 SPAN_WORD_COST = 0.02  # the covering span's cost of a word, where the model card has none fitted
 WORD = re.compile(r"\S+")
 
@@ -240,22 +244,22 @@ def close_brackets(text: str, start: int, end: int) -> tuple[int, int]:
 class Reader:
     """The shipped reader, loaded once per process."""
 
-    def __init__(self, folder: Path = MODEL_DIR, threads: int | None = None) -> None:
+    def __init__(self, folder: Path = MODEL_DIR, threads: int | None = None, lanes: int | None = None) -> None:
         folder = Path(folder)
         if not (folder / MODEL_FILE).exists():
             raise ReaderUnavailable(f"no reader model in {folder} ({MODEL_FILE} is missing): give a folder "
                                     f"that training/train_reader.py export wrote, or reinstall qa "
                                     f"(pip install -e .) for the shipped one")
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._file = folder / MODEL_FILE
+        # A question's sentences are read one at a time (see `outputs`), which leaves a session's
+        # second thread little to share: one-thread sessions side by side, each reading its share,
+        # answer sooner (qa.sessions). The main session, one-thread too, is the first; the others open
+        # on the first call that needs them. `threads` keeps one session of that many threads.
+        self._lane_count = 1 if threads else max(1, min(lanes or cores(), MAX_LANES))
+        self._lanes: list = []
+        self._lanes_lock = threading.Lock()
         try:
-            self._session = ort.InferenceSession(str(folder / MODEL_FILE), options,
-                                                 providers=["CPUExecutionProvider"])
+            self._session = open_session(self._file, threads or (1 if self._lane_count > 1 else None))
             self.tokenizer = load_tokenizer(folder / "tokenizer.json")
             self.card = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
             if not isinstance(self.card, dict):
@@ -298,11 +302,30 @@ class Reader:
         # batch, so in a batch a sentence's score would depend on the sentences read with it (and
         # on their padding); alone it does not, and nothing is padded. It was also the fastest on
         # busy 2 cores: 95 ms for 26 pairs, against 105 ms in batches of 8 and 200 ms in batches of 32.
-        results = []
-        for pair in encode_pairs(self.tokenizer, question, sentences, contexts):
-            relevance, starts, ends = self._session.run(None, pad_batch([pair]))
-            results.append((pair, float(relevance[0]), starts[0], ends[0]))
+        pairs = encode_pairs(self.tokenizer, question, sentences, contexts)
+        results: list = [None] * len(pairs)
+
+        def read(session, which: range) -> None:
+            for i in which:
+                relevance, starts, ends = session.run(None, pad_batch([pairs[i]]))
+                results[i] = (pairs[i], float(relevance[0]), starts[0], ends[0])
+
+        lanes = self.lanes() if len(pairs) >= LANE_MIN else []
+        if len(lanes) > 1:
+            side_by_side(len(lanes), lambda k: read(lanes[k], range(k, len(pairs), len(lanes))))
+        else:
+            read(self._session, range(len(pairs)))
         return results
+
+    def lanes(self) -> list:
+        """The one-thread sessions that share a call's pairs, opened on first use; none where there
+        is a single lane."""
+        if self._lane_count < 2:
+            return []
+        with self._lanes_lock:
+            if not self._lanes:
+                self._lanes = [self._session] + [open_session(self._file, 1) for _ in range(self._lane_count - 1)]
+            return self._lanes
 
     def read(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> list[Reading]:
         """One `Reading` per sentence, in the order given."""
