@@ -57,6 +57,10 @@ TABLES = {
         ("hit@1", "{hit@1:.3f}"), ("quote@1", "{quote@1:.3f}"), ("span@1", "{span@1:.3f}"),
         ("answered", "{answered:.3f}"), ("follow_up_hit@1", "{follow_up_hit@1:.3f}"),
         ("abstained", "{abstained:.3f}"))),
+    "answer-latency": Table("docs/results/natural-questions.md", "whole answers, 16 dev questions × 5 rounds: code", (
+        ("whole p50 ms", "{whole_p50_ms:.1f}"), ("whole p95 ms", "{whole_p95_ms:.1f}"),
+        ("sentences embedded afresh: p50 ms", "{cold_p50_ms:.1f}"), ("reader p50 ms", "{reader_p50_ms:.1f}"),
+        ("sentences read", "{sentences_read_mean:.0f}"), ("peak RSS MiB", "{peak_rss_mib:.0f}"))),
     "natural-questions": Table("docs/results/natural-questions.md", "set (hybrid, k=10): code", (
         ("hit@1", "{hit@1:.3f}"), ("quote@1", "{quote@1:.3f}"), ("hit@3", "{hit@3:.3f}"), ("hit@10", "{hit@10:.3f}"),
         ("answerable abstained", "{answerable_abstained:.3f}"),

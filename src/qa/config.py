@@ -100,8 +100,9 @@ class Settings:
         None, "qa abstains when the best sentence's reader score is below this; None: the threshold "
         "calibrated with the reader on held-out SQuAD near misses (its reader.json)")
     answer_passages: int = setting(
-        8, "the best passages whose sentences the reader scores for an answer (at least k; `qa eval` reads its "
-        "eval_k, 10); each more adds a sentence or two to read (docs/results/natural-questions.md)")
+        10, "the best passages whose sentences the reader scores for an answer (at least k): as many as `qa eval` "
+        "cites (eval_k), so the chat reads what is measured; each more adds a sentence or two to read "
+        "(docs/results/natural-questions.md)")
     reader_sentences: int | None = setting(
         12, "the reader reads at most this many of their sentences (the best by cosine and shared words, and "
         "each passage's best), as reading is the slow step; None: all of them")
