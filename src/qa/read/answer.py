@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.ingest.chunking import sentence_spans
+from qa.ingest.chunking import Chunk, sentence_spans
 from qa.config import Settings
 from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
+from qa.read.overview import asks_for_overview, opening
 from qa.read.qualifiers import conflict
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.read.unknown_names import check_names, respell
@@ -165,6 +166,8 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     hits = searched(retriever, query, asked if asked != query else None, mode, max(k, settings.answer_passages))
     if not hits:
         return Answer(question, True, (), (), mode, message=NO_ANSWER, searched_for=searched_for)
+    if asks_for_overview(typed or question):
+        return overview_answer(retriever, question, hits, mode, k, searched_for)
     known = retriever.backend.knows_word
     missing, respelt = check_names(typed or question, known, (hit.chunk.text for hit in hits))
     # A name typed a little differently from the documents ("Zelenskiy" for "Zelenskyy") is asked
@@ -200,6 +203,29 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         if sentence.score >= best.score - settings.second_quote_margin:
             quotes.append(Quote(citations[n - 1].quote, n))
     return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits), searched_for=searched_for)
+
+
+def overview_answer(retriever: Retriever, question: str, hits: list[Hit], mode: str, k: int,
+                    searched_for: str | None) -> Answer:
+    """What the documents are about (qa.read.overview): how each document the hits come from opens,
+    in their order, the first three quoted; no words are marked as the answer."""
+    openings, sources = [], []
+    for hit in hits:
+        if hit.chunk.source in sources or len(openings) == k:
+            continue
+        sources.append(hit.chunk.source)
+        document = retriever.backend.document_by_source(hit.chunk.source)
+        if span := opening(document, retriever.settings.max_quote_sentences):
+            first, last = document.paragraphs[document.paragraph_at(span[0]) - 1]
+            chunk = Chunk(hit.chunk.source, first, last, document.text[first:last], document.paragraph_at(first),
+                          document.page_at(first))
+            shown = replace(hit, chunk=chunk, rank=len(openings) + 1)
+            openings.append(ScoredSentence(shown, span[0], span[1], hit.score, span[0], span[0]))
+    if not openings:
+        return Answer(question, True, (), (), mode, message=NO_ANSWER, hits=tuple(hits), searched_for=searched_for)
+    citations = tuple(_citation(n, s, retriever) for n, s in enumerate(openings, start=1))
+    quotes = tuple(Quote(c.quote, c.n) for c in citations[:3])
+    return Answer(question, False, quotes, citations, mode, hits=tuple(hits), searched_for=searched_for)
 
 
 def searched(retriever: Retriever, query: str, asked: str | None, mode: str, n: int) -> list[Hit]:
