@@ -8,8 +8,8 @@ import pytest
 from qa.read.answer import answer_question, asks_for_explanation
 from qa.config import Settings
 from qa.ingest.documents import document_from_text
-from qa.read.layout import (echoes_question, is_label_line, is_non_answer, is_question, question_parts,
-                             section_question)
+from qa.read.layout import (echoes_question, is_caption, is_label_line, is_non_answer, is_question,
+                             question_parts, section_question)
 from qa.pipeline import load, update
 
 ARTICLE = """Why the river town is moving uphill – and what it costs
@@ -47,7 +47,9 @@ def lines(document, test):
 def test_titles_credits_dates_and_questions_are_non_answers(article):
     non_answers = lines(article, is_non_answer)
     assert non_answers == [
-        "Why the river town is moving uphill – and what it costs", "Jo Lindqvist/Harwick Herald",
+        "Why the river town is moving uphill – and what it costs",
+        "A crane lifts a prefabricated house onto a new foundation in Harwick, May 3, 2026.",  # a photo's caption
+        "Jo Lindqvist/Harwick Herald",
         "May 5, 2026", "Why would a town move itself?", "Read more: The best bakeries of the valley",
         "What happens to the empty land?"]
 
@@ -197,3 +199,28 @@ def test_the_paragraph_right_under_a_question_heading_is_also_read_after_it(arti
     for (_, start, end), reading in zip(candidates.spans, plain):
         if (start, end) in scores:
             assert scores[(start, end)] >= reading.score - 1e-9
+
+
+@pytest.mark.parametrize("credit", ["Jo Lindqvist/Harwick Herald", "Ahn Young-joon/AP", "AP Photo/Ahn Young-joon",
+                                    "Photo: Jo Lindqvist", "Getty Images"])
+def test_a_line_right_before_a_photo_credit_is_a_caption_and_never_an_answer(credit):
+    text = ARTICLE.replace("Jo Lindqvist/Harwick Herald", credit)
+    document = document_from_text("article.txt", text)
+    start = text.index("A crane lifts")
+    end = text.index("\n", start)
+    assert is_caption(document, start, end) and is_non_answer(document, start, end)
+    statement = text.index("The town of Harwick voted")
+    assert not is_caption(document, statement, text.index("\n", statement))
+
+
+@pytest.mark.parametrize("line", ["In popular culture / Cover versions", "DVD/Blu-ray releases", "Why We Wrote This"])
+def test_a_paragraph_before_a_heading_with_a_slash_is_no_caption(line):
+    text = f"Title of the page\n\nLorre alleged this in his vanity cards, at the end of episodes.\n\n{line}\n\nMore text follows here.\n"
+    document = document_from_text("page.txt", text)
+    start = text.index("Lorre")
+    assert not is_caption(document, start, text.index("\n", start))
+
+
+def test_the_shipped_articles_photo_caption_is_never_quoted(local_index, settings, model):
+    answer = load(settings, model).ask("What is shown on the TV screen at Seoul Railway Station?")
+    assert all("A TV screen shows file images" not in c.quote for c in answer.citations)

@@ -45,11 +45,31 @@ def _is_label(text: str, first: int, last: int, start: int, end: int, max_words:
     return not line.rstrip(_CLOSERS).endswith(tuple(_STATEMENT_ENDS))
 
 
+# A photo credit: "Ahn Young-joon/AP" (a name of two to four capitalised words, then the agency's),
+# "AP Photo/Ahn Young-joon", "Photo: Jo Lindqvist", "Getty Images".
+_NAME_CREDIT = re.compile(r"(?:[A-Z][\w.'’-]*\s+){1,3}[A-Z][\w.'’-]*\s?/\s?[A-Z][\w&.'’-]*(?:\s+[A-Z&][\w&.'’-]*){0,3}")
+_WORD_CREDIT = re.compile(r"(?:photo(?:graph)?|image|illustration|credit|courtesy|file photo)s?\b.*"
+                          r"|.*\b(?:getty images|reuters|ap photo|afp|shutterstock)\b.*", re.IGNORECASE)
+
+
+def is_caption(document: Document, start: int, end: int) -> bool:
+    """Whether text[start:end] lies in a photo caption: a paragraph of one line right before a
+    credit line ("Ahn Young-joon/AP"). It describes a picture, not what the text reports."""
+    number = document.paragraph_at(start)
+    first, last = document.paragraphs[number - 1]
+    if "\n" in document.text[first:last].strip() or number >= len(document.paragraphs):
+        return False
+    credit_start, credit_end = document.paragraphs[number]
+    return (is_label_line(document, credit_start, credit_end)
+            and any(credit.fullmatch(document.text[credit_start:credit_end].strip())
+                    for credit in (_NAME_CREDIT, _WORD_CREDIT)))
+
+
 def is_non_answer(document: Document, start: int, end: int) -> bool:
-    """A heading, a label line or a question: text a quote must never be. The document's first
-    line is a label up to MAX_TITLE_WORDS long: a headline runs longer than a byline."""
+    """A heading, a label line, a question or a photo caption: text a quote must never be. The
+    document's first line is a label up to MAX_TITLE_WORDS long: a headline runs longer than a byline."""
     text = document.text
-    if document.is_heading(start, end) or is_question(text[start:end]):
+    if document.is_heading(start, end) or is_question(text[start:end]) or is_caption(document, start, end):
         return True
     visible = _VISIBLE.search(text)
     first_line = visible is not None and visible.start() == start
