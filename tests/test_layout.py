@@ -215,7 +215,8 @@ def test_a_line_right_before_a_photo_credit_is_a_caption_and_never_an_answer(cre
 
 @pytest.mark.parametrize("line", ["In popular culture / Cover versions", "DVD/Blu-ray releases", "Why We Wrote This"])
 def test_a_paragraph_before_a_heading_with_a_slash_is_no_caption(line):
-    text = f"Title of the page\n\nLorre alleged this in his vanity cards, at the end of episodes.\n\n{line}\n\nMore text follows here.\n"
+    text = (f"Title of the page\n\nLorre alleged this in his vanity cards, at the end of episodes.\n\n{line}\n\n"
+            "More text follows here.\n")
     document = document_from_text("page.txt", text)
     start = text.index("Lorre")
     assert not is_caption(document, start, text.index("\n", start))

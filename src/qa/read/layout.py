@@ -47,7 +47,8 @@ def _is_label(text: str, first: int, last: int, start: int, end: int, max_words:
 
 # A photo credit: "Ahn Young-joon/AP" (a name of two to four capitalised words, then the agency's),
 # "AP Photo/Ahn Young-joon", "Photo: Jo Lindqvist", "Getty Images".
-_NAME_CREDIT = re.compile(r"(?:[A-Z][\w.'’-]*\s+){1,3}[A-Z][\w.'’-]*\s?/\s?[A-Z][\w&.'’-]*(?:\s+[A-Z&][\w&.'’-]*){0,3}")
+_NAME_CREDIT = re.compile(r"(?:[A-Z][\w.'’-]*\s+){1,3}[A-Z][\w.'’-]*"  # the photographer
+                          r"\s?/\s?[A-Z][\w&.'’-]*(?:\s+[A-Z&][\w&.'’-]*){0,3}")  # the agency or paper
 _WORD_CREDIT = re.compile(r"(?:photo(?:graph)?|image|illustration|credit|courtesy|file photo)s?\b.*"
                           r"|.*\b(?:getty images|reuters|ap photo|afp|shutterstock)\b.*", re.IGNORECASE)
 
