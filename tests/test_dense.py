@@ -47,12 +47,27 @@ def test_int8_lanes_side_by_side_give_the_vectors_of_one_session():
     assert np.abs(two.encode(texts[:3]) - shared[:3]).max() < 1e-6  # a short call runs on the main session
 
 
+def test_short_calls_open_the_lanes_only_after_a_few_questions():
+    from qa.index.onnx_embed import OnnxEncoder
+
+    encoder = OnnxEncoder(model_path(Settings().model), quantized=True, lanes=2)
+    texts = [f"sentence number {n} of a question's passages" for n in range(OnnxEncoder.LANE_MIN)]
+    first = encoder.encode(texts)
+    for _ in range(OnnxEncoder.LANE_PATIENCE // len(texts)):
+        assert not encoder._lanes
+        encoder.encode(texts)
+    assert len(encoder._lanes) == 2  # a process that keeps asking shares its calls
+    assert np.abs(encoder.encode(texts) - first).max() < 1e-6
+
+
 def test_a_failing_lane_raises_in_the_caller():
     from qa.index.onnx_embed import OnnxEncoder
 
     encoder = OnnxEncoder(model_path(Settings().model), quantized=True, lanes=2)
     texts = [f"text number {n}" for n in range(OnnxEncoder.LANE_MIN)]
     encoder.encode(texts)
+    assert not encoder._lanes  # a question's few sentences: not worth opening sessions for, yet
+    encoder.lanes()  # opened now, as after a few questions
 
     class Broken:
         def run(self, *args):

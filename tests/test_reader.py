@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from qa.read.answer import shared_reader
-from qa.read.reader import (MODEL_DIR, Encoded, Reader, ReaderUnavailable, combine, covering_span, encode_pairs,
-                       scored_span, trim_edges)
+from qa.read.reader import (LANE_PATIENCE, MODEL_DIR, Encoded, Reader, ReaderUnavailable, combine, covering_span,
+                            encode_pairs, scored_span, trim_edges)
 
 PARAGRAPH = ("The Normans were the people who in the 10th and 11th centuries gave their name to "
              "Normandy, a region in France. They were descended from Norse raiders and pirates from "
@@ -119,8 +119,13 @@ def test_lanes_side_by_side_read_as_one_session_does():
     question = "Who confirmed that North Korea is sending troops to Russia?"
     sentences = [f"Sentence {n}: Lloyd Austin confirmed it on day {n}." * (1 + n % 3) for n in range(7)]
     one, two = Reader(lanes=1), Reader(lanes=2)
+    alone = two.outputs(question, sentences)
+    assert not two._lanes  # a process's first question reads on the main session: opening costs what lanes save
+    for _ in range(LANE_PATIENCE // len(sentences)):
+        two.outputs(question, sentences)
     shared = two.outputs(question, sentences)
-    assert len(two._lanes) == 2 and not one._lanes  # the call was shared between two sessions
+    assert len(two._lanes) == 2 and not one._lanes and not one.lanes()  # now shared between two sessions
+    assert all(a[1] == s[1] for a, s in zip(alone, shared))
     for (pair, logit, starts, ends), (pair1, logit1, starts1, ends1) in zip(shared, one.outputs(question, sentences)):
         assert pair == pair1 and logit == logit1  # the same to the bit: each pair still runs alone
         assert np.array_equal(starts, starts1) and np.array_equal(ends, ends1)
@@ -130,7 +135,7 @@ def test_lanes_side_by_side_read_as_one_session_does():
 def test_a_failing_reader_lane_raises_in_the_caller():
     reader = Reader(lanes=2)
     sentences = ["Lloyd Austin confirmed it.", "It was Tuesday.", "Nobody else did."]
-    reader.outputs("Who confirmed it?", sentences)
+    reader.lanes()  # opened now, as after a few questions
 
     class Broken:
         def run(self, *args):

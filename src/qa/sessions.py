@@ -55,3 +55,43 @@ def side_by_side(count: int, work: Callable[[int], None]) -> None:
         worker.join()
     if failures:
         raise failures[0]
+
+
+class Lanes:
+    """The sessions a call's inputs are shared among: the main one and `count - 1` one-thread
+    sessions more, opened once the process shows it will use them: at once for a call of
+    `at_once` inputs or more (an index build), else after `patience` inputs have run on the main
+    session alone. Opening a session costs about as much as the lanes save on one question, so a
+    process that answers one question (`qa ask`) never opens them; a web app or `qa eval` does
+    after a few."""
+
+    def __init__(self, main, count: int, open_one: Callable[[], object], patience: int) -> None:
+        self._main, self._count, self._open_one, self._patience = main, count, open_one, patience
+        self._served = 0
+        self._open: list = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def __getitem__(self, k: int):
+        return self._open[k]
+
+    def __setitem__(self, k: int, session) -> None:  # tests put a broken session in a lane
+        self._open[k] = session
+
+    def opened(self) -> list:
+        """Every lane, opened now if they are not yet; none where there is a single lane."""
+        if self._count < 2:
+            return []
+        with self._lock:
+            if not self._open:
+                self._open = [self._main] + [self._open_one() for _ in range(self._count - 1)]
+            return self._open
+
+    def for_call(self, inputs: int, at_once: int | None = None) -> list:
+        """The lanes to share a call of `inputs` among, or none: run it on the main session."""
+        if self._open or (at_once is not None and inputs >= at_once) or self._served >= self._patience:
+            return self.opened()
+        self._served += inputs
+        return []

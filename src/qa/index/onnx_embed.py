@@ -13,13 +13,12 @@ import json
 import logging
 import os
 import sys
-import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from qa.sessions import cores, open_session, side_by_side
+from qa.sessions import Lanes, cores, open_session, side_by_side
 
 CACHE_DIR = Path(os.environ.get("QA_CACHE_DIR", Path.home() / ".cache" / "qa")) / "onnx"
 
@@ -115,12 +114,10 @@ class OnnxEncoder:
         # Texts run one at a time (int8) leave ONNX Runtime's second thread little to share; one-thread
         # sessions side by side, each taking its share of the texts, keep every core busy
         # (bench/indexing/parallel_sessions.py). The main session, one-thread too (as fast for a text
-        # alone), is the first; the others open on the first call of LANE_MIN texts or more: an
-        # index build, or a question's candidate sentences (never a query alone).
-        self._lane_count = 1 if threads or not quantized else max(1, min(lanes or cores(), self.MAX_LANES))
-        self._session = self._open(threads or (1 if self._lane_count > 1 else None))
-        self._lanes: list = []
-        self._lanes_lock = threading.Lock()
+        # alone), is the first; the others share calls of LANE_MIN texts or more (an index build, a
+        # question's candidate sentences; never a query alone), once open (qa.sessions.Lanes).
+        count = 1 if threads or not quantized else max(1, min(lanes or cores(), self.MAX_LANES))
+        self._session = self._open(threads or (1 if count > 1 else None))
         self._dimension = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
         max_tokens = json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -129,10 +126,15 @@ class OnnxEncoder:
         pad = pad["content"] if isinstance(pad, dict) else pad
         self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id(pad), pad_token=pad)
         self.quantized = quantized
+        # Each lane its own tokenizer too: nothing is shared between the threads but `out`.
+        copy = lambda: Tokenizer.from_str(self._tokenizer.to_str())  # noqa: E731
+        self._lanes = Lanes((self._session, copy()), count, lambda: (self._open(1), copy()), self.LANE_PATIENCE)
 
     BATCH_LIMIT = 16
     MAX_LANES = 4  # one-thread sessions at most: each holds its own copy of the weights and buffers
     LANE_MIN = 8  # runs a call needs before it is shared among lanes (a question's sentences: 122 ms cold, not 170)
+    LANE_AT_ONCE = 32  # a call this long (an index build) opens the lanes at once
+    LANE_PATIENCE = 64  # texts run alone in shorter calls before the lanes open (about three questions)
 
     def _open(self, threads: int | None):
         return open_session(self._file, threads)
@@ -154,7 +156,8 @@ class OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         runs = [order[begin:begin + batch_size] for begin in range(0, len(texts), batch_size)]
         out = np.empty((len(texts), self._dimension), dtype=np.float32)
-        lanes = self.lanes() if batch_size == 1 and len(runs) >= self.LANE_MIN else []
+        shared = batch_size == 1 and len(runs) >= self.LANE_MIN
+        lanes = self._lanes.for_call(len(runs), self.LANE_AT_ONCE) if shared else []
         if len(lanes) > 1:
             # Every text is still run alone, so its vector is the same.
             side_by_side(len(lanes), lambda k: self._run(*lanes[k], texts, runs[k::len(lanes)], out))
@@ -165,18 +168,9 @@ class OnnxEncoder:
         return out
 
     def lanes(self) -> list:
-        """The one-thread sessions (each with its tokenizer) that share a long call, opened on first
-        use; none where there is a single lane."""
-        if self._lane_count < 2:
-            return []
-        with self._lanes_lock:
-            if not self._lanes:
-                from tokenizers import Tokenizer
-
-                # Each lane its own tokenizer too: nothing is shared between the threads but `out`.
-                sessions = [self._session] + [self._open(1) for _ in range(self._lane_count - 1)]
-                self._lanes = [(session, Tokenizer.from_str(self._tokenizer.to_str())) for session in sessions]
-            return self._lanes
+        """The one-thread sessions (each with its tokenizer) that share a long call, opened now if
+        they are not yet; none where there is a single lane."""
+        return self._lanes.opened()
 
     def _run(self, session, tokenizer, texts: list[str], runs: list[list[int]], out: np.ndarray) -> None:
         for rows in runs:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import UserError
-from qa.sessions import cores, open_session, side_by_side
+from qa.sessions import Lanes, cores, open_session, side_by_side
 
 MODEL_DIR = Path(__file__).parents[1] / "models" / "reader"
 MODEL_FILE = "reader-int8.onnx"
@@ -35,6 +34,7 @@ SPAN_EXTRA_WORDS = 3  # a shown span may be this much longer than the answer it 
 MAX_ANSWER_WORDS = 25  # the same bound on spans counted in words
 MAX_LANES = 4  # one-thread sessions that read a question's sentences side by side, at most
 LANE_MIN = 2  # pairs a call needs before its pairs are shared among them
+LANE_PATIENCE = 48  # pairs read on the main session before the others open (about three questions)
 SPAN_WORD_COST = 0.02  # the covering span's cost of a word, where the model card has none fitted
 WORD = re.compile(r"\S+")
 
@@ -254,12 +254,11 @@ class Reader:
         # A question's sentences are read one at a time (see `outputs`), which leaves a session's
         # second thread little to share: one-thread sessions side by side, each reading its share,
         # answer sooner (qa.sessions). The main session, one-thread too, is the first; the others open
-        # on the first call that needs them. `threads` keeps one session of that many threads.
-        self._lane_count = 1 if threads else max(1, min(lanes or cores(), MAX_LANES))
-        self._lanes: list = []
-        self._lanes_lock = threading.Lock()
+        # once the process has read a few questions (qa.sessions.Lanes). `threads` keeps one session.
+        count = 1 if threads else max(1, min(lanes or cores(), MAX_LANES))
         try:
-            self._session = open_session(self._file, threads or (1 if self._lane_count > 1 else None))
+            self._session = open_session(self._file, threads or (1 if count > 1 else None))
+            self._lanes = Lanes(self._session, count, lambda: open_session(self._file, 1), LANE_PATIENCE)
             self.tokenizer = load_tokenizer(folder / "tokenizer.json")
             self.card = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
             if not isinstance(self.card, dict):
@@ -310,7 +309,7 @@ class Reader:
                 relevance, starts, ends = session.run(None, pad_batch([pairs[i]]))
                 results[i] = (pairs[i], float(relevance[0]), starts[0], ends[0])
 
-        lanes = self.lanes() if len(pairs) >= LANE_MIN else []
+        lanes = self._lanes.for_call(len(pairs)) if len(pairs) >= LANE_MIN else []
         if len(lanes) > 1:
             side_by_side(len(lanes), lambda k: read(lanes[k], range(k, len(pairs), len(lanes))))
         else:
@@ -318,14 +317,9 @@ class Reader:
         return results
 
     def lanes(self) -> list:
-        """The one-thread sessions that share a call's pairs, opened on first use; none where there
-        is a single lane."""
-        if self._lane_count < 2:
-            return []
-        with self._lanes_lock:
-            if not self._lanes:
-                self._lanes = [self._session] + [open_session(self._file, 1) for _ in range(self._lane_count - 1)]
-            return self._lanes
+        """The one-thread sessions that share a call's pairs, opened now if they are not yet; none
+        where there is a single lane."""
+        return self._lanes.opened()
 
     def read(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> list[Reading]:
         """One `Reading` per sentence, in the order given."""
