@@ -42,7 +42,7 @@ def test_int8_lanes_side_by_side_give_the_vectors_of_one_session():
     one = OnnxEncoder(model_path(Settings().model), quantized=True, lanes=1)
     two = OnnxEncoder(model_path(Settings().model), quantized=True, lanes=2)
     shared = two.encode(texts, batch_size=64)
-    assert len(two._lanes) == 2 and not one._lanes  # the call was shared between two sessions
+    assert len(two._lanes._open) == 2 and not one._lanes._open  # the call was shared between two sessions
     assert np.abs(shared - one.encode(texts, batch_size=64)).max() < 1e-6
     assert np.abs(two.encode(texts[:3]) - shared[:3]).max() < 1e-6  # a short call runs on the main session
 
@@ -54,9 +54,9 @@ def test_short_calls_open_the_lanes_only_after_a_few_questions():
     texts = [f"sentence number {n} of a question's passages" for n in range(OnnxEncoder.LANE_MIN)]
     first = encoder.encode(texts)
     for _ in range(OnnxEncoder.LANE_PATIENCE // len(texts)):
-        assert not encoder._lanes
+        assert not encoder._lanes._open
         encoder.encode(texts)
-    assert len(encoder._lanes) == 2  # a process that keeps asking shares its calls
+    assert len(encoder._lanes._open) == 2  # a process that keeps asking shares its calls
     assert np.abs(encoder.encode(texts) - first).max() < 1e-6
 
 
@@ -66,14 +66,14 @@ def test_a_failing_lane_raises_in_the_caller():
     encoder = OnnxEncoder(model_path(Settings().model), quantized=True, lanes=2)
     texts = [f"text number {n}" for n in range(OnnxEncoder.LANE_MIN)]
     encoder.encode(texts)
-    assert not encoder._lanes  # a question's few sentences: not worth opening sessions for, yet
+    assert not encoder._lanes._open  # a question's few sentences: not worth opening sessions for, yet
     encoder.lanes()  # opened now, as after a few questions
 
     class Broken:
         def run(self, *args):
             raise RuntimeError("lane broke")
 
-    encoder._lanes[1] = (Broken(), encoder._lanes[1][1])
+    encoder._lanes._open[1] = (Broken(), encoder._lanes._open[1][1])
     with pytest.raises(RuntimeError, match="lane broke"):
         encoder.encode(texts)
 

@@ -120,11 +120,11 @@ def test_lanes_side_by_side_read_as_one_session_does():
     sentences = [f"Sentence {n}: Lloyd Austin confirmed it on day {n}." * (1 + n % 3) for n in range(7)]
     one, two = Reader(lanes=1), Reader(lanes=2)
     alone = two.outputs(question, sentences)
-    assert not two._lanes  # a process's first question reads on the main session: opening costs what lanes save
+    assert not two._lanes._open  # a process's first question reads on the main session: opening costs what lanes save
     for _ in range(LANE_PATIENCE // len(sentences)):
         two.outputs(question, sentences)
     shared = two.outputs(question, sentences)
-    assert len(two._lanes) == 2 and not one._lanes and not one.lanes()  # now shared between two sessions
+    assert len(two._lanes._open) == 2 and not one._lanes._open and not one.lanes()  # now shared between two sessions
     assert all(a[1] == s[1] for a, s in zip(alone, shared))
     for (pair, logit, starts, ends), (pair1, logit1, starts1, ends1) in zip(shared, one.outputs(question, sentences)):
         assert pair == pair1 and logit == logit1  # the same to the bit: each pair still runs alone
@@ -141,7 +141,7 @@ def test_a_failing_reader_lane_raises_in_the_caller():
         def run(self, *args):
             raise RuntimeError("lane broke")
 
-    reader._lanes[1] = Broken()
+    reader.lanes()[1] = Broken()
     with pytest.raises(RuntimeError, match="lane broke"):
         reader.outputs("Who confirmed it?", sentences)
 

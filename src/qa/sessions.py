@@ -71,15 +71,6 @@ class Lanes:
         self._open: list = []
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._open)
-
-    def __getitem__(self, k: int):
-        return self._open[k]
-
-    def __setitem__(self, k: int, session) -> None:  # tests put a broken session in a lane
-        self._open[k] = session
-
     def opened(self) -> list:
         """Every lane, opened now if they are not yet; none where there is a single lane."""
         if self._count < 2:

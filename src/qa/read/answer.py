@@ -209,11 +209,13 @@ def overview_answer(retriever: Retriever, question: str, hits: list[Hit], mode: 
                     searched_for: str | None) -> Answer:
     """What the documents are about (qa.read.overview): how each document the hits come from opens,
     in their order, the first three quoted; no words are marked as the answer."""
-    openings, sources = [], []
+    openings, sources = [], set()
     for hit in hits:
-        if hit.chunk.source in sources or len(openings) == k:
+        if len(openings) == k:
+            break
+        if hit.chunk.source in sources:
             continue
-        sources.append(hit.chunk.source)
+        sources.add(hit.chunk.source)
         document = retriever.backend.document_by_source(hit.chunk.source)
         if span := opening(document, retriever.settings.max_quote_sentences):
             first, last = document.paragraphs[document.paragraph_at(span[0]) - 1]
