@@ -172,6 +172,51 @@ def test_the_same_question_with_the_documents_year_is_answered(library):
     assert not answer.abstained and "children's books" in answer.citations[0].quote
 
 
+POOL = """Harbour Road Pool
+
+The Harbour Road Pool opened in 1998. Deputy Mayor Colm Hayes cut the ribbon at the opening, and the town council paid for the building.
+
+The pool was closed for repairs in 2019 after a storm damaged its roof. The repairs cost $2 million and took eight months.
+"""
+COUNCIL = """Town Council
+
+Mayor Ruth Okafor has led the town council since 2016. She chairs its monthly meetings in the town hall.
+"""
+
+
+@pytest.fixture(scope="module")
+def town(model, tmp_path_factory):
+    from qa import pipeline
+    from qa.config import Settings
+
+    folder = tmp_path_factory.mktemp("town")
+    (folder / "sources").mkdir()
+    (folder / "sources" / "pool.txt").write_text(POOL, encoding="utf-8")
+    (folder / "sources" / "council.txt").write_text(COUNCIL, encoding="utf-8")
+    settings = Settings(index_dir=folder / "index", sources_dir=folder / "sources")
+    pipeline.update(settings, model, progress=False)
+    return pipeline.load(settings, model).retriever
+
+
+@pytest.mark.parametrize("question, why", [
+    # The year that dates the repairs is in the sentence before the quote, in its paragraph.
+    ("How much did the repairs after the 2015 storm cost?", "gives another year, not “2015”"),
+    # The mayor is in the index, but not in the passage about the opening: the deputy mayor is.
+    ("When did Mayor Okafor open the Harbour Road Pool?", "never names Mayor Okafor"),
+])
+def test_a_near_miss_by_the_paragraphs_year_or_a_titled_name_abstains(town, question, why):
+    answer = answer_question(town, question)
+    assert answer.abstained and answer.citations
+    assert why in answer.message, answer.message
+
+
+def test_the_paragraphs_own_year_and_a_named_person_are_answered(town):
+    answer = answer_question(town, "How much did the repairs after the 2019 storm cost?")
+    assert not answer.abstained and "$2 million" in answer.quotes[0].quote
+    answer = answer_question(town, "Who cut the ribbon when Deputy Mayor Hayes opened the pool?")
+    assert not answer.abstained and "Colm Hayes" in answer.quotes[0].quote
+
+
 def test_shortlist_reads_the_best_sentences_and_each_passages_best():
     passages = [1, 1, 1, 2, 2, 3]
     prescores = [0.9, 0.8, 0.1, 0.2, 0.3, 0.05]

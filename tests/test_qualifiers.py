@@ -3,7 +3,7 @@ the passage does not, while the quote gives another; or an answer of a kind the 
 
 import pytest
 
-from qa.read.qualifiers import conflict, qualifiers
+from qa.read.qualifiers import conflict, missing_name, qualifiers
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +52,29 @@ def test_matching_or_absent_qualifiers_are_no_conflict(question, quote, context)
 def test_qualifiers_reads_codes_ordinals_decades_and_hyphenated_words():
     found = qualifiers("The fifth-grade class of 2004 met on Sunday, the 14th, at HCT-04 in the 1990s.")
     assert found == {("ordinal", "5"), ("year", "2004"), ("day", "sunday"), ("ordinal", "14"), ("code", "hct04")}
+
+
+def test_a_year_before_the_quote_in_its_paragraph_dates_it():
+    before = "In 2022 the river rose 40 centimetres above the top of the wall. "
+    quote = "Some 640 homes were flooded, and the clean-up cost the city $112 million."
+    assert conflict("How much did the clean-up after the 1978 flood cost?", quote, "", before) == \
+        "gives another year, not “1978”"
+    assert conflict("How much did the clean-up after the 2022 flood cost?", quote, "", before) is None
+    # in the title or heading, another year does not date the quote: only its paragraph does
+    assert conflict("How much did the clean-up after the 1978 flood cost?", quote, "Floods since 2022", "") is None
+
+
+@pytest.mark.parametrize("question, passage, missing", [
+    ("When did Mayor Vasquez-Doyle visit the spillway?", "Deputy Mayor Colm Brandt visited the spillway.",
+     "Mayor Vasquez-Doyle"),
+    ("Which general is Gen. Kim Yong-bok?", "Gen. Charles Flynn said the troops would learn.", "Gen. Kim Yong-bok"),
+    ("When did Mayor Vasquez-Doyle visit the spillway?", "The spillway was visited by Ms. Vasquez-Doyle.", None),
+    # a name is held by any of its words after the title, or a form of them
+    ("What did Dr Martin Luther King Jr say?", "King spoke from the steps.", None),
+    ("What did President Zelenskyy's office say?", "Zelenskyy said the troops were there.", None),
+    # untitled names are left to the reader: passages name places and peoples otherwise ("US")
+    ("How many members are on the NYC city council?", "The council has 51 members.", None),
+    ("Why did the mayor visit?", "The deputy mayor visited.", None),
+])
+def test_a_titled_name_the_passage_never_holds_is_missing(question, passage, missing):
+    assert missing_name(question, passage, "") == missing

@@ -20,7 +20,7 @@ from qa.ingest.chunking import Chunk, sentence_spans
 from qa.config import Settings
 from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
 from qa.read.overview import asks_for_overview, opening
-from qa.read.qualifiers import conflict
+from qa.read.qualifiers import conflict, missing_name
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.read.unknown_names import check_names, respell
 from qa.retrieve import Hit, Retriever, reciprocal_rank_fusion, text_sha256
@@ -193,8 +193,8 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits),
                       searched_for=searched_for)
     # However well the reader scored it, a quote that names another year, number or day than the
-    # question does not answer it. (Reading the next sentence instead lost near misses on the dev set.)
-    if mismatch := sentence_conflict(asked, best, retriever):
+    # question, or not the person it asks about, does not answer it. (Reading the next sentence instead lost near misses on the dev set.)
+    if mismatch := sentence_conflict(asked, best, retriever, typed):
         return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
                       message=f"{NO_ANSWER[:-1]}: the nearest passage [1] {mismatch}.")
     quotes = [Quote(citations[0].quote, 1)]
@@ -252,15 +252,23 @@ def _evidence(sentence: ScoredSentence, reader: Reader) -> float:
     return sentence.reader_score if reader.card.get("abstain_on") == "reader" else sentence.score
 
 
-def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retriever) -> str | None:
+def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retriever,
+                      typed: str | None = None) -> str | None:
     """Why a sentence cannot answer though the reader may score it well (qa.read.qualifiers): the
-    question names a year, number, day… the sentence and the words before it in its passage, its
-    heading and its title do not hold, and the sentence gives another; or it lacks the kind asked."""
+    question names a year, number, day… the sentence and the words before it in its paragraph, its
+    heading and its title do not hold, and the sentence gives another; it lacks the kind asked; or
+    its passage, heading and title never name the titled person asked about (in `typed`, what the user typed, when
+    the question carries a conversation's words)."""
     chunk = sentence.hit.chunk
     document = retriever.backend.document_by_source(chunk.source)
     quote = document.text[sentence.start:sentence.end]
-    before = chunk.text[:max(0, sentence.start - chunk.start)]
-    return conflict(question, quote, f"{sentence.hit.title}\n{document.heading_at(sentence.start)}\n{before}")
+    paragraph_start = document.paragraphs[document.paragraph_at(sentence.start) - 1][0]
+    before = document.text[max(chunk.start, paragraph_start):sentence.start]
+    context = f"{sentence.hit.title}\n{document.heading_at(sentence.start)}"
+    # A person named in the passage is often "he" or "the mayor" in the paragraphs after.
+    if name := missing_name(asked_part(typed) if typed else question, quote, f"{context}\n{chunk.text}"):
+        return f"never names {name}"
+    return conflict(question, quote, context, before)
 
 
 def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> ScoredSentence:

@@ -1,18 +1,21 @@
 """Near misses the reader cannot see: a question that pins its answer down with a year, a number,
 an ordinal, a weekday, a month or a code the best passage does not hold, while the quote gives
 another of the same kind ("in 2004" against a sentence about 2023, "the fifth grade" against the
-eighth), or that asks for a kind of answer the quote does not contain (a phone number, an amount,
-a time of day, a year).
+eighth); that asks for a kind of answer the quote does not contain (a phone number, an amount,
+a time of day, a year); or that asks about a titled person the quote's paragraph never names
+("Mayor Vasquez-Doyle" against a sentence about the deputy mayor).
 
 The reader scores how well a sentence answers; it was trained on questions whose qualifiers always
 match, so a sentence that differs in one of them still scores high. These checks are closed-class
-on purpose: names and common nouns are paraphrased too often ("the city", "he") to be compared
-word for word. See docs/results/natural-questions.md for what they catch and what they cost.
+on purpose: common nouns and untitled names are paraphrased too often ("the city", "US") to be
+compared word for word. See docs/results/natural-questions.md for what they catch and what they cost.
 """
 
 from __future__ import annotations
 
 import re
+
+from qa.index.lexical import STOPWORDS
 
 _NUMBER_WORDS = {word: n for n, word in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -89,12 +92,13 @@ def _held(wanted: tuple[str, str], held: set[tuple[str, str]]) -> bool:
                for kind, value in held)
 
 
-def conflict(question: str, quote: str, context: str) -> str | None:
+def conflict(question: str, quote: str, context: str, before: str = "") -> str | None:
     """Why the quote cannot answer `question` ("gives another year, not “2004”"), or None.
-    `context` is what qualifies the quote: the words before it in its passage, its heading and its
-    document's title (the reader reads the words before a sentence too)."""
-    held = qualifiers(f"{context} {quote}")
-    quoted = qualifiers(quote)
+    `context` (its heading, its document's title) and `before` (the words before it in its
+    paragraph) are what qualify the quote; a year in `before` dates the quote as if it said it
+    ("In 2022 the river rose … The clean-up cost $112 million")."""
+    held = qualifiers(f"{context} {before} {quote}")
+    quoted = qualifiers(quote) | {(kind, value) for kind, value in qualifiers(before) if kind == "year"}
     for kind, value in sorted(qualifiers(question, asked=True)):
         if _held((kind, value), held):
             continue
@@ -120,4 +124,40 @@ def _missing_kind(asked: str, quote: str) -> str | None:
     for name, asks, gives in wanted:
         if asks.search(asked) and not gives.search(quote):
             return f"gives no {_NAMED[name]}"
+    return None
+
+
+# A run of capitalised words, not the question's first; a title's period inside it ("Gen. Flynn").
+_NAME_RUN = re.compile(r"(?<!^)(?<![.?!:]\s)(?<![\"“‘(])\b[A-Z][\w’'-]*(?:\.?\s+[A-Z][\w’'-]*)*")
+_ALPHA = re.compile(r"[^\W\d_]+")
+# Words of a title or role before a name ("Mayor Vasquez-Doyle"): another mayor holds them too.
+_TITLES = frozenset("""mr mrs ms miss dr prof professor sir dame lord lady mayor deputy superintendent president
+vice prime minister secretary senator sen rep representative governor gov general gen colonel col captain capt
+lieutenant lt sergeant sgt admiral chancellor chief director judge justice councillor councilman councilwoman
+king queen prince princess pope bishop father sister brother saint st ambassador commissioner inspector officer
+chairman chairwoman chair board member principal coach""".split())
+
+
+def _stem_held(word: str, held: set[str]) -> bool:
+    """Whether a word of `held` is `word` or shares all but its ending ("Korean", "Korea")."""
+    if word in held:
+        return True
+    root = word[:max(4, len(word) - 2)]
+    return len(word) >= 4 and any(w.startswith(root) and len(w) <= len(word) + 3 for w in held)
+
+
+def missing_name(question: str, quote: str, context: str) -> str | None:
+    """A titled name of `question` ("Mayor Vasquez-Doyle", "Gen. Flynn") none of whose words
+    after the title `quote` or its `context` holds, or None. Only titled names: an untitled one is
+    as often a place, a people or an abbreviation the passage says otherwise ("US", "the English")."""
+    held = {w.lower() for w in _ALPHA.findall(f"{context} {quote}")}
+    for match in _NAME_RUN.finditer(question):
+        words = [w.lower() for w in _ALPHA.findall(match.group())]
+        if not words or words[0] not in _TITLES:
+            continue
+        while words and words[0] in _TITLES:
+            words.pop(0)
+        words = [w for w in words if len(w) > 1 and w not in STOPWORDS]
+        if words and not any(_stem_held(w, held) for w in words):
+            return match.group()
     return None
