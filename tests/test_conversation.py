@@ -73,6 +73,11 @@ def test_a_follow_up_with_a_name_of_its_own_changes_the_subject():
     # Pointing back at a person, often the one the answer named: carried as before.
     assert search_query("What did he say about Kursk?", "Who is Mark Rutte?", "Mark Rutte leads NATO.") == (
         "What did he say about Kursk? Mark Rutte NATO")
+    # "It" is no person: a titled one asked about before is not what it points at, the topic is.
+    assert search_query("What did President Yoon say about it?", "What did Gen. Flynn say the troops would gain?",
+                        "Gen. Charles Flynn said so.") == "What did President Yoon say about it? troops gain"
+    assert search_query("What did President Yoon say about it?", "What did Gen. Flynn say about the Kursk troops?",
+                        "Gen. Charles Flynn said so.") == "What did President Yoon say about it? Kursk"
     # A name the previous question holds is not new: "them" is still the North Korean troops.
     assert search_query("How many of them are in Russia?", TROOPS, ARRIVED) == (
         "How many of them are in Russia? North Korean Russian")

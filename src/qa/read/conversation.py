@@ -15,9 +15,10 @@ only from the documents. Three rules, all here:
    not hold (a name the documents never mention, asked about before, could only mislead).
    A follow-up that brings a name of its own changes the subject, unless it points back at a
    person ("What did he say about Kursk?"): referring back to a thing ("Has China said anything
-   about it?"), it carries the previous question's names only, not those of its answer; without
-   referring back ("What about China?"), the new name takes the old one's place and it carries
-   the previous question's other content words.
+   about it?"), it carries the previous question's names only, not those of its answer, and not
+   a titled person's ("Gen. Flynn": "it" is no person; with none left, its other content words);
+   without referring back ("What about China?"), the new name takes the old one's place and it
+   carries the previous question's other content words.
 3. The query is the question followed by those words as written: readable, since it is shown
    ("searched for: …"), and it is what the reader reads too.
 
@@ -32,6 +33,7 @@ import re
 from typing import Callable
 
 from qa.index.lexical import STOPWORDS, tokenize
+from qa.read.unknown_names import TITLES
 
 # Words that point back to something said before. "that" is left out: it is far more often a
 # conjunction ("Who confirmed that …") than a reference.
@@ -69,6 +71,20 @@ def names(quote: str) -> list[str]:
     return [w for w in _WORD.findall(quote) if w[0].isupper() and len(w) > 1 and w.lower() not in STOPWORDS]
 
 
+def titled_persons(text: str) -> set[str]:
+    """The words of the people `text` names with a title ("Gen. Charles Flynn": Gen, Charles,
+    Flynn), the titles included."""
+    found, words = set(), _WORD.findall(text)
+    for i, word in enumerate(words):
+        if word.lower() in TITLES and word[0].isupper():
+            found.add(word)
+            for after in words[i + 1:]:
+                if not after[0].isupper():
+                    break
+                found.add(after)
+    return found
+
+
 def referring(question: str) -> set[str]:
     """The words of `question` that point back (lower case), a placeholder "it" left out."""
     return {w.lower() for w in _WORD.findall(_PLACEHOLDER_IT.sub(" ", question))} & REFERRING
@@ -95,7 +111,10 @@ def carried_candidates(question: str, previous_question: str, previous_answer_qu
     pointing = referring(question)
     if new_names(question, previous_question) and not pointing & PERSONAL:
         if pointing:  # "Has China said anything about it?": "it" is what was asked about before
-            return names(previous_question) or content_words(previous_question)
+            persons = titled_persons(previous_question)
+            return ([w for w in names(previous_question) if w not in persons]
+                    or [w for w in content_words(previous_question) if w not in persons]
+                    or content_words(previous_question))
         # "What about China?": China takes the place of the previous question's names
         return [w for w in content_words(previous_question) if not w[0].isupper()]
     return names(previous_question) + names(previous_answer_quote or "") or content_words(previous_question)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from qa.index.lexical import STOPWORDS
+from qa.read.unknown_names import TITLES
 
 _NUMBER_WORDS = {word: n for n, word in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -130,12 +131,6 @@ def _missing_kind(asked: str, quote: str) -> str | None:
 # A run of capitalised words, not the question's first; a title's period inside it ("Gen. Flynn").
 _NAME_RUN = re.compile(r"(?<!^)(?<![.?!:]\s)(?<![\"“‘(])\b[A-Z][\w’'-]*(?:\.?\s+[A-Z][\w’'-]*)*")
 _ALPHA = re.compile(r"[^\W\d_]+")
-# Words of a title or role before a name ("Mayor Vasquez-Doyle"): another mayor holds them too.
-_TITLES = frozenset("""mr mrs ms miss dr prof professor sir dame lord lady mayor deputy superintendent president
-vice prime minister secretary senator sen rep representative governor gov general gen colonel col captain capt
-lieutenant lt sergeant sgt admiral chancellor chief director judge justice councillor councilman councilwoman
-king queen prince princess pope bishop father sister brother saint st ambassador commissioner inspector officer
-chairman chairwoman chair board member principal coach""".split())
 
 
 def _stem_held(word: str, held: set[str]) -> bool:
@@ -153,9 +148,9 @@ def missing_name(question: str, quote: str, context: str) -> str | None:
     held = {w.lower() for w in _ALPHA.findall(f"{context} {quote}")}
     for match in _NAME_RUN.finditer(question):
         words = [w.lower() for w in _ALPHA.findall(match.group())]
-        if not words or words[0] not in _TITLES:
+        if not words or words[0] not in TITLES:
             continue
-        while words and words[0] in _TITLES:
+        while words and words[0] in TITLES:
             words.pop(0)
         words = [w for w in words if len(w) > 1 and w not in STOPWORDS]
         if words and not any(_stem_held(w, held) for w in words):

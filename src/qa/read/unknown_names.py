@@ -20,6 +20,13 @@ from qa.index.lexical import STOPWORDS
 # A run of capitalised words, not the question's first word or one that opens a sentence in it.
 _NAME = re.compile(r"(?<!^)(?<![.?!:]\s)(?<![\"“‘(])\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
 _WORD = re.compile(r"[^\W\d_]+")
+# Words of a title or role before a name ("Mr. Putin", "Mayor Vasquez-Doyle"): an abbreviated one
+# is often in no document ("Mr"), and none names anyone on its own.
+TITLES = frozenset("""mr mrs ms miss dr prof professor sir dame lord lady mayor deputy superintendent president
+vice prime minister secretary senator sen rep representative governor gov general gen colonel col captain capt
+lieutenant lt sergeant sgt admiral chancellor chief director judge justice councillor councilman councilwoman
+king queen prince princess pope bishop father sister brother saint st ambassador commissioner inspector officer
+chairman chairwoman chair board member principal coach""".split())
 MAX_MISSING = 3  # names missing that are looked for and named: the first few say why
 
 
@@ -77,7 +84,7 @@ def check_names(question: str, known: Callable[[str], bool],
             break
         for token in _WORD.findall(match.group()):
             low = token.lower()
-            if len(low) < 2 or low in STOPWORDS or known(token):
+            if len(low) < 2 or low in STOPWORDS or low in TITLES or known(token):
                 continue
             if words is None:  # the passages' words, read only when a word is not in the index
                 words = {}
