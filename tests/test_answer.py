@@ -167,6 +167,24 @@ def test_a_name_spelt_a_little_differently_is_still_answered(library):
     assert answer.searched_for == "Who designed the Riverside Library for Thomas Avery?"
 
 
+def test_an_answer_below_the_unsure_threshold_is_marked_unsure(library, monkeypatch):
+    from dataclasses import replace
+
+    from qa.read.answer import shared_reader, unsure_threshold
+
+    # By default: the lowest calibrated threshold below which 0.8 of the calibration's near misses score.
+    reader = shared_reader()
+    curve = reader.card["calibration"]["curves"][reader.card["calibration"]["signal"]]
+    expected = min(row["threshold"] for row in curve if row["near_miss_abstained"] >= 0.8)
+    assert unsure_threshold(library.settings, reader) == expected > reader.card["abstain_below"]
+    question = "Who designed the Riverside Library?"
+    for unsure_below, unsure in ((1.0, True), (0.0, False)):
+        monkeypatch.setattr(library, "settings", replace(library.settings, unsure_below=unsure_below))
+        answer = answer_question(library, question)
+        assert not answer.abstained and answer.unsure is unsure
+        assert answer.as_dict().get("unsure", False) is unsure  # in the JSON only when unsure
+
+
 def test_the_same_question_with_the_documents_year_is_answered(library):
     answer = answer_question(library, "What did the library add on the north side in 1987?")
     assert not answer.abstained and "children's books" in answer.citations[0].quote

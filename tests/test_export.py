@@ -68,6 +68,13 @@ def test_markdown_has_the_question_as_heading_each_quote_footnoted_and_markup_es
     assert "<script>" not in markdown and "<b>" not in markdown
 
 
+def test_markdown_says_when_an_answer_is_unsure(festival):
+    _, (first, *_) = festival
+    assert "*Not sure this answers the question: check the citation.*" in to_markdown(
+        [{**answer_of("When is it?", first), "unsure": True}])
+    assert "Not sure" not in to_markdown([answer_of("When is it?", first)])
+
+
 def test_markdown_says_when_the_sources_do_not_answer_and_labels_each_answer_of_a_conversation(festival):
     _, (first, second, _) = festival
     abstained = {**answer_of("Who won the 2018 World Cup?", first, abstained=True),

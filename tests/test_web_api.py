@@ -302,6 +302,10 @@ def test_answer_html_escapes_quotes_questions_and_marks_nearest_passages():
     assert '“the <b class="qa-answer-words">&lt;b&gt;answer&lt;/b&gt;</b> words”' in marked
     error = web_html.answer_html({**answered, "error": "The question is empty <here>."})
     assert error == '<div class="qa-error">The question is empty &lt;here&gt;.</div>'
+    # an answer the reader is unsure of says so before its quotes; a sure one says nothing
+    unsure = web_html.answer_html({**answered, "unsure": True})
+    assert '<p class="qa-unsure">Not sure this answers the question: check the citation.</p>' in unsure
+    assert unsure.index("qa-unsure") < unsure.index("qa-quote") and "qa-unsure" not in html
 
 
 # --- Cleaning up after itself -----------------------------------------------------------------------

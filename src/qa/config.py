@@ -99,6 +99,10 @@ class Settings:
     abstain_below: float | None = setting(
         None, "qa abstains when the best sentence's reader score is below this; None: the threshold "
         "calibrated with the reader on held-out SQuAD near misses (its reader.json)")
+    unsure_below: float | None = setting(
+        None, "an answer whose best sentence scores below this is shown as unsure (check the citation); None: "
+        "the lowest calibrated threshold below which the reader's calibration put UNSURE_NEAR_MISSES of its "
+        "near misses (qa.read.answer.unsure_threshold)")
     answer_passages: int = setting(
         10, "the best passages whose sentences the reader scores for an answer (at least k): as many as `qa eval` "
         "cites (eval_k), so the chat reads what is measured; each more adds a sentence or two to read "

@@ -182,7 +182,7 @@ def _with_page_regions(hit, retriever) -> dict:
 
 
 def cmd_ask(args) -> int:
-    from qa.read.answer import answer_question
+    from qa.read.answer import UNSURE, answer_question
     from qa.pipeline import answer_after
 
     if args.json and args.format not in (None, "json"):
@@ -209,6 +209,8 @@ def cmd_ask(args) -> int:
         echo(answer.text)
     else:  # the words that answer are marked **like this** inside each verbatim quote
         echo(" ".join(f"“{answer.citations[q.citation - 1].marked()}” [{q.citation}]" for q in answer.quotes))
+        if answer.unsure:
+            echo(f"({UNSURE})")
     if answer.searched_for:
         echo(f"(searched for: {answer.searched_for})")
     if answer.citations:

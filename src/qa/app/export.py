@@ -89,6 +89,8 @@ def to_json(answers, exported_at: str | None = None) -> dict:
 def to_markdown(answers, exported_at: str | None = None) -> str:
     """The conversation as Markdown: each question a heading, each quote verbatim with a footnote
     giving its file, title, paragraph, page, offsets and text hash; abstentions say so."""
+    from qa.read.answer import UNSURE
+
     answers = [_plain(a) for a in answers]
     several = len(answers) > 1
     lines = ["# qa — answers quoted from your documents", ""]
@@ -111,6 +113,8 @@ def to_markdown(answers, exported_at: str | None = None) -> str:
                 lines += ["Nearest passages (not an answer):", ""]
                 lines += [f"- “{_md(c['quote'])}” [^{label(c['n'])}]" for c in citations] + [""]
         else:
+            if answer.get("unsure"):
+                lines += [f"*{UNSURE}*", ""]
             by_n = {c["n"]: c for c in citations}
             quoted = [q["citation"] for q in answer.get("answer") or []]
             for n in quoted:

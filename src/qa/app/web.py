@@ -131,6 +131,7 @@ CSS = """
 .qa-citations { margin: 0.4em 0 0 0; padding-left: 1.6em; font-size: 0.9em; }
 .qa-citations li { margin: 0.2em 0; }
 .qa-abstain { font-weight: 600; }
+.qa-unsure { margin: 0 0 0.4em 0; color: #b45309; font-weight: 600; }
 .qa-excerpt summary { cursor: pointer; }
 details.qa-excerpt[open] > summary .qa-short { display: none; }
 details.qa-excerpt[open] > summary::after { content: "show less"; font-size: 0.85em; color: var(--body-text-color-subdued); }

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from html import escape
 
+from qa.read.answer import UNSURE
+
 SHORT_QUOTE_CHARS = 200  # of each further citation's quote shown in the chat; the rest expands
 
 
@@ -38,6 +40,8 @@ def answer_html(answer: dict) -> str:
         if answer["citations"]:
             parts.append('<p class="qa-note">Nearest passages — <b>not an answer</b>:</p>')
     else:
+        if answer.get("unsure"):
+            parts.append(f'<p class="qa-unsure">{escape(UNSURE)}</p>')
         by_n = {c["n"]: c for c in answer["citations"]}
         for quote in answer["answer"]:
             parts.append(f'<blockquote class="qa-quote">“{_marked(quote["quote"], by_n.get(quote["citation"]))}” '

@@ -26,6 +26,7 @@ from qa.read.unknown_names import check_names, respell
 from qa.retrieve import Hit, Retriever, reciprocal_rank_fusion, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
+UNSURE = "Not sure this answers the question: check the citation."  # shown with an unsure answer
 
 
 class BadQuestion(ValueError):
@@ -101,6 +102,7 @@ class Answer:
     error: str | None = None  # what is wrong with the question, when it cannot be searched
     hits: tuple[Hit, ...] = ()
     searched_for: str | None = None  # what retrieval was given, when not the question (a follow-up)
+    unsure: bool = False  # answered, but scored where most near misses score (unsure_threshold)
 
     @property
     def text(self) -> str:
@@ -116,6 +118,8 @@ class Answer:
                  "message": self.message, "error": self.error}
         if self.searched_for:  # only for a follow-up whose search carried words of the one before
             shown["searched_for"] = self.searched_for
+        if self.unsure:  # only for an answer the reader is unsure of
+            shown["unsure"] = True
         return shown
 
 
@@ -202,7 +206,8 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     for n, sentence in enumerate(ranked[1:3], start=2):
         if sentence.score >= best.score - settings.second_quote_margin:
             quotes.append(Quote(citations[n - 1].quote, n))
-    return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits), searched_for=searched_for)
+    return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits), searched_for=searched_for,
+                  unsure=bool(_evidence(best, reader) < unsure_threshold(settings, reader)))
 
 
 def overview_answer(retriever: Retriever, question: str, hits: list[Hit], mode: str, k: int,
@@ -334,6 +339,22 @@ def abstain_threshold(settings: Settings, reader: Reader) -> float:
     if settings.abstain_below is not None:
         return settings.abstain_below
     return float(reader.card["abstain_below"])
+
+
+UNSURE_NEAR_MISSES = 0.8  # share of the calibration's near misses that score below an unsure answer
+
+
+def unsure_threshold(settings: Settings, reader: Reader) -> float:
+    """Settings' `unsure_below` when set; else the lowest threshold of the reader's calibration
+    curve (SQuAD questions asked with their answering paragraph removed) below which at least
+    UNSURE_NEAR_MISSES of those near misses score. An answer between the abstention threshold and
+    this one is given, marked unsure: it scores where most near misses do."""
+    if settings.unsure_below is not None:
+        return settings.unsure_below
+    calibration = reader.card.get("calibration") or {}
+    curve = (calibration.get("curves") or {}).get(calibration.get("signal"), [])
+    return next((float(row["threshold"]) for row in curve if row["near_miss_abstained"] >= UNSURE_NEAR_MISSES),
+                abstain_threshold(settings, reader))
 
 
 @lru_cache(maxsize=2)
