@@ -66,6 +66,9 @@ TABLES = {
         ("answerable abstained", "{answerable_abstained:.3f}"),
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"),
         ("sentences a quote", "{quote_sentences:.2f}"))),
+    "unsure-answers": Table("docs/results/natural-questions.md", "set (hybrid, k=10)", (
+        ("questions answered", "{answered}"), ("shown as unsure", "{answered_unsure:.3f}"),
+        ("wrong when unsure", "{wrong_when_unsure:.3f}"), ("wrong when sure", "{wrong_when_sure:.3f}"))),
     "near-miss-curve": Table("docs/results/natural-questions.md", "reader (its own threshold)", (
         ("natural: answered", "{answerable_answered:.3f}"), ("first quote right", "{answered_right:.3f}"),
         ("near misses abstained", "{near_misses_abstained:.2f}"),
