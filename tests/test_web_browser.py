@@ -47,6 +47,20 @@ def ask(page, question: str) -> None:
                            timeout=60_000)
 
 
+def test_an_unsure_answer_says_so_above_its_quote(page, app, monkeypatch):
+    from dataclasses import replace
+
+    # Every answer is unsure with the threshold at 1: the note shows, in the answer, above its quote.
+    retriever = app.pipeline.retriever
+    monkeypatch.setattr(retriever, "settings", replace(retriever.settings, unsure_below=1.0))
+    ask(page, "How many North Korean troops are estimated to be in training?")
+    answer = page.locator("#qa-chat .qa-answer").last
+    note = answer.locator(".qa-unsure")
+    assert note.is_visible() and note.inner_text() == "Not sure this answers the question: check the citation."
+    # the quote follows the note in the page (Node.DOCUMENT_POSITION_FOLLOWING); positions move as the chat scrolls
+    assert answer.evaluate("a => a.querySelector('.qa-unsure').compareDocumentPosition(a.querySelector('.qa-quote'))") & 4
+
+
 def test_ask_then_check_a_citation(page):
     # The example questions render after the text box: wait for them (is_visible() does not wait).
     page.get_by_text("When did Russia invade Ukraine?").first.wait_for(state="visible", timeout=15_000)
