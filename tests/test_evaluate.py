@@ -44,10 +44,10 @@ def _citation(n: int, passage: str) -> Citation:
                     passage_end=len(passage), score=0.5, answer_start=0, answer_end=len(passage))
 
 
-def _result(answers: tuple[str, ...], passages: list[str], abstained: bool) -> QuestionResult:
+def _result(answers: tuple[str, ...], passages: list[str], abstained: bool, unsure: bool = False) -> QuestionResult:
     citations = tuple(_citation(n, p) for n, p in enumerate(passages, start=1))
     quotes = () if abstained else (Quote(citations[0].quote, 1),)
-    answer = Answer("q?", abstained, quotes, citations, "hybrid")
+    answer = Answer("q?", abstained, quotes, citations, "hybrid", unsure=unsure)
     rank = answer_rank(passages, answers) if answers else None
     return QuestionResult(Question("q", "q?", answers), "hybrid", answer, rank, seconds=0.5)
 
@@ -58,7 +58,7 @@ def test_question_set_metrics_score_answers_and_abstentions_separately():
         _result(("Lyon",), ["Not here.", "Lyon, by the river."], abstained=False),  # rank 2
         _result(("Nice",), ["Nice is sunny."], abstained=True),  # found, but abstained: a miss
         _result((), ["Something near."], abstained=True),  # off-topic, rightly abstained
-        _result((), ["Something near."], abstained=False),  # off-topic, wrongly answered
+        _result((), ["Something near."], abstained=False, unsure=True),  # off-topic, wrongly answered, unsure
     ]
     m = question_set_metrics(results, k=10)
     assert m["hit@1"] == pytest.approx(1 / 3)
@@ -69,6 +69,7 @@ def test_question_set_metrics_score_answers_and_abstentions_separately():
     assert m["answered_answerable"] == pytest.approx(2 / 3)
     assert m["abstained_offtopic"] == 0.5
     assert m["abstention_accuracy"] == pytest.approx(3 / 5)
+    assert m["answered_unsure"] == pytest.approx(1 / 3)  # of the 3 answers given
     assert m["questions_per_s"] == pytest.approx(2.0)
     assert "hit@10" not in question_set_metrics(results, k=5)  # cannot be measured with 5 citations
     assert [r.why() for r in results] == [

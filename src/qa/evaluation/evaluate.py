@@ -142,7 +142,8 @@ def evaluate_question_set(retriever: Retriever, questions: list[Question],
 
 
 def question_set_metrics(results: list[QuestionResult], k: int) -> dict[str, float]:
-    """hit@n, MRR@k and quote@1 over answerable questions; abstention over all; speed.
+    """hit@n, MRR@k and quote@1 over answerable questions; abstention over all; the share of the
+    answers given that were marked unsure; speed.
     A metric without questions to measure it on is left out rather than reported as 0."""
     answerable = [r for r in results if r.question.answerable]
     unanswerable = [r for r in results if not r.question.answerable]
@@ -161,6 +162,8 @@ def question_set_metrics(results: list[QuestionResult], k: int) -> dict[str, flo
                 metrics[f"follow_up_hit@{n}"] = hit_rate(follow_ups, n)
     if unanswerable:
         metrics["abstained_offtopic"] = sum(r.answer.abstained for r in unanswerable) / len(unanswerable)
+    if answered := [r for r in results if not r.answer.abstained]:  # marked "Not sure this answers …"
+        metrics["answered_unsure"] = sum(r.answer.unsure for r in answered) / len(answered)
     if results:
         right = sum(r.answer.abstained != r.question.answerable for r in results)
         metrics["abstention_accuracy"] = right / len(results)
