@@ -116,17 +116,39 @@ The library holds about 40,000 books and a collection of old maps of the county.
 """
 
 
-@pytest.fixture(scope="module")
-def library(model, tmp_path_factory):
+def indexed(model, folder, files: dict[str, str]):
+    """A retriever over `files` (name: text), indexed in `folder`."""
     from qa import pipeline
     from qa.config import Settings
 
-    folder = tmp_path_factory.mktemp("library")
     (folder / "sources").mkdir()
-    (folder / "sources" / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    for name, text in files.items():
+        (folder / "sources" / name).write_text(text, encoding="utf-8")
     settings = Settings(index_dir=folder / "index", sources_dir=folder / "sources")
     pipeline.update(settings, model, progress=False)
     return pipeline.load(settings, model).retriever
+
+
+@pytest.fixture(scope="module")
+def library(model, tmp_path_factory):
+    return indexed(model, tmp_path_factory.mktemp("library"), {"library.txt": LIBRARY})
+
+
+POOL = """Harbour Road Pool
+
+The Harbour Road Pool opened in 1998. Deputy Mayor Colm Hayes cut the ribbon at the opening, and the town council paid for the building.
+
+The pool was closed for repairs in 2019 after a storm damaged its roof. The repairs cost $2 million and took eight months.
+"""
+COUNCIL = """Town Council
+
+Mayor Ruth Okafor has led the town council since 2016. She chairs its monthly meetings in the town hall.
+"""
+
+
+@pytest.fixture(scope="module")
+def town(model, tmp_path_factory):
+    return indexed(model, tmp_path_factory.mktemp("town"), {"pool.txt": POOL, "council.txt": COUNCIL})
 
 
 def test_the_reader_answers_with_the_exact_words(library):
@@ -142,15 +164,19 @@ def test_a_near_miss_abstains(library):
     assert answer.abstained and answer.citations, "nearest passages are shown, marked as not an answer"
 
 
-@pytest.mark.parametrize("question, why", [
+@pytest.mark.parametrize("documents, question, why", [
     # The new wing was added in 1987; the library opened in 1921 (qa.read.qualifiers).
-    ("What did the library add on the north side in 1990?", "not “1990”"),
-    ("How much did Thomas Avery pay for the Riverside Library?", "gives no amount"),
+    ("library", "What did the library add on the north side in 1990?", "gives another year, not “1990”"),
+    ("library", "How much did Thomas Avery pay for the Riverside Library?", "gives no amount"),
+    # The year that dates the repairs is in the sentence before the quote, in its paragraph.
+    ("town", "How much did the repairs after the 2015 storm cost?", "gives another year, not “2015”"),
+    # The mayor is in the index, but not in the passage about the opening: the deputy mayor is.
+    ("town", "When did Mayor Okafor open the Harbour Road Pool?", "never names Mayor Okafor"),
 ])
-def test_a_near_miss_by_a_qualifier_abstains_and_says_why(library, question, why):
-    answer = answer_question(library, question)
+def test_a_near_miss_by_a_qualifier_or_a_titled_name_abstains_and_says_why(request, documents, question, why):
+    answer = answer_question(request.getfixturevalue(documents), question)
     assert answer.abstained and answer.citations
-    assert why in answer.message and "nearest passage [1]" in answer.message
+    assert why in answer.message and "nearest passage [1]" in answer.message, answer.message
 
 
 def test_a_name_the_documents_never_mention_abstains_and_says_which(library):
@@ -188,44 +214,6 @@ def test_an_answer_below_the_unsure_threshold_is_marked_unsure(library, monkeypa
 def test_the_same_question_with_the_documents_year_is_answered(library):
     answer = answer_question(library, "What did the library add on the north side in 1987?")
     assert not answer.abstained and "children's books" in answer.citations[0].quote
-
-
-POOL = """Harbour Road Pool
-
-The Harbour Road Pool opened in 1998. Deputy Mayor Colm Hayes cut the ribbon at the opening, and the town council paid for the building.
-
-The pool was closed for repairs in 2019 after a storm damaged its roof. The repairs cost $2 million and took eight months.
-"""
-COUNCIL = """Town Council
-
-Mayor Ruth Okafor has led the town council since 2016. She chairs its monthly meetings in the town hall.
-"""
-
-
-@pytest.fixture(scope="module")
-def town(model, tmp_path_factory):
-    from qa import pipeline
-    from qa.config import Settings
-
-    folder = tmp_path_factory.mktemp("town")
-    (folder / "sources").mkdir()
-    (folder / "sources" / "pool.txt").write_text(POOL, encoding="utf-8")
-    (folder / "sources" / "council.txt").write_text(COUNCIL, encoding="utf-8")
-    settings = Settings(index_dir=folder / "index", sources_dir=folder / "sources")
-    pipeline.update(settings, model, progress=False)
-    return pipeline.load(settings, model).retriever
-
-
-@pytest.mark.parametrize("question, why", [
-    # The year that dates the repairs is in the sentence before the quote, in its paragraph.
-    ("How much did the repairs after the 2015 storm cost?", "gives another year, not “2015”"),
-    # The mayor is in the index, but not in the passage about the opening: the deputy mayor is.
-    ("When did Mayor Okafor open the Harbour Road Pool?", "never names Mayor Okafor"),
-])
-def test_a_near_miss_by_the_paragraphs_year_or_a_titled_name_abstains(town, question, why):
-    answer = answer_question(town, question)
-    assert answer.abstained and answer.citations
-    assert why in answer.message, answer.message
 
 
 def test_the_paragraphs_own_year_and_a_named_person_are_answered(town):
