@@ -78,6 +78,9 @@ def test_a_follow_up_with_a_name_of_its_own_changes_the_subject():
                         "Gen. Charles Flynn said so.") == "What did President Yoon say about it? troops gain"
     assert search_query("What did President Yoon say about it?", "What did Gen. Flynn say about the Kursk troops?",
                         "Gen. Charles Flynn said so.") == "What did President Yoon say about it? Kursk"
+    # A person the previous answer gives a title is no "it" either: with nothing else to carry, nothing is.
+    assert search_query("What is China's position on it?", "Who is Mike Turner?",
+                        "Rep. Mike Turner, an Ohio Republican, said so.") == "What is China's position on it?"
     # A name the previous question holds is not new: "them" is still the North Korean troops.
     assert search_query("How many of them are in Russia?", TROOPS, ARRIVED) == (
         "How many of them are in Russia? North Korean Russian")

@@ -16,7 +16,8 @@ only from the documents. Three rules, all here:
    A follow-up that brings a name of its own changes the subject, unless it points back at a
    person ("What did he say about Kursk?"): referring back to a thing ("Has China said anything
    about it?"), it carries the previous question's names only, not those of its answer, and not
-   a titled person's ("Gen. Flynn": "it" is no person; with none left, its other content words);
+   a person the question or its answer gives a title ("Gen. Flynn", "Rep. Mike Turner": "it" is
+   no person; with none left, its other content words, if any);
    without referring back ("What about China?"), the new name takes the old one's place and it
    carries the previous question's other content words.
 3. The query is the question followed by those words as written: readable, since it is shown
@@ -111,10 +112,9 @@ def carried_candidates(question: str, previous_question: str, previous_answer_qu
     pointing = referring(question)
     if new_names(question, previous_question) and not pointing & PERSONAL:
         if pointing:  # "Has China said anything about it?": "it" is what was asked about before
-            persons = titled_persons(previous_question)
+            persons = titled_persons(f"{previous_question} {previous_answer_quote or ''}")
             return ([w for w in names(previous_question) if w not in persons]
-                    or [w for w in content_words(previous_question) if w not in persons]
-                    or content_words(previous_question))
+                    or [w for w in content_words(previous_question) if w not in persons])
         # "What about China?": China takes the place of the previous question's names
         return [w for w in content_words(previous_question) if not w[0].isupper()]
     return names(previous_question) + names(previous_answer_quote or "") or content_words(previous_question)
