@@ -86,6 +86,15 @@ def test_a_follow_up_with_a_name_of_its_own_changes_the_subject():
         "How many of them are in Russia? North Korean Russian")
 
 
+def test_asking_who_or_what_a_new_name_is_stands_alone_however_short():
+    asked = "How many North Korean soldiers have died in Ukraine?"
+    assert search_query("What is Kursk?", asked, "Some 3,000 North Korean troops arrived.") == "What is Kursk?"
+    assert search_query("Who is Ra Mason?", "What did Taras Kuzio say?", "Kuzio said so.") == "Who is Ra Mason?"
+    # a name the previous question holds, or a pronoun, still leans on it
+    assert search_query("What is Kursk?", "Why did Ukraine go into Kursk?", "It did.") == "What is Kursk? Ukraine"
+    assert search_query("What is his role?", "Who is Gen. Flynn?", "He commands.") == "What is his role? Gen Flynn"
+
+
 def test_a_question_that_stands_alone_or_has_no_previous_one_is_searched_as_asked():
     assert search_query(TROOPS, "Who is Ra Mason?", "Ra Mason is a professor.") == TROOPS
     assert search_query("Who ratified it?", None, None) == "Who ratified it?"

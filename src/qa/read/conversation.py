@@ -6,7 +6,8 @@ only from the documents. Three rules, all here:
 
 1. A question is a follow-up when it refers back (a pronoun or demonstrative: he, it, they, them,
    this, those …), opens with "and …", "what about …", "how about …", "what of …", or has fewer
-   than three content words. An "it" that only props up a clause ("Is it true that …", "How long
+   than three content words, unless it only asks who or what a name new to the conversation is
+   ("What is Kursk?"). An "it" that only props up a clause ("Is it true that …", "How long
    does it take to …") refers to nothing.
 2. Carried: the names (capitalised words) of the previous search (the previous question, or what it
    was expanded to, so a chain of follow-ups keeps its subject) and of the previous answer's first
@@ -51,6 +52,9 @@ _PLACEHOLDER_IT = re.compile(
     # Between them, up to two words, but no verb form of the thing itself ("can it be used to …").
     r"(?:\s+(?!\w+(?:ed|ing)\b)\w+|\s+(?:allowed|permitted|required|needed|supposed|expected)){0,2}?"
     r"\s+(?:that|to|whether|if|for)\b", re.IGNORECASE)
+# "Who is Ra Mason?", "What is the Kremlin?": short, but asks about the name it gives.
+_DEFINITION = re.compile(r"(?i:who|what)\s+(?i:is|are|was|were)\s+(?:(?i:the)\s+)?"
+                         r"[A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*)*\s*\??")
 PERSONAL = frozenset("he she him her his hers".split())  # point back at a person: the previous answer's, often
 SHORT = 3  # fewer content words than this: too little to search on alone
 MAX_CARRIED = 12  # words carried from earlier turns: more would drown the follow-up's own
@@ -139,6 +143,8 @@ def search_query(question: str, previous_question: str | None, previous_answer_q
     words it leaves implicit (see the module's rules). Readable: it is shown to the user."""
     if not previous_question or not any(ch.isalnum() for ch in question) or not is_follow_up(question):
         return question
+    if _DEFINITION.fullmatch(question.strip()) and new_names(question, previous_question):
+        return question  # "What is Kursk?" names its own subject, however short
     carried = carried_words(question, previous_question, previous_answer_quote, known)
     return f"{question} {' '.join(carried)}" if carried else question
 
