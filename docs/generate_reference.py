@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import gc
 import importlib
 import io
 import os
@@ -110,6 +111,19 @@ def settings_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _parse(source: str) -> ast.Module:
+    """ast.parse with the cyclic garbage collector paused: on Python 3.11 a finalizer that raises
+    while the tree is built (a progress bar freed after gradio patched tqdm, in a test process)
+    surfaces as "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(source)
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def fixed_constants() -> list[tuple[str, str, int | float, str]]:
     """(module, name, value, why) of every public int or float constant set at the top level of a
     module of src/qa, in file order: its value as the code computes it, its why the comment at the
@@ -121,7 +135,7 @@ def fixed_constants() -> list[tuple[str, str, int | float, str]]:
         comments = _comments(source)
         lines = source.splitlines()
         values: dict = {}
-        for statement in ast.parse(source).body:
+        for statement in _parse(source).body:
             names = _names_set(statement)
             if not any(CONSTANT.fullmatch(name) for name in names):
                 continue
