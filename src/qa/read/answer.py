@@ -197,7 +197,8 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits),
                       searched_for=searched_for)
     # However well the reader scored it, a quote that names another year, number or day than the
-    # question, or not the person it asks about, does not answer it. (Reading the next sentence instead lost near misses on the dev set.)
+    # question, or not the person it asks about, does not answer it. (Reading the next sentence
+    # instead lost near misses on the dev set.)
     if mismatch := sentence_conflict(asked, best, retriever, typed):
         return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
                       message=f"{NO_ANSWER[:-1]}: the nearest passage [1] {mismatch}.")
@@ -262,8 +263,8 @@ def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retrie
     """Why a sentence cannot answer though the reader may score it well (qa.read.qualifiers): the
     question names a year, number, day… the sentence and the words before it in its paragraph, its
     heading and its title do not hold, and the sentence gives another; it lacks the kind asked; or
-    its passage, heading and title never name the titled person asked about (in `typed`, what the user typed, when
-    the question carries a conversation's words)."""
+    its passage, heading and title never name the titled person asked about (in `typed`, what the
+    user typed, when the question carries a conversation's words)."""
     chunk = sentence.hit.chunk
     document = retriever.backend.document_by_source(chunk.source)
     quote = document.text[sentence.start:sentence.end]

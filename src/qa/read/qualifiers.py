@@ -2,7 +2,7 @@
 an ordinal, a weekday, a month or a code the best passage does not hold, while the quote gives
 another of the same kind ("in 2004" against a sentence about 2023, "the fifth grade" against the
 eighth); that asks for a kind of answer the quote does not contain (a phone number, an amount,
-a time of day, a year); or that asks about a titled person the quote's paragraph never names
+a time of day, a year); or that asks about a titled person the quote's passage never names
 ("Mayor Vasquez-Doyle" against a sentence about the deputy mayor).
 
 The reader scores how well a sentence answers; it was trained on questions whose qualifiers always
