@@ -211,6 +211,32 @@ def test_an_answer_below_the_unsure_threshold_is_marked_unsure(library, monkeypa
         assert answer.as_dict().get("unsure", False) is unsure  # in the JSON only when unsure
 
 
+
+def test_questions_beyond_facts_abstain_on_their_own_calibration(library):
+    """A yes-no, why or how question is held to the threshold calibrated on such questions
+    (reader.json calibration_by_kind), a factoid to the card's own; Settings.abstain_below to both."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from qa.read.answer import abstain_threshold, asks_beyond_facts, unsure_threshold
+
+    curve = [{"threshold": t, "answered": 1 - t, "near_miss_abstained": min(1.0, 2 * t), "off_topic_abstained": 1.0}
+             for t in (0.02, 0.1, 0.2, 0.3, 0.4, 0.5)]
+    card = {"abstain_below": 0.18, "calibration": {"signal": "combined", "curves": {"combined": curve}},
+            "calibration_by_kind": {"beyond-facts": {"abstain_below": 0.1, "curve": curve[:3] + [
+                {"threshold": 0.3, "answered": 0.5, "near_miss_abstained": 0.9, "off_topic_abstained": 1.0}]}}}
+    reader = SimpleNamespace(card=card)
+    settings = replace(library.settings, abstain_below=None, unsure_below=None)
+    for question, kind in (("Can I keep chickens on my plot?", True), ("Why did the town build it?", True),
+                           ("Who designed the Riverside Library?", False), ("How many homes flooded?", False)):
+        assert asks_beyond_facts(question) is kind
+        assert abstain_threshold(settings, reader, question) == (0.1 if kind else 0.18)
+        assert unsure_threshold(settings, reader, question) == (0.3 if kind else 0.4)
+    assert abstain_threshold(settings, reader) == 0.18  # no question: the card's own
+    assert abstain_threshold(replace(settings, abstain_below=0.5), reader, "Can I keep chickens?") == 0.5
+    del card["calibration_by_kind"]  # a card calibrated before kinds were: one threshold for all
+    assert abstain_threshold(settings, reader, "Can I keep chickens on my plot?") == 0.18
+
 def test_the_same_question_with_the_documents_year_is_answered(library):
     answer = answer_question(library, "What did the library add on the north side in 1987?")
     assert not answer.abstained and "children's books" in answer.citations[0].quote

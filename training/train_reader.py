@@ -34,7 +34,7 @@ import numpy as np
 
 from qa.ingest.chunking import sentence_spans
 from qa.index.lexical import tokenize
-from qa.read.answer import asks_for_explanation
+from qa.read.answer import asks_beyond_facts
 from qa.read.reader import (MODEL_DIR, MODEL_FILE, Reader, covering_span, encode_pairs, load_tokenizer, pad_batch,
                        preceding_context, scored_span)
 
@@ -477,14 +477,6 @@ def train(args) -> None:
 
 
 # A question that opens with a verb asks yes or no ("Did the plan work?", "Can people vote?").
-YES_NO = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had)\b", re.IGNORECASE)
-
-
-def asks_beyond_facts(question: str) -> bool:
-    """Why, how, what it means, what can be done, or yes or no: the kinds of question people type
-    that SQuAD holds few of (about 5% of its questions), where a reader trained on its mix quotes
-    the sentence that restates the question instead of the one that answers it (issue 31)."""
-    return asks_for_explanation(question) or bool(YES_NO.match(question))
 
 
 def step_questions(pool: list[Question], kinds: list[Question], skip: int, step: int, args) -> list[Question]:
@@ -871,6 +863,15 @@ def unseen_articles(args, card: dict, pool: list[Question], first: int) -> list[
     return picked[:args.limit]
 
 
+def unseen_of_kind(args, card: dict, pool: list[Question], first: int) -> list[Question]:
+    """Up to --limit questions that ask beyond facts (`asks_beyond_facts`) of the --articles
+    unseen training articles calibrate reads (`unseen_articles`' articles, all their questions
+    of the kind): SQuAD holds few, so a kind's calibration takes every one there."""
+    unseen = pool[trained_on_of(card, args) + 1000:]
+    chosen = set(list(dict.fromkeys(q.article for q in unseen))[first:first + args.articles])
+    return [q for q in unseen if q.article in chosen and asks_beyond_facts(q.text)][:args.limit]
+
+
 def first_right(x: np.ndarray, y: np.ndarray, group: np.ndarray, w: np.ndarray) -> float:
     """Share of questions (groups) whose best-scored candidate is labelled an answer."""
     z = np.hstack([np.ones((len(x), 1)), x]) @ w
@@ -1051,16 +1052,20 @@ def calibrate(args) -> None:
         pool = [q for q in questions if q.article in train_articles]
         random.Random(args.seed).shuffle(pool)
         card = json.loads((args.model_dir / "reader.json").read_text())
-        chosen = unseen_articles(args, card, pool, first=args.articles)
+        chosen = (unseen_of_kind(args, card, pool, first=args.articles) if args.kind
+                  else unseen_articles(args, card, pool, first=args.articles))
         with tempfile.TemporaryDirectory(prefix="qa-calibrate-") as folder:
             for a, n, o in tqdm(retrieved_scores(reader, articles, chosen, args.data, Path(folder)),
                                 total=len(chosen), desc="calibrating", unit="question"):
                 answerable.append(a)
                 near.append(n)
                 off.append(o)
-        asked = (f"{len(chosen)} questions of {len(set(q.article for q in chosen))} training articles not used "
+        asked = (f"{len(chosen)} {'beyond-facts ' if args.kind else ''}questions of "
+                 f"{len(set(q.article for q in chosen))} training articles not used "
                  f"in training or fit-combiner, asked of qa's hybrid passages")
     else:
+        if args.kind:
+            raise SystemExit("calibrate --kind needs --candidates retrieved")
         articles, held, pool = held_out(args)
         held = sorted(held)
         rng = random.Random(args.seed + 2)
@@ -1086,12 +1091,24 @@ def calibrate(args) -> None:
         print(f"\n{signal}: {'threshold':>9} {'answered':>9} {'near-miss abstained':>20} {'off-topic abstained':>20}")
         for row in curve:
             print(f"{'':>{len(signal) + 1}} {row[0]:>9.2f} {row[1]:>9.3f} {row[2]:>20.3f} {row[3]:>20.3f}")
+    card_path = args.model_dir / "reader.json"
+    card = json.loads(card_path.read_text())
+    if args.kind:  # the kind's own threshold, on the signal the card already abstains on
+        signal = card.get("abstain_on", "combined")
+        chosen, curve = best[signal]
+        print(f"{args.kind}: abstain below {chosen[0]:.2f} of the {signal} score (answered {chosen[1]:.3f}, "
+              f"near misses abstained {chosen[2]:.3f}, off topic abstained {chosen[3]:.3f}; {asked})")
+        card.setdefault("calibration_by_kind", {})[args.kind] = {
+            "questions": len(answerable), "asked": asked, "signal": signal, "abstain_below": chosen[0],
+            "answered": chosen[1], "near_miss_abstained": chosen[2], "off_topic_abstained": chosen[3],
+            "curve": [dict(zip(("threshold", "answered", "near_miss_abstained", "off_topic_abstained"), r))
+                      for r in curve]}
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        return
     signal = max(best, key=lambda name: (best[name][0][2], name == "combined"))
     chosen, curve = best[signal]
     print(f"chosen: abstain below {chosen[0]:.2f} of the {signal} score (answered {chosen[1]:.3f}, near misses "
           f"abstained {chosen[2]:.3f}, off topic abstained {chosen[3]:.3f}; {asked})")
-    card_path = args.model_dir / "reader.json"
-    card = json.loads(card_path.read_text())
     card["abstain_on"] = signal
     card["abstain_below"] = chosen[0]
     card["calibration"] = {"questions": len(answerable), "asked": asked, "signal": signal, "answered": chosen[1],
@@ -1171,6 +1188,9 @@ def main(argv: list[str] | None = None) -> None:
                              "held-out articles' paragraphs ranked by BM25 (paragraph)")
     parser.add_argument("--articles", type=int, default=40,
                         help="fit-combiner and calibrate with --candidates retrieved: articles indexed together (default 40)")
+    parser.add_argument("--kind", choices=("beyond-facts",),
+                        help="calibrate: only questions that ask why, how, what it means or yes or no, "
+                             "into the card's calibration_by_kind (qa.read.answer.abstain_threshold)")
     parser.add_argument("--dry-run", action="store_true", help="fit-combiner: print the fit, leave the card")
     parser.add_argument("--average", nargs="+", metavar="RUN",
                         help="average: the checkpoints (or run folders) whose weights --out's checkpoint averages")

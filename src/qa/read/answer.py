@@ -193,7 +193,7 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         names = ", ".join(f"“{name}”" for name in missing)
         return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
                       message=f"{NO_ANSWER[:-1]}: they never mention {names}.")
-    if _evidence(best, reader) < abstain_threshold(settings, reader):
+    if _evidence(best, reader) < abstain_threshold(settings, reader, asked):
         return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits),
                       searched_for=searched_for)
     # However well the reader scored it, a quote that names another year, number or day than the
@@ -208,7 +208,7 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
         if sentence.score >= best.score - settings.second_quote_margin:
             quotes.append(Quote(citations[n - 1].quote, n))
     return Answer(question, False, tuple(quotes), citations, mode, hits=tuple(hits), searched_for=searched_for,
-                  unsure=bool(_evidence(best, reader) < unsure_threshold(settings, reader)))
+                  unsure=bool(_evidence(best, reader) < unsure_threshold(settings, reader, asked)))
 
 
 def overview_answer(retriever: Retriever, question: str, hits: list[Hit], mode: str, k: int,
@@ -319,6 +319,17 @@ def asks_for_explanation(question: str) -> bool:
     return bool(_EXPLANATION.search(question))
 
 
+_YES_NO = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had)\b",
+                     re.IGNORECASE)
+
+
+def asks_beyond_facts(question: str) -> bool:
+    """Why, how, what it means, what can be done, or yes or no: the kinds of question people type
+    that SQuAD holds few of (about 8% of its questions). The reader scores their answers lower
+    than a fact's, so they are calibrated apart (`abstain_threshold`)."""
+    return asks_for_explanation(question) or bool(_YES_NO.match(question))
+
+
 def asked_part(question: str) -> str:
     """What a question asks: its last sentence when a lead of other sentences comes first ("A group
     of senators announced … Which measure did they leave out?"), unless it does not ask (a
@@ -334,28 +345,44 @@ def asked_part(question: str) -> str:
 MIN_ASKED_WORDS = 4  # a last sentence this long asks on its own; a shorter one needs its lead
 
 
-def abstain_threshold(settings: Settings, reader: Reader) -> float:
+def abstain_threshold(settings: Settings, reader: Reader, question: str | None = None) -> float:
     """Settings' threshold when set, else the one calibrated with the shipped reader (on the
-    signal its card names: the combined score, or the reader's own probability)."""
+    signal its card names: the combined score, or the reader's own probability); for a question
+    that asks beyond facts (`asks_beyond_facts`), the one calibrated on such questions alone when
+    the card has it: the reader scores their answers lower, so one threshold for all abstained on
+    yes-no and why-questions it had answered right."""
     if settings.abstain_below is not None:
         return settings.abstain_below
+    if kind := _calibrated_kind(reader, question):
+        return float(kind["abstain_below"])
     return float(reader.card["abstain_below"])
+
+
+def _calibrated_kind(reader: Reader, question: str | None) -> dict | None:
+    """The card's calibration of the kind of question `question` is, if it has one."""
+    if question is None or not asks_beyond_facts(question):
+        return None
+    return (reader.card.get("calibration_by_kind") or {}).get("beyond-facts")
 
 
 UNSURE_NEAR_MISSES = 0.8  # share of the calibration's near misses that score below an unsure answer
 
 
-def unsure_threshold(settings: Settings, reader: Reader) -> float:
+def unsure_threshold(settings: Settings, reader: Reader, question: str | None = None) -> float:
     """Settings' `unsure_below` when set; else the lowest threshold of the reader's calibration
-    curve (SQuAD questions asked with their answering paragraph removed) below which at least
-    UNSURE_NEAR_MISSES of those near misses score. An answer between the abstention threshold and
-    this one is given, marked unsure: it scores where most near misses do."""
+    curve (SQuAD questions asked with their answering paragraph removed; for a question beyond
+    facts, that kind's curve when the card has one) below which at least UNSURE_NEAR_MISSES of
+    those near misses score. An answer between the abstention threshold and this one is given,
+    marked unsure: it scores where most near misses do."""
     if settings.unsure_below is not None:
         return settings.unsure_below
-    calibration = reader.card.get("calibration") or {}
-    curve = (calibration.get("curves") or {}).get(calibration.get("signal"), [])
+    if kind := _calibrated_kind(reader, question):
+        curve = kind["curve"]
+    else:
+        calibration = reader.card.get("calibration") or {}
+        curve = (calibration.get("curves") or {}).get(calibration.get("signal"), [])
     return next((float(row["threshold"]) for row in curve if row["near_miss_abstained"] >= UNSURE_NEAR_MISSES),
-                abstain_threshold(settings, reader))
+                abstain_threshold(settings, reader, question))
 
 
 @lru_cache(maxsize=2)
