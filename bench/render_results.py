@@ -124,11 +124,11 @@ SUMMARY = (
     ("heldout-articles1000-shipped", "Whole answers, 1,000 held-out SQuAD questions (44 Wikipedia articles)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
         ("the marked words are the answer", "{span@1:.3f}"), ("answerable answered", "{answered:.3f}"))),
-    ("covid300-titled-names", "Whole answers, 300 COVID-QA questions (98 biomedical papers)", (
+    ("covid300-by-kind", "Whole answers, 300 COVID-QA questions (98 biomedical papers)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
     ("paraphrased-wiki300-dense-windows", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
-    ("natural-heldout-titled-names", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
+    ("natural-heldout-by-kind", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"))),
     ("news-near-misses", "16 on-topic questions the shipped news does not answer", (
