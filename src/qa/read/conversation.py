@@ -20,7 +20,10 @@ only from the documents. Three rules, all here:
    a person the question or its answer gives a title ("Gen. Flynn", "Rep. Mike Turner": "it" is
    no person; with none left, its other content words, if any);
    without referring back ("What about China?"), the new name takes the old one's place and it
-   carries the previous question's other content words.
+   carries the previous question's other content words. Referring back at a thing or a group
+   without a new name ("How many of them are there?"), of the previous answer it carries only the
+   names of the words the answer marked, when known: "them" is what was asked about or what
+   answered it, not another person the quoted sentence names.
 3. The query is the question followed by those words as written: readable, since it is shown
    ("searched for: …"), and it is what the reader reads too.
 
@@ -111,8 +114,12 @@ def new_names(question: str, previous_question: str) -> list[str]:
     return [w for w in names(" ".join(inside)) if not before.issuperset(tokenize(w))]
 
 
-def carried_candidates(question: str, previous_question: str, previous_answer_quote: str | None) -> list[str]:
-    """The words rule 2 may carry, in order of preference."""
+def carried_candidates(question: str, previous_question: str, previous_answer_quote: str | None,
+                       previous_answer_words: str | None = None) -> list[str]:
+    """The words rule 2 may carry, in order of preference. With `previous_answer_words` (the words
+    the previous answer marked), a follow-up that points back at a thing or a group ("How many of
+    them are there?") carries the names of those words, not of the whole quote: "them" is what
+    was asked about or what answered it, not whoever else the quoted sentence names."""
     pointing = referring(question)
     if new_names(question, previous_question) and not pointing & PERSONAL:
         if pointing:  # "Has China said anything about it?": "it" is what was asked about before
@@ -121,15 +128,17 @@ def carried_candidates(question: str, previous_question: str, previous_answer_qu
                     or [w for w in content_words(previous_question) if w not in persons])
         # "What about China?": China takes the place of the previous question's names
         return [w for w in content_words(previous_question) if not w[0].isupper()]
+    if previous_answer_words is not None and pointing and not pointing & PERSONAL:
+        previous_answer_quote = previous_answer_words
     return names(previous_question) + names(previous_answer_quote or "") or content_words(previous_question)
 
 
 def carried_words(question: str, previous_question: str, previous_answer_quote: str | None,
-                  known: Callable[[str], bool] | None = None) -> list[str]:
+                  known: Callable[[str], bool] | None = None, previous_answer_words: str | None = None) -> list[str]:
     """The words a follow-up leaves implicit (rule 2 above), as written, in order; with `known`
     (is a word in the index?), not those the documents never hold: they could only mislead."""
     have, carried = set(tokenize(question)), []
-    for word in carried_candidates(question, previous_question, previous_answer_quote):
+    for word in carried_candidates(question, previous_question, previous_answer_quote, previous_answer_words):
         stems = tokenize(word)
         if stems and not have.issuperset(stems) and (known is None or known(word)):
             carried.append(word)
@@ -138,23 +147,38 @@ def carried_words(question: str, previous_question: str, previous_answer_quote: 
 
 
 def search_query(question: str, previous_question: str | None, previous_answer_quote: str | None,
-                 known: Callable[[str], bool] | None = None) -> str:
+                 known: Callable[[str], bool] | None = None, previous_answer_words: str | None = None) -> str:
     """What to search for: `question` itself, or, for a follow-up, the question followed by the
     words it leaves implicit (see the module's rules). Readable: it is shown to the user."""
     if not previous_question or not any(ch.isalnum() for ch in question) or not is_follow_up(question):
         return question
     if _DEFINITION.fullmatch(question.strip()) and new_names(question, previous_question):
         return question  # "What is Kursk?" names its own subject, however short
-    carried = carried_words(question, previous_question, previous_answer_quote, known)
+    carried = carried_words(question, previous_question, previous_answer_quote, known, previous_answer_words)
     return f"{question} {' '.join(carried)}" if carried else question
 
 
 def query_after(question: str, previous: dict | None, known: Callable[[str], bool] | None = None) -> str:
     """`search_query` after the previous answer, given as its JSON (`Answer.as_dict()`): its search
-    (so a chain of follow-ups keeps its subject) and its first quote. A previous question that
-    could not be searched, or none, leaves `question` as it is."""
+    (so a chain of follow-ups keeps its subject), its first quote and the words that quote's
+    citation marks as the answer. A previous question that could not be searched, or none, leaves
+    `question` as it is."""
     if not previous or previous.get("error"):
         return question
     quotes = previous.get("answer") or []
     return search_query(question, previous.get("searched_for") or previous.get("question"),
-                        quotes[0]["quote"] if quotes else None, known)
+                        quotes[0]["quote"] if quotes else None, known, _answer_words(previous))
+
+
+def _answer_words(previous: dict) -> str | None:
+    """The words the previous answer's first quote marks as the answer, from its citation; None
+    when it has none (an abstention) or the JSON lacks the offsets."""
+    quotes = previous.get("answer") or []
+    if not quotes:
+        return None
+    cited = next((c for c in previous.get("citations") or [] if c.get("n") == quotes[0].get("citation")), None)
+    try:
+        start = cited["answer_start"] - cited["start"]
+        return cited["quote"][start:start + cited["answer_end"] - cited["answer_start"]]
+    except (TypeError, KeyError):
+        return None
