@@ -225,3 +225,24 @@ def test_a_paragraph_before_a_heading_with_a_slash_is_no_caption(line):
 def test_the_shipped_articles_photo_caption_is_never_quoted(local_index, settings, model):
     answer = load(settings, model).ask("What is shown on the TV screen at Seoul Railway Station?")
     assert all("A TV screen shows file images" not in c.quote for c in answer.citations)
+
+
+def test_a_sentence_opening_its_paragraph_by_pointing_back_is_read_after_the_paragraph_before():
+    """"This is helpful politically for the Kremlin." means nothing alone: when a sentence opens its
+    paragraph with a word that points back, the reader's context and its similarity to the question
+    take in the paragraph before, unless that one is a heading, a label line or a question."""
+    from qa.read.answer import context_start
+
+    text = ("Why Russia wants the troops\n\nRussia gets a boost in forces from North Korea.\n\n"
+            "This is helpful politically for the Kremlin. Within Russia there is agitation.\n\n"
+            "The war goes on.\n\nWhy would North Korea do this?\n\nIt wants technology in return.\n")
+    document = document_from_text("troops.txt", text)
+    paragraph = lambda opening: next(s for s, _ in document.paragraphs if text.startswith(opening, s))  # noqa: E731
+    helpful, boost = paragraph("This is helpful"), paragraph("Russia gets")
+    assert context_start(document, helpful, helpful) == boost  # "This": the paragraph before
+    within = text.index("Within Russia")
+    assert context_start(document, within, helpful) == helpful  # not its paragraph's first sentence
+    war = paragraph("The war goes on")
+    assert context_start(document, war, war) == war  # points back at nothing
+    technology = paragraph("It wants")
+    assert context_start(document, technology, technology) == technology  # after a question heading: no

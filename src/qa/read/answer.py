@@ -421,7 +421,7 @@ class Candidates:
 def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) -> Candidates:
     """Every sentence of the hits, with the words before it; a sentence that overlapping passages
     share is taken once, for the passage ranked first; non-answers (qa.read.layout) are left out."""
-    seen, spans, texts, contexts, headings, headed = set(), [], [], [], [], []
+    seen, spans, texts, contexts, headings, headed, leaning = set(), [], [], [], [], [], {}
     for hit in hits:
         c = hit.chunk
         document = retriever.backend.document_by_source(c.source)
@@ -437,17 +437,41 @@ def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) ->
             texts.append(c.text[s:e])
             heading = section_question(document, start)
             headings.append(" ".join(document.text[heading[0]:heading[1]].split()) if heading else "")
-            contexts.append(preceding_context(document.text, paragraph_start, start))
+            before = context_start(document, start, paragraph_start)
+            contexts.append(preceding_context(document.text, before, start))
+            if before < paragraph_start:  # "This is helpful …": judged with what "this" is
+                leaning[len(texts) - 1] = " ".join(f"{contexts[-1]} {texts[-1]}".split())
             under = heading and document.paragraph_at(heading[0]) == document.paragraph_at(start) - 1
             headed.append(f"{question_parts(headings[-1])[0]} {contexts[-1]}" if under else "")
     query = retriever.embed_query(question)
     cosine = retriever.embed_sentences(texts) @ query if texts else np.zeros(0)
+    if leaning:
+        cosine[list(leaning)] = np.maximum(cosine[list(leaning)],
+                                           retriever.embed_sentences(list(leaning.values())) @ query)
     asked = sorted(set(headings) - {""})
     similar = _heading_similarity(retriever, asked, query)
     section = np.array([similar.get(h, 0.0) for h in headings], dtype=float)
     # Shared words weighted by their rarity among all the candidates, read or not, as fitted.
     return Candidates(spans, texts, contexts, np.asarray(cosine), np.asarray(word_overlap(question, texts)),
                       section, headed)
+
+
+# A sentence that opens by pointing back at what was said before: "This is …", "It means …", "Such …".
+_POINTS_BACK = re.compile(r"[\"“‘']?(?:this|that|these|those|it|its|they|their|them|he|his|she|her|such)\b",
+                          re.IGNORECASE)
+
+
+def context_start(document, start: int, paragraph_start: int) -> int:
+    """Where the words the reader sees before a sentence begin: its paragraph's start, or, for a
+    sentence that opens its paragraph by pointing back ("This is helpful politically for the
+    Kremlin."), the paragraph before, when that one states something (not a heading, label line
+    or question). News paragraphs are often one sentence; SQuAD's, which the reader learned
+    from, give such a sentence the words before it."""
+    number = document.paragraph_at(start)
+    if start != paragraph_start or number < 2 or not _POINTS_BACK.match(document.text[start:start + 40]):
+        return paragraph_start
+    s, e = document.paragraphs[number - 2]
+    return paragraph_start if is_non_answer(document, s, e) or is_question(document.text[s:e]) else s
 
 
 def _heading_similarity(retriever: Retriever, headings: list[str], query: np.ndarray) -> dict[str, float]:
