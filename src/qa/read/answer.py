@@ -18,6 +18,7 @@ import numpy as np
 
 from qa.ingest.chunking import Chunk, sentence_spans
 from qa.config import Settings
+from qa.read.conversation import REFERRING
 from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
 from qa.read.overview import asks_for_overview, opening
 from qa.read.qualifiers import conflict, missing_name
@@ -457,8 +458,8 @@ def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) ->
 
 
 # A sentence that opens by pointing back at what was said before: "This is …", "It means …", "Such …".
-_POINTS_BACK = re.compile(r"[\"“‘']?(?:this|that|these|those|it|its|they|their|them|he|his|she|her|such)\b",
-                          re.IGNORECASE)
+POINTS_BACK = REFERRING | {"that", "such"}  # at a sentence's start "that" and "such" point back too
+_FIRST_WORD = re.compile(r"[\"“‘']?(\w+)")
 
 
 def context_start(document, start: int, paragraph_start: int) -> int:
@@ -468,10 +469,11 @@ def context_start(document, start: int, paragraph_start: int) -> int:
     or question). News paragraphs are often one sentence; SQuAD's, which the reader learned
     from, give such a sentence the words before it."""
     number = document.paragraph_at(start)
-    if start != paragraph_start or number < 2 or not _POINTS_BACK.match(document.text[start:start + 40]):
+    first = _FIRST_WORD.match(document.text, start)
+    if start != paragraph_start or number < 2 or not first or first.group(1).lower() not in POINTS_BACK:
         return paragraph_start
     s, e = document.paragraphs[number - 2]
-    return paragraph_start if is_non_answer(document, s, e) or is_question(document.text[s:e]) else s
+    return paragraph_start if is_non_answer(document, s, e) else s
 
 
 def _heading_similarity(retriever: Retriever, headings: list[str], query: np.ndarray) -> dict[str, float]:

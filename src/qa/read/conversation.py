@@ -128,9 +128,10 @@ def carried_candidates(question: str, previous_question: str, previous_answer_qu
                     or [w for w in content_words(previous_question) if w not in persons])
         # "What about China?": China takes the place of the previous question's names
         return [w for w in content_words(previous_question) if not w[0].isupper()]
-    if previous_answer_words is not None and pointing and not pointing & PERSONAL:
-        previous_answer_quote = previous_answer_words
-    return names(previous_question) + names(previous_answer_quote or "") or content_words(previous_question)
+    # "them" a thing or group: the names of what answered, not of everyone the quote names
+    thing = pointing and not pointing & PERSONAL
+    answered = previous_answer_words if previous_answer_words is not None and thing else previous_answer_quote
+    return names(previous_question) + names(answered or "") or content_words(previous_question)
 
 
 def carried_words(question: str, previous_question: str, previous_answer_quote: str | None,
