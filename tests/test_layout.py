@@ -124,6 +124,17 @@ def test_a_why_answer_quotes_consecutive_sentences_exactly(article_retriever):
     assert first.start <= first.answer_start < first.answer_end <= first.end
 
 
+def test_a_yes_no_answer_quotes_what_follows_too(article_retriever):
+    """The sentence a yes-no question is about is often not its answer: the one after qualifies it."""
+    answer = answer_question(article_retriever, "Do insurers still cover the homes in the lowest streets?")
+    assert not answer.abstained
+    first = answer.citations[0]
+    document = article_retriever.backend.document_by_source("article.txt")
+    assert "Insurers stopped covering homes" in first.quote
+    assert "Moving the homes costs less" in first.quote  # the sentence after it, in one exact quote
+    assert document.text[first.start:first.end] == first.quote
+
+
 @pytest.mark.parametrize("question", [
     "Why would North Korea send troops to Russia?", "What could the United States do about it?",
     "What does this mean for the United States?", "Why did we write this?",

@@ -279,12 +279,13 @@ def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retrie
 
 
 def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> ScoredSentence:
-    """For a question that asks for an explanation (why, how, what it means, what can be done),
-    the sentence with its neighbours in the paragraph, up to `max_quote_sentences` in a row: those
-    after it first (what follows a claim explains it), then those before; a factoid question's
-    answer stays one sentence. The run stays inside the passage, which the citation shows."""
+    """For a question that asks for an explanation (why, how, what it means, what can be done)
+    or yes or no (`asks_beyond_facts`), the sentence with its neighbours in the paragraph, up to
+    `max_quote_sentences` in a row: those after it first (what follows a claim explains or
+    qualifies it: "… opened a Friday program. It costs $18 a day"), then those before; a factoid
+    question's answer stays one sentence. The run stays inside the passage, which the citation shows."""
     limit = retriever.settings.max_quote_sentences
-    if limit <= 1 or not asks_for_explanation(question):
+    if limit <= 1 or not asks_beyond_facts(question):
         return sentence
     chunk = sentence.hit.chunk
     document = retriever.backend.document_by_source(chunk.source)
