@@ -53,6 +53,17 @@ def test_html_keeps_visible_text_only(tmp_path):
         "Bees", "Bees make honey.", "They live in hives."]
 
 
+def test_html_table_cells_are_split_as_word_tables_are(tmp_path):
+    """A row per paragraph, its cells split by " | ": run together, "(3 m by 3 m)£22 a day£34 a
+    day" reads as one garbled phrase, and the row is not known for a table row."""
+    path = tmp_path / "fees.html"
+    path.write_text("<html><body><p>Fees for a pitch.</p><table><tr><th>Pitch</th><th>Weekday</th></tr>"
+                    "<tr><td>Casual pitch (3 m by 3 m)</td><td>£22 a day</td></tr></table></body></html>")
+    document = read_document(path)
+    assert [document.text[s:e] for s, e in document.paragraphs] == [
+        "Fees for a pitch.", "Pitch | Weekday", "Casual pitch (3 m by 3 m) | £22 a day"]
+
+
 def test_pdf_text_keeps_page_numbers(tmp_path):
     from matplotlib.backends.backend_pdf import PdfPages
     import matplotlib.pyplot as plt

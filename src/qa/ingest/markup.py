@@ -126,6 +126,7 @@ def _visible_pieces(root) -> tuple[list[str], list[str]]:
     pieces: list[str] = []
     breaks: list[int] = []  # pieces that are line breaks still waiting for the text after them
     heading_texts, heading_start = [], None
+    cells: list[int] = []  # cells begun in each open table row, innermost last
 
     def emit(piece: str | None) -> None:
         if not piece:
@@ -147,10 +148,19 @@ def _visible_pieces(root) -> tuple[list[str], list[str]]:
                 breaks.append(len(pieces))
                 pieces.append("\n")
             else:
+                if tag == "tr":
+                    cells.append(0)
+                elif tag in ("td", "th") and cells:
+                    # A row's cells split by " | ", as Word and PowerPoint tables are read.
+                    if cells[-1]:
+                        emit(" | ")
+                    cells[-1] += 1
                 if tag in _HEADINGS and heading_start is None:
                     heading_start = (tag, len(pieces))
                 emit(element.text)
             continue
+        if tag == "tr" and cells:
+            cells.pop()
         if tag in _BLOCKS:
             if heading_start is not None and heading_start[0] == tag:
                 heading_texts.append("".join(pieces[heading_start[1]:]))
