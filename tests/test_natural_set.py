@@ -18,7 +18,7 @@ import pytest
 from qa.ingest.documents import read_document
 
 NATURAL = Path(__file__).resolve().parent / "data" / "natural"
-SETS = ("dev", "dev2", "heldout", "heldout2")
+SETS = ("dev", "dev2", "dev3", "heldout", "heldout2")
 NEWS = NATURAL.parent / "natural-news-questions.jsonl"  # natural questions about the shipped sources/
 SHIPPED = NATURAL.parents[2] / "sources"
 KINDS = {"why", "how", "meaning", "what-happened", "yes-no", "action", "factoid", "near-miss", "off-topic"}
