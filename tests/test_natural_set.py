@@ -77,6 +77,29 @@ def test_answers_occur_in_their_sources(name):
                 f"{row['id']}: {answer!r} not found in the body text of {row['sources']}"
 
 
+TRAINING = NATURAL.parents[2] / "training" / "natural"  # sets written for training the reader
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TRAINING.iterdir() if p.is_dir()))
+def test_training_sets_answers_occur_in_their_sources_and_near_misses_name_theirs(name):
+    rows = [json.loads(line) for line in (TRAINING / name / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    assert len(rows) >= 30 and len({row["id"] for row in rows}) == len(rows)
+    lines = {}
+    for row in rows:
+        assert row["kind"] in KINDS and row["sources"], row["id"]
+        assert bool(row["answers"]) == (row["kind"] not in UNANSWERABLE), row["id"]
+        for source in row["sources"]:
+            if source not in lines:
+                lines[source] = answer_lines(TRAINING / name / "sources" / source)
+        for answer in row["answers"]:
+            assert any(fold(answer) in line for source in row["sources"] for line in lines[source]), \
+                f"{row['id']}: {answer!r} not found in the body text of {row['sources']}"
+    # written apart from the evaluation sets: no document shared
+    evaluated = {p.name for s in SETS for p in (NATURAL / s / "sources").iterdir()}
+    assert not evaluated & set(lines)
+
+
 @pytest.mark.parametrize("name", SETS)
 def test_each_set_has_three_documents_of_600_to_1000_words(name):
     names = sorted(path.name for path in (NATURAL / name / "sources").iterdir())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sys
 from types import SimpleNamespace
 
@@ -44,3 +45,37 @@ def test_a_premise_is_the_answering_sentence_with_its_answer_and_lead_in_cut_off
     where = train_reader.Question(0, 0, "Where did he move?", 1, (leeds, leeds + 5), "Leeds")
     assert train_reader.premise_only(when, paragraph) is None
     assert train_reader.premise_only(where, paragraph) is None
+
+
+def test_a_natural_set_gives_its_answering_sentences_and_never_one_as_a_negative(tmp_path):
+    import json
+
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "faq.md").write_text(
+        "# Bins\n\n## Why are bins late?\n\nThe lorry broke down on Monday. A new one arrives in May.\n\n"
+        "Crews start at 6 am. They finish by noon.\n\nGarden waste costs £52 a year.\n", encoding="utf-8")
+    rows = [{"id": "a", "question": "why was my bin late", "kind": "why", "sources": ["faq.md"],
+             "answers": ["The lorry broke down on Monday", "A new one arrives in May"]},
+            {"id": "b", "question": "how much is the green bin in 2019", "kind": "near-miss",
+             "sources": ["faq.md"], "answers": []},
+            {"id": "c", "question": "who won the cup", "kind": "off-topic", "sources": [], "answers": []}]
+    (tmp_path / "questions.jsonl").write_text("\n".join(map(json.dumps, rows)), encoding="utf-8")
+    articles, questions = train_reader.load_natural([tmp_path], first_article=7)
+    # the headings are not read: three paragraphs of statements
+    assert [p.text for p in articles[0]][0] == "The lorry broke down on Monday. A new one arrives in May."
+    assert len(articles[0]) == 3
+    why, miss = questions  # the off-topic question has no document to be read against
+    assert (why.article, why.paragraph, why.sentence, why.answer_text) == (7, 0, 0, "The lorry broke down on Monday")
+    assert why.also == ((0, 1),)
+    assert miss.sentence == -1 and miss.article == 7
+    every = [None] * 7 + articles
+    pairs = train_reader.natural_pairs(every, why, random.Random(0))
+    assert [label for _, _, label, _ in pairs] == [1.0, 0.0, 0.0, 0.0, 0.0][:len(pairs)]
+    assert "A new one arrives in May." not in [text for text, _, _, _ in pairs]  # it answers too
+    assert all(label == 0.0 for _, _, label, _ in train_reader.natural_pairs(every, miss, random.Random(0)))
+
+
+def test_a_step_takes_its_natural_share_last():
+    pool, natural = list(range(100)), ["n0", "n1", "n2"]
+    args = SimpleNamespace(questions_per_step=6, explanation_share=0.0, natural_share=0.34)
+    assert train_reader.step_questions(pool, [], 10, 1, args, natural) == [16, 17, 18, 19, "n2", "n0"]

@@ -62,6 +62,9 @@ class Question:
     sentence: int  # index of the sentence holding the answer
     answer: tuple[int, int]  # in the paragraph
     answer_text: str
+    # natural questions (--natural): the other sentences that answer too, as (paragraph, sentence),
+    # never taken as negatives; sentence -1 marks a near miss, which nothing answers
+    also: tuple[tuple[int, int], ...] = ()
 
 
 def load_squad(path: Path) -> tuple[list[list[Paragraph]], list[Question]]:
@@ -82,6 +85,57 @@ def load_squad(path: Path) -> tuple[list[list[Paragraph]], list[Question]]:
                 if holder:
                     questions.append(Question(a, p, qa["question"], holder[0], (start, end), answer["text"]))
         articles.append(paragraphs)
+    return articles, questions
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def load_natural(folders: list[Path], first_article: int) -> tuple[list[list[Paragraph]], list[Question]]:
+    """Natural-question training sets (training/natural/*: sources/ and questions.jsonl, the format
+    of tests/data/natural): each source document an article of its answerable paragraphs as qa
+    reads them (no headings, label lines, captions or question lines), numbered from
+    `first_article`; each answerable question one Question for the sentence of its first answer
+    piece, with the other answering sentences in `also`; each near miss a Question with sentence -1
+    about the first paragraph of its source (make_batch reads it against that document's sentences)."""
+    from qa.ingest.documents import read_document
+    from qa.read.layout import is_non_answer
+
+    articles, questions, where = [], [], {}
+    for folder in folders:
+        for path in sorted((folder / "sources").iterdir()):
+            document = read_document(path)
+            paragraphs = [Paragraph(document.text[s:e], tuple(sentence_spans(document.text[s:e])))
+                          for s, e in document.paragraphs if not is_non_answer(document, s, e)]
+            where[(folder, path.name)] = len(articles)
+            articles.append([p for p in paragraphs if p.sentences])
+        for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if not row["sources"]:
+                continue  # an off-topic question: no document to read it against
+            article = where[(folder, row["sources"][0])]
+            if not row["answers"]:
+                questions.append(Question(first_article + article, 0, row["question"], -1, (0, 0), ""))
+                continue
+            found = []  # (paragraph, sentence, span) of each answer piece, in the order given
+            for piece in row["answers"]:
+                for source in row["sources"]:
+                    a = where[(folder, source)]
+                    for p, paragraph in enumerate(articles[a]):
+                        for i, (s, e) in enumerate(paragraph.sentences):
+                            at = _fold(paragraph.text[s:e]).find(_fold(piece))
+                            if at >= 0 and a == article:
+                                found.append((p, i, (s + at, s + at + len(piece))))
+            if not found:
+                continue  # the piece crosses a sentence boundary as qa splits it
+            p, i, span = found[0]
+            paragraph = articles[article][p]
+            questions.append(Question(first_article + article, p, row["question"], i, span,
+                                      paragraph.text[span[0]:span[1]],
+                                      tuple(sorted({(q, j) for q, j, _ in found[1:]}))))
     return articles, questions
 
 
@@ -130,8 +184,9 @@ def training_pairs(articles, q: Question, rng: random.Random, others: list[int])
     s, _ = paragraph.sentences[q.sentence]
     pairs = [pair(paragraph, q.sentence, 1.0, (q.answer[0] - s, q.answer[1] - s))]
     answer = q.answer_text.lower()
+    answering = {j for p, j in q.also if p == q.paragraph}
     negatives = [i for i, (a, b) in enumerate(paragraph.sentences)
-                 if i != q.sentence and answer not in paragraph.text[a:b].lower()]
+                 if i != q.sentence and i not in answering and answer not in paragraph.text[a:b].lower()]
     if negatives:
         hardest = max(negatives, key=lambda i: _overlap(words, paragraph.text[slice(*paragraph.sentences[i])]))
         pairs.append(pair(paragraph, hardest, 0.0))
@@ -141,7 +196,8 @@ def training_pairs(articles, q: Question, rng: random.Random, others: list[int])
     other = best_other_paragraph(articles, q)
     if other is not None:
         par = articles[q.article][other]
-        candidates = [i for i, (a, b) in enumerate(par.sentences) if answer not in par.text[a:b].lower()]
+        candidates = [i for i, (a, b) in enumerate(par.sentences)
+                      if answer not in par.text[a:b].lower() and (other, i) not in q.also]
         if candidates:
             best = max(candidates, key=lambda i: _overlap(words, par.text[slice(*par.sentences[i])]))
             pairs.append(pair(par, best, 0.0))
@@ -149,6 +205,34 @@ def training_pairs(articles, q: Question, rng: random.Random, others: list[int])
     par = article[rng.randrange(len(article))]
     if par.sentences:
         pairs.append(pair(par, rng.randrange(len(par.sentences)), 0.0))
+    return pairs
+
+
+NATURAL: dict = {"first": math.inf}  # the first article of the natural sets (--natural), after SQuAD's
+
+
+def natural_pairs(articles, q: Question, rng: random.Random):
+    """(sentence, context, label, span) for a natural question: its answering sentence, unless it is
+    a near miss, and as negatives the three sentences of its document sharing most words with it
+    and a random other one (its paragraphs are short: news and FAQ paragraphs are often one
+    sentence, so the paragraph alone gives few negatives), never a sentence that answers."""
+    document = articles[q.article]
+    words = set(tokenize(q.text))
+    answering = {(q.paragraph, q.sentence), *q.also}
+    pairs = []
+    if q.sentence >= 0:
+        paragraph = document[q.paragraph]
+        s, _ = paragraph.sentences[q.sentence]
+        pairs.append((paragraph.text[slice(*paragraph.sentences[q.sentence])],
+                      preceding_context(paragraph.text, 0, s), 1.0, (q.answer[0] - s, q.answer[1] - s)))
+    others = [(p, i) for p, paragraph in enumerate(document) for i in range(len(paragraph.sentences))
+              if (p, i) not in answering]
+    ranked = sorted(others, key=lambda pi: -_overlap(words, document[pi[0]].text[slice(*document[pi[0]].sentences[pi[1]])]))
+    chosen = ranked[:3] + ([rng.choice(ranked[3:])] if len(ranked) > 3 else [])
+    for p, i in chosen:
+        paragraph = document[p]
+        s, e = paragraph.sentences[i]
+        pairs.append((paragraph.text[s:e], preceding_context(paragraph.text, 0, s), 0.0, None))
     return pairs
 
 
@@ -305,6 +389,13 @@ def make_batch(tokenizer, articles, questions: list[Question], rng_seed: int, ot
     features, labels, starts, ends, groups = [], [], [], [], []
     for g, q in enumerate(questions):
         rng = random.Random(rng_seed)
+        if q.article >= NATURAL["first"]:
+            pairs = natural_pairs(articles, q, rng)
+            for e, (_, _, label, span) in zip(encode_pairs(tokenizer, q.text, [p[0] for p in pairs],
+                                                           [p[1] for p in pairs]), pairs):
+                s, t = span_labels(e, span)
+                features.append(e), labels.append(label), starts.append(s), ends.append(t), groups.append(g)
+            continue
         pairs = training_pairs(articles, q, rng, others)
         encoded = encode_pairs(tokenizer, q.text, [p[0] for p in pairs], [p[1] for p in pairs])
         for e, (_, _, label, span) in zip(encoded, pairs):
@@ -363,6 +454,14 @@ def train(args) -> None:
     NEAR_MISS.update(share=args.near_miss_share, names=question_names(pool))
     PREMISE.update(share=args.premise_share)
     kinds = [q for q in pool if asks_beyond_facts(q.text)] if args.explanation_share else []
+    natural = []
+    if args.natural:
+        NATURAL["first"] = len(articles)
+        more, natural = load_natural(args.natural, len(articles))
+        articles = articles + more
+        random.Random(args.seed).shuffle(natural)
+        print(f"{len(natural)} natural questions ({sum(q.sentence < 0 for q in natural)} near misses) "
+              f"over {len(more)} documents", file=sys.stderr)
     base = args.base or model_path("all-MiniLM-L6-v2")
     workers = batch_workers(articles, others, base / "tokenizer.json", args.workers) if args.workers > 0 else None
 
@@ -437,7 +536,7 @@ def train(args) -> None:
     bar = tqdm(total=args.steps, initial=step, desc="training reader", unit="step")
     smoothed = None
     deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
-    jobs = ((step_questions(pool, kinds, skip, s, args), args.seed * 1_000_003 + skip + s)
+    jobs = ((step_questions(pool, kinds, skip, s, args, natural), args.seed * 1_000_003 + skip + s)
             for s in range(step, args.steps))
     # bfloat16 matrix products on a GPU; float32 on a CPU, as before.
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -479,15 +578,19 @@ def train(args) -> None:
 # A question that opens with a verb asks yes or no ("Did the plan work?", "Can people vote?").
 
 
-def step_questions(pool: list[Question], kinds: list[Question], skip: int, step: int, args) -> list[Question]:
+def step_questions(pool: list[Question], kinds: list[Question], skip: int, step: int, args,
+                   natural: list[Question] = ()) -> list[Question]:
     """The questions of one training step: the pool's next ones, and with --explanation-share a
-    share of them taken instead from `kinds` (the pool's explanation and yes-no questions, in turn).
+    share of them taken instead from `kinds` (the pool's explanation and yes-no questions, in turn),
+    with --natural-share a share from the natural sets (in turn, again and again).
     A step keeps its place in the pool either way, so that resumes and warm starts count alike."""
     n = args.questions_per_step
     taken = round(n * args.explanation_share) if kinds else 0
+    told = round(n * args.natural_share) if natural else 0
     first = skip + step * n
-    return ([pool[(first + i) % len(pool)] for i in range(n - taken)]
-            + [kinds[(step * taken + i) % len(kinds)] for i in range(taken)])
+    return ([pool[(first + i) % len(pool)] for i in range(n - taken - told)]
+            + [kinds[(step * taken + i) % len(kinds)] for i in range(taken)]
+            + [natural[(step * told + i) % len(natural)] for i in range(told)])
 
 
 def state_from_onnx(path: Path, state: dict) -> dict:
@@ -1158,6 +1261,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--explanation-share", type=float, default=0.0,
                         help="train: share of each step's questions drawn from the why, how, what-does-it-mean "
                              "and yes-no questions of the training articles (0: SQuAD's own mix)")
+    parser.add_argument("--natural", nargs="+", type=Path, metavar="SET",
+                        help="train: natural-question sets written for training (training/natural/*)")
+    parser.add_argument("--natural-share", type=float, default=0.0,
+                        help="train: share of each step's questions drawn from the --natural sets")
     parser.add_argument("--freeze-layers", type=int, default=1, help="lowest transformer layers kept frozen")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="train: cpu, or cuda where a GPU is at hand")
