@@ -649,6 +649,13 @@ def export_float(model, path: Path) -> None:
                           | {"relevance": {0: "batch"}})
 
 
+def _plain(value):
+    """A training argument as the card's JSON holds it: paths (and lists of them) as text."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
 def export(args) -> None:
     import shutil
 
@@ -677,7 +684,7 @@ def export(args) -> None:
             # training read (a warm start reads on from where its checkpoint stopped); fit-combiner
             # fits on questions after them.
             "questions_trained": state.get("skip", 0) + state["step"] * state["args"]["questions_per_step"],
-            "train_args": {k: str(v) if isinstance(v, Path) else v for k, v in state["args"].items()
+            "train_args": {k: _plain(v) for k, v in state["args"].items()
                            if k not in ("data", "out", "model_dir", "command")},
             "command": "python training/train_reader.py train && python training/train_reader.py export"}
     old = target / "reader.json"
