@@ -1,6 +1,7 @@
 """Small files written to freeze the app: YAML that expands or nests without end in Markdown front
 matter, HTML shapes that once took minutes to read, and a Word zip that lies about its sizes.
-Each is read or refused within two seconds (issue 34; memory in bench/ingest/hostile_files.py)."""
+Each is read or refused within seconds where it once took minutes (issue 34; memory in
+bench/ingest/hostile_files.py)."""
 
 from __future__ import annotations
 
@@ -46,11 +47,13 @@ def test_ordinary_front_matter_with_lists_still_gives_its_title(tmp_path):
 
 
 @pytest.mark.parametrize("shape", HTML_SHAPES)
-def test_a_megabyte_of_pathological_html_is_read_in_two_seconds(tmp_path, shape):
+def test_a_megabyte_of_pathological_html_is_read_in_seconds(tmp_path, shape):
     piece = HTML_SHAPES[shape]
     path = tmp_path / "page.html"
     path.write_text("<p>Before the storm.</p>" + piece * (MEGABYTE // len(piece)) + " After the storm.")
-    with at_most(2):
+    # The slowest shape takes about a second alone; two test workers on a 2-core runner have
+    # doubled that, and what froze took minutes.
+    with at_most(4):
         try:
             document = read_document(path)
         except UnreadableFile as error:  # no text at all is a fine outcome; a hang is not
