@@ -88,8 +88,9 @@ def load_squad(path: Path) -> tuple[list[list[Paragraph]], list[Question]]:
     return articles, questions
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.split()).casefold()
+def _find(piece: str, text: str) -> re.Match | None:
+    """`piece` in `text`, case and runs of white space aside (as the natural sets' answers are)."""
+    return re.search(r"\s+".join(map(re.escape, piece.split())), text, re.IGNORECASE)
 
 
 def load_natural(folders: list[Path], first_article: int) -> tuple[list[list[Paragraph]], list[Question]]:
@@ -97,8 +98,8 @@ def load_natural(folders: list[Path], first_article: int) -> tuple[list[list[Par
     of tests/data/natural): each source document an article of its answerable paragraphs as qa
     reads them (no headings, label lines, captions or question lines), numbered from
     `first_article`; each answerable question one Question for the sentence of its first answer
-    piece, with the other answering sentences in `also`; each near miss a Question with sentence -1
-    about the first paragraph of its source (make_batch reads it against that document's sentences)."""
+    piece in its first source, with the other answering sentences there in `also`; each near miss a
+    Question with sentence -1 (natural_pairs reads it against its document's sentences)."""
     from qa.ingest.documents import read_document
     from qa.read.layout import is_non_answer
 
@@ -111,30 +112,23 @@ def load_natural(folders: list[Path], first_article: int) -> tuple[list[list[Par
             where[(folder, path.name)] = len(articles)
             articles.append([p for p in paragraphs if p.sentences])
         for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if not row["sources"]:
+            row = json.loads(line) if line.strip() else {}
+            if not row.get("sources"):
                 continue  # an off-topic question: no document to read it against
             article = where[(folder, row["sources"][0])]
             if not row["answers"]:
                 questions.append(Question(first_article + article, 0, row["question"], -1, (0, 0), ""))
                 continue
-            found = []  # (paragraph, sentence, span) of each answer piece, in the order given
-            for piece in row["answers"]:
-                for source in row["sources"]:
-                    a = where[(folder, source)]
-                    for p, paragraph in enumerate(articles[a]):
-                        for i, (s, e) in enumerate(paragraph.sentences):
-                            at = _fold(paragraph.text[s:e]).find(_fold(piece))
-                            if at >= 0 and a == article:
-                                found.append((p, i, (s + at, s + at + len(piece))))
+            found = [(p, i, (s + m.start(), s + m.end()))  # each answer piece's sentence, in the order given
+                     for piece in row["answers"]
+                     for p, paragraph in enumerate(articles[article])
+                     for i, (s, e) in enumerate(paragraph.sentences)
+                     if (m := _find(piece, paragraph.text[s:e]))]
             if not found:
                 continue  # the piece crosses a sentence boundary as qa splits it
             p, i, span = found[0]
-            paragraph = articles[article][p]
             questions.append(Question(first_article + article, p, row["question"], i, span,
-                                      paragraph.text[span[0]:span[1]],
+                                      articles[article][p].text[span[0]:span[1]],
                                       tuple(sorted({(q, j) for q, j, _ in found[1:]}))))
     return articles, questions
 
@@ -184,9 +178,8 @@ def training_pairs(articles, q: Question, rng: random.Random, others: list[int])
     s, _ = paragraph.sentences[q.sentence]
     pairs = [pair(paragraph, q.sentence, 1.0, (q.answer[0] - s, q.answer[1] - s))]
     answer = q.answer_text.lower()
-    answering = {j for p, j in q.also if p == q.paragraph}
     negatives = [i for i, (a, b) in enumerate(paragraph.sentences)
-                 if i != q.sentence and i not in answering and answer not in paragraph.text[a:b].lower()]
+                 if i != q.sentence and answer not in paragraph.text[a:b].lower()]
     if negatives:
         hardest = max(negatives, key=lambda i: _overlap(words, paragraph.text[slice(*paragraph.sentences[i])]))
         pairs.append(pair(paragraph, hardest, 0.0))
@@ -196,8 +189,7 @@ def training_pairs(articles, q: Question, rng: random.Random, others: list[int])
     other = best_other_paragraph(articles, q)
     if other is not None:
         par = articles[q.article][other]
-        candidates = [i for i, (a, b) in enumerate(par.sentences)
-                      if answer not in par.text[a:b].lower() and (other, i) not in q.also]
+        candidates = [i for i, (a, b) in enumerate(par.sentences) if answer not in par.text[a:b].lower()]
         if candidates:
             best = max(candidates, key=lambda i: _overlap(words, par.text[slice(*par.sentences[i])]))
             pairs.append(pair(par, best, 0.0))
@@ -219,15 +211,16 @@ def natural_pairs(articles, q: Question, rng: random.Random):
     document = articles[q.article]
     words = set(tokenize(q.text))
     answering = {(q.paragraph, q.sentence), *q.also}
+    sentence = lambda p, i: document[p].text[slice(*document[p].sentences[i])]  # noqa: E731
     pairs = []
     if q.sentence >= 0:
         paragraph = document[q.paragraph]
         s, _ = paragraph.sentences[q.sentence]
-        pairs.append((paragraph.text[slice(*paragraph.sentences[q.sentence])],
-                      preceding_context(paragraph.text, 0, s), 1.0, (q.answer[0] - s, q.answer[1] - s)))
+        pairs.append((sentence(q.paragraph, q.sentence), preceding_context(paragraph.text, 0, s), 1.0,
+                      (q.answer[0] - s, q.answer[1] - s)))
     others = [(p, i) for p, paragraph in enumerate(document) for i in range(len(paragraph.sentences))
               if (p, i) not in answering]
-    ranked = sorted(others, key=lambda pi: -_overlap(words, document[pi[0]].text[slice(*document[pi[0]].sentences[pi[1]])]))
+    ranked = sorted(others, key=lambda pi: -_overlap(words, sentence(*pi)))
     chosen = ranked[:3] + ([rng.choice(ranked[3:])] if len(ranked) > 3 else [])
     for p, i in chosen:
         paragraph = document[p]
