@@ -7,11 +7,12 @@ PIP := $(VENV)/bin/pip
 
 .PHONY: setup run test test-fast bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	# The CPU build of torch first: an unpinned torch would pull several GB of CUDA.
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev]'
+	# Within the versions the results were measured with (constraints.txt): newer releases moved some figures.
+	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -125,3 +125,15 @@ def test_readme_is_short_and_shows_the_chat():
     assert readme.count("\n") <= 150
     assert "](docs/images/chat.png)" in readme
     assert "make run" in readme and "make test" in readme
+
+
+def test_setup_installs_within_the_measured_versions_and_a_cpu_torch():
+    """The records' environment (constraints.txt) is what `make setup` installs: no package
+    unpinned, the torch of the Makefile's CPU install, and none of the CUDA wheels."""
+    pins = [line for line in (ROOT / "constraints.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert pins and all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.+!\-]+", line) for line in pins), pins
+    names = {line.split("==")[0].lower() for line in pins}
+    assert "torch==2.13.0" in pins and "torch==2.13.0" in (ROOT / "Makefile").read_text()
+    assert not {name for name in names if name.startswith("nvidia") or name == "qa"}
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
