@@ -224,6 +224,26 @@ def test_a_line_right_before_a_photo_credit_is_a_caption_and_never_an_answer(cre
     assert not is_caption(document, statement, text.index("\n", statement))
 
 
+def test_front_matter_typed_line_under_line_is_never_an_answer():
+    """Headline, caption, credit and date with no blank line between, as pasted from a news page."""
+    block = ("Why the river town is moving uphill – and what it costs\n"
+             "A crane lifts a prefabricated house onto a new foundation in Harwick, May 3, 2026.\n"
+             "Jo Lindqvist/Harwick Herald\nPublished May 5, 2026\n")
+    document = document_from_text("article.txt", block + ARTICLE[ARTICLE.index("\nThe town of Harwick"):])
+    assert lines(document, is_non_answer)[:4] == block.splitlines()
+    assert is_caption(document, 0 + block.index("A crane"), block.index(" 2026.\n") + 6)
+    assert not is_non_answer(document, *(lambda s: (s, document.text.index("\n", s)))(
+        document.text.index("The town of Harwick voted")))
+
+
+def test_a_hard_wrapped_opening_paragraph_is_not_front_matter():
+    text = ("The town of Harwick voted on Tuesday to move\nits lowest streets away from the river\n"
+            "after the fourth flood since 2010\n\nMore follows.\n")
+    document = document_from_text("wrapped.txt", text)
+    line = "its lowest streets away from the river"
+    assert not is_non_answer(document, text.index(line), text.index(line) + len(line))
+
+
 @pytest.mark.parametrize("line", ["In popular culture / Cover versions", "DVD/Blu-ray releases", "Why We Wrote This"])
 def test_a_paragraph_before_a_heading_with_a_slash_is_no_caption(line):
     text = (f"Title of the page\n\nLorre alleged this in his vanity cards, at the end of episodes.\n\n{line}\n\n"

@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the tallies and per-question results as JSON")
     parser.add_argument("--label", default="", help="a name for this run in the output")
     args = parser.parse_args()
-    everything = {}
+    everything, pooled = {}, []
     for folder in args.sets:
         with tempfile.TemporaryDirectory() as work:
             results = evaluate(folder, Path(work), args.sources)
@@ -95,12 +95,21 @@ def main() -> None:
             by_kind[r["kind"]].append(r)
         summary = {"all": tally(results), **{kind: tally(rows) for kind, rows in sorted(by_kind.items())}}
         everything[str(folder)] = {"summary": summary, "results": results}
-        print(f"{args.label} {folder}")
-        for name, row in summary.items():
-            print(f"  {name:<14} " + "  ".join(f"{k} {v}" for k, v in row.items() if v is not None))
+        pooled += results
+        _show(f"{args.label} {folder}", summary)
+    # Several small sets read together: one tally over all their questions.
+    together = {"all": tally(pooled)} if len(args.sets) > 1 else None
+    if together:
+        _show(f"{args.label} all {len(args.sets)} sets", together)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"label": args.label, "sets": everything}, indent=1))
+        args.out.write_text(json.dumps({"label": args.label, "sets": everything, "pooled": together}, indent=1))
+
+
+def _show(title: str, summary: dict) -> None:
+    print(title)
+    for name, row in summary.items():
+        print(f"  {name:<14} " + "  ".join(f"{k} {v}" for k, v in row.items() if v is not None))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ MAX_TITLE_WORDS = 40  # a document's first line labels up to this long: headline
 SECTION_PARAGRAPHS = 12  # how far under a question heading its answer may still be
 ECHO_MIN_WORDS = 6  # shorter sentences share most of their words with any question on topic
 ECHO_SHARE = 0.9  # a sentence this much made of the question's own words adds nothing to it
+FRONT_BLOCK_LINES = 6  # headline, caption, credit, date… typed as one block of lines, no blank line between
 _WORDS = re.compile(r"\w+")
 _VISIBLE = re.compile(r"\S")
 _CLOSERS = "\"'”’»)]*_ \t"
@@ -31,8 +32,46 @@ def is_label_line(document: Document, start: int, end: int, max_words: int = MAX
     """Whether text[start:end] is a paragraph of one line, of at most `max_words` words, that does
     not end like a statement: a title, heading, byline, date or credit in a plain-text document.
     A line of a hard-wrapped paragraph is not one; table rows (" | ") and list items state things."""
-    first, last = document.paragraphs[document.paragraph_at(start) - 1]
+    first, last = _unit(document, start)
     return _is_label(document.text, first, last, start, end, max_words)
+
+
+def _front_block(document: Document, offset: int) -> list[tuple[int, int]] | None:
+    """The lines of the paragraph holding `offset` when it is the document's first and reads as
+    front matter typed line under line (headline, caption, credit, date): 2 to FRONT_BLOCK_LINES
+    lines, none opening in lower case, as a hard-wrapped sentence's next line would."""
+    paragraphs = document.paragraphs
+    if not paragraphs or len(paragraphs) > 1 and offset >= paragraphs[1][0]:
+        return None
+    text, (start, last) = document.text, paragraphs[0]
+    lines = []
+    while start < last and len(lines) <= FRONT_BLOCK_LINES:  # a long paragraph is not read through
+        end = text.find("\n", start, last)
+        end = last if end < 0 else end
+        line = text[start:end]
+        if line.strip():
+            lines.append((start + len(line) - len(line.lstrip()), start + len(line.rstrip())))
+        start = end + 1
+    if not 2 <= len(lines) <= FRONT_BLOCK_LINES or any(text[s].islower() for s, _ in lines):
+        return None
+    return lines
+
+
+def _unit(document: Document, offset: int) -> tuple[int, int]:
+    """The paragraph holding `offset`, or its line in a front-matter block (`_front_block`)."""
+    if lines := _front_block(document, offset):
+        return next(((s, e) for s, e in lines if offset <= e), lines[-1])
+    return document.paragraphs[document.paragraph_at(offset) - 1]
+
+
+def _next_unit(document: Document, offset: int) -> tuple[int, int] | None:
+    """The paragraph, or front-matter line, after the one holding `offset`; None after the last."""
+    lines = _front_block(document, offset) or []
+    after = [(s, e) for s, e in lines if s > offset]
+    if after:
+        return after[0]
+    number = document.paragraph_at(offset)
+    return document.paragraphs[number] if number < len(document.paragraphs) else None
 
 
 def _is_label(text: str, first: int, last: int, start: int, end: int, max_words: int) -> bool:
@@ -56,11 +95,11 @@ _WORD_CREDIT = re.compile(r"(?:photo(?:graph)?|image|illustration|credit|courtes
 def is_caption(document: Document, start: int, end: int) -> bool:
     """Whether text[start:end] lies in a photo caption: a paragraph of one line right before a
     credit line ("Ahn Young-joon/AP"). It describes a picture, not what the text reports."""
-    number = document.paragraph_at(start)
-    first, last = document.paragraphs[number - 1]
-    if "\n" in document.text[first:last].strip() or number >= len(document.paragraphs):
+    first, last = _unit(document, start)
+    credit = _next_unit(document, start)
+    if "\n" in document.text[first:last].strip() or credit is None:
         return False
-    credit_start, credit_end = document.paragraphs[number]
+    credit_start, credit_end = credit
     return (is_label_line(document, credit_start, credit_end)
             and any(credit.fullmatch(document.text[credit_start:credit_end].strip())
                     for credit in (_NAME_CREDIT, _WORD_CREDIT)))
