@@ -16,6 +16,7 @@ import os
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -44,10 +45,19 @@ class Document:
     # index does not keep it: a citation finds it again (qa.ingest.pdf_quotes.indexed_pdf).
     ocr_pages: tuple[int, ...] = ()
 
+    # Kept once a document is asked about: answering looks positions up for every candidate
+    # sentence, and rebuilding these lists each time took most of an answer in a 4 MB document.
+    @cached_property
+    def _paragraph_starts(self) -> list[int]:
+        return [start for start, _ in self.paragraphs]
+
+    @cached_property
+    def _heading_starts(self) -> list[int]:
+        return [start for start, _ in self.headings]
+
     def paragraph_at(self, offset: int) -> int:
         """1-based number of the paragraph that holds `offset`."""
-        starts = [start for start, _ in self.paragraphs]
-        return max(1, bisect_right(starts, offset))
+        return max(1, bisect_right(self._paragraph_starts, offset))
 
     def page_at(self, offset: int) -> int | None:
         """1-based page number that holds `offset`, or None for documents without pages."""
@@ -57,7 +67,7 @@ class Document:
 
     def is_heading(self, start: int, end: int) -> bool:
         """Whether text[start:end] is a heading and nothing more (a Markdown heading's #'s aside)."""
-        number = bisect_right([s for s, _ in self.headings], end - 1)
+        number = bisect_right(self._heading_starts, end - 1)
         if not number:
             return False
         s, e = self.headings[number - 1]
@@ -67,7 +77,7 @@ class Document:
     def heading_at(self, offset: int) -> str:
         """The text of the nearest heading that starts at or before `offset`, its white space
         folded to single spaces (for labels); "" when none does."""
-        number = bisect_right([start for start, _ in self.headings], offset)
+        number = bisect_right(self._heading_starts, offset)
         if not number:
             return ""
         start, end = self.headings[number - 1]
