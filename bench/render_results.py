@@ -66,6 +66,9 @@ TABLES = {
         ("answerable abstained", "{answerable_abstained:.3f}"),
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"),
         ("sentences a quote", "{quote_sentences:.2f}"))),
+    "abstention-signal": Table("docs/results/natural-questions.md", "questions (hybrid, k=10): code", (
+        ("answerable, first quote right", "{right}"), ("near misses", "{near_misses}"),
+        ("AUC of the first citation's score", "{auc:.3f}"), ("95% interval", "{auc_low:.3f} – {auc_high:.3f}"))),
     "unsure-answers": Table("docs/results/natural-questions.md", "set (hybrid, k=10)", (
         ("questions answered", "{answered}"), ("shown as unsure", "{answered_unsure:.3f}"),
         ("wrong when unsure", "{wrong_when_unsure:.3f}"), ("wrong when sure", "{wrong_when_sure:.3f}"))),
@@ -126,9 +129,9 @@ SUMMARY = (
         ("the marked words are the answer", "{span@1:.3f}"), ("answerable answered", "{answered:.3f}"))),
     ("covid300-by-kind", "Whole answers, 300 COVID-QA questions (98 biomedical papers)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
-    ("paraphrased-wiki300-now", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
+    ("paraphrased-wiki300-pinned", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
-    ("natural-heldout-yes-no", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
+    ("natural-heldout-now", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"))),
     ("news-near-misses", "16 on-topic questions the shipped news does not answer", (
