@@ -124,7 +124,7 @@ TABLES = {
 
 # README's one small table: a few records' headline figures, each linked to its record and page.
 SUMMARY = (
-    ("heldout-articles1000-now", "Whole answers, 1,000 held-out SQuAD questions (44 Wikipedia articles)", (
+    ("heldout-articles1000-pinned", "Whole answers, 1,000 held-out SQuAD questions (44 Wikipedia articles)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
         ("the marked words are the answer", "{span@1:.3f}"), ("answerable answered", "{answered:.3f}"))),
     ("covid300-by-kind", "Whole answers, 300 COVID-QA questions (98 biomedical papers)", (
