@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.read.answer import shared_reader
-from qa.read.reader import (LANE_PATIENCE, MODEL_DIR, Encoded, Reader, ReaderUnavailable, combine, covering_span,
+from qa.read.answer import load_reader_ahead, shared_reader
+from qa.read.reader import (LANE_PATIENCE, MAX_LANES, MODEL_DIR, Encoded, Reader, ReaderUnavailable, combine, covering_span,
                             encode_pairs, scored_span, trim_edges)
+from qa.sessions import cores
 
 PARAGRAPH = ("The Normans were the people who in the 10th and 11th centuries gave their name to "
              "Normandy, a region in France. They were descended from Norse raiders and pirates from "
@@ -144,6 +145,15 @@ def test_a_failing_reader_lane_raises_in_the_caller():
     reader.lanes()[1] = Broken()
     with pytest.raises(RuntimeError, match="lane broke"):
         reader.outputs("Who confirmed it?", sentences)
+
+
+def test_qa_ask_loads_the_reader_ahead_with_its_lanes_open(tmp_path):
+    load_reader_ahead(tmp_path).join()  # no model there: nothing is raised in the thread...
+    with pytest.raises(ReaderUnavailable, match="train_reader"):
+        shared_reader(tmp_path)  # ...but where answers load it, with its message
+    load_reader_ahead(None).join()
+    lanes = min(cores(), MAX_LANES)
+    assert len(shared_reader(None)._lanes._open) == (lanes if lanes > 1 else 0)  # the first question shares them
 
 
 def test_long_inputs_are_cut_to_the_model_limit(reader):

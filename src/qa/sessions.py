@@ -62,8 +62,9 @@ class Lanes:
     sessions more, opened once the process shows it will use them: at once for a call of
     `at_once` inputs or more (an index build), else after `patience` inputs have run on the main
     session alone. Opening a session costs about as much as the lanes save on one question, so a
-    process that answers one question (`qa ask`) never opens them; a web app or `qa eval` does
-    after a few."""
+    process that answers one question does not open them on its way; a web app or `qa eval` does
+    after a few, and `qa ask` opens the reader's ahead, in a thread, while its index and
+    embedding model load (qa.read.answer.load_reader_ahead)."""
 
     def __init__(self, main, count: int, open_one: Callable[[], object], patience: int) -> None:
         self._main, self._count, self._open_one, self._patience = main, count, open_one, patience

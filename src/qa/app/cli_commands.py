@@ -182,7 +182,7 @@ def _with_page_regions(hit, retriever) -> dict:
 
 
 def cmd_ask(args) -> int:
-    from qa.read.answer import UNSURE, answer_question
+    from qa.read.answer import UNSURE, answer_question, load_reader_ahead
     from qa.pipeline import answer_after
 
     if args.json and args.format not in (None, "json"):
@@ -190,7 +190,10 @@ def cmd_ask(args) -> int:
               file=sys.stderr)
         return 2
     output = "json" if args.json else args.format or "text"
-    retriever = _load(_settings(args), _given(args), args.source)
+    settings = _settings(args)
+    reader = load_reader_ahead(settings.reader_dir)
+    retriever = _load(settings, _given(args), args.source)
+    reader.join()
     # --after: the question asked before, whose answer is the context of a follow-up (not printed)
     previous = answer_question(retriever, args.after, args.mode, args.k) if args.after else None
     answer = answer_after(retriever, args.question, previous, args.mode, args.k)

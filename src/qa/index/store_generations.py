@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,6 +127,8 @@ def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
 
 
 def _versions() -> dict[str, str]:
+    from importlib import metadata  # here: a reader never writes a manifest, and it costs a question 17 ms
+
     versions = {}
     for package in ("qa", "sentence-transformers", "torch", "faiss-cpu", "numpy", "scipy"):
         with contextlib.suppress(metadata.PackageNotFoundError):

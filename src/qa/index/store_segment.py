@@ -13,7 +13,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from qa.config import Settings
 from qa.index.dense import DenseIndex, VectorFile, dimension, embed, sample_rows
@@ -174,6 +173,8 @@ class _SegmentWriter:
         dense = DenseIndex.empty(self.dim, self.vector_count, s,
                                  sample_rows(self.partial / VECTORS, self.vector_count, self.dim) if graph else None)
         # Building a graph is slow (a flat index is quick): it gets its own progress bar.
+        from tqdm.auto import tqdm  # here: only builds need it, and it costs `qa ask` 25 ms
+
         with open(self.partial / VECTORS, "rb") as f, tqdm(desc="building the vector graph", unit="vector",
                                                            total=self.vector_count,
                                                            disable=not (graph and self.progress)) as bar:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import unicodedata
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
@@ -391,6 +392,22 @@ def unsure_threshold(settings: Settings, reader: Reader, question: str | None = 
 def shared_reader(folder: Path | None = None) -> Reader:
     """The reader in `folder` (default: the one shipped in the package), loaded once per process."""
     return Reader(folder or MODEL_DIR)
+
+
+def load_reader_ahead(folder: Path | None = None) -> threading.Thread:
+    """Start loading the reader (`shared_reader`) and opening its side lanes in a thread, and return
+    it: a process that answers one question (`qa ask`) leaves a core idle while it loads the index
+    and the embedding model, and lanes opened by then read its sentences side by side. Join it
+    before answering; a reader that cannot load raises when `shared_reader` is called again."""
+    def load() -> None:
+        try:
+            shared_reader(folder).lanes()
+        except Exception:  # noqa: BLE001 - raised again, with its message, by the caller's own load
+            pass
+
+    thread = threading.Thread(target=load, name="reader-ahead", daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclass(frozen=True)
