@@ -7,10 +7,15 @@
    A run with nothing changed is timed too.
 3. Cold start: `qa index` of the shipped sources/ into a temporary folder, then
    `.venv/bin/qa ask "..."` timed end to end (process start to printed answer), and, in a fresh
-   process, the steps: imports, model load, index open, first answer.
+   process, the steps: imports, model load, index open, first answer. With --baseline SRC (the
+   src/ folder of another checkout, e.g. a `git worktree` of an earlier commit), each run of this
+   code alternates with one of that code, and the paired differences are reported: this machine's
+   speed drifts by a third within minutes, more than the runs of one code apart would show.
 
     .venv/bin/python -m bench.indexing.speed
     .venv/bin/python -m bench.indexing.speed --backend onnx-int8 --documents 1000
+    git worktree add /tmp/qa-base HEAD~1 && .venv/bin/python -m bench.indexing.speed --skip-build \
+        --cold-runs 12 --baseline /tmp/qa-base/src
 
 With --scale CHUNKS (e.g. 100000 or 1000000), instead: a big index of synthetic chunks (vectors
 precomputed as in bench/retrieval/speed.py: see synthetic.PrecomputedEncoder), each step in its own
@@ -53,6 +58,9 @@ def parse_args(argv=None):
                         help=f"embedding backend (default {Settings().embed_backend})")
     parser.add_argument("--cold-runs", type=int, default=3, help="end-to-end `qa ask` runs (default 3)")
     parser.add_argument("--skip-build", action="store_true", help="only the cold-start measurements")
+    parser.add_argument("--baseline", metavar="SRC", type=Path,
+                        help="another checkout's src/ folder: its `qa ask` runs alternate with this code's, "
+                             "and the paired differences are reported")
     parser.add_argument("--breakdown", metavar="INDEX_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=int, metavar="CHUNKS",
                         help="instead: build, change one document in, and query a synthetic index of this many chunks")
@@ -133,15 +141,28 @@ def cold_start(args, folder: Path) -> dict:
                     "--embed-backend", args.backend],
                    check=True, capture_output=True)
     env = os.environ | {"HF_HUB_OFFLINE": "1"}
-    runs = []
-    for _ in range(args.cold_runs):
-        began = time.perf_counter()
+
+    def ask(code: Path | None) -> float:
+        began = time.perf_counter()  # PYTHONPATH comes before the editable install's path
         done = subprocess.run([str(qa), "ask", QUESTION, "--index", str(index_dir),
                                "--embed-backend", args.backend],
-                              capture_output=True, text=True, env=env)
-        runs.append(time.perf_counter() - began)
+                              capture_output=True, text=True, env=env | ({"PYTHONPATH": str(code)} if code else {}))
         if done.returncode:
             sys.exit(done.stderr)
+        return time.perf_counter() - began
+
+    runs, baseline = [], []
+    for _ in range(args.cold_runs):
+        if args.baseline:
+            baseline.append(ask(args.baseline.resolve()))
+        runs.append(ask(None))
+    paired = {}
+    if baseline:
+        differences = [new - old for new, old in zip(runs, baseline)]
+        paired = {"baseline": str(args.baseline), "baseline_qa_ask_s": baseline,
+                  "baseline_qa_ask_median_s": statistics.median(baseline),
+                  "paired_difference_median_s": statistics.median(differences),
+                  "faster_than_baseline": sum(d < 0 for d in differences)}
     steps = []
     for backend in ("torch", "onnx-int8"):
         child = subprocess.run([sys.executable, "-m", __spec__.name, "--breakdown", str(index_dir),
@@ -149,7 +170,7 @@ def cold_start(args, folder: Path) -> dict:
         if child.returncode:
             sys.exit(child.stderr)
         steps.append(json.loads(child.stdout.strip().splitlines()[-1]))
-    return {"qa_ask_s": runs, "qa_ask_median_s": statistics.median(runs), "steps": steps,
+    return {"qa_ask_s": runs, "qa_ask_median_s": statistics.median(runs), **paired, "steps": steps,
             "load_average": os.getloadavg()[0]}
 
 
@@ -356,6 +377,10 @@ def main(argv=None) -> int:
     c = result["cold_start"]
     print(f"\n`qa ask` end to end (shipped sources, {args.backend}): median {c['qa_ask_median_s']:.2f} s "
           f"of {', '.join(f'{s:.2f}' for s in c['qa_ask_s'])}")
+    if "baseline" in c:
+        print(f"baseline {c['baseline']}, its runs alternating with these: median {c['baseline_qa_ask_median_s']:.2f} s; "
+              f"paired difference (this code minus baseline) median {c['paired_difference_median_s']:+.2f} s, "
+              f"this code faster in {c['faster_than_baseline']} of {len(c['qa_ask_s'])}")
     print("| backend | imports s | model load s | index open s | first answer s | total s |\n|---|---|---|---|---|---|")
     for s in c["steps"]:
         print(f"| {s['backend']} | {s['imports_s']:.2f} | {s['model_load_s']:.2f} | {s['index_open_s']:.2f} "
