@@ -170,6 +170,9 @@ def test_after_a_lead_the_reader_reads_what_is_asked(article_retriever):
     assert asked_part(f"{lead} How many times has the river flooded since 2010?") == \
         "How many times has the river flooded since 2010?"
     assert asked_part(f"{lead} Why?") == f"{lead} Why?"
+    # A question that says little without its lead is read with it: the lead is the asker's situation.
+    for short in ("What can I do?", "What does that mean?", "What are my options?"):
+        assert asked_part(f"{lead} {short}") == f"{lead} {short}"
     assert asked_part("How many homes will move?") == "How many homes will move?"
     answer = answer_question(article_retriever, f"{lead} How many times has the river flooded since 2010?")
     assert not answer.abstained and "four times since 2010" in answer.citations[0].quote

@@ -4,7 +4,8 @@ Every answer string occurs in the text of its source as qa reads it (compared th
 README says: case-insensitively, with runs of white space folded to one space), and in a line of
 that text that is not a heading, the title line or a question; every source exists; ids are unique;
 near misses and off-topic questions have no answers and no sources. The same holds for the natural
-questions about the shipped news articles (tests/data/natural-news-questions.jsonl, over sources/).
+questions about the shipped news articles (tests/data/natural-news-questions.jsonl, over sources/)
+and for the questions after a short personal lead over dev3's documents (dev3-leads.jsonl).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ NATURAL = Path(__file__).resolve().parent / "data" / "natural"
 SETS = ("dev", "dev2", "dev3", "heldout", "heldout2")
 NEWS = NATURAL.parent / "natural-news-questions.jsonl"  # natural questions about the shipped sources/
 SHIPPED = NATURAL.parents[2] / "sources"
+# Question files over another set's documents: name -> (file, documents, fewest questions)
+FILES = {"news": (NEWS, SHIPPED, 20),
+         "dev3-leads": (NATURAL / "dev3-leads.jsonl", NATURAL / "dev3" / "sources", 15)}
 KINDS = {"why", "how", "meaning", "what-happened", "yes-no", "action", "factoid", "near-miss", "off-topic"}
 UNANSWERABLE = {"near-miss", "off-topic"}
 
@@ -30,7 +34,7 @@ def fold(text: str) -> str:
 
 
 def questions(name: str) -> list[dict]:
-    path = NEWS if name == "news" else NATURAL / name / "questions.jsonl"
+    path = FILES[name][0] if name in FILES else NATURAL / name / "questions.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
@@ -45,10 +49,10 @@ def answer_lines(path: Path) -> list[str]:
             if line not in heading_lines and line != title and not line.endswith("?")]
 
 
-@pytest.mark.parametrize("name", (*SETS, "news"))
+@pytest.mark.parametrize("name", (*SETS, *FILES))
 def test_questions_are_well_formed(name):
     rows = questions(name)
-    assert len(rows) >= (20 if name == "news" else 30)
+    assert len(rows) >= (FILES[name][2] if name in FILES else 30)
     ids = [row["id"] for row in rows]
     assert len(ids) == len(set(ids)), "ids must be unique"
     for row in rows:
@@ -61,9 +65,9 @@ def test_questions_are_well_formed(name):
             assert row["answers"] and row["sources"], row["id"]
 
 
-@pytest.mark.parametrize("name", (*SETS, "news"))
+@pytest.mark.parametrize("name", (*SETS, *FILES))
 def test_answers_occur_in_their_sources(name):
-    folder = SHIPPED if name == "news" else NATURAL / name / "sources"
+    folder = FILES[name][1] if name in FILES else NATURAL / name / "sources"
     lines = {}
     for row in questions(name):
         for source in row["sources"]:

@@ -21,6 +21,12 @@ pytestmark = pytest.mark.unit
      "gives another reference, not “HCT-04”"),
     ("What is the phone number of the plot secretary?", "Email the plot secretary at plots@example.org.", "",
      "gives no phone number"),
+    # A range that does not hold the number, or a number with no bound, is still another number.
+    ("The boat was 90 minutes late. How much will I get?", "| 30 to 59 minutes | 25% of the single fare |", "",
+     "gives another number, not “90”"),
+    ("Did 500 homes flood?", "Some 640 homes and 85 businesses were flooded.", "", "gives another number, not “500”"),
+    ("Do parents get access to their children's accounts up to age 16?", "Parents have access for children under 11.",
+     "", "gives another number, not “16”"),
     ("How much is the release fee at the pound?", "You must pay the release fee before you collect your car.", "",
      "gives no amount"),
 ])
@@ -44,6 +50,13 @@ def test_a_changed_qualifier_or_a_missing_kind_is_a_conflict(question, quote, co
     ("In what year did Tiberius conquer the Alps?", "In 15 BC, Tiberius conquered the Alps.", ""),
     # Nothing of the kind in the quote to conflict with: not a near miss by qualifier.
     ("What happened in 1947?", "The river flooded the old town.", ""),
+    # A bound or a range answers for the numbers it covers: the asker's own situation is no near miss.
+    ("I live 60 miles away from the centre. Who does the home visit?",
+     "If you live more than 40 miles from the centre, a partner rescue near you will do the visit for us.", ""),
+    ("My 15 year old is coming too. Does he have to pay?", "Children under 16 do not pay.", ""),
+    ("Can I adopt at 25?", "You must be 21 or over and able to show proof of your address.", ""),
+    ("My ferry was 20 minutes late. What do I get back?", "We do not pay when the delay was less than 30 minutes.", ""),
+    ("The boat was 45 minutes late. How much will I get?", "| 30 to 59 minutes | 25% of the single fare |", ""),
 ])
 def test_matching_or_absent_qualifiers_are_no_conflict(question, quote, context):
     assert conflict(question, quote, context) is None

@@ -19,6 +19,7 @@ import numpy as np
 
 from qa.ingest.chunking import Chunk, sentence_spans
 from qa.config import Settings
+from qa.index.lexical import STOPWORDS
 from qa.read.conversation import REFERRING
 from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
 from qa.read.overview import asks_for_overview, opening
@@ -336,16 +337,24 @@ def asks_beyond_facts(question: str) -> bool:
 def asked_part(question: str) -> str:
     """What a question asks: its last sentence when a lead of other sentences comes first ("A group
     of senators announced … Which measure did they leave out?"), unless it does not ask (a
-    follow-up's carried names) or is too short to stand alone ("Why?"); else the whole question."""
+    follow-up's carried names), is too short to stand alone ("Why?") or says too little without
+    its lead ("My landlord kept part of my deposit. What can I do?", "… What does that mean?");
+    else the whole question."""
     spans = sentence_spans(question)
     if len(spans) < 2:
         return question
     start, end = spans[-1]
     last = question[start:end]
-    return last if is_question(last) and len(last.split()) >= MIN_ASKED_WORDS else question
+    content = [w for w in _WORD.findall(last.lower()) if len(w) > 1 and w not in STOPWORDS]
+    stands = is_question(last) and len(last.split()) >= MIN_ASKED_WORDS and len(content) >= MIN_ASKED_CONTENT
+    return last if stands else question
 
 
 MIN_ASKED_WORDS = 4  # a last sentence this long asks on its own; a shorter one needs its lead
+# Words of a last sentence besides stop words: one ("options" in "What are my options?", "mean" in
+# "What does that mean?") leaves the reader the lead's situation to match, not the question's.
+MIN_ASKED_CONTENT = 2
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 def abstain_threshold(settings: Settings, reader: Reader, question: str | None = None) -> float:

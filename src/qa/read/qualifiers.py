@@ -41,6 +41,17 @@ _TIME_ASKED = re.compile(r"\bwhat time\b(?! of)")
 _TIME = re.compile(r"\d{1,2}(:\d\d)?\s*(am|pm|a\.m\.|p\.m\.)|\bnoon\b|\bmidnight\b|\d{1,2}[:.]\d\d", re.IGNORECASE)
 _YEAR_ASKED = re.compile(r"\b(what|which) year\b")
 _DIGIT = re.compile(r"\d")
+# A bound or a range of numbers ("more than 40 miles", "under 16", "21 or over", "30 to 59 minutes")
+# is about every number on either side of it or within it, not one number: a question that names
+# one ("I live 60 miles away", "my 15-year-old") is answered by it, not a near miss.
+_N = r"(\d[\d,]*(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")"
+_BOUND = re.compile(
+    r"\b(?:(?:more|less|fewer|greater|longer|older|younger|later|earlier) than|over|under|above|below|"
+    r"at least|at most|up to|within|aged)\s+(?:(?:the|age|aged|of)\s+){0,3}" + _N + r"\b"
+    r"|\b" + _N + r"(?:\s+[a-z]+)?\s+(?:or|and) (?:more|over|above|older|under|less|fewer|younger|below)\b",
+    re.IGNORECASE)
+_RANGE = re.compile(r"\bbetween\s+" + _N + r"\s+and\s+" + _N + r"\b|\b" + _N + r"\s*(?:to|–|—)\s*" + _N + r"\b",
+                    re.IGNORECASE)
 
 
 def _qualifier(token: str, asked: bool) -> tuple[str, str] | None:
@@ -93,6 +104,34 @@ def _held(wanted: tuple[str, str], held: set[tuple[str, str]]) -> bool:
                for kind, value in held)
 
 
+def _number(text: str) -> float | None:
+    low = text.lower().replace(",", "")
+    if low in _NUMBER_WORDS:
+        return float(_NUMBER_WORDS[low])
+    try:
+        return float(low)
+    except ValueError:
+        return None
+
+
+def _bounds(text: str) -> set[float]:
+    """The numbers that `text` states as bounds ("under 16", "up to age 16", "21 or over")."""
+    return {n for match in _BOUND.finditer(text) for g in match.groups() if g and (n := _number(g)) is not None}
+
+
+def _bounded(value: str, text: str) -> bool:
+    """Whether `text` bounds numbers on one side (any number is answered by it), or gives a range
+    that holds `value`."""
+    if _bounds(text):
+        return True
+    wanted = _number(value)
+    for match in _RANGE.finditer(text):
+        low, high = (_number(n) for n in match.groups() if n is not None)
+        if wanted is not None and low is not None and high is not None and low <= wanted <= high:
+            return True
+    return False
+
+
 def conflict(question: str, quote: str, context: str, before: str = "") -> str | None:
     """Why the quote cannot answer `question` ("gives another year, not “2004”"), or None.
     `context` (its heading, its document's title) and `before` (the words before it in its
@@ -100,8 +139,10 @@ def conflict(question: str, quote: str, context: str, before: str = "") -> str |
     ("In 2022 the river rose … The clean-up cost $112 million")."""
     held = qualifiers(f"{context} {before} {quote}")
     quoted = qualifiers(quote) | {(kind, value) for kind, value in qualifiers(before) if kind == "year"}
+    asked_bounds = _bounds(question)  # a bound asked about ("up to age 16") must be the quote's own
     for kind, value in sorted(qualifiers(question, asked=True)):
-        if _held((kind, value), held):
+        point = kind == "number" and _number(value) not in asked_bounds
+        if _held((kind, value), held) or (point and _bounded(value, f"{before} {quote}")):
             continue
         others = sorted(v for k, v in quoted if k == kind and v != value)
         if others:
