@@ -228,7 +228,9 @@ def test_questions_beyond_facts_abstain_on_their_own_calibration(library):
     reader = SimpleNamespace(card=card)
     settings = replace(library.settings, abstain_below=None, unsure_below=None)
     for question, kind in (("Can I keep chickens on my plot?", True), ("Why did the town build it?", True),
-                           ("Who designed the Riverside Library?", False), ("How many homes flooded?", False)):
+                           ("Who designed the Riverside Library?", False), ("How many homes flooded?", False),
+                           ("I saw a dog marked reserved on your website. What does that mean?", True),
+                           ("Why did the town build it? Who designed it?", False)):
         assert asks_beyond_facts(question) is kind
         assert abstain_threshold(settings, reader, question) == (0.1 if kind else 0.18)
         assert unsure_threshold(settings, reader, question) == (0.3 if kind else 0.4)

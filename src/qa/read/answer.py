@@ -330,7 +330,11 @@ _YES_NO = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|s
 def asks_beyond_facts(question: str) -> bool:
     """Why, how, what it means, what can be done, or yes or no: the kinds of question people type
     that SQuAD holds few of (about 8% of its questions). The reader scores their answers lower
-    than a fact's, so they are calibrated apart (`abstain_threshold`)."""
+    than a fact's, so they are calibrated apart (`abstain_threshold`). After a lead, its last
+    sentence says the kind ("I saw a dog marked reserved. What does that mean?")."""
+    spans = sentence_spans(question)
+    if len(spans) > 1 and is_question(last := question[spans[-1][0]:spans[-1][1]]):
+        question = last
     return asks_for_explanation(question) or bool(_YES_NO.match(question))
 
 
