@@ -247,6 +247,20 @@ def test_a_hard_wrapped_opening_paragraph_is_not_front_matter():
     assert not is_non_answer(document, text.index(line), text.index(line) + len(line))
 
 
+@pytest.mark.parametrize("text, begins", [
+    ("Why We Wrote This\nA small village has spent two years fighting a quarry.", "A small village"),
+    ("The Big Picture\nSeaside towns are asking whether tourists should pay.", "Seaside towns"),
+    # A hard-wrapped sentence, a line that ends like a statement, a list: no label.
+    ("For almost 60 years, the quarry at Greyside Hill has been a quiet\nNeighbour to Ashcombe.", "For almost"),
+    ("He said:\nNothing at all.", "He said"), ("Key Points\n- the first point", "Key Points"),
+])
+def test_a_label_typed_above_its_text_is_not_part_of_a_sentence(text, begins):
+    from qa.read.layout import after_label_line
+
+    assert text[after_label_line(text, 0, len(text)):].startswith(begins)
+    assert after_label_line(f"Before it. {text}", 11, 11 + len(text)) == 11  # not at a line's start
+
+
 @pytest.mark.parametrize("line", ["In popular culture / Cover versions", "DVD/Blu-ray releases", "Why We Wrote This"])
 def test_a_paragraph_before_a_heading_with_a_slash_is_no_caption(line):
     text = (f"Title of the page\n\nLorre alleged this in his vanity cards, at the end of episodes.\n\n{line}\n\n"

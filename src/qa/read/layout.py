@@ -17,6 +17,7 @@ SECTION_PARAGRAPHS = 12  # how far under a question heading its answer may still
 ECHO_MIN_WORDS = 6  # shorter sentences share most of their words with any question on topic
 ECHO_SHARE = 0.9  # a sentence this much made of the question's own words adds nothing to it
 FRONT_BLOCK_LINES = 6  # headline, caption, credit, date… typed as one block of lines, no blank line between
+MAX_LEAD_LABEL_WORDS = 8  # "Why We Wrote This", "Key Points": a label typed above its text
 _WORDS = re.compile(r"\w+")
 _VISIBLE = re.compile(r"\S")
 _CLOSERS = "\"'”’»)]*_ \t"
@@ -34,6 +35,24 @@ def is_label_line(document: Document, start: int, end: int, max_words: int = MAX
     A line of a hard-wrapped paragraph is not one; table rows (" | ") and list items state things."""
     first, last = _unit(document, start)
     return _is_label(document.text, first, last, start, end, max_words)
+
+
+def after_label_line(text: str, start: int, end: int) -> int:
+    """Where the words of text[start:end] begin when its first line only labels what follows,
+    typed above it with no blank line between ("Why We Wrote This" / "A small village has spent
+    …"): a line of its own, of at most MAX_LEAD_LABEL_WORDS words in title case, with no closing
+    punctuation, before a line opening in upper case. A hard-wrapped sentence's first line is
+    longer or not in title case. Otherwise `start`."""
+    newline = text.find("\n", start, end)
+    if newline < 0 or text[:start].rstrip(" \t")[-1:] not in ("", "\n"):
+        return start
+    words, rest = text[start:newline].split(), text[newline + 1:end]
+    begins = newline + 1 + len(rest) - len(rest.lstrip())
+    if (not 1 <= len(words) <= MAX_LEAD_LABEL_WORDS or begins >= end or not text[begins].isupper()
+            or words[-1].rstrip(_CLOSERS)[-1:] in _STATEMENT_ENDS + "?,"
+            or not all(word[0].isupper() or word[0].isdigit() for word in words if len(word) > 3)):
+        return start
+    return begins
 
 
 def _front_block(document: Document, offset: int) -> list[tuple[int, int]] | None:
