@@ -247,18 +247,22 @@ def test_a_hard_wrapped_opening_paragraph_is_not_front_matter():
     assert not is_non_answer(document, text.index(line), text.index(line) + len(line))
 
 
-@pytest.mark.parametrize("text, begins", [
-    ("Why We Wrote This\nA small village has spent two years fighting a quarry.", "A small village"),
-    ("The Big Picture\nSeaside towns are asking whether tourists should pay.", "Seaside towns"),
-    # A hard-wrapped sentence, a line that ends like a statement, a list: no label.
-    ("For almost 60 years, the quarry at Greyside Hill has been a quiet\nNeighbour to Ashcombe.", "For almost"),
-    ("He said:\nNothing at all.", "He said"), ("Key Points\n- the first point", "Key Points"),
+@pytest.mark.parametrize("text, label", [
+    ("Why We Wrote This\nA small village has spent two years fighting a quarry.", True),
+    ("The Big Picture\nSeaside towns are asking whether tourists should pay.", True),
+    # A hard-wrapped sentence, a line that ends like a statement, a list under it, a blank line: no label.
+    ("For almost sixty years the quarry\nHas been a quiet neighbour to Ashcombe.", False),
+    ("He said:\nNothing at all.", False), ("Key Points\n- the first point", False),
 ])
-def test_a_label_typed_above_its_text_is_not_part_of_a_sentence(text, begins):
-    from qa.read.layout import after_label_line
+def test_a_label_typed_above_its_text_is_never_an_answer(text, label):
+    from qa.read.layout import is_label_above
 
-    assert text[after_label_line(text, 0, len(text)):].startswith(begins)
-    assert after_label_line(f"Before it. {text}", 11, 11 + len(text)) == 11  # not at a line's start
+    document = document_from_text("page.txt", f"Title of the page\n\n{text}\n")
+    start = document.text.index(text)
+    line = document.text.index("\n", start)
+    assert is_label_above(document.text, start, line) is label
+    assert is_non_answer(document, start, line) is label
+    assert not is_label_above(f"Before it. {text}", 11, 11 + text.index("\n"))  # not at a line's start
 
 
 @pytest.mark.parametrize("line", ["In popular culture / Cover versions", "DVD/Blu-ray releases", "Why We Wrote This"])

@@ -21,7 +21,7 @@ from qa.ingest.chunking import Chunk, sentence_spans
 from qa.config import Settings
 from qa.index.lexical import STOPWORDS
 from qa.read.conversation import REFERRING
-from qa.read.layout import after_label_line, echoes_question, is_non_answer, is_question, question_parts, section_question
+from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
 from qa.read.overview import asks_for_overview, opening
 from qa.read.qualifiers import conflict, missing_name
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
@@ -293,8 +293,7 @@ def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> Sc
     document = retriever.backend.document_by_source(chunk.source)
     first, last = document.paragraphs[document.paragraph_at(sentence.start) - 1]
     first, last = max(first, chunk.start), min(last, chunk.end)
-    spans = [(after_label_line(document.text, first + s, first + e), first + e)
-             for s, e in sentence_spans(document.text[first:last])]
+    spans = [(first + s, first + e) for s, e in sentence_spans(document.text[first:last])]
     after = [(s, e) for s, e in spans if s >= sentence.end]
     before = [(s, e) for s, e in reversed(spans) if e <= sentence.start]
     start, end, taken = sentence.start, sentence.end, 1
@@ -459,9 +458,7 @@ def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) ->
         c = hit.chunk
         document = retriever.backend.document_by_source(c.source)
         for s, e in sentence_spans(c.text):
-            # A label typed above the sentence ("Why We Wrote This") is not part of it.
-            start, end = after_label_line(document.text, c.start + s, c.start + e), c.start + e
-            s = start - c.start
+            start, end = c.start + s, c.start + e
             # A heading, title or question often echoes the question: it is never the answer.
             if ((c.source, start) in seen or is_non_answer(document, start, end)
                     or echoes_question(question, c.text[s:e])):

@@ -37,22 +37,18 @@ def is_label_line(document: Document, start: int, end: int, max_words: int = MAX
     return _is_label(document.text, first, last, start, end, max_words)
 
 
-def after_label_line(text: str, start: int, end: int) -> int:
-    """Where the words of text[start:end] begin when its first line only labels what follows,
-    typed above it with no blank line between ("Why We Wrote This" / "A small village has spent
-    …"): a line of its own, of at most MAX_LEAD_LABEL_WORDS words in title case, with no closing
-    punctuation, before a line opening in upper case. A hard-wrapped sentence's first line is
-    longer or not in title case. Otherwise `start`."""
-    newline = text.find("\n", start, end)
-    if newline < 0 or text[:start].rstrip(" \t")[-1:] not in ("", "\n"):
-        return start
-    words, rest = text[start:newline].split(), text[newline + 1:end]
-    begins = newline + 1 + len(rest) - len(rest.lstrip())
-    if (not 1 <= len(words) <= MAX_LEAD_LABEL_WORDS or begins >= end or not text[begins].isupper()
-            or words[-1].rstrip(_CLOSERS)[-1:] in _STATEMENT_ENDS + "?,"
-            or not all(word[0].isupper() or word[0].isdigit() for word in words if len(word) > 3)):
-        return start
-    return begins
+def is_label_above(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a line that only labels the text typed under it, with no blank
+    line between ("Why We Wrote This" / "A small village has spent …"): at a line's start, at
+    most MAX_LEAD_LABEL_WORDS words in title case, no closing punctuation, the next line opening
+    in upper case. A hard-wrapped sentence's first line is longer or not in title case."""
+    line_end = text.find("\n", start)
+    if line_end < 0 or text[end:line_end].strip() or text[:start].rstrip(" \t")[-1:] not in ("", "\n"):
+        return False
+    words, below = text[start:line_end].split(), text[line_end + 1:line_end + 200].lstrip(" \t")
+    return (1 <= len(words) <= MAX_LEAD_LABEL_WORDS and below[:1].isupper()
+            and words[-1].rstrip(_CLOSERS)[-1:] not in _STATEMENT_ENDS + "?,"
+            and all(word[0].isupper() or word[0].isdigit() for word in words if len(word) > 3))
 
 
 def _front_block(document: Document, offset: int) -> list[tuple[int, int]] | None:
@@ -128,7 +124,8 @@ def is_non_answer(document: Document, start: int, end: int) -> bool:
     """A heading, a label line, a question or a photo caption: text a quote must never be. The
     document's first line is a label up to MAX_TITLE_WORDS long: a headline runs longer than a byline."""
     text = document.text
-    if document.is_heading(start, end) or is_question(text[start:end]) or is_caption(document, start, end):
+    if (document.is_heading(start, end) or is_question(text[start:end]) or is_caption(document, start, end)
+            or is_label_above(text, start, end)):
         return True
     visible = _VISIBLE.search(text)
     first_line = visible is not None and visible.start() == start
