@@ -332,10 +332,15 @@ def asks_beyond_facts(question: str) -> bool:
     that SQuAD holds few of (about 8% of its questions). The reader scores their answers lower
     than a fact's, so they are calibrated apart (`abstain_threshold`). After a lead, its last
     sentence says the kind ("I saw a dog marked reserved. What does that mean?")."""
-    spans = sentence_spans(question)
-    if len(spans) > 1 and is_question(last := question[spans[-1][0]:spans[-1][1]]):
+    if (last := _after_lead(question)) and is_question(last):
         question = last
     return asks_for_explanation(question) or bool(_YES_NO.match(question))
+
+
+def _after_lead(question: str) -> str | None:
+    """The last sentence of a question of several sentences (a lead, then what is asked), else None."""
+    spans = sentence_spans(question)
+    return question[spans[-1][0]:spans[-1][1]] if len(spans) > 1 else None
 
 
 def asked_part(question: str) -> str:
@@ -344,11 +349,9 @@ def asked_part(question: str) -> str:
     follow-up's carried names), is too short to stand alone ("Why?") or says too little without
     its lead ("My landlord kept part of my deposit. What can I do?", "… What does that mean?");
     else the whole question."""
-    spans = sentence_spans(question)
-    if len(spans) < 2:
+    last = _after_lead(question)
+    if last is None:
         return question
-    start, end = spans[-1]
-    last = question[start:end]
     content = [w for w in _WORD.findall(last.lower()) if len(w) > 1 and w not in STOPWORDS]
     stands = is_question(last) and len(last.split()) >= MIN_ASKED_WORDS and len(content) >= MIN_ASKED_CONTENT
     return last if stands else question

@@ -20,6 +20,7 @@ FRONT_BLOCK_LINES = 6  # headline, caption, credit, date… typed as one block o
 MAX_LEAD_LABEL_WORDS = 8  # "Why We Wrote This", "Key Points": a label typed above its text
 _WORDS = re.compile(r"\w+")
 _VISIBLE = re.compile(r"\S")
+_LINE_BREAK = re.compile(r"[ \t\r]*\n[ \t]*")
 _CLOSERS = "\"'”’»)]*_ \t"
 _STATEMENT_ENDS = ".!…;:。！"
 
@@ -42,11 +43,14 @@ def is_label_above(text: str, start: int, end: int) -> bool:
     line between ("Why We Wrote This" / "A small village has spent …"): at a line's start, at
     most MAX_LEAD_LABEL_WORDS words in title case, no closing punctuation, the next line opening
     in upper case. A hard-wrapped sentence's first line is longer or not in title case."""
-    line_end = text.find("\n", start)
-    if line_end < 0 or text[end:line_end].strip() or text[:start].rstrip(" \t")[-1:] not in ("", "\n"):
+    below = _LINE_BREAK.match(text, end)  # matched in place: this runs for every candidate sentence
+    before = start
+    while before > 0 and text[before - 1] in " \t":
+        before -= 1
+    if below is None or below.end() >= len(text) or (before > 0 and text[before - 1] != "\n"):
         return False
-    words, below = text[start:line_end].split(), text[line_end + 1:line_end + 200].lstrip(" \t")
-    return (1 <= len(words) <= MAX_LEAD_LABEL_WORDS and below[:1].isupper()
+    words = text[start:end].split()
+    return (1 <= len(words) <= MAX_LEAD_LABEL_WORDS and text[below.end()].isupper()
             and words[-1].rstrip(_CLOSERS)[-1:] not in _STATEMENT_ENDS + "?,"
             and all(word[0].isupper() or word[0].isdigit() for word in words if len(word) > 3))
 

@@ -122,7 +122,7 @@ def _bounds(text: str) -> set[float]:
 def _bounded(value: str, text: str) -> bool:
     """Whether `text` bounds numbers on one side (any number is answered by it), or gives a range
     that holds `value`."""
-    if _bounds(text):
+    if _BOUND.search(text):
         return True
     wanted = _number(value)
     for match in _RANGE.finditer(text):
