@@ -192,8 +192,10 @@ def cmd_ask(args) -> int:
     output = "json" if args.json else args.format or "text"
     settings = _settings(args)
     reader = load_reader_ahead(settings.reader_dir)
-    retriever = _load(settings, _given(args), args.source)
-    reader.join()
+    try:
+        retriever = _load(settings, _given(args), args.source)
+    finally:  # also on a refusal: a process that exits while ONNX Runtime loads in a thread aborts
+        reader.join()
     # --after: the question asked before, whose answer is the context of a follow-up (not printed)
     previous = answer_question(retriever, args.after, args.mode, args.k) if args.after else None
     answer = answer_after(retriever, args.question, previous, args.mode, args.k)
