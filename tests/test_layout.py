@@ -298,3 +298,98 @@ def test_a_sentence_opening_its_paragraph_by_pointing_back_is_read_after_the_par
     assert context_start(document, war, war) == war  # points back at nothing
     technology = paragraph("It wants")
     assert context_start(document, technology, technology) == technology  # after a question heading: no
+
+
+@pytest.mark.parametrize("sentence, about", [
+    ("This guide explains who can register, what to bring and what it costs.", True),
+    ("This page answers the questions our reception team hears most often.", True),
+    ("These FAQs set out how to adopt a cat.", True),
+    ("The following section describes the stages of an adoption.", True),
+    # What a document says, not what it is for: answers.
+    ("This policy applies to all sailings from 1 April.", False),
+    ("This is why the council brought in the charge.", False),
+    ("The report explains that the levy raised £1.14 million.", False),
+])
+def test_a_sentence_about_the_document_itself_is_told_apart(sentence, about):
+    from qa.read.layout import describes_document
+
+    assert describes_document(sentence) is about
+
+
+GROUPS = """Group visits to the Halworth Museum
+
+This page explains how to book a group visit, what it costs and how many adults to bring.
+
+Why is the museum closing the steam hall?
+
+The steam hall will close for the whole of next winter.
+
+Its roof has leaked since the storms of 2024, and the engines inside have started to rust. Repairs cost £2.1 million.
+
+How do we book a group visit?
+
+Book online at least four weeks before your visit. We confirm every booking by email within two working days.
+
+How many adults do we need to bring?
+
+We ask schools to bring at least one adult for every:
+
+- 5 pupils in nursery and reception classes;
+- 10 pupils aged 5 to 11;
+- 15 pupils aged 11 and over.
+
+Adults counted in these ratios come in free.
+"""
+
+
+@pytest.fixture(scope="module")
+def groups_retriever(tmp_path_factory, model):
+    folder = tmp_path_factory.mktemp("groups")
+    (folder / "sources").mkdir()
+    (folder / "sources" / "groups.md").write_text(GROUPS)
+    settings = Settings(index_dir=folder / "index", sources_dir=folder / "sources")
+    update(settings, model, progress=False)
+    return load(settings, model).retriever
+
+
+@pytest.mark.parametrize("question", [
+    "How do I book a group visit?", "how long does a booking take to confirm",
+    "How many adults do we need to bring?",
+])
+def test_what_the_document_is_for_is_never_the_answer(groups_retriever, question):
+    """"This page explains how to book …" shares the words of every question on its topic."""
+    answer = answer_question(groups_retriever, question)
+    assert answer.citations
+    assert all("This page explains" not in c.quote for c in answer.citations)
+
+
+def test_a_sentence_ending_in_a_colon_is_quoted_with_what_it_introduces(groups_retriever):
+    answer = answer_question(groups_retriever, "How many adults do schools have to bring along?")
+    first = answer.citations[0]
+    document = groups_retriever.backend.document_by_source("groups.md")
+    assert first.quote.startswith("We ask schools to bring at least one adult for every:")
+    assert first.quote.endswith("15 pupils aged 11 and over.")  # the whole list, not the next paragraph
+    assert document.text[first.start:first.end] == first.quote
+    assert first.start <= first.answer_start <= first.answer_end <= first.end
+
+
+def test_an_explanation_goes_on_into_the_next_paragraph_when_its_sentence_ends_one(groups_retriever):
+    """News and FAQ paragraphs are often one sentence: the reason comes in the next paragraph."""
+    from qa.read.answer import ScoredSentence, widened
+
+    document = groups_retriever.backend.document_by_source("groups.md")
+    hit = next(h for h in groups_retriever.search("steam hall roof engines rust", "hybrid", 5)
+               if "The steam hall will close" in h.chunk.text and "Repairs cost" in h.chunk.text)
+    start = document.text.index("The steam hall will close")
+    end = document.text.index("\n", start)
+    sentence = ScoredSentence(hit, start, end, 0.5, start, start)
+    run = widened(sentence, groups_retriever, "Why is the steam hall closing?")
+    assert document.text[run.start:run.end] == (
+        "The steam hall will close for the whole of next winter.\n\n"
+        "Its roof has leaked since the storms of 2024, and the engines inside have started to rust.")  # one of it
+    # A factoid question's answer stays one sentence; a heading stops the run.
+    assert widened(sentence, groups_retriever, "When will the steam hall close?") == sentence
+    purpose = document.text.index("This page explains")
+    end = document.text.index("\n", purpose)
+    assert widened(ScoredSentence(hit, purpose, end, 0.5, purpose, purpose), groups_retriever,
+                   "Why does the page explain it?").end == end

@@ -21,7 +21,8 @@ from qa.ingest.chunking import Chunk, sentence_spans
 from qa.config import Settings
 from qa.index.lexical import STOPWORDS
 from qa.read.conversation import REFERRING
-from qa.read.layout import echoes_question, is_non_answer, is_question, question_parts, section_question
+from qa.read.layout import (describes_document, echoes_question, is_non_answer, is_question, question_parts,
+                             section_question)
 from qa.read.overview import asks_for_overview, opening
 from qa.read.qualifiers import conflict, missing_name
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
@@ -185,7 +186,7 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
                                 respell(query, respelt), respell(typed, respelt) if typed else None)
         return replace(again, question=question, searched_for=again.searched_for or respell(query, respelt))
     sentences = read_sentences(reader, retriever, asked, hits)
-    ranked = [widened(s, retriever, asked) for s in _one_per_passage(sentences)[:k]]
+    ranked = [introduced(s, retriever) or widened(s, retriever, asked) for s in _one_per_passage(sentences)[:k]]
     if not ranked:  # the passages were headings only
         return Answer(question, True, (), (), mode, message=NO_ANSWER, hits=tuple(hits))
     citations = tuple(_citation(n, s, retriever) for n, s in enumerate(ranked, start=1))
@@ -282,10 +283,12 @@ def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retrie
 
 def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> ScoredSentence:
     """For a question that asks for an explanation (why, how, what it means, what can be done)
-    or yes or no (`asks_beyond_facts`), the sentence with its neighbours in the paragraph, up to
+    or yes or no (`asks_beyond_facts`), the sentence with its neighbours, up to
     `max_quote_sentences` in a row: those after it first (what follows a claim explains or
-    qualifies it: "… opened a Friday program. It costs $18 a day"), then those before; a factoid
-    question's answer stays one sentence. The run stays inside the passage, which the citation shows."""
+    qualifies it: "… opened a Friday program. It costs $18 a day"; the next paragraph's first when
+    the sentence ends its own), then those before it in its paragraph; a factoid question's answer
+    stays one sentence. The run stays inside the passage, which the citation shows, and stops at a
+    heading."""
     limit = retriever.settings.max_quote_sentences
     if limit <= 1 or not asks_beyond_facts(question):
         return sentence
@@ -294,18 +297,48 @@ def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> Sc
     first, last = document.paragraphs[document.paragraph_at(sentence.start) - 1]
     first, last = max(first, chunk.start), min(last, chunk.end)
     spans = [(first + s, first + e) for s, e in sentence_spans(document.text[first:last])]
-    after = [(s, e) for s, e in spans if s >= sentence.end]
+    # A sentence that ends its paragraph (news paragraphs are often one sentence) takes in the next
+    # one's first: "… a visitor levy of £2 a night." / "The council says the levy was needed because …";
+    # only one, so that the sentences before it in its paragraph still have room.
+    after = ([(s, e) for s, e in spans if s >= sentence.end]
+             or sentence_spans(document.text, sentence.end, chunk.end)[:1])
     before = [(s, e) for s, e in reversed(spans) if e <= sentence.start]
     start, end, taken = sentence.start, sentence.end, 1
     for s, e in after[:limit - 1]:
-        if is_non_answer(document, s, e) or e - start > MAX_QUOTE_CHARS:
+        if is_non_answer(document, s, e) or describes_document(document.text[s:e]) or e - start > MAX_QUOTE_CHARS:
             break
         end, taken = e, taken + 1
     for s, e in before[:limit - taken]:
-        if is_non_answer(document, s, e) or end - s > MAX_QUOTE_CHARS:
+        if is_non_answer(document, s, e) or describes_document(document.text[s:e]) or end - s > MAX_QUOTE_CHARS:
             break
         start = s
     return replace(sentence, start=start, end=end)
+
+
+def introduced(sentence: ScoredSentence, retriever: Retriever) -> ScoredSentence | None:
+    """A sentence that ends with a colon ("We ask schools to bring one adult for every:") with what
+    it introduces, or None when it does not: the list items after it, into the next paragraphs,
+    while they are items ("- ", "1. "), or up to `max_quote_sentences` sentences of another kind
+    (an HTML list's items are paragraphs of their own), as long as the quote stays inside the passage
+    and MAX_QUOTE_CHARS. Whatever the question, such a sentence alone says nothing."""
+    chunk = sentence.hit.chunk
+    document = retriever.backend.document_by_source(chunk.source)
+    if not document.text[sentence.start:sentence.end].rstrip(_CLOSERS).endswith(":"):
+        return None
+    end, others, items = sentence.end, 0, False
+    for s, e in sentence_spans(document.text, sentence.end, chunk.end):
+        item = bool(_LIST_ITEM.match(document.text, s))
+        if (items and not item) or is_non_answer(document, s, e) or e - sentence.start > MAX_QUOTE_CHARS:
+            break
+        others += not item
+        if others > retriever.settings.max_quote_sentences:
+            break
+        end, items = e, items or item
+    return replace(sentence, end=end) if end > sentence.end else None
+
+
+_LIST_ITEM = re.compile(r"(?:[-*•·–]|\d{1,3}[.)]|\(?[a-z]\))\s")
+_CLOSERS = "\"'”’»)]*_ \t"
 
 
 MAX_QUOTE_CHARS = 600  # an explanation's run of sentences stops before it grows past this
@@ -464,7 +497,7 @@ def candidate_sentences(retriever: Retriever, question: str, hits: list[Hit]) ->
             start, end = c.start + s, c.start + e
             # A heading, title or question often echoes the question: it is never the answer.
             if ((c.source, start) in seen or is_non_answer(document, start, end)
-                    or echoes_question(question, c.text[s:e])):
+                    or echoes_question(question, c.text[s:e]) or describes_document(c.text[s:e])):
                 continue
             seen.add((c.source, start))
             paragraph_start = document.paragraphs[document.paragraph_at(start) - 1][0]

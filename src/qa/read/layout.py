@@ -136,6 +136,22 @@ def is_non_answer(document: Document, start: int, end: int) -> bool:
     return is_label_line(document, start, end, MAX_TITLE_WORDS if first_line else MAX_LABEL_WORDS)
 
 
+# "This guide explains who can register, what to bring …": a sentence about the document itself.
+_ABOUT_DOCUMENT = re.compile(
+    r"[\"“]?(?:this|these|the following)\s+(?:\w+\s+){0,2}?(?:page|guide|guidance|policy|document|leaflet|"
+    r"booklet|faqs?|factsheet|fact sheet|section|notice|website|site|handbook|article|report|statement|"
+    r"questions and answers|q&a)s?\b[^.;:]{0,60}?\b(?:explains?|describes?|sets? out|answers?|"
+    r"tells? you|outlines?|summari[sz]es?|lists?|gives? (?:you )?(?:information|details|guidance|answers)|"
+    r"provides? (?:information|details|guidance))\b",
+    re.IGNORECASE)
+
+
+def describes_document(sentence: str) -> bool:
+    """Whether the sentence says what its document covers ("This policy explains when you can
+    claim …"): it shares the words of every question on its topic and answers none of them."""
+    return bool(_ABOUT_DOCUMENT.match(sentence.lstrip()))
+
+
 def echoes_question(question: str, sentence: str) -> bool:
     """Whether the sentence only repeats the question: nearly all of its words (of six or more)
     are in the question, as when a question opens with a lead taken from the document."""
