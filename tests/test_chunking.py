@@ -40,6 +40,13 @@ def test_abbreviations_and_initials_do_not_end_sentences():
         "Then he left!"]
 
 
+def test_a_typed_question_may_open_its_sentences_in_lower_case():
+    typed = "we live in St. Ives, approx. 40 miles away. do we still pay? it says e.g. the ferry."
+    assert [typed[s:e] for s, e in sentence_spans(typed, typed=True)] == [
+        "we live in St. Ives, approx. 40 miles away.", "do we still pay?", "it says e.g. the ferry."]
+    assert len(sentence_spans(typed)) == 1  # in a document a lower-case word goes on the sentence
+
+
 def test_neighbouring_chunks_share_one_sentence():
     text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(40))
     chunks = chunk_document(document_from_text("a.txt", text), chunk_chars=200, overlap_sentences=1)

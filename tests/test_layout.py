@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.read.answer import answer_question, asks_for_explanation
+from qa.read.answer import answer_question, asks_beyond_facts, asks_for_explanation
 from qa.config import Settings
 from qa.ingest.documents import document_from_text
 from qa.read.layout import (echoes_question, is_caption, is_label_line, is_non_answer, is_question,
@@ -174,6 +174,13 @@ def test_after_a_lead_the_reader_reads_what_is_asked(article_retriever):
     for short in ("What can I do?", "What does that mean?", "What are my options?"):
         assert asked_part(f"{lead} {short}") == f"{lead} {short}"
     assert asked_part("How many homes will move?") == "How many homes will move?"
+    # The asker's own situation is read with what is asked, however long that is; typed in lower
+    # case, a question's sentences still split, so its kind comes from the last one.
+    mine = "my dad is in the cottage hospital and I'm booked into a B&B nearby. do I have to pay the levy?"
+    assert asked_part(mine) == mine and asks_beyond_facts(mine)
+    assert asked_part("We moved here in May. How many times has the river flooded since 2010?").startswith("We")
+    assert asked_part("Joseph I gave his minister more power. Who was his prime minister?") == \
+        "Who was his prime minister?"  # a king's numeral is no first person
     answer = answer_question(article_retriever, f"{lead} How many times has the river flooded since 2010?")
     assert not answer.abstained and "four times since 2010" in answer.citations[0].quote
 

@@ -36,14 +36,16 @@ ABBREVIATIONS = frozenset("""
 _SENTENCE_MARK = re.compile(r"[.!?…]+[\"'”’)\]]*|\n")
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+def sentence_spans(text: str, start: int = 0, end: int | None = None, typed: bool = False) -> list[tuple[int, int]]:
     """(start, end) of each sentence in text[start:end], white space trimmed; newlines always split.
-    Linear in the length of the text, whatever it holds."""
+    `typed`: text a person typed (a question), where a sentence may open in lower case ("… for a
+    fortnight. do I have to pay?"); in documents a lower-case word after a full stop goes on the
+    sentence. Linear in the length of the text, whatever it holds."""
     end = len(text) if end is None else end
     spans, begin = [], start
     for match in _SENTENCE_MARK.finditer(text, start, end):
         if match.group() != "\n" and not (match.end() < end and text[match.end()].isspace()
-                                          and _ends_sentence(text, match.start(), match.end(), end)):
+                                          and _ends_sentence(text, match.start(), match.end(), end, typed)):
             continue
         spans.append((begin, match.end()))
         begin = match.end()
@@ -51,9 +53,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return [span for span in (strip_span(text, s, e) for s, e in spans) if span[1] > span[0]]
 
 
-def _ends_sentence(text: str, mark: int, after: int, limit: int) -> bool:
+def _ends_sentence(text: str, mark: int, after: int, limit: int, typed: bool = False) -> bool:
     following = text[after:after + 40].lstrip()[:1]
-    if following and following.islower():
+    if following and following.islower() and not typed:
         return False
     if text[mark] != ".":
         return True

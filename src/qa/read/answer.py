@@ -372,22 +372,30 @@ def asks_beyond_facts(question: str) -> bool:
 
 def _after_lead(question: str) -> str | None:
     """The last sentence of a question of several sentences (a lead, then what is asked), else None."""
-    spans = sentence_spans(question)
+    spans = sentence_spans(question, typed=True)
     return question[spans[-1][0]:spans[-1][1]] if len(spans) > 1 else None
 
 
 def asked_part(question: str) -> str:
     """What a question asks: its last sentence when a lead of other sentences comes first ("A group
     of senators announced … Which measure did they leave out?"), unless it does not ask (a
-    follow-up's carried names), is too short to stand alone ("Why?") or says too little without
-    its lead ("My landlord kept part of my deposit. What can I do?", "… What does that mean?");
-    else the whole question."""
+    follow-up's carried names), is too short to stand alone ("Why?"), says too little without
+    its lead ("… What does that mean?") or the lead is the asker's own situation ("My dad is in the
+    cottage hospital and I'm in a B&B nearby. do I have to pay the levy?"); else the whole question."""
     last = _after_lead(question)
     if last is None:
         return question
     content = [w for w in _WORD.findall(last.lower()) if len(w) > 1 and w not in STOPWORDS]
     stands = is_question(last) and len(last.split()) >= MIN_ASKED_WORDS and len(content) >= MIN_ASKED_CONTENT
-    return last if stands else question
+    # The asker's own situation ("I bought my ticket at the kiosk.") is what the answer must fit;
+    # a quiz's lead only sets the scene.
+    own = _FIRST_PERSON.search(question[:len(question) - len(last)])
+    return last if stands and not own else question
+
+
+# A lead in the first person: it opens with I, my, we, our…, or has "I'm", "my", "we"… in it ("Joseph I
+# gave", "the US" are not).
+_FIRST_PERSON = re.compile(r"^\W*(?:I|I'm|I've|I'd|Im|My|We|We're|We've|Our)\b|\b(?:I'm|I've|I'd|I’m|I’ve|I’d|my|we|our|me)\b")
 
 
 MIN_ASKED_WORDS = 4  # a last sentence this long asks on its own; a shorter one needs its lead
