@@ -41,6 +41,8 @@ def test_questions_that_lean_on_the_one_before_are_follow_ups(question):
     "Would it be possible to rent a second plot?",
     "How long does it take to get a plot?",
     "Is it allowed to park on the pavement outside my house?",
+    "I bought a licence but broke my arm and can't fish this year. can I get my money back?",  # a time
+    "I've just laid a new lawn. am I allowed to water it with a hose?",  # "it": the lead's lawn
 ])
 def test_questions_that_stand_alone_are_not(question):
     assert not is_follow_up(question)

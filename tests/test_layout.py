@@ -400,3 +400,15 @@ def test_an_explanation_goes_on_into_the_next_paragraph_when_its_sentence_ends_o
     end = document.text.index("\n", purpose)
     assert widened(ScoredSentence(hit, purpose, end, 0.5, purpose, purpose), groups_retriever,
                    "Why does the page explain it?").end == end
+
+
+def test_a_number_of_the_question_before_is_not_held_against_a_follow_up(groups_retriever):
+    """A follow-up carries the question before's words for search, numbers too when it names
+    nothing; but a number the user typed only then is not what the follow-up asks about."""
+    from qa.pipeline import answer_after
+
+    before = {"question": "Do 15 pupils need a teacher?", "answer": []}
+    follow_up = answer_after(groups_retriever, "And the steam hall, what will its repairs cost?", before)
+    assert "15" in follow_up.searched_for
+    assert not follow_up.abstained, follow_up.message
+    assert "£2.1 million" in follow_up.quotes[0].quote

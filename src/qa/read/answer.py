@@ -278,7 +278,8 @@ def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retrie
     # A person named in the passage is often "he" or "the mayor" in the paragraphs after.
     if name := missing_name(asked_part(typed) if typed else question, quote, f"{context}\n{chunk.text}"):
         return f"never names {name}"
-    return conflict(question, quote, context, before)
+    # The numbers and years are the user's own: one carried from the question before is not asked.
+    return conflict(asked_part(typed) if typed else question, quote, context, before)
 
 
 def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> ScoredSentence:

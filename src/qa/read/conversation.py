@@ -38,6 +38,7 @@ import re
 from typing import Callable
 
 from qa.index.lexical import STOPWORDS, tokenize
+from qa.ingest.chunking import sentence_spans
 from qa.read.unknown_names import TITLES
 
 # Words that point back to something said before. "that" is left out: it is far more often a
@@ -93,9 +94,23 @@ def titled_persons(text: str) -> set[str]:
     return found
 
 
+# "this year", "these days": a time, not something said before.
+_NOW = re.compile(r"\b(?:this|these)\s+(?:year|week|month|morning|afternoon|evening|summer|winter|spring|"
+                  r"autumn|weekend|season|term|time|days)\b", re.IGNORECASE)
+
+
 def referring(question: str) -> set[str]:
-    """The words of `question` that point back (lower case), a placeholder "it" left out."""
-    return {w.lower() for w in _WORD.findall(_PLACEHOLDER_IT.sub(" ", question))} & REFERRING
+    """The words of `question` that point back (lower case), a placeholder "it" and "this year"
+    left out, and those of its last sentence when a lead before it gives them something to point
+    at ("I've just laid a new lawn. am I allowed to water it?")."""
+    spans = sentence_spans(question, typed=True)
+    if len(spans) > 1 and len(content_words(question[:spans[-1][0]])) >= SHORT:
+        return _referring(question[:spans[-1][0]])
+    return _referring(question)
+
+
+def _referring(question: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(_NOW.sub(" ", _PLACEHOLDER_IT.sub(" ", question)))} & REFERRING
 
 
 def is_follow_up(question: str) -> bool:
