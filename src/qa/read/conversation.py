@@ -8,7 +8,8 @@ only from the documents. Three rules, all here:
    this, those …), opens with "and …", "what about …", "how about …", "what of …", or has fewer
    than three content words, unless it only asks who or what a name new to the conversation is
    ("What is Kursk?"). An "it" that only props up a clause ("Is it true that …", "How long
-   does it take to …") refers to nothing.
+   does it take to …") refers to nothing, "this year" is a time, and a pronoun after a lead of
+   its own points into the lead ("I've just laid a new lawn. can I water it?").
 2. Carried: the names (capitalised words) of the previous search (the previous question, or what it
    was expanded to, so a chain of follow-ups keeps its subject) and of the previous answer's first
    quote; when there are none, the previous question's content words. Each word once, only when
