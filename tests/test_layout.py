@@ -90,14 +90,19 @@ def test_explanations_are_told_from_factoid_questions(question, expected):
     assert asks_for_explanation(question) is expected
 
 
-@pytest.fixture(scope="module")
-def article_retriever(tmp_path_factory, model):
-    folder = tmp_path_factory.mktemp("article")
+def indexed(tmp_path_factory, model, name: str, text: str):
+    """A retriever over one document `name` holding `text`, indexed for real."""
+    folder = tmp_path_factory.mktemp(name.split(".")[0])
     (folder / "sources").mkdir()
-    (folder / "sources" / "article.txt").write_text(ARTICLE)
+    (folder / "sources" / name).write_text(text)
     settings = Settings(index_dir=folder / "index", sources_dir=folder / "sources")
     update(settings, model, progress=False)
     return load(settings, model).retriever
+
+
+@pytest.fixture(scope="module")
+def article_retriever(tmp_path_factory, model):
+    return indexed(tmp_path_factory, model, "article.txt", ARTICLE)
 
 
 @pytest.mark.parametrize("question", [
@@ -351,12 +356,7 @@ Adults counted in these ratios come in free.
 
 @pytest.fixture(scope="module")
 def groups_retriever(tmp_path_factory, model):
-    folder = tmp_path_factory.mktemp("groups")
-    (folder / "sources").mkdir()
-    (folder / "sources" / "groups.md").write_text(GROUPS)
-    settings = Settings(index_dir=folder / "index", sources_dir=folder / "sources")
-    update(settings, model, progress=False)
-    return load(settings, model).retriever
+    return indexed(tmp_path_factory, model, "groups.md", GROUPS)
 
 
 @pytest.mark.parametrize("question", [
