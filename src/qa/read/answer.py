@@ -21,8 +21,8 @@ from qa.ingest.chunking import Chunk, sentence_spans
 from qa.config import Settings
 from qa.index.lexical import STOPWORDS
 from qa.read.conversation import REFERRING
-from qa.read.layout import (describes_document, echoes_question, is_non_answer, is_question, question_parts,
-                             section_question)
+from qa.read.layout import (describes_document, echoes_question, introduces, is_non_answer, is_question,
+                             question_parts, section_question)
 from qa.read.overview import asks_for_overview, opening
 from qa.read.qualifiers import conflict, missing_name
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
@@ -275,11 +275,12 @@ def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retrie
     paragraph_start = document.paragraphs[document.paragraph_at(sentence.start) - 1][0]
     before = document.text[max(chunk.start, paragraph_start):sentence.start]
     context = f"{sentence.hit.title}\n{document.heading_at(sentence.start)}"
+    # Names, numbers and years are the user's own: one carried from the question before is not asked.
+    asked = asked_part(typed) if typed else question
     # A person named in the passage is often "he" or "the mayor" in the paragraphs after.
-    if name := missing_name(asked_part(typed) if typed else question, quote, f"{context}\n{chunk.text}"):
+    if name := missing_name(asked, quote, f"{context}\n{chunk.text}"):
         return f"never names {name}"
-    # The numbers and years are the user's own: one carried from the question before is not asked.
-    return conflict(asked_part(typed) if typed else question, quote, context, before)
+    return conflict(asked, quote, context, before)
 
 
 def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> ScoredSentence:
@@ -305,12 +306,13 @@ def widened(sentence: ScoredSentence, retriever: Retriever, question: str) -> Sc
              or sentence_spans(document.text, sentence.end, chunk.end)[:1])
     before = [(s, e) for s, e in reversed(spans) if e <= sentence.start]
     start, end, taken = sentence.start, sentence.end, 1
+    stops = lambda s, e: is_non_answer(document, s, e) or describes_document(document.text[s:e])  # noqa: E731
     for s, e in after[:limit - 1]:
-        if is_non_answer(document, s, e) or describes_document(document.text[s:e]) or e - start > MAX_QUOTE_CHARS:
+        if stops(s, e) or e - start > MAX_QUOTE_CHARS:
             break
         end, taken = e, taken + 1
     for s, e in before[:limit - taken]:
-        if is_non_answer(document, s, e) or describes_document(document.text[s:e]) or end - s > MAX_QUOTE_CHARS:
+        if stops(s, e) or end - s > MAX_QUOTE_CHARS:
             break
         start = s
     return replace(sentence, start=start, end=end)
@@ -324,7 +326,7 @@ def introduced(sentence: ScoredSentence, retriever: Retriever) -> ScoredSentence
     and MAX_QUOTE_CHARS. Whatever the question, such a sentence alone says nothing."""
     chunk = sentence.hit.chunk
     document = retriever.backend.document_by_source(chunk.source)
-    if not document.text[sentence.start:sentence.end].rstrip(_CLOSERS).endswith(":"):
+    if not introduces(document.text[sentence.start:sentence.end]):
         return None
     end, others, items = sentence.end, 0, False
     for s, e in sentence_spans(document.text, sentence.end, chunk.end):
@@ -339,7 +341,6 @@ def introduced(sentence: ScoredSentence, retriever: Retriever) -> ScoredSentence
 
 
 _LIST_ITEM = re.compile(r"(?:[-*•·–]|\d{1,3}[.)]|\(?[a-z]\))\s")
-_CLOSERS = "\"'”’»)]*_ \t"
 
 
 MAX_QUOTE_CHARS = 600  # an explanation's run of sentences stops before it grows past this

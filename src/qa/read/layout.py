@@ -30,6 +30,11 @@ def is_question(sentence: str) -> bool:
     return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
 
 
+def introduces(sentence: str) -> bool:
+    """Whether the sentence ends with a colon: what it introduces follows ("… one adult for every:")."""
+    return sentence.rstrip(_CLOSERS).endswith(":")
+
+
 def is_label_line(document: Document, start: int, end: int, max_words: int = MAX_LABEL_WORDS) -> bool:
     """Whether text[start:end] is a paragraph of one line, of at most `max_words` words, that does
     not end like a statement: a title, heading, byline, date or credit in a plain-text document.
