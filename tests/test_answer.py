@@ -230,7 +230,10 @@ def test_questions_beyond_facts_abstain_on_their_own_calibration(library):
     for question, kind in (("Can I keep chickens on my plot?", True), ("Why did the town build it?", True),
                            ("Who designed the Riverside Library?", False), ("How many homes flooded?", False),
                            ("I saw a dog marked reserved on your website. What does that mean?", True),
-                           ("Why did the town build it? Who designed it?", False)):
+                           ("Why did the town build it? Who designed it?", False),
+                           ("my son is 14, does he need to pay for a licence?", True),  # yes or no after a comma
+                           ("In which era, did the first reptiles appear?", False),
+                           ("Who, if anyone, does the ban cover?", False)):
         assert asks_beyond_facts(question) is kind
         assert abstain_threshold(settings, reader, question) == (0.1 if kind else 0.18)
         assert unsure_threshold(settings, reader, question) == (0.3 if kind else 0.4)

@@ -85,6 +85,11 @@ def test_a_question_heading_opens_the_section_under_it(article):
     ("Why would a town move itself?", True), ("How does the scheme work?", True),
     ("What does 'managed retreat' mean?", True), ("What can residents do?", True),
     ("How many homes will move?", False), ("Who took the photo?", False), ("When was the vote?", False),
+    # why or how opening a later clause, as people type
+    ("Day trippers leave most of the rubbish, so why dont they have to pay the levy?", True),
+    ("my landlord is fine with pets so why do you need it in writing", True),
+    ("my friend wasnt allowed into the spin class, why", True),
+    ("Along with the Thames, how many rivers flow through it?", False),
 ])
 def test_explanations_are_told_from_factoid_questions(question, expected):
     assert asks_for_explanation(question) is expected

@@ -354,8 +354,13 @@ _EXPLANATION = re.compile(
 
 def asks_for_explanation(question: str) -> bool:
     """Whether the question asks why, how (not how many/much/long…), what something means, what
-    can be done or what happened: answers that often take two or three sentences."""
-    return bool(_EXPLANATION.search(question))
+    can be done or what happened: answers that often take two or three sentences. Why or how may
+    open a later clause: "Day trippers leave most of the rubbish, so why don't they pay?"."""
+    return bool(_EXPLANATION.search(question)) or any(_EXPLANATION.match(question[m.end():])
+                                                      for m in _LATER_CLAUSE.finditer(question))
+
+
+_LATER_CLAUSE = re.compile(r"(?:[,;:–—]\s*|\s(?:so|but|then|and)\s+)(?=(?:why|how)\b)", re.IGNORECASE)
 
 
 _YES_NO = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had)\b",
@@ -369,7 +374,20 @@ def asks_beyond_facts(question: str) -> bool:
     sentence says the kind ("I saw a dog marked reserved. What does that mean?")."""
     if (last := _after_lead(question)) and is_question(last):
         question = last
-    return asks_for_explanation(question) or bool(_YES_NO.match(question))
+    return asks_for_explanation(question) or bool(_YES_NO.match(question)) or _asks_yes_no_after_comma(question)
+
+
+# "my son is 14, does he need a licence?": a situation, a comma, then a yes-no question ("In which era,
+# did …" asks which, "Who, if anyone, does …" asks who).
+_YES_NO_CLAUSE = re.compile(r"\s*(?:and |so |but |then )?(?:is|are|was|were|do|does|did|can|could|will|would|should|"
+                            r"has|have|had)\s+(?:I|we|he|she|it|they|you|my|our|his|her|their|the|this|that|these|"
+                            r"those|there)\b[^?]*\??\W*$", re.IGNORECASE)
+_ASKS_WH = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
+
+
+def _asks_yes_no_after_comma(question: str) -> bool:
+    head, comma, tail = question.rpartition(",")
+    return bool(comma and _YES_NO_CLAUSE.match(tail) and not _ASKS_WH.search(head))
 
 
 def _after_lead(question: str) -> str | None:
