@@ -256,6 +256,21 @@ def test_front_matter_typed_line_under_line_is_never_an_answer():
         document.text.index("The town of Harwick voted")))
 
 
+@pytest.mark.parametrize("caption", [
+    "A crane lifts a house onto its new foundation. Photo: Jo Lindqvist",
+    "A crane lifts a house onto its new foundation. Photograph: Jo Lindqvist/Harwick Herald",
+    "A crane lifts a house onto its new foundation. (Photo credit: Jo Lindqvist)",
+])
+def test_a_caption_ending_with_its_own_credit_is_never_an_answer(caption):
+    for text in (f"Why the river town is moving uphill\n{caption}\nPublished May 5, 2026\n\nThe town voted.\n",
+                 f"Why the river town is moving uphill\n\n{caption}\n\nThe town voted.\n"):
+        document = document_from_text("article.txt", text)
+        assert is_caption(document, text.index("A crane"), text.index("foundation.") + 11)
+        assert not is_caption(document, text.index("The town voted"), len(text) - 1)
+    said = "She showed us the photo: it was the old house.\n"
+    assert not is_caption(document_from_text("a.txt", said), 0, len(said) - 1)
+
+
 def test_a_hard_wrapped_opening_paragraph_is_not_front_matter():
     text = ("The town of Harwick voted on Tuesday to move\nits lowest streets away from the river\n"
             "after the fourth flood since 2010\n\nMore follows.\n")

@@ -116,12 +116,23 @@ _WORD_CREDIT = re.compile(r"(?:photo(?:graph)?|image|illustration|credit|courtes
                           r"|.*\b(?:getty images|reuters|ap photo|afp|shutterstock)\b.*", re.IGNORECASE)
 
 
+# A credit closing its caption's own line: "… since last winter. Photo: Ellen Marsh", "… Photograph:
+# Jo Lindqvist/Harwick Herald".
+_CREDIT_AT_END = re.compile(r"(?:^|(?<=[.!?”\"')\]])\s+)\(?(?:photo(?:graph)?|picture|image|illustration)s?\s*"
+                            r"(?:credit)?\s*:\s*[^.!?:]{2,60}\)?\s*$", re.IGNORECASE | re.MULTILINE)
+
+
 def is_caption(document: Document, start: int, end: int) -> bool:
     """Whether text[start:end] lies in a photo caption: a paragraph of one line right before a
-    credit line ("Ahn Young-joon/AP"). It describes a picture, not what the text reports."""
+    credit line ("Ahn Young-joon/AP"), or one that ends with its credit ("… Photo: Ellen Marsh").
+    It describes a picture, not what the text reports."""
     first, last = _unit(document, start)
     credit = _next_unit(document, start)
-    if "\n" in document.text[first:last].strip() or credit is None:
+    if "\n" in document.text[first:last].strip():
+        return False
+    if _CREDIT_AT_END.search(document.text, first, last):
+        return True
+    if credit is None:
         return False
     credit_start, credit_end = credit
     return (is_label_line(document, credit_start, credit_end)
