@@ -191,6 +191,10 @@ def test_a_name_spelt_a_little_differently_is_still_answered(library):
     # asked again as the documents spell it, and the answer says so
     assert answer.question == "Who designed the Riverside Libary for Thomas Avary?"
     assert answer.searched_for == "Who designed the Riverside Library for Thomas Avery?"
+    # so is a common word, and a contraction typed without its apostrophe
+    answer = answer_question(library, "whats the architect of the libary called")
+    assert answer.searched_for == "what's the architect of the library called"
+    assert "Helen Marsh" in answer.citations[0].quote
 
 
 def test_an_answer_below_the_unsure_threshold_is_marked_unsure(library, monkeypatch):

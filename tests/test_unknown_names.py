@@ -8,7 +8,7 @@ import pytest
 from qa.read.unknown_names import fold, unknown_names
 
 INDEX = {"library", "riverside", "helen", "marsh", "gruyères", "portuguese", "yen", "who", "did"}
-PASSAGES = ["The Riverside Library was designed by Helen Marsh.", "Cheese from Gruyères; Portuguese words.",
+PASSAGES = ["The Riverside Library was designed by Helen Marsh. It wasn't a day too soon.", "Cheese from Gruyères; Portuguese words.",
             "Ng Yen Yen said so."]
 
 
@@ -24,6 +24,9 @@ def known(word: str) -> bool:
     ("How many Portugese words are there?", []),
     ("What cheese comes from Gruyeres?", []),
     ("When did Ng YenYen say so?", []),
+    # a short name a letter away from a word is another name: "Hay Wain" is not "day wasn't"
+    ("Who painted The Hay Wain?", ["Hay Wain"]),
+    ("If I've got a library card, can I borrow?", []),  # no name: "I've" is "I have"
     ("Did Helen Marsh design the Kadamba Library?", ["Kadamba Library"]),
     ("Who ran the Kadamba's library?", ["Kadamba"]),
     # a title is no name, and its abbreviation is often in no document: "Mr" is not looked up
@@ -58,9 +61,27 @@ def test_a_name_spelt_a_little_differently_is_respelt_as_the_passages_write_it()
     # An accent is not a respelling, nor two words run together; a changed letter is.
     assert missing == [] and respelt == {"Portugese": "Portuguese"}
     assert respell("Portugese words, not Portugeses", respelt) == "Portuguese words, not Portugeses"
-    assert check_names("Is the HELN report out?", known, PASSAGES) == ([], {})  # an acronym is not respelt
+    assert check_names("Is the MARSHS report out?", known, PASSAGES) == ([], {})  # an acronym is not respelt
+    assert check_names("Is the HELN report out?", known, PASSAGES) == (["HELN"], {})  # nor a short word
 
 
 def test_at_most_three_missing_names_are_looked_for():
     question = "Did " + " and ".join(f"Kadamba{letter}" for letter in "ABCDEFGH") + " meet?"
     assert unknown_names(question, known, PASSAGES) == ["KadambaA", "KadambaB", "KadambaC"]
+
+
+def test_a_common_word_typed_wrong_is_respelt_as_the_passages_write_it():
+    from qa.read.unknown_names import misspelt_words
+
+    passages = PASSAGES + ["The library levy is £2 a night; the lease runs for a year."]
+    index = INDEX | {"levy", "lease", "night"}
+    dictionary = {"lease", "least", "night", "words"}  # words the reader's word pieces hold whole
+    respelt = misspelt_words("whats the libary levvy, doesnt the leese say? Is the Libary open at nite?",
+                             lambda word: word.lower() in index, passages, lambda word: word in dictionary)
+    # Contractions get their apostrophe; a capitalised word is check_names's; "nite" is too short.
+    assert respelt == {"whats": "what's", "libary": "library", "levvy": "levy", "doesnt": "doesn't", "leese": "lease"}
+    # A word of the dictionary is not a typo, even when the index lacks it and a passage word is near.
+    assert misspelt_words("what is the least rent", lambda word: word in index, passages,
+                          lambda word: word in dictionary) == {}
+    # nor another ending of a passage's word
+    assert misspelt_words("are the nights long", lambda word: word in index, passages, lambda word: False) == {}

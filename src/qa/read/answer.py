@@ -26,7 +26,7 @@ from qa.read.layout import (describes_document, echoes_question, introduces, is_
 from qa.read.overview import asks_for_overview, opening
 from qa.read.qualifiers import conflict, missing_name
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
-from qa.read.unknown_names import check_names, respell
+from qa.read.unknown_names import check_names, misspelt_words, respell
 from qa.retrieve import Hit, Retriever, reciprocal_rank_fusion, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
@@ -177,11 +177,14 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     if asks_for_overview(typed or question):
         return overview_answer(retriever, question, hits, mode, k, searched_for)
     known = retriever.backend.knows_word
-    missing, respelt = check_names(typed or question, known, (hit.chunk.text for hit in hits))
-    # A name typed a little differently from the documents ("Zelenskiy" for "Zelenskyy") is asked
-    # again in their spelling, which search and the reader match; the answer says what it searched.
-    # Before reading: these passages were found for the other spelling.
-    if not missing and (respelt := {word: spelling for word, spelling in respelt.items() if known(spelling)}):
+    passages = [hit.chunk.text for hit in hits]
+    missing, respelt = check_names(typed or question, known, passages)
+    respelt = {word: spelling for word, spelling in respelt.items() if known(spelling)}
+    respelt |= misspelt_words(typed or question, known, passages, reader.knows_word)
+    # A name or word typed a little differently from the documents ("Zelenskiy" for "Zelenskyy",
+    # "levvy", "doesnt") is asked again in their spelling, which search and the reader match; the
+    # answer says what it searched. Before reading: these passages were found for the other spelling.
+    if not missing and respelt:
         again = answer_question(retriever, respell(question, respelt), mode, k, reader,
                                 respell(query, respelt), respell(typed, respelt) if typed else None)
         return replace(again, question=question, searched_for=again.searched_for or respell(query, respelt))

@@ -316,6 +316,10 @@ class Reader:
             read(self._session, range(len(pairs)))
         return results
 
+    def knows_word(self, word: str) -> bool:
+        """Whether `word` is one of the reader's own word pieces: a word of its dictionary."""
+        return self.tokenizer.token_to_id(word.lower()) is not None
+
     def lanes(self) -> list:
         """The one-thread sessions that share a call's pairs, opened now if they are not yet; none
         where there is a single lane."""

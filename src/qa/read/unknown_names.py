@@ -27,6 +27,8 @@ vice prime minister secretary senator sen rep representative governor gov genera
 lieutenant lt sergeant sgt admiral chancellor chief director judge justice councillor councilman councilwoman
 king queen prince princess pope bishop father sister brother saint st ambassador commissioner inspector officer
 chairman chairwoman chair board member principal coach""".split())
+_CONTRACTED = frozenset({"ll", "re", "ve"})  # what is left of "will", "are" and "have" in "I'll", "We're", "I've"
+MIN_TYPO_LETTERS = 5  # a shorter word a letter away from another is as often a word of its own
 MAX_MISSING = 3  # names missing that are looked for and named: the first few say why
 
 
@@ -84,18 +86,12 @@ def check_names(question: str, known: Callable[[str], bool],
             break
         for token in _WORD.findall(match.group()):
             low = token.lower()
-            if len(low) < 2 or low in STOPWORDS or low in TITLES or known(token):
+            if len(low) < 2 or low in STOPWORDS or low in TITLES or low in _CONTRACTED or known(token):
                 continue
             if words is None:  # the passages' words, read only when a word is not in the index
-                words = {}
-                for passage in passages:
-                    found = _WORD.findall(passage)
-                    folded = [fold(w) for w in found]
-                    for f, w in zip(folded, found):
-                        words[f] = words.get(f) or w  # a word as found wins over two run together
-                    for a, b in zip(folded, folded[1:]):  # two words run together: not a respelling
-                        words.setdefault(a + b, "")
-            spelling = _spelled_in(fold(token), words)
+                words = _passage_words(passages)
+            # A short word a letter away is another word ("Hay" and "day", "Wain" and "wasn't").
+            spelling = _spelled_in(fold(token), words) if len(token) >= MIN_TYPO_LETTERS else words.get(fold(token))
             if spelling is None:
                 missing.append(_shown(match.group()))
                 break
@@ -103,6 +99,48 @@ def check_names(question: str, known: Callable[[str], bool],
             if spelling and fold(spelling) != fold(token) and not token.isupper():
                 respelt[token] = spelling
     return missing, respelt
+
+
+def _passage_words(passages: Iterable[str]) -> dict[str, str]:
+    """The passages' words, folded, each with a spelling as found; two words run together map to ""."""
+    words: dict[str, str] = {}
+    for passage in passages:
+        found = _WORD.findall(passage)
+        folded = [fold(w) for w in found]
+        for f, w in zip(folded, found):
+            words[f] = words.get(f) or w  # a word as found wins over two run together
+        for a, b in zip(folded, folded[1:]):  # two words run together: not a respelling
+            words.setdefault(a + b, "")
+    return words
+
+
+# Contractions typed without their apostrophe, which the reader's word pieces do not know as such.
+CONTRACTIONS = {"whats": "what's", "dont": "don't", "doesnt": "doesn't", "didnt": "didn't", "isnt": "isn't",
+                "wasnt": "wasn't", "werent": "weren't", "arent": "aren't", "havent": "haven't", "hasnt": "hasn't",
+                "hadnt": "hadn't", "cant": "can't", "couldnt": "couldn't", "shouldnt": "shouldn't",
+                "wouldnt": "wouldn't", "im": "I'm", "ive": "I've", "youre": "you're", "theyre": "they're"}
+
+
+def misspelt_words(question: str, known: Callable[[str], bool], passages: Iterable[str],
+                   is_word: Callable[[str], bool]) -> dict[str, str]:
+    """The question's lower-case words typed as the documents do not spell them, each with the
+    spelling to ask in: a contraction without its apostrophe ("doesnt"), and a word of at least
+    MIN_TYPO_LETTERS letters that neither the index nor `is_word` (a dictionary) knows and that
+    a word of the passages spells closely ("levvy": "levy", "membrship": "membership")."""
+    respelt, words = {}, None
+    for token in _WORD.findall(question):
+        if not token.islower():
+            continue  # names are check_names's
+        if token in CONTRACTIONS:
+            respelt[token] = CONTRACTIONS[token]
+        elif len(token) >= MIN_TYPO_LETTERS and token not in STOPWORDS and not known(token) and not is_word(token):
+            words = _passage_words(passages) if words is None else words
+            spelling = (_spelled_in(token, words) or "").lower()
+            # Another ending ("agriculturalists", "agricultural") is another word, not a typo.
+            if spelling and not (token.startswith(fold(spelling)) or fold(spelling).startswith(token)) \
+                    and known(spelling):
+                respelt[token] = spelling
+    return respelt
 
 
 def respell(text: str, respelt: dict[str, str]) -> str:
