@@ -28,6 +28,8 @@ ARRIVED = ("Some 3,000 North Korean troops arrived in Russia’s far east earlie
     "Is it true?",                                 # "it" with no clause after it refers back
     "Did it go to Russia's far east?",
     "Can it be used to reach the United States?",
+    "After the summit, what did he say?",          # too little before the comma to point into
+    "What could trigger an escalation spiral, according to him?",  # no question after the comma
 ])
 def test_questions_that_lean_on_the_one_before_are_follow_ups(question):
     assert is_follow_up(question)
@@ -43,6 +45,8 @@ def test_questions_that_lean_on_the_one_before_are_follow_ups(question):
     "Is it allowed to park on the pavement outside my house?",
     "I bought a licence but broke my arm and can't fish this year. can I get my money back?",  # a time
     "I've just laid a new lawn. am I allowed to water it with a hose?",  # "it": the lead's lawn
+    "my son is 14, does he need to pay for a licence?",  # "he": the asker's son, before the comma
+    "i've got 3 books out that are due back in may, where do i take them",
 ])
 def test_questions_that_stand_alone_are_not(question):
     assert not is_follow_up(question)

@@ -107,7 +107,17 @@ def referring(question: str) -> set[str]:
     spans = sentence_spans(question, typed=True)
     if len(spans) > 1 and len(content_words(question[:spans[-1][0]])) >= SHORT:
         return _referring(question[:spans[-1][0]])
+    # So does a situation before the last comma, when a question follows it: "my son is 14, does he
+    # need a licence?" ("What could trigger it, according to him?" still points back).
+    head, _, tail = question.rpartition(",")
+    if _ASKS.match(tail) and (len(content_words(head)) >= SHORT or _OWN.search(head) and content_words(head)):
+        return _referring(head)
     return _referring(question)
+
+
+_ASKS = re.compile(r"\s*(?:and |so |but |then )?(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|"
+                   r"does|did|can|could|will|would|should|has|have|had)\b", re.IGNORECASE)
+_OWN = re.compile(r"\b(?:i|i'm|i’m|im|i've|i’ve|ive|i'd|my|we|we're|we’re|our|me)\b", re.IGNORECASE)
 
 
 def _referring(question: str) -> set[str]:
