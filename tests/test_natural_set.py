@@ -24,7 +24,8 @@ NEWS = NATURAL.parent / "natural-news-questions.jsonl"  # natural questions abou
 SHIPPED = NATURAL.parents[2] / "sources"
 # Question files over another set's documents: name -> (file, documents, fewest questions)
 FILES = {"news": (NEWS, SHIPPED, 20),
-         "dev3-leads": (NATURAL / "dev3-leads.jsonl", NATURAL / "dev3" / "sources", 15)}
+         "dev3-leads": (NATURAL / "dev3-leads.jsonl", NATURAL / "dev3" / "sources", 15),
+         "dev4": (NATURAL / "dev4" / "questions.jsonl", NATURAL / "dev4" / "sources", 15)}
 KINDS = {"why", "how", "meaning", "what-happened", "yes-no", "action", "factoid", "near-miss", "off-topic"}
 UNANSWERABLE = {"near-miss", "off-topic"}
 
