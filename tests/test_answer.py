@@ -195,6 +195,9 @@ def test_a_name_spelt_a_little_differently_is_still_answered(library):
     answer = answer_question(library, "whats the architect of the libary called")
     assert answer.searched_for == "what's the architect of the library called"
     assert "Helen Marsh" in answer.citations[0].quote
+    # a word run into digits or an underscore is respelt in place, not asked again and again
+    for question in ("whats_the architect of the libary2 called", "Who designed the Riverside Libary_2?"):
+        assert answer_question(library, question).searched_for
 
 
 def test_an_answer_below_the_unsure_threshold_is_marked_unsure(library, monkeypatch):

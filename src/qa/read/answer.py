@@ -184,7 +184,7 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     # A name or word typed a little differently from the documents ("Zelenskiy" for "Zelenskyy",
     # "levvy", "doesnt") is asked again in their spelling, which search and the reader match; the
     # answer says what it searched. Before reading: these passages were found for the other spelling.
-    if not missing and respelt:
+    if not missing and respelt and respell(question, respelt) != question:
         again = answer_question(retriever, respell(question, respelt), mode, k, reader,
                                 respell(query, respelt), respell(typed, respelt) if typed else None)
         return replace(again, question=question, searched_for=again.searched_for or respell(query, respelt))

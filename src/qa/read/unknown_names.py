@@ -145,6 +145,6 @@ def misspelt_words(question: str, known: Callable[[str], bool], passages: Iterab
 
 def respell(text: str, respelt: dict[str, str]) -> str:
     """`text` with each word of `respelt` in its documents' spelling."""
-    for word, spelling in respelt.items():
-        text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", spelling, text)
+    for word, spelling in respelt.items():  # a word as _WORD finds it: "libary" in "libary2" too
+        text = re.sub(rf"(?<![^\W\d_]){re.escape(word)}(?![^\W\d_])", spelling, text)
     return text
