@@ -20,7 +20,7 @@ import numpy as np
 from qa.ingest.chunking import Chunk, sentence_spans
 from qa.config import Settings
 from qa.index.lexical import STOPWORDS
-from qa.read.conversation import REFERRING
+from qa.read.conversation import AUXILIARIES, QUESTION_WORDS, REFERRING
 from qa.read.layout import (describes_document, echoes_question, introduces, is_non_answer, is_question,
                              question_parts, section_question)
 from qa.read.overview import asks_for_overview, opening
@@ -366,7 +366,7 @@ def asks_for_explanation(question: str) -> bool:
 _LATER_CLAUSE = re.compile(r"(?:[,;:–—]\s*|\s(?:so|but|then|and)\s+)(?=(?:why|how)\b)", re.IGNORECASE)
 
 
-_YES_NO = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had)\b",
+_YES_NO = re.compile(rf"^\s*(?:{AUXILIARIES})\b",
                      re.IGNORECASE)
 
 
@@ -382,10 +382,9 @@ def asks_beyond_facts(question: str) -> bool:
 
 # "my son is 14, does he need a licence?": a situation, a comma, then a yes-no question ("In which era,
 # did …" asks which, "Who, if anyone, does …" asks who).
-_YES_NO_CLAUSE = re.compile(r"\s*(?:and |so |but |then )?(?:is|are|was|were|do|does|did|can|could|will|would|should|"
-                            r"has|have|had)\s+(?:I|we|he|she|it|they|you|my|our|his|her|their|the|this|that|these|"
-                            r"those|there)\b[^?]*\??\W*$", re.IGNORECASE)
-_ASKS_WH = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
+_YES_NO_CLAUSE = re.compile(rf"\s*(?:and |so |but |then )?(?:{AUXILIARIES})\s+(?:I|we|he|she|it|they|you|my|our|"
+                            r"his|her|their|the|this|that|these|those|there)\b[^?]*\??\W*$", re.IGNORECASE)
+_ASKS_WH = re.compile(rf"\b(?:{QUESTION_WORDS})\b", re.IGNORECASE)
 
 
 def _asks_yes_no_after_comma(question: str) -> bool:

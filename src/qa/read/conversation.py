@@ -115,8 +115,10 @@ def referring(question: str) -> set[str]:
     return _referring(question)
 
 
-_ASKS = re.compile(r"\s*(?:and |so |but |then )?(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|"
-                   r"does|did|can|could|will|would|should|has|have|had)\b", re.IGNORECASE)
+# The words a yes-no question opens with, and those of a question asking what, who, why, how…
+AUXILIARIES = "is|are|was|were|do|does|did|can|could|will|would|should|has|have|had"
+QUESTION_WORDS = "what|which|who|whom|whose|when|where|why|how"
+_ASKS = re.compile(rf"\s*(?:and |so |but |then )?(?:{QUESTION_WORDS}|{AUXILIARIES})\b", re.IGNORECASE)
 _OWN = re.compile(r"\b(?:i|i'm|i’m|im|i've|i’ve|ive|i'd|my|we|we're|we’re|our|me)\b", re.IGNORECASE)
 
 
