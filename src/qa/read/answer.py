@@ -24,6 +24,7 @@ from qa.read.conversation import AUXILIARIES, QUESTION_WORDS, REFERRING
 from qa.read.layout import (describes_document, echoes_question, introduces, is_non_answer, is_question,
                              question_parts, section_question)
 from qa.read.overview import asks_for_overview, opening
+from qa.read.nationalities import country_conflict
 from qa.read.qualifiers import conflict, missing_name
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.read.unknown_names import check_names, misspelt_words, respell
@@ -283,6 +284,9 @@ def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retrie
     # A person named in the passage is often "he" or "the mayor" in the paragraphs after.
     if name := missing_name(asked, quote, f"{context}\n{chunk.text}"):
         return f"never names {name}"
+    if clash := country_conflict(asked, quote, sentence.answer_start - sentence.start,
+                                 sentence.answer_end - sentence.start):
+        return clash
     return conflict(asked, quote, context, before)
 
 
