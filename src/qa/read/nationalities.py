@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 
-# Each country once: its names and its people's, as they qualify a noun. Sovereign states that
-# news writes about most, and the United States and Britain in their many spellings.
+# Each country once: its names and its people's, as they qualify a noun, and for a few the capital
+# or seat of government news names them by. The states news writes about most, and the United
+# States and Britain in their many spellings.
 _COUNTRIES = """
 afghanistan: afghanistan, afghan, afghans
 albania: albania, albanian, albanians
@@ -116,6 +117,9 @@ _MENTION = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(n) for n in _NAMES) 
 # "how many North Korean troops", "what Russian city", "who is Russia's defence minister".
 _ASKED = re.compile(r"\b(?:which|what|how many|how much|whose|who(?:'s|’s| is| was| are| were)(?: the)?)\s+"
                     r"(?:of the\s+)?(?=\S)", re.IGNORECASE)
+# "What French word …" asks in a language, which the answer's words may name in another.
+_LANGUAGE_THING = re.compile(r"\s+(?:words?|terms?|names?|language|translations?|phrases?|titles?|spellings?|"
+                             r"versions?|editions?|texts?|expressions?|sayings?|speakers?)\b", re.IGNORECASE)
 AROUND_WORDS = 4  # the words either side of the marked answer that say whose it is
 
 
@@ -123,8 +127,7 @@ def mentions(text: str) -> list[tuple[int, int, str]]:
     """Each country or people named in `text`: (start, end, the country's key)."""
     found = []
     for m in _MENTION.finditer(text):
-        name = m.group(0)
-        name = re.sub(r"['’]s$", "", name)
+        name = re.sub(r"['’]s$", "", m.group(0))
         if name.lower() == "us" and name != "US":  # the pronoun
             continue
         found.append((m.start(), m.end(), COUNTRY_OF[name.lower()]))
@@ -140,9 +143,6 @@ def asked_country(question: str) -> tuple[str, str] | None:
                 return key, question[m.end():m.end() + end]
     return None
 
-
-_LANGUAGE_THING = re.compile(r"\s+(?:words?|terms?|names?|language|translations?|phrases?|titles?|spellings?|"
-                             r"versions?|editions?|texts?|expressions?|sayings?|speakers?)\b", re.IGNORECASE)
 
 
 def _around(quote: str, start: int, end: int) -> str:
