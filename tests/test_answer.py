@@ -188,6 +188,14 @@ def test_a_near_miss_by_country_abstains_and_says_why(retriever):
     assert not answer.abstained and "Charles Flynn" in answer.quotes[0].quote
 
 
+def test_a_near_miss_by_speaker_abstains_and_says_why(retriever):
+    # The shipped articles quote NATO's Secretary-General, never a deputy (qa.read.qualifiers).
+    answer = answer_question(retriever, "What did the NATO deputy secretary-general say about North Korean aid?")
+    assert answer.abstained and "never names “NATO deputy secretary-general”" in answer.message, answer.message
+    answer = answer_question(retriever, "What did NATO's secretary-general say about North Korean aid?")
+    assert not answer.abstained and "Mark Rutte" in answer.quotes[0].quote
+
+
 def test_a_name_the_documents_never_mention_abstains_and_says_which(library):
     answer = answer_question(library, "Who designed the Kadamba Library?")
     assert answer.abstained and answer.citations

@@ -3,7 +3,7 @@ the passage does not, while the quote gives another; or an answer of a kind the 
 
 import pytest
 
-from qa.read.qualifiers import conflict, missing_name, qualifiers
+from qa.read.qualifiers import conflict, missing_name, missing_speaker, qualifiers
 
 pytestmark = pytest.mark.unit
 
@@ -91,3 +91,23 @@ def test_a_year_before_the_quote_in_its_paragraph_dates_it():
 ])
 def test_a_titled_name_the_passage_never_holds_is_missing(question, passage, missing):
     assert missing_name(question, passage, "") == missing
+
+
+@pytest.mark.parametrize("question, passage, missing", [
+    ("What did the deputy council leader say about the lights?",
+     "“Nobody goes into politics to turn the lights off,” says council leader Fiona Mallard.", "deputy council leader"),
+    ("What did Japan's prime minister say about the troops?", "Officials in Kyiv released a video.",
+     "Japan's prime minister"),
+    # every word of the speaker is held somewhere in the passage, in any order or form
+    ("What did the transport director say?", "said Harriet Oyelaran, the council's director of transport", None),
+    ("what have economists said about the rate rise", "Tomas Brenner, chief economist, said the rise", None),
+    ("What did the US defense secretary say?", "US Secretary of Defense Lloyd Austin stated", None),
+    # a country is held in any of its forms
+    ("What did the Japanese coast guard say?", "Japan's coast guard said the ship left.", None),
+    # not a speaker: the words end before a say-verb, or they name anyone at all
+    ("what did the transport director mean when she said they were running out of road", "", None),
+    ("What did critics say about the plan?", "Opponents argued that it cost too much.", None),
+    ("What did the article say about the plan?", "The plan costs £4 million.", None),
+])
+def test_a_speaker_the_passage_never_names_is_missing(question, passage, missing):
+    assert missing_speaker(question, passage) == missing

@@ -25,7 +25,7 @@ from qa.read.layout import (describes_document, echoes_question, introduces, is_
                              question_parts, section_question)
 from qa.read.overview import asks_for_overview, opening
 from qa.read.nationalities import country_conflict
-from qa.read.qualifiers import conflict, missing_name
+from qa.read.qualifiers import conflict, missing_name, missing_speaker
 from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
 from qa.read.unknown_names import check_names, misspelt_words, respell
 from qa.retrieve import Hit, Retriever, reciprocal_rank_fusion, text_sha256
@@ -271,8 +271,8 @@ def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retrie
     """Why a sentence cannot answer though the reader may score it well (qa.read.qualifiers): the
     question names a year, number, day… the sentence and the words before it in its paragraph, its
     heading and its title do not hold, and the sentence gives another; it lacks the kind asked; or
-    its passage, heading and title never name the titled person asked about (in `typed`, what the
-    user typed, when the question carries a conversation's words)."""
+    its passage, heading and title never name the titled person asked about, or the one whose words
+    are asked for (in `typed`, what the user typed, when the question carries a conversation's words)."""
     chunk = sentence.hit.chunk
     document = retriever.backend.document_by_source(chunk.source)
     quote = document.text[sentence.start:sentence.end]
@@ -284,6 +284,9 @@ def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retrie
     # A person named in the passage is often "he" or "the mayor" in the paragraphs after.
     if name := missing_name(asked, quote, f"{context}\n{chunk.text}"):
         return f"never names {name}"
+    # Whose words are asked for ("What did the deputy council leader say …") is named in the passage.
+    if speaker := missing_speaker(asked, f"{context}\n{chunk.text}\n{quote}"):
+        return f"never names “{speaker}”"
     if clash := country_conflict(asked, quote, sentence.answer_start - sentence.start,
                                  sentence.answer_end - sentence.start):
         return clash

@@ -2,8 +2,10 @@
 an ordinal, a weekday, a month or a code the best passage does not hold, while the quote gives
 another of the same kind ("in 2004" against a sentence about 2023, "the fifth grade" against the
 eighth); that asks for a kind of answer the quote does not contain (a phone number, an amount,
-a time of day, a year); or that asks about a titled person the quote's passage never names
-("Mayor Vasquez-Doyle" against a sentence about the deputy mayor).
+a time of day, a year); that asks about a titled person the quote's passage never names
+("Mayor Vasquez-Doyle" against a sentence about the deputy mayor); or that asks what someone said
+whom the passage never names ("What did the deputy council leader say …" against a passage that
+quotes only the council leader).
 
 The reader scores how well a sentence answers; it was trained on questions whose qualifiers always
 match, so a sentence that differs in one of them still scores high. These checks are closed-class
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 
 from qa.index.lexical import STOPWORDS
+from qa.read.nationalities import mentions
 from qa.read.unknown_names import TITLES
 
 _NUMBER_WORDS = {word: n for n, word in enumerate(
@@ -196,4 +199,38 @@ def missing_name(question: str, quote: str, context: str) -> str | None:
         words = [w for w in words if len(w) > 1 and w not in STOPWORDS]
         if words and not any(_stem_held(w, held) for w in words):
             return match.group()
+    return None
+
+
+# "What did the deputy council leader say about …": who said it, named by up to six words.
+_SPEAKER = re.compile(r"^\W*what\s+(?:did|does|do|has|have|had|will|would)\s+(?:the\s+|an?\s+)?"
+                      r"(?P<speaker>[\w’'-]+(?:\s+[\w’'-]+){0,5}?)\s+"
+                      r"(?:say|said|tell|told|claim|claimed|argue|argued|warn|warned|announce|announced)\b",
+                      re.IGNORECASE)
+# Words that end the speaker ("what did the minister mean when she said") or make it anyone: the
+# passage may call critics opponents, and "the article" is the document itself.
+_NOT_A_SPEAKER = frozenset("""i you he she it we they them me us people someone anyone everyone nobody
+others critics experts officials residents locals opponents supporters analysts researchers scientists
+studies study reports report article text document author writer source sources when that if mean means
+meant about after before this these those his her their its what which who""".split())
+
+
+def missing_speaker(question: str, passage: str) -> str | None:
+    """The one whose words `question` asks for ("What did the deputy council leader say …") when
+    `passage` (the quote, its paragraph's passage, heading and title) lacks a word of that name or
+    role, or None. A country's or people's name counts as held when the passage names that country
+    in any form ("Japanese", "Japan's")."""
+    match = _SPEAKER.match(question)
+    if not match:
+        return None
+    words = [w.lower().strip("'’") for w in _ALPHA.findall(match.group("speaker"))]
+    words = [re.sub(r"['’]s$", "", w) for w in words if w not in STOPWORDS]
+    if not words or any(w in _NOT_A_SPEAKER for w in words):
+        return None
+    held = {w.lower() for w in _ALPHA.findall(passage)}
+    countries = {key for _, _, key in mentions(passage)}
+    for word in words:
+        country = {key for _, _, key in mentions(word)}
+        if not (_stem_held(word, held) or country & countries):
+            return match.group("speaker")
     return None
