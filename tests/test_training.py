@@ -166,6 +166,26 @@ def torch_step(checkpoint: Path) -> int:
     return torch.load(checkpoint, weights_only=False)["step"]
 
 
+@pytest.mark.slow
+def test_calibrate_on_natural_sets_sets_the_kinds_threshold_and_keeps_squads(tmp_path):
+    # The shipped model, calibrated again on one natural training set's questions beyond facts,
+    # asked through qa's whole answer step over that set's documents.
+    model = tmp_path / "reader"
+    shutil.copytree(ROOT / "src" / "qa" / "models" / "reader", model)
+    before = json.loads((model / "reader.json").read_text())["calibration_by_kind"]["beyond-facts"]
+    said = run("calibrate", "--kind", "beyond-facts", "--natural", str(ROOT / "training" / "natural" / "t1"),
+               "--model-dir", str(model))
+    assert "natural sets t1" in said and "beyond-facts: abstain below" in said
+    kind = json.loads((model / "reader.json").read_text())["calibration_by_kind"]["beyond-facts"]
+    natural = kind["natural"]
+    assert kind["abstain_below"] == natural["abstain_below"] and f"abstain below {natural['abstain_below']:.2f}" in said
+    assert natural["sets"] == ["t1"] and natural["answerable"] > 20 and natural["answered"] >= 0.9
+    assert kind["squad_abstain_below"] == before.get("squad_abstain_below", before["abstain_below"])
+    assert kind["curve"] == before["curve"]  # the unsure cut still reads SQuAD's near misses
+    with pytest.raises(SystemExit, match="needs --kind"):
+        run("calibrate", "--natural", str(ROOT / "training" / "natural" / "t1"), "--model-dir", str(model))
+
+
 def test_listwise_loss_ranks_each_question_answer_against_its_own_negatives():
     torch = pytest.importorskip("torch")
 

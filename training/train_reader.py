@@ -1136,6 +1136,73 @@ def retrieved_scores(selector, articles, questions, data: Path, folder: Path):
         yield tuple(retrieved_best(selector, retriever, q.text, h[:n]) for h in (hits, near, off))
 
 
+def natural_scores(selector, folders: list[Path], model_dir: Path, kind: str | None, folder: Path):
+    """Each question of the natural sets (training/natural/*: sources/ and questions.jsonl) of the
+    kind asked through qa's whole answer step over its own set's documents, indexed by qa in
+    `folder`: (answerable, the first citation's combined score, or None when a check abstained
+    whatever the score: a name the documents never mention, another year, another country …)."""
+    from qa.config import Settings
+    from qa.pipeline import open_backend, update
+    from qa.read.answer import answer_question, asked_part, asks_beyond_facts
+    from qa.retrieve import Retriever
+
+    reader = selector.reader
+    for n, set_folder in enumerate(folders):
+        settings = Settings(device="cpu", sources_dir=set_folder / "sources", index_dir=folder / f"index-{n}",
+                            reader_dir=model_dir, abstain_below=0.0)
+        update(settings, selector.model, progress=False)
+        retriever = Retriever(open_backend(settings), selector.model, settings)
+        for line in (set_folder / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+            q = json.loads(line)
+            if kind and asks_beyond_facts(asked_part(q["question"])) != (kind == "beyond-facts"):
+                continue
+            answer = answer_question(retriever, q["question"], reader=reader)
+            score = None if answer.abstained or not answer.citations else answer.citations[0].score
+            yield bool(q["answers"]), score
+
+
+def calibrate_natural(args, selector) -> None:
+    """A kind's abstention threshold chosen on natural-question sets (--natural) by calibrate's
+    rule, the highest that keeps at least 95% of their answerable questions of the kind answered;
+    the kind's SQuAD curve stays (the unsure cut reads it) and its SQuAD threshold is kept beside."""
+    import tempfile
+
+    card_path = args.model_dir / "reader.json"
+    card = json.loads(card_path.read_text())
+    kind = (card.get("calibration_by_kind") or {}).get(args.kind or "")
+    if kind is None:
+        raise SystemExit("calibrate --natural needs --kind and that kind's SQuAD calibration in the card "
+                         "(calibrate --kind KIND first)")
+    if card.get("abstain_on", "combined") != "combined":
+        raise SystemExit("calibrate --natural reads the combined score, and the card abstains on another")
+    with tempfile.TemporaryDirectory(prefix="qa-calibrate-") as folder:
+        scores = list(natural_scores(selector, args.natural, args.model_dir, args.kind, Path(folder)))
+    answerable = [s for a, s in scores if a]
+    unanswerable = [s for a, s in scores if not a]
+    if not answerable:
+        raise SystemExit(f"no answerable {args.kind} questions in {', '.join(map(str, args.natural))}")
+    answered = lambda t: float(np.mean([s is not None and s >= t for s in answerable]))  # noqa: E731
+    abstained = lambda t: float(np.mean([s is None or s < t for s in unanswerable])) if unanswerable else None  # noqa: E731
+    curve = [(float(t), answered(t), abstained(t)) for t in np.round(np.arange(0.02, 0.96, 0.02), 2)]
+    print(f"{args.kind}, natural sets: {'threshold':>9} {'answered':>9} {'unanswerable abstained':>23}")
+    for t, a, u in curve:
+        print(f"{'':>{len(args.kind) + 15}} {t:>9.2f} {a:>9.3f} {'–' if u is None else f'{u:.3f}':>23}")
+    chosen = max((r for r in curve if r[1] >= 0.95), key=lambda r: r[0], default=None)
+    if chosen is None:  # checks abstain on more than 5% whatever the score: the lowest threshold
+        chosen = curve[0]
+        print(f"no threshold keeps 95% of them answered (checks abstain on {1 - chosen[1]:.3f} at any score)")
+    sets = [p.name for p in args.natural]
+    print(f"{args.kind}: abstain below {chosen[0]:.2f} (answered {chosen[1]:.3f} of {len(answerable)} answerable, "
+          f"unanswerable abstained {'–' if chosen[2] is None else f'{chosen[2]:.3f}'} of {len(unanswerable)}; natural sets {', '.join(sets)}; "
+          f"SQuAD's threshold was {kind.get('squad_abstain_below', kind['abstain_below'])})")
+    kind["squad_abstain_below"] = kind.get("squad_abstain_below", kind["abstain_below"])
+    kind["abstain_below"] = chosen[0]
+    kind["natural"] = {"sets": sets, "answerable": len(answerable), "unanswerable": len(unanswerable),
+                       "abstain_below": chosen[0], "answered": chosen[1], "unanswerable_abstained": chosen[2],
+                       "curve": [dict(zip(("threshold", "answered", "unanswerable_abstained"), r)) for r in curve]}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+
+
 def calibrate(args) -> None:
     """Answerable, near miss (on topic, the answering paragraph gone) and off topic: the
     trade-off curve and the threshold that keeps at least 95% of answerable questions answered.
@@ -1148,6 +1215,8 @@ def calibrate(args) -> None:
     from tqdm import tqdm
 
     reader = Selector(args.model_dir)
+    if args.natural:
+        return calibrate_natural(args, reader)
     answerable, near, off = [], [], []
     if args.candidates == "retrieved":
         articles, questions = load_squad(args.data / "squad-v1.1-train.json.gz")
@@ -1262,7 +1331,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="train: share of each step's questions drawn from the why, how, what-does-it-mean "
                              "and yes-no questions of the training articles (0: SQuAD's own mix)")
     parser.add_argument("--natural", nargs="+", type=Path, metavar="SET",
-                        help="train: natural-question sets written for training (training/natural/*)")
+                        help="train: natural-question sets written for training (training/natural/*); "
+                             "calibrate --kind: choose the kind's threshold on their questions instead")
     parser.add_argument("--natural-share", type=float, default=0.0,
                         help="train: share of each step's questions drawn from the --natural sets")
     parser.add_argument("--freeze-layers", type=int, default=1, help="lowest transformer layers kept frozen")
