@@ -1136,10 +1136,10 @@ def retrieved_scores(selector, articles, questions, data: Path, folder: Path):
         yield tuple(retrieved_best(selector, retriever, q.text, h[:n]) for h in (hits, near, off))
 
 
-def natural_scores(selector, folders: list[Path], model_dir: Path, kind: str | None, folder: Path):
-    """Each question of the natural sets (training/natural/*: sources/ and questions.jsonl) of the
-    kind asked through qa's whole answer step over its own set's documents, indexed by qa in
-    `folder`: (answerable, the first citation's combined score, or None when a check abstained
+def natural_scores(selector, folders: list[Path], model_dir: Path, folder: Path):
+    """Each question beyond facts of the natural sets (training/natural/*: sources/ and
+    questions.jsonl) asked through qa's whole answer step over its own set's documents, indexed
+    by qa in `folder`: (answerable, the first citation's combined score, or None when a check abstained
     whatever the score: a name the documents never mention, another year, another country …)."""
     from qa.config import Settings
     from qa.pipeline import open_backend, update
@@ -1154,7 +1154,7 @@ def natural_scores(selector, folders: list[Path], model_dir: Path, kind: str | N
         retriever = Retriever(open_backend(settings), selector.model, settings)
         for line in (set_folder / "questions.jsonl").read_text(encoding="utf-8").splitlines():
             q = json.loads(line)
-            if kind and asks_beyond_facts(asked_part(q["question"])) != (kind == "beyond-facts"):
+            if not asks_beyond_facts(asked_part(q["question"])):  # the one kind calibrate --kind knows
                 continue
             answer = answer_question(retriever, q["question"], reader=reader)
             score = None if answer.abstained or not answer.citations else answer.citations[0].score
@@ -1176,7 +1176,7 @@ def calibrate_natural(args, selector) -> None:
     if card.get("abstain_on", "combined") != "combined":
         raise SystemExit("calibrate --natural reads the combined score, and the card abstains on another")
     with tempfile.TemporaryDirectory(prefix="qa-calibrate-") as folder:
-        scores = list(natural_scores(selector, args.natural, args.model_dir, args.kind, Path(folder)))
+        scores = list(natural_scores(selector, args.natural, args.model_dir, Path(folder)))
     answerable = [s for a, s in scores if a]
     unanswerable = [s for a, s in scores if not a]
     if not answerable:

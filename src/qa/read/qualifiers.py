@@ -223,8 +223,9 @@ def missing_speaker(question: str, passage: str) -> str | None:
     match = _SPEAKER.match(question)
     if not match:
         return None
-    words = [w.lower().strip("'’") for w in _ALPHA.findall(match.group("speaker"))]
-    words = [re.sub(r"['’]s$", "", w) for w in words if w not in STOPWORDS]
+    # "Japan's" reads as "Japan" and "s": the possessive's letter goes with the one-letter words.
+    words = [w for w in map(str.lower, _ALPHA.findall(match.group("speaker")))
+             if len(w) > 1 and w not in STOPWORDS]
     if not words or any(w in _NOT_A_SPEAKER for w in words):
         return None
     held = {w.lower() for w in _ALPHA.findall(passage)}
