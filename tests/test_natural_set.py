@@ -26,6 +26,10 @@ SHIPPED = NATURAL.parents[2] / "sources"
 FILES = {"news": (NEWS, SHIPPED, 20),
          "dev3-leads": (NATURAL / "dev3-leads.jsonl", NATURAL / "dev3" / "sources", 15),
          "dev4": (NATURAL / "dev4" / "questions.jsonl", NATURAL / "dev4" / "sources", 15)}
+# Sets in the same format written to calibrate thresholds on (train_reader.py calibrate --natural)
+CALIBRATION = NATURAL.parents[2] / "training" / "calibration"
+FILES |= {f"calibration-{p.name}": (p / "questions.jsonl", p / "sources", 45)
+          for p in sorted(CALIBRATION.glob("*/")) if (p / "questions.jsonl").exists()}
 KINDS = {"why", "how", "meaning", "what-happened", "yes-no", "action", "factoid", "near-miss", "off-topic"}
 UNANSWERABLE = {"near-miss", "off-topic"}
 
@@ -103,6 +107,15 @@ def test_training_sets_answers_occur_in_their_sources_and_near_misses_name_their
     # written apart from the evaluation sets: no document shared
     evaluated = {p.name for s in SETS for p in (NATURAL / s / "sources").iterdir()}
     assert not evaluated & set(lines)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CALIBRATION.glob("*/")))
+def test_calibration_sets_share_no_document_with_evaluation_or_training_sets(name):
+    ours = {p.name for p in (CALIBRATION / name / "sources").iterdir()}
+    others = {p.name for s in SETS for p in (NATURAL / s / "sources").iterdir()}
+    others |= {p.name for p in TRAINING.glob("*/sources/*")}
+    others |= {p.name for p in CALIBRATION.glob("*/sources/*") if p.parent.parent.name != name}
+    assert len(ours) == 3 and not ours & others
 
 
 @pytest.mark.parametrize("name", SETS)
