@@ -80,7 +80,12 @@ def test_train_resume_export_validate_calibrate(tmp_path, monkeypatch):
     assert (model / "reader-int8.onnx").stat().st_size < 40 * 2**20
     fitted = run("fit-combiner", "--limit", "3", *common)  # on the passages qa retrieves from 3 articles
     assert "chosen word cost" in fitted and "first sentence right" in fitted
-    assert "chosen word cost" in run("fit-combiner", "--limit", "3", "--candidates", "paragraph", *common)
+    before = json.loads((model / "reader.json").read_text())["combine"]
+    refitted = run("fit-combiner", "--limit", "3", "--candidates", "paragraph", *common)
+    assert "chosen word cost" in refitted and "the card weights as they were" in refitted
+    after = json.loads((model / "reader.json").read_text())["combine"]
+    # weights that score at least as well as a refit stay in the card
+    assert (after == before) == ("the card's weights kept" in refitted)
     table = run("validate", "--limit", "4", *common)
     assert "SQuAD held-out articles" in table and "SelQA dev" in table and "COVID-QA" in table
     assert "chosen: abstain below" in run("calibrate", "--limit", "3", "--candidates", "paragraph", *common)
