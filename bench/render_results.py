@@ -133,12 +133,12 @@ TABLES = {
 
 # README's one small table: a few records' headline figures, each linked to its record and page.
 SUMMARY = (
-    ("heldout-articles1000-pinned", "Whole answers, 1,000 held-out SQuAD questions (44 Wikipedia articles)", (
+    ("heldout-articles1000-stage11", "Whole answers, 1,000 held-out SQuAD questions (44 Wikipedia articles)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
         ("the marked words are the answer", "{span@1:.3f}"), ("answerable answered", "{answered:.3f}"))),
-    ("covid300-pinned", "Whole answers, 300 COVID-QA questions (98 biomedical papers)", (
+    ("covid300-stage11", "Whole answers, 300 COVID-QA questions (98 biomedical papers)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
-    ("paraphrased-wiki300-pinned", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
+    ("paraphrased-wiki300-eval-stage11", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
     ("natural-heldout-stage11", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
