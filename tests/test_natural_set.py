@@ -19,7 +19,7 @@ import pytest
 from qa.ingest.documents import read_document
 
 NATURAL = Path(__file__).resolve().parent / "data" / "natural"
-SETS = ("dev", "dev2", "dev3", "heldout", "heldout2", "heldout3")
+SETS = ("dev", "dev2", "dev3", "heldout", "heldout2", "heldout3", "heldout4")
 NEWS = NATURAL.parent / "natural-news-questions.jsonl"  # natural questions about the shipped sources/
 SHIPPED = NATURAL.parents[2] / "sources"
 # Question files over another set's documents: name -> (file, documents, fewest questions)
