@@ -179,6 +179,22 @@ def test_a_near_miss_by_a_qualifier_or_a_titled_name_abstains_and_says_why(reque
     assert why in answer.message and "nearest passage [1]" in answer.message, answer.message
 
 
+def test_a_passage_sharing_no_word_with_the_question_is_not_quoted(library, monkeypatch):
+    from dataclasses import replace
+
+    # With no threshold at all the reader's best sentence would be quoted; it shares no word.
+    monkeypatch.setattr(library, "settings", replace(library.settings, abstain_below=0.0))
+    answer = answer_question(library, "How do I descale a kettle?")
+    assert answer.abstained and answer.citations
+    assert "shares no word with the question" in answer.message, answer.message
+    # A word of the title, the heading or the passage is enough to be read as on topic.
+    answer = answer_question(library, "Who designed the Riverside Library?")
+    assert not answer.abstained and "Helen Marsh" in answer.quotes[0].quote
+    # A question of no content word at all is not judged by it.
+    answer = answer_question(library, "What is it?")
+    assert "shares no word" not in (answer.message or "")
+
+
 def test_a_near_miss_by_country_abstains_and_says_why(retriever):
     # The shipped articles name a U.S. general, never a North Korean one (qa.read.nationalities);
     # the U.S. general himself is still the answer when asked for.

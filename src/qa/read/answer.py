@@ -26,7 +26,7 @@ from qa.read.layout import (describes_document, echoes_question, introduces, is_
 from qa.read.overview import asks_for_overview, opening
 from qa.read.nationalities import country_conflict
 from qa.read.qualifiers import conflict, missing_name, missing_speaker
-from qa.read.reader import MODEL_DIR, Reader, preceding_context, word_overlap
+from qa.read.reader import MODEL_DIR, Reader, content_keys, preceding_context, word_overlap
 from qa.read.unknown_names import check_names, misspelt_words, respell
 from qa.retrieve import Hit, Retriever, reciprocal_rank_fusion, text_sha256
 
@@ -204,6 +204,11 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     if _evidence(best, reader) < abstain_threshold(settings, reader, asked):
         return Answer(question, True, (), citations, mode, message=NO_ANSWER, hits=tuple(hits),
                       searched_for=searched_for)
+    # A passage that shares not one word with what is asked ("how do I descale a kettle" against a
+    # how-to's steps) is about something else, however the reader scored its sentence.
+    if shares_no_word(asked, best, retriever):
+        return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
+                      message=f"{NO_ANSWER[:-1]}: the nearest passage [1] shares no word with the question.")
     # However well the reader scored it, a quote that names another year, number or day than the
     # question, or not the person it asks about, does not answer it. (Reading the next sentence
     # instead lost near misses on the dev set.)
@@ -264,6 +269,17 @@ def searched(retriever: Retriever, query: str, asked: str | None, mode: str, n: 
 def _evidence(sentence: ScoredSentence, reader: Reader) -> float:
     """What abstention compares with its threshold: the reader's own score or the combined one."""
     return sentence.reader_score if reader.card.get("abstain_on") == "reader" else sentence.score
+
+
+def shares_no_word(question: str, sentence: ScoredSentence, retriever: Retriever) -> bool:
+    """Whether the question has content words and its passage, the passage's heading and its
+    document's title hold none of them (stems of four letters, as the reader's `word_overlap`)."""
+    asked = content_keys(question)
+    if not asked:
+        return False
+    document = retriever.backend.document_by_source(sentence.hit.chunk.source)
+    around = f"{sentence.hit.title}\n{document.heading_at(sentence.start)}\n{sentence.hit.chunk.text}"
+    return not asked & content_keys(around)
 
 
 def sentence_conflict(question: str, sentence: ScoredSentence, retriever: Retriever,

@@ -60,13 +60,17 @@ class Reading:
     span_score: float = 0.0  # its best span's start + end logit, unpenalised (0 unless the combination weighs it)
 
 
+def content_keys(text: str) -> set[str]:
+    """The text's content words as BM25 tokenizes them, stems cut to four letters (numbers whole)."""
+    from qa.index.lexical import tokenize
+
+    return {t if t[0].isdigit() else t[:4] for t in tokenize(text)}
+
+
 def word_overlap(question: str, sentences: list[str]) -> list[float]:
     """Share of the question's content words (IDF-weighted over these sentences) in each sentence;
     stems cut to four letters, so that "invaded" meets "invasion"."""
-    from qa.index.lexical import tokenize
-
-    keys = lambda text: {t if t[0].isdigit() else t[:4] for t in tokenize(text)}  # noqa: E731
-    wanted, sets = keys(question), [keys(s) for s in sentences]
+    wanted, sets = content_keys(question), [content_keys(s) for s in sentences]
     if not wanted:
         return [0.0] * len(sentences)
     idf = {t: math.log(1 + len(sets) / (1 + sum(t in ts for ts in sets))) for t in wanted}
