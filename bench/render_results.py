@@ -140,10 +140,10 @@ SUMMARY = (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
     ("paraphrased-wiki300-eval-stage11", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
-    ("natural-heldout-stage11", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
+    ("natural-heldout-noword", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"))),
-    ("news-near-misses", "16 on-topic questions the shipped news does not answer", (
+    ("news-near-misses-now", "16 on-topic questions the shipped news does not answer", (
         ("abstained", "{abstained:.3f}"),)),
     ("ocr-tesseract-quiet", "OCR of scanned pages: 12 Letter pages at 300 dpi, Tesseract", (
         ("character error rate", "{tesseract_cer:.2%}"), ("pages a second on 2 cores", "{tesseract_pages_per_s:.2f}"))),
