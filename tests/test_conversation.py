@@ -96,6 +96,12 @@ def test_asking_who_or_what_a_new_name_is_stands_alone_however_short():
     asked = "How many North Korean soldiers have died in Ukraine?"
     assert search_query("What is Kursk?", asked, "Some 3,000 North Korean troops arrived.") == "What is Kursk?"
     assert search_query("Who is Ra Mason?", "What did Taras Kuzio say?", "Kuzio said so.") == "Who is Ra Mason?"
+    # typed in lower case, as people type: a name of words the conversation never used
+    japan = "why is this a big deal for japan"
+    assert search_query("who is mark rutte", japan, "Officials find it troubling.") == "who is mark rutte"
+    assert search_query("who is the mayor", japan, "Officials find it troubling.") != "who is the mayor"
+    assert search_query("who is he", japan, "Gen. Flynn said so.") == "who is he Gen Flynn"
+    assert search_query("who is kuzio", "What did Taras Kuzio say?", "Kuzio said so.") != "who is kuzio"
     # a name the previous question holds, or a pronoun, still leans on it
     assert search_query("What is Kursk?", "Why did Ukraine go into Kursk?", "It did.") == "What is Kursk? Ukraine"
     assert search_query("What is his role?", "Who is Gen. Flynn?", "He commands.") == "What is his role? Gen Flynn"

@@ -7,7 +7,7 @@ only from the documents. Three rules, all here:
 1. A question is a follow-up when it refers back (a pronoun or demonstrative: he, it, they, them,
    this, those …), opens with "and …", "what about …", "how about …", "what of …", or has fewer
    than three content words, unless it only asks who or what a name new to the conversation is
-   ("What is Kursk?"). An "it" that only props up a clause ("Is it true that …", "How long
+   ("What is Kursk?", or typed in lower case "who is mark rutte"). An "it" that only props up a clause ("Is it true that …", "How long
    does it take to …") refers to nothing, "this year" is a time, and a pronoun after a lead of
    its own points into the lead ("I've just laid a new lawn. can I water it?").
 2. Carried: the names (capitalised words) of the previous search (the previous question, or what it
@@ -60,6 +60,9 @@ _PLACEHOLDER_IT = re.compile(
 # "Who is Ra Mason?", "What is the Kremlin?": short, but asks about the name it gives.
 _DEFINITION = re.compile(r"(?i:who|what)\s+(?i:is|are|was|were)\s+(?:(?i:the)\s+)?"
                          r"[A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*)*\s*\??")
+# "who is mark rutte": typed in lower case, a person's name is still words of its own, with no
+# article before them ("who is the mayor" leans on what was asked before).
+_WHO_IS = re.compile(r"(?i:who)\s+(?i:is|was)\s+([\w’'.-]+(?:\s+[\w’'.-]+){0,2})\s*\??")
 PERSONAL = frozenset("he she him her his hers".split())  # point back at a person: the previous answer's, often
 SHORT = 3  # fewer content words than this: too little to search on alone
 MAX_CARRIED = 12  # words carried from earlier turns: more would drown the follow-up's own
@@ -183,8 +186,22 @@ def search_query(question: str, previous_question: str | None, previous_answer_q
         return question
     if _DEFINITION.fullmatch(question.strip()) and new_names(question, previous_question):
         return question  # "What is Kursk?" names its own subject, however short
+    if _asks_who_someone_new_is(question, f"{previous_question} {previous_answer_quote or ''}"):
+        return question
     carried = carried_words(question, previous_question, previous_answer_quote, known, previous_answer_words)
     return f"{question} {' '.join(carried)}" if carried else question
+
+
+def _asks_who_someone_new_is(question: str, before: str) -> bool:
+    """"who is mark rutte": who someone is, named in words of their own (no stop word, no word that
+    points back) that the conversation so far never used."""
+    asked = _WHO_IS.fullmatch(question.strip())
+    if not asked:
+        return False
+    words = asked.group(1).split()
+    seen = {w.lower() for w in _WORD.findall(before)}
+    return (len(content_words(asked.group(1))) == len(words) and not referring(asked.group(1))
+            and not any(w.lower().strip("’'.-") in seen for w in words))
 
 
 def query_after(question: str, previous: dict | None, known: Callable[[str], bool] | None = None) -> str:
