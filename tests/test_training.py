@@ -90,6 +90,10 @@ def test_train_resume_export_validate_calibrate(tmp_path, monkeypatch):
     table = run("validate", "--limit", "4", *common)
     assert "SQuAD held-out articles" in table and "SelQA dev" in table and "COVID-QA" in table
     assert "chosen: abstain below" in run("calibrate", "--limit", "3", "--candidates", "paragraph", *common)
+    for signal in ("reader", "combined"):  # --signal names the score abstention reads, whichever abstains more
+        said = run("calibrate", "--limit", "3", "--candidates", "paragraph", "--signal", signal, *common)
+        assert f"of the {signal} score" in said
+        assert json.loads((model / "reader.json").read_text())["abstain_on"] == signal
     calibrated = run("calibrate", "--limit", "3", *common)  # of qa's passages, unseen training articles
     assert "chosen: abstain below" in calibrated and "asked of qa's hybrid passages" in calibrated
     card = json.loads((model / "reader.json").read_text())

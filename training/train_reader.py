@@ -1285,7 +1285,7 @@ def calibrate(args) -> None:
                       for r in curve]}
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         return
-    signal = max(best, key=lambda name: (best[name][0][2], name == "combined"))
+    signal = args.signal or max(best, key=lambda name: (best[name][0][2], name == "combined"))
     chosen, curve = best[signal]
     print(f"chosen: abstain below {chosen[0]:.2f} of the {signal} score (answered {chosen[1]:.3f}, near misses "
           f"abstained {chosen[2]:.3f}, off topic abstained {chosen[3]:.3f}; {asked})")
@@ -1366,6 +1366,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="validate: score with the hand-weighted scorer qa used before the reader")
     parser.add_argument("--squad-only", action="store_true", help="validate: only the SQuAD held-out set")
     parser.add_argument("--plot", type=Path, help="calibrate: write the trade-off curve here (PNG)")
+    parser.add_argument("--signal", choices=("combined", "reader"),
+                        help="calibrate: abstain on this score (default: the one that abstains on more near misses)")
     parser.add_argument("--candidates", choices=("retrieved", "paragraph"), default="retrieved",
                         help="fit-combiner: fit on the sentences of the passages qa retrieves from the "
                              "questions' articles (retrieved, the default), or on the question's "
