@@ -7,9 +7,10 @@ only from the documents. Three rules, all here:
 1. A question is a follow-up when it refers back (a pronoun or demonstrative: he, it, they, them,
    this, those …), opens with "and …", "what about …", "how about …", "what of …", or has fewer
    than three content words, unless it only asks who or what a name new to the conversation is
-   ("What is Kursk?", or typed in lower case "who is mark rutte"). An "it" that only props up a clause ("Is it true that …", "How long
-   does it take to …") refers to nothing, "this year" is a time, and a pronoun after a lead of
-   its own points into the lead ("I've just laid a new lawn. can I water it?").
+   ("What is Kursk?", or typed in lower case "who is mark rutte"). An "it" that only props up a
+   clause ("Is it true that …", "How long does it take to …") refers to nothing, "this year" is a
+   time, and a pronoun after a lead of its own points into the lead ("I've just laid a new lawn.
+   can I water it?").
 2. Carried: the names (capitalised words) of the previous search (the previous question, or what it
    was expanded to, so a chain of follow-ups keeps its subject) and of the previous answer's first
    quote; when there are none, the previous question's content words. Each word once, only when
