@@ -218,6 +218,20 @@ def test_a_name_the_documents_never_mention_abstains_and_says_which(library):
     assert "never mention “Kadamba Library”" in answer.message
 
 
+def test_a_name_only_another_document_holds_abstains_and_says_which(town, monkeypatch):
+    from dataclasses import replace
+
+    # "Okafor" is in the index (council.txt), never in the pool's document, whose repairs the
+    # reader would otherwise quote with no threshold at all.
+    monkeypatch.setattr(town, "settings", replace(town.settings, abstain_below=0.0))
+    answer = answer_question(town, "How much did the repairs to Okafor's roof cost?")
+    assert answer.abstained and answer.citations[0].source == "pool.txt"
+    assert "document of the nearest passage [1] never mentions “Okafor”" in answer.message, answer.message
+    # Asked without the other document's name, the same quote answers.
+    answer = answer_question(town, "How much did the repairs to the pool's roof cost?")
+    assert not answer.abstained and "$2 million" in answer.quotes[0].quote
+
+
 def test_a_name_spelt_a_little_differently_is_still_answered(library):
     answer = answer_question(library, "Who designed the Riverside Libary for Thomas Avary?")
     assert not answer.abstained and "Helen Marsh" in answer.citations[0].quote

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.read.unknown_names import fold, unknown_names
+from qa.read.unknown_names import fold, names_not_in, unknown_names
 
 INDEX = {"library", "riverside", "helen", "marsh", "gruyères", "portuguese", "yen", "who", "did"}
 PASSAGES = ["The Riverside Library was designed by Helen Marsh. It wasn't a day too soon.", "Cheese from Gruyères; Portuguese words.",
@@ -85,3 +85,24 @@ def test_a_common_word_typed_wrong_is_respelt_as_the_passages_write_it():
                           lambda word: word in dictionary) == {}
     # nor another ending of a passage's word
     assert misspelt_words("are the nights long", lambda word: word in index, passages, lambda word: False) == {}
+
+
+DOCUMENT = ("Founded in Oslo in 1905, the Nordic Shipping Company carries timber from Norway to Brazil. "
+            "Its chairman, Ingrid Halvorsen, joined NYC's port board in 2019.")
+
+
+@pytest.mark.parametrize("question, absent", [
+    ("What does the Nordic Shipping Company carry?", []),
+    # Another company, held elsewhere in the index, is never named in this document.
+    ("What does the Dell company carry to Brazil?", ["Dell"]),
+    ("When did Ingrid Halvorsen join Tesla's board?", ["Tesla"]),
+    # Acronyms, a word opening the same way and a people's name for their country count as held.
+    ("When did the chairman join the NYC port board?", []),
+    ("Which Brazilian port does the company sail to?", []),
+    ("What does the Norwegian company carry?", []),
+    ("What does the Swedish company carry?", ["Swedish"]),
+    # A name a letter away from the document's spelling is a typo, not another name.
+    ("When did Ingrid Halvorson join the port board?", []),
+])
+def test_names_a_quoted_document_never_holds(question, absent):
+    assert names_not_in(question, DOCUMENT, [DOCUMENT]) == absent

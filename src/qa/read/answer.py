@@ -27,7 +27,7 @@ from qa.read.overview import asks_for_overview, opening
 from qa.read.nationalities import country_conflict
 from qa.read.qualifiers import conflict, missing_name, missing_speaker
 from qa.read.reader import MODEL_DIR, Reader, content_keys, preceding_context, word_overlap
-from qa.read.unknown_names import check_names, misspelt_words, respell
+from qa.read.unknown_names import check_names, misspelt_words, names_not_in, respell
 from qa.retrieve import Hit, Retriever, reciprocal_rank_fusion, text_sha256
 
 NO_ANSWER = "The sources do not answer this question."
@@ -215,6 +215,12 @@ def answer_question(retriever: Retriever, question: str, mode: str | None = None
     if mismatch := sentence_conflict(asked, best, retriever, typed):
         return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
                       message=f"{NO_ANSWER[:-1]}: the nearest passage [1] {mismatch}.")
+    # A name asked about that the quote's document never holds: the index has it, elsewhere.
+    same = [hit.chunk.text for hit in hits if hit.chunk.source == best.hit.chunk.source]
+    if absent := names_not_in(typed or question, _document_text(best, retriever), same):
+        names = ", ".join(f"“{name}”" for name in absent)
+        return Answer(question, True, (), citations, mode, hits=tuple(hits), searched_for=searched_for,
+                      message=f"{NO_ANSWER[:-1]}: the document of the nearest passage [1] never mentions {names}.")
     quotes = [Quote(citations[0].quote, 1)]
     # A second passage that scores nearly as well is quoted too: answers often span sources.
     for n, sentence in enumerate(ranked[1:3], start=2):
@@ -269,6 +275,10 @@ def searched(retriever: Retriever, query: str, asked: str | None, mode: str, n: 
 def _evidence(sentence: ScoredSentence, reader: Reader) -> float:
     """What abstention compares with its threshold: the reader's own score or the combined one."""
     return sentence.reader_score if reader.card.get("abstain_on") == "reader" else sentence.score
+
+
+def _document_text(sentence: ScoredSentence, retriever: Retriever) -> str:
+    return retriever.backend.document_by_source(sentence.hit.chunk.source).text
 
 
 def shares_no_word(question: str, sentence: ScoredSentence, retriever: Retriever) -> bool:

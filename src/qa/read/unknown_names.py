@@ -16,6 +16,7 @@ import unicodedata
 from typing import Callable, Iterable
 
 from qa.index.lexical import STOPWORDS
+from qa.read.nationalities import COUNTRY_OF, mentions
 
 # A run of capitalised words, not the question's first word or one that opens a sentence in it.
 _NAME = re.compile(r"(?<!^)(?<![.?!:]\s)(?<![\"“‘(])\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
@@ -99,6 +100,29 @@ def check_names(question: str, known: Callable[[str], bool],
             if spelling and fold(spelling) != fold(token) and not token.isupper():
                 respelt[token] = spelling
     return missing, respelt
+
+
+def names_not_in(question: str, document: str, passages: Iterable[str]) -> list[str]:
+    """The names of `question` (as `check_names` finds them) that `document`, the text a quote
+    comes from, never holds, nor spells closely in `passages`: a quote from a document that never
+    names what is asked about ("What was one city that Dell tested retail stores in?" against
+    another company's page) is about something else. Acronyms count as held ("NYC" is often
+    spelt out), and so does a word opening the same way ("Brazilian" where "Brazil" is written) or
+    a country's name for its people's ("Norwegian" where "Norway" is)."""
+    folded: str | None = None
+
+    def holds(token: str) -> bool:
+        nonlocal folded
+        if token.isupper():
+            return True
+        folded = fold(document) if folded is None else folded
+        word = fold(token)
+        if word in COUNTRY_OF:  # "Norwegian" where "Norway" is written
+            return COUNTRY_OF[word] in {country for _, _, country in mentions(document)}
+        stem = re.escape(word[:5]) if len(word) >= 6 else re.escape(word) + r"(?![^\W\d_])"
+        return re.search(r"(?<![^\W\d_])" + stem, folded) is not None
+
+    return check_names(question, holds, passages)[0]
 
 
 def _passage_words(passages: Iterable[str]) -> dict[str, str]:
