@@ -102,6 +102,16 @@ def test_asking_who_or_what_a_new_name_is_stands_alone_however_short():
     assert search_query("who is the mayor", japan, "Officials find it troubling.") != "who is the mayor"
     assert search_query("who is he", japan, "Gen. Flynn said so.") == "who is he Gen Flynn"
     assert search_query("who is kuzio", "What did Taras Kuzio say?", "Kuzio said so.") != "who is kuzio"
+    # a name typed in lower case, which the index holds and the reader's dictionary lacks
+    china = "is china involved in this"
+    index = lambda word: word.lower() in {"kursk", "happened", "china", "involved", "ukraine"}  # noqa: E731
+    dictionary = lambda word: word.lower() in {"happened", "china", "involved"}  # noqa: E731
+    assert search_query("what happened in kursk", china, "China said so.", index, None, dictionary) == "what happened in kursk"
+    assert search_query("what happened in kursk", china, "China said so.") != "what happened in kursk"
+    # a word the conversation used, or one of the dictionary, is no subject of its own
+    assert search_query("what happened next", china, "China said so.", index, None, dictionary) != "what happened next"
+    assert search_query("what happened in kursk", "why did ukraine go into kursk", "It did.", index, None,
+                        dictionary) != "what happened in kursk"
     # a name the previous question holds, or a pronoun, still leans on it
     assert search_query("What is Kursk?", "Why did Ukraine go into Kursk?", "It did.") == "What is Kursk? Ukraine"
     assert search_query("What is his role?", "Who is Gen. Flynn?", "He commands.") == "What is his role? Gen Flynn"

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from qa.read.answer import Answer, answer_question
+from qa.read.answer import Answer, answer_question, shared_reader
 from qa.index.backend import Backend, BuildReport
 from qa.config import Settings
 from qa.read.conversation import query_after
@@ -75,7 +75,8 @@ def answer_after(retriever: Retriever, question: str, previous: Answer | dict | 
     says so in `searched_for`; quotes still come only from the documents."""
     if isinstance(previous, Answer):
         previous = previous.as_dict()
-    query = query_after(question, previous, retriever.backend.knows_word)
+    reader = shared_reader(retriever.settings.reader_dir)
+    query = query_after(question, previous, retriever.backend.knows_word, reader.knows_word)
     if reader_sees == "expanded" and query != question:
         answer = answer_question(retriever, query, mode, k, typed=question)
         if not answer.error:  # else the carried words made it too long: read the question as asked

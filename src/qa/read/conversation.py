@@ -7,10 +7,11 @@ only from the documents. Three rules, all here:
 1. A question is a follow-up when it refers back (a pronoun or demonstrative: he, it, they, them,
    this, those …), opens with "and …", "what about …", "how about …", "what of …", or has fewer
    than three content words, unless it only asks who or what a name new to the conversation is
-   ("What is Kursk?", or typed in lower case "who is mark rutte"). An "it" that only props up a
-   clause ("Is it true that …", "How long does it take to …") refers to nothing, "this year" is a
-   time, and a pronoun after a lead of its own points into the lead ("I've just laid a new lawn.
-   can I water it?").
+   ("What is Kursk?", or typed in lower case "who is mark rutte"), or brings a lower-case word of
+   its own that the index holds and the reader's dictionary does not ("what happened in kursk":
+   a name typed in lower case). An "it" that only props up a clause ("Is it true that …", "How
+   long does it take to …") refers to nothing, "this year" is a time, and a pronoun after a lead
+   of its own points into the lead ("I've just laid a new lawn. can I water it?").
 2. Carried: the names (capitalised words) of the previous search (the previous question, or what it
    was expanded to, so a chain of follow-ups keeps its subject) and of the previous answer's first
    quote; when there are none, the previous question's content words. Each word once, only when
@@ -66,6 +67,7 @@ _DEFINITION = re.compile(r"(?i:who|what)\s+(?i:is|are|was|were)\s+(?:(?i:the)\s+
 _WHO_IS = re.compile(r"(?i:who)\s+(?i:is|was)\s+([\w’'.-]+(?:\s+[\w’'.-]+){0,2})\s*\??")
 PERSONAL = frozenset("he she him her his hers".split())  # point back at a person: the previous answer's, often
 SHORT = 3  # fewer content words than this: too little to search on alone
+MIN_RARE_LETTERS = 4  # a shorter lower-case word outside the dictionary is more often a typo or a code
 MAX_CARRIED = 12  # words carried from earlier turns: more would drown the follow-up's own
 # Question fillers that are not stop words but name no subject of their own.
 FILLERS = frozenset("many much else also kind sort".split())
@@ -180,14 +182,20 @@ def carried_words(question: str, previous_question: str, previous_answer_quote: 
 
 
 def search_query(question: str, previous_question: str | None, previous_answer_quote: str | None,
-                 known: Callable[[str], bool] | None = None, previous_answer_words: str | None = None) -> str:
+                 known: Callable[[str], bool] | None = None, previous_answer_words: str | None = None,
+                 dictionary: Callable[[str], bool] | None = None) -> str:
     """What to search for: `question` itself, or, for a follow-up, the question followed by the
-    words it leaves implicit (see the module's rules). Readable: it is shown to the user."""
+    words it leaves implicit (see the module's rules). Readable: it is shown to the user. With
+    `known` (is a word in the index?) and `dictionary` (is it a word of the reader's dictionary?),
+    a short question that brings a rare word of its own stands alone (`_brings_its_own_subject`)."""
     if not previous_question or not any(ch.isalnum() for ch in question) or not is_follow_up(question):
         return question
     if _DEFINITION.fullmatch(question.strip()) and new_names(question, previous_question):
         return question  # "What is Kursk?" names its own subject, however short
-    if _asks_who_someone_new_is(question, f"{previous_question} {previous_answer_quote or ''}"):
+    before = f"{previous_question} {previous_answer_quote or ''}"
+    if _asks_who_someone_new_is(question, before):
+        return question
+    if known and dictionary and _brings_its_own_subject(question, before, known, dictionary):
         return question
     carried = carried_words(question, previous_question, previous_answer_quote, known, previous_answer_words)
     return f"{question} {' '.join(carried)}" if carried else question
@@ -205,7 +213,22 @@ def _asks_who_someone_new_is(question: str, before: str) -> bool:
             and not any(w.lower().strip("’'.-") in seen for w in words))
 
 
-def query_after(question: str, previous: dict | None, known: Callable[[str], bool] | None = None) -> str:
+def _brings_its_own_subject(question: str, before: str, known: Callable[[str], bool],
+                            dictionary: Callable[[str], bool]) -> bool:
+    """"what happened in kursk" after "is china involved": a short question that points back at
+    nothing and holds a lower-case word the index holds, the reader's dictionary does not (a name
+    typed in lower case, or a rare word) and the conversation so far never used names its own
+    subject; carrying the previous question's words would search for that one instead."""
+    lowered = " ".join(w.lower() for w in _WORD.findall(question)) + " "
+    if referring(question) or lowered.startswith(OPENINGS):
+        return False
+    seen = set(tokenize(before))
+    return any(word.islower() and len(word) >= MIN_RARE_LETTERS and known(word) and not dictionary(word)
+               and not set(tokenize(word)) <= seen for word in content_words(question))
+
+
+def query_after(question: str, previous: dict | None, known: Callable[[str], bool] | None = None,
+                dictionary: Callable[[str], bool] | None = None) -> str:
     """`search_query` after the previous answer, given as its JSON (`Answer.as_dict()`): its search
     (so a chain of follow-ups keeps its subject), its first quote and the words that quote's
     citation marks as the answer. A previous question that could not be searched, or none, leaves
@@ -214,7 +237,7 @@ def query_after(question: str, previous: dict | None, known: Callable[[str], boo
         return question
     quotes = previous.get("answer") or []
     return search_query(question, previous.get("searched_for") or previous.get("question"),
-                        quotes[0]["quote"] if quotes else None, known, _answer_words(previous))
+                        quotes[0]["quote"] if quotes else None, known, _answer_words(previous), dictionary)
 
 
 def _answer_words(previous: dict) -> str | None:
