@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Callable, Iterable
 
 from qa.index.lexical import STOPWORDS
@@ -109,20 +110,25 @@ def names_not_in(question: str, document: str, passages: Iterable[str]) -> list[
     another company's page) is about something else. Acronyms count as held ("NYC" is often
     spelt out), and so does a word opening the same way ("Brazilian" where "Brazil" is written) or
     a country's name for its people's ("Norwegian" where "Norway" is)."""
-    folded: str | None = None
+    folded, countries = _document_forms(document)
 
     def holds(token: str) -> bool:
-        nonlocal folded
         if token.isupper():
             return True
-        folded = fold(document) if folded is None else folded
         word = fold(token)
         if word in COUNTRY_OF:  # "Norwegian" where "Norway" is written
-            return COUNTRY_OF[word] in {country for _, _, country in mentions(document)}
+            return COUNTRY_OF[word] in countries
         stem = re.escape(word[:5]) if len(word) >= 6 else re.escape(word) + r"(?![^\W\d_])"
         return re.search(r"(?<![^\W\d_])" + stem, folded) is not None
 
     return check_names(question, holds, passages)[0]
+
+
+@lru_cache(maxsize=16)
+def _document_forms(document: str) -> tuple[str, frozenset[str]]:
+    """A document folded, and the countries it names: read once, not at every question (a long
+    document takes tens of milliseconds to fold)."""
+    return fold(document), frozenset(country for _, _, country in mentions(document))
 
 
 def _passage_words(passages: Iterable[str]) -> dict[str, str]:
