@@ -135,8 +135,13 @@ def _referring(question: str) -> set[str]:
 def is_follow_up(question: str) -> bool:
     """Whether `question` leans on the previous one: it refers back, opens with "and"/"what about",
     or is too short to search on alone."""
+    return _points_back(question) or len(content_words(question)) < SHORT
+
+
+def _points_back(question: str) -> bool:
+    """Whether `question` refers back or opens with "and"/"what about", whatever its length."""
     lowered = " ".join(w.lower() for w in _WORD.findall(question)) + " "
-    return bool(referring(question)) or lowered.startswith(OPENINGS) or len(content_words(question)) < SHORT
+    return bool(referring(question)) or lowered.startswith(OPENINGS)
 
 
 def new_names(question: str, previous_question: str) -> list[str]:
@@ -219,8 +224,7 @@ def _brings_its_own_subject(question: str, before: str, known: Callable[[str], b
     nothing and holds a lower-case word the index holds, the reader's dictionary does not (a name
     typed in lower case, or a rare word) and the conversation so far never used names its own
     subject; carrying the previous question's words would search for that one instead."""
-    lowered = " ".join(w.lower() for w in _WORD.findall(question)) + " "
-    if referring(question) or lowered.startswith(OPENINGS):
+    if _points_back(question):
         return False
     seen = set(tokenize(before))
     return any(word.islower() and len(word) >= MIN_RARE_LETTERS and known(word) and not dictionary(word)
