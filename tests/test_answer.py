@@ -167,14 +167,21 @@ def test_a_near_miss_abstains(library):
 @pytest.mark.parametrize("documents, question, why", [
     # The new wing was added in 1987; the library opened in 1921 (qa.read.qualifiers).
     ("library", "What did the library add on the north side in 1990?", "gives another year, not “1990”"),
-    ("library", "How much did Thomas Avery pay for the Riverside Library?", "gives no amount"),
+    ("library", "How much money was the bequest from the mill owner Thomas Avery?", "gives no amount"),
     # The year that dates the repairs is in the sentence before the quote, in its paragraph.
     ("town", "How much did the repairs after the 2015 storm cost?", "gives another year, not “2015”"),
     # The mayor is in the index, but not in the passage about the opening: the deputy mayor is.
     ("town", "When did Mayor Okafor open the Harbour Road Pool?", "never names Mayor Okafor"),
 ])
-def test_a_near_miss_by_a_qualifier_or_a_titled_name_abstains_and_says_why(request, documents, question, why):
-    answer = answer_question(request.getfixturevalue(documents), question)
+def test_a_near_miss_by_a_qualifier_or_a_titled_name_abstains_and_says_why(request, monkeypatch, documents,
+                                                                          question, why):
+    from dataclasses import replace
+
+    # No threshold: the check, not a reader score near the threshold, must decide (the score moves
+    # with the CPU's int8 arithmetic: docs/reader-model.md).
+    retriever = request.getfixturevalue(documents)
+    monkeypatch.setattr(retriever, "settings", replace(retriever.settings, abstain_below=0.0))
+    answer = answer_question(retriever, question)
     assert answer.abstained and answer.citations
     assert why in answer.message and "nearest passage [1]" in answer.message, answer.message
 
@@ -287,7 +294,10 @@ def test_questions_beyond_facts_abstain_on_their_own_calibration(library):
                            ("Why did the town build it? Who designed it?", False),
                            ("my son is 14, does he need to pay for a licence?", True),  # yes or no after a comma
                            ("In which era, did the first reptiles appear?", False),
-                           ("Who, if anyone, does the ban cover?", False)):
+                           ("Who, if anyone, does the ban cover?", False),
+                           ("local multiplier meaning", True), ("define a vehicle crossing", True),
+                           ("What is the definition of a standby payment?", True),
+                           ("What defined the era?", False)):
         assert asks_beyond_facts(question) is kind
         assert abstain_threshold(settings, reader, question) == (0.1 if kind else 0.18)
         assert unsure_threshold(settings, reader, question) == (0.3 if kind else 0.4)
