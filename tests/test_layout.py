@@ -8,7 +8,7 @@ import pytest
 from qa.read.answer import answer_question, asks_beyond_facts, asks_for_explanation
 from qa.config import Settings
 from qa.ingest.documents import document_from_text
-from qa.read.layout import (echoes_question, is_caption, is_label_line, is_non_answer, is_question,
+from qa.read.layout import (echoes_question, is_aside, is_caption, is_label_line, is_non_answer, is_question,
                              question_parts, section_question)
 from qa.pipeline import load, update
 
@@ -304,6 +304,61 @@ def test_a_paragraph_before_a_heading_with_a_slash_is_no_caption(line):
     document = document_from_text("page.txt", text)
     start = text.index("Lorre")
     assert not is_caption(document, start, text.index("\n", start))
+
+
+STORY = [  # a news story of over 400 words (MIN_ASIDE_DOCUMENT_WORDS), its paragraphs on one topic
+    "The town of Harwick voted on Tuesday to move 140 homes away from the river, after four floods since 2010 "
+    "left the lowest streets under water for weeks at a time.",
+    "The river homes will be taken down by 2029, and the town will pay each family the value of its home as "
+    "it stood before the first flood, not what the flooded house would sell for today.",
+    "Insurers stopped covering homes in the lowest streets last year. Without cover, families could not sell, "
+    "and banks would not lend on the houses, so the vote gave many of them their only way out.",
+    "The new homes will be built on farmland above the town that the council bought in 2024. Each family may "
+    "choose a plot, and the first streets are to be ready for families to move in by next autumn.",
+    "Moving the homes costs less than rebuilding them after every flood, the council says. The last flood cost "
+    "the town and its insurers more than the whole move will, and the river is rising faster each decade.",
+    "Not every family wants to leave. Some have lived by the river for generations, and the older residents "
+    "say the new streets are too far from the shops, the church and the station for people who do not drive.",
+    "The council says a bus will run between the new streets and the town centre every twenty minutes, and "
+    "that the empty land by the river will become a park that the river is allowed to flood.",
+    "Engineers who studied the river for the council found that a higher wall would only move the water to the "
+    "next town downstream, which had already said it would go to court to stop one being built.",
+    "The move will be paid for by a national flood fund and by a loan that the town will repay over thirty "
+    "years from a small charge on every council tax bill, about forty pounds a year for a typical home.",
+    "Families who refuse to move will keep their homes, but the town will stop repairing the river road, and "
+    "the council warns that after the next flood it may not be able to reach them for several days.",
+    "Other river towns are watching closely. If Harwick can move its homes without leaving families poorer, "
+    "the council leader says, the same plan could be used along the whole valley in the coming decades.",
+]
+TEASER = "A seaside bakery turns 200. Its owners are both under 25."
+FINED = "Anyone caught building below the flood line can be fined up to £1,000."
+TEASED = "\n\n".join(["Harwick moves its homes uphill", *STORY[:3], TEASER, *STORY[3:5], FINED, *STORY[5:]]) + "\n"
+
+
+def test_a_teaser_for_another_article_is_an_aside_but_a_short_paragraph_of_the_story_is_not():
+    document = document_from_text("teased.txt", TEASED)
+    teaser = TEASED.index(TEASER)
+    assert is_aside(document, teaser, TEASED.index(" Its owners"))
+    assert is_non_answer(document, teaser, TEASED.index(" Its owners"))
+    fined = TEASED.index(FINED)  # one sentence of the story, its words as new as a teaser's
+    assert not is_aside(document, fined, fined + len(FINED))
+    for paragraph in STORY:
+        assert not is_aside(document, TEASED.index(paragraph), TEASED.index(paragraph) + len(paragraph))
+    # In a short FAQ every paragraph's words are new; under a heading a paragraph answers it.
+    faq = "# Bins\n\n## Why are bins late?\n\nThe lorry broke down. A new one comes in May.\n\nCrews start at 6 am. They end by noon.\n\nGarden waste costs £52.\n"
+    short = document_from_text("faq.md", faq)
+    for sentence in ("The lorry broke down.", "Crews start at 6 am."):
+        assert not is_aside(short, faq.index(sentence), faq.index(sentence) + len(sentence))
+    headed = TEASED.replace(TEASER, "Bakery news\n\n" + TEASER)
+    assert not is_aside(document_from_text("headed.txt", headed), headed.index(TEASER), headed.index(" Its owners"))
+
+
+def test_the_shipped_articles_teasers_are_never_quoted(retriever):
+    """The shipped article carries two teasers for other stories between its paragraphs."""
+    for question in ("What did Elon Musk say about the troops?", "Is there hope for peace in Gaza?"):
+        answer = answer_question(retriever, question)
+        assert all("Elon Musk is spending big" not in c.quote and "peace can look impossible" not in c.quote
+                   for c in answer.citations), question
 
 
 def test_the_shipped_articles_photo_caption_is_never_quoted(local_index, settings, model):

@@ -388,12 +388,17 @@ _EXPLANATION = re.compile(
     re.IGNORECASE)
 
 
+# A meaning asked for in a search box's words: "local multiplier meaning", "definition of a vehicle
+# crossing", "define escalation spiral". A definition often takes the sentence after the term's.
+_DEFINITION = re.compile(r"\b(?:meaning|definition)\b|^\s*define\b", re.IGNORECASE)
+
+
 def asks_for_explanation(question: str) -> bool:
     """Whether the question asks why, how (not how many/much/long…), what something means, what
     can be done or what happened: answers that often take two or three sentences. Why or how may
     open a later clause: "Day trippers leave most of the rubbish, so why don't they pay?"."""
-    return bool(_EXPLANATION.search(question)) or any(_EXPLANATION.match(question[m.end():])
-                                                      for m in _LATER_CLAUSE.finditer(question))
+    return (bool(_EXPLANATION.search(question) or _DEFINITION.search(question))
+            or any(_EXPLANATION.match(question[m.end():]) for m in _LATER_CLAUSE.finditer(question)))
 
 
 _LATER_CLAUSE = re.compile(r"(?:[,;:–—]\s*|\s(?:so|but|then|and)\s+)(?=(?:why|how)\b)", re.IGNORECASE)

@@ -8,7 +8,10 @@ tells instead where the answer is: in the paragraphs under it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
+from qa.index.lexical import STOPWORDS
+from qa.ingest.chunking import sentence_spans
 from qa.ingest.documents import Document
 
 MAX_LABEL_WORDS = 20  # a line this short with no closing punctuation labels; it does not state
@@ -18,6 +21,9 @@ ECHO_MIN_WORDS = 6  # shorter sentences share most of their words with any quest
 ECHO_SHARE = 0.9  # a sentence this much made of the question's own words adds nothing to it
 FRONT_BLOCK_LINES = 6  # headline, caption, credit, date… typed as one block of lines, no blank line between
 MAX_LEAD_LABEL_WORDS = 8  # "Why We Wrote This", "Key Points": a label typed above its text
+MAX_ASIDE_WORDS = 20  # a teaser for another article is a headline and a line under it, this short
+ASIDE_SHARE = 0.3  # below this share of its words found elsewhere, a short paragraph is off its document's topic
+MIN_ASIDE_DOCUMENT_WORDS = 400  # in a shorter document (a small FAQ) every short paragraph's words are new
 _WORDS = re.compile(r"\w+")
 _VISIBLE = re.compile(r"\S")
 _LINE_BREAK = re.compile(r"[ \t\r]*\n[ \t]*")
@@ -140,12 +146,47 @@ def is_caption(document: Document, start: int, end: int) -> bool:
                     for credit in (_NAME_CREDIT, _WORD_CREDIT)))
 
 
+def is_aside(document: Document, start: int, end: int) -> bool:
+    """Whether text[start:end] lies in a teaser for another article, left in a page's text between
+    two paragraphs ("Elon Musk is spending big to boost Trump's turnout. Republicans worry it might
+    flop."): a paragraph of one line, not the first or the last nor right under a heading or label
+    line, of two or more sentences and at most MAX_ASIDE_WORDS words, few of whose words (under
+    ASIDE_SHARE) the rest of a document of MIN_ASIDE_DOCUMENT_WORDS words or more uses. A one-sentence paragraph of a news story is often
+    as short and as new ("Anyone caught breaking the ban can be fined up to £1,000."), so one
+    sentence never counts; the paragraph under a heading answers it."""
+    first, last = _unit(document, start)
+    paragraph = document.text[first:last].strip()
+    number = document.paragraph_at(first)
+    if (number < 2 or number >= len(document.paragraphs) or "\n" in paragraph
+            or len(paragraph.split()) > MAX_ASIDE_WORDS or not paragraph.rstrip(_CLOSERS).endswith(tuple(_STATEMENT_ENDS))
+            or len(sentence_spans(paragraph)) < 2):
+        return False
+    before_start, before_end = document.paragraphs[number - 2]
+    if document.is_heading(before_start, before_end) or is_label_line(document, before_start, before_end):
+        return False
+    keys = {word[:5] for word in _WORDS.findall(paragraph.lower())
+            if len(word) > 2 and word not in STOPWORDS and not word.isdigit()}
+    lowered, words = _read_once(document.text)
+    if not keys or words < MIN_ASIDE_DOCUMENT_WORDS:
+        return False
+    own = paragraph.lower()
+    elsewhere = sum(lowered.count(key) > own.count(key) for key in keys)
+    return elsewhere < ASIDE_SHARE * len(keys)
+
+
+@lru_cache(maxsize=16)
+def _read_once(text: str) -> tuple[str, int]:
+    """A document lower-cased and its number of words: once, as asides are looked for at every question."""
+    return text.lower(), len(text.split())
+
+
 def is_non_answer(document: Document, start: int, end: int) -> bool:
-    """A heading, a label line, a question or a photo caption: text a quote must never be. The
-    document's first line is a label up to MAX_TITLE_WORDS long: a headline runs longer than a byline."""
+    """A heading, a label line, a question, a photo caption or a teaser for another article (`is_aside`):
+    text a quote must never be. The document's first line is a label up to MAX_TITLE_WORDS long: a
+    headline runs longer than a byline."""
     text = document.text
     if (document.is_heading(start, end) or is_question(text[start:end]) or is_caption(document, start, end)
-            or is_label_above(text, start, end)):
+            or is_label_above(text, start, end) or is_aside(document, start, end)):
         return True
     visible = _VISIBLE.search(text)
     first_line = visible is not None and visible.start() == start
