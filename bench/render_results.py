@@ -140,7 +140,7 @@ SUMMARY = (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
     ("paraphrased-wiki300-eval-stage11", "Whole answers, 300 SelQA questions (paraphrased Wikipedia)", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"))),
-    ("natural-heldout-docnames", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
+    ("natural-heldout-asides", "44 natural questions (why, how, FAQ, near misses) over three original documents", (
         ("first citation holds the answer", "{hit@1:.3f}"), ("its quote holds it", "{quote@1:.3f}"),
         ("unanswerable abstained", "{unanswerable_abstained:.3f}"))),
     ("news-near-misses-now", "16 on-topic questions the shipped news does not answer", (
