@@ -11,7 +11,8 @@ from bench.answers.avx2_reader import rewrite
 from qa.read.reader import MODEL_DIR, MODEL_FILE, encode_pairs, pad_batch
 
 QUESTION = "How many North Korean troops are in training?"
-SENTENCES = ["South Korean intelligence agencies estimate that some 12,000 North Korean troops in total are in training.",
+SENTENCES = ["South Korean intelligence agencies estimate that some 12,000 North Korean troops in total are "
+             "in training.",
              "Some 3,000 North Korean troops arrived in Russia’s far east earlier this month.",
              "It was ratified by Russia’s lower parliament Thursday."]
 

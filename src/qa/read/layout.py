@@ -151,15 +151,16 @@ def is_aside(document: Document, start: int, end: int) -> bool:
     two paragraphs ("Elon Musk is spending big to boost Trump's turnout. Republicans worry it might
     flop."): a paragraph of one line, not the first or the last nor right under a heading or label
     line, of two or more sentences and at most MAX_ASIDE_WORDS words, few of whose words (under
-    ASIDE_SHARE) the rest of a document of MIN_ASIDE_DOCUMENT_WORDS words or more uses. A one-sentence paragraph of a news story is often
-    as short and as new ("Anyone caught breaking the ban can be fined up to £1,000."), so one
-    sentence never counts; the paragraph under a heading answers it."""
+    ASIDE_SHARE) the rest of a document of MIN_ASIDE_DOCUMENT_WORDS words or more uses. A
+    one-sentence paragraph of a news story is often as short and as new ("Anyone caught breaking
+    the ban can be fined up to £1,000."), so one sentence never counts; the paragraph under a
+    heading answers it."""
     first, last = _unit(document, start)
     paragraph = document.text[first:last].strip()
     number = document.paragraph_at(first)
     if (number < 2 or number >= len(document.paragraphs) or "\n" in paragraph
-            or len(paragraph.split()) > MAX_ASIDE_WORDS or not paragraph.rstrip(_CLOSERS).endswith(tuple(_STATEMENT_ENDS))
-            or len(sentence_spans(paragraph)) < 2):
+            or len(paragraph.split()) > MAX_ASIDE_WORDS
+            or not paragraph.rstrip(_CLOSERS).endswith(tuple(_STATEMENT_ENDS)) or len(sentence_spans(paragraph)) < 2):
         return False
     before_start, before_end = document.paragraphs[number - 2]
     if document.is_heading(before_start, before_end) or is_label_line(document, before_start, before_end):
